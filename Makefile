@@ -1,0 +1,45 @@
+# Every target bootstraps .venv from the committed lock, so a fresh clone needs only python3.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.PHONY: venv run test lint typecheck pytest lock bench clean
+
+venv: $(STAMP)
+
+# Reinstall only when the lock or the project metadata changed (idempotent).
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+run: venv
+	$(BIN)/bulkhead up $(ARGS)
+
+lint: venv
+	$(BIN)/ruff check orchestrator workflows adapters tests bench
+	$(BIN)/ruff format --check orchestrator workflows adapters tests bench
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv
+	$(BIN)/pytest $(ARGS)
+
+test: lint typecheck pytest
+
+# Regenerate the lock after editing dependencies in pyproject.toml.
+lock: venv
+	$(BIN)/python -m pip install --quiet "uv==0.13.9"
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 \
+		--no-header --output-file requirements.lock
+
+bench: venv
+	@for script in bench/*.py; do echo "# $$script" >&2; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .bulkhead .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,99 @@
+"""The adapter contract shared by every target kind (see DESIGN.md, "Adapter").
+
+These models cross the Temporal boundary as activity arguments and results, so they are
+pydantic models; they stay free of temporalio so adapters can be used and tested alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StepCommand(_Frozen):
+    """One containment step as the adapter sees it (OpenC2-style action on a target)."""
+
+    incident_id: str
+    step_id: str
+    adapter: str
+    action: str
+    target: dict[str, Any]
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def idempotency_key(self) -> str:
+        """The key DESIGN.md fixes for apply/rollback idempotency: `incident:step`."""
+        return f"{self.incident_id}:{self.step_id}"
+
+
+class Plan(_Frozen):
+    """What apply would change, computed without touching the target."""
+
+    adapter: str
+    summary: str
+    changes: list[str] = Field(default_factory=list)
+    # The target's current state: the workflow records it as the rollback intent before
+    # apply, because a retried apply only ever sees the already-changed target.
+    before: dict[str, Any] = Field(default_factory=dict)
+    after: dict[str, Any] = Field(default_factory=dict)
+
+
+class Receipt(_Frozen):
+    """Proof of what apply (or rollback) did, with enough state to undo it."""
+
+    adapter: str
+    key: str
+    target: dict[str, Any]
+    action: str
+    applied: bool
+    before: dict[str, Any] = Field(default_factory=dict)
+    after: dict[str, Any] = Field(default_factory=dict)
+    detail: str = ""
+
+
+class Verification(_Frozen):
+    """What the adapter observed on the real target after apply or rollback."""
+
+    ok: bool
+    observed: dict[str, Any] = Field(default_factory=dict)
+    detail: str = ""
+
+
+class Capabilities(_Frozen):
+    adapter: str
+    usable: bool
+    actions: list[str]
+    detail: str = ""
+
+
+class AdapterError(Exception):
+    """Base of adapter failures; the subclass tells the workflow whether to retry."""
+
+
+class TransientAdapterError(AdapterError):
+    """The target may accept the same call later (timeout, connection refused)."""
+
+
+class PermanentAdapterError(AdapterError):
+    """Retrying cannot help (unknown target, value refused by policy of the device)."""
+
+
+class Adapter(Protocol):
+    """Operations every adapter offers; each must be safe to call again with the same key."""
+
+    name: str
+
+    async def plan(self, command: StepCommand) -> Plan: ...
+
+    async def apply(self, command: StepCommand, *, key: str) -> Receipt: ...
+
+    async def verify(self, receipt: Receipt) -> Verification: ...
+
+    async def rollback(self, receipt: Receipt) -> Receipt: ...
+
+    async def capabilities(self) -> Capabilities: ...

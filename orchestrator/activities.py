@@ -1,0 +1,132 @@
+"""Activities: the only place where the workflow touches policies and real targets.
+
+One class built with its dependencies (engine, inventory, adapters); tests build it with
+fakes. Adapter errors become ApplicationErrors whose type tells Temporal whether to retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from adapters.base import (
+    Adapter,
+    PermanentAdapterError,
+    Plan,
+    Receipt,
+    StepCommand,
+    TransientAdapterError,
+    Verification,
+)
+from orchestrator.inventory import Inventory
+from orchestrator.policy.base import PolicyEngine
+from workflows.model import DecideRequest, Decision
+
+log = structlog.get_logger(__name__)
+
+
+def policy_input(
+    request: DecideRequest, inventory: Inventory, *, automation_paused: bool = False
+) -> dict[str, Any]:
+    """Everything the policy needs, resolved here so the Rego stays pure."""
+    assets = inventory.asset_records(inventory.asset_ids_for(request.findings))
+    return {
+        "incident_id": request.incident_id,
+        "findings": [f.model_dump(mode="json", exclude={"raw_data"}) for f in request.findings],
+        "assets": assets,
+        "automation": {"paused": automation_paused or request.automation_paused},
+    }
+
+
+class ContainmentActivities:
+    def __init__(
+        self,
+        engine: PolicyEngine,
+        inventory: Inventory,
+        adapters: Mapping[str, Adapter],
+    ) -> None:
+        self._engine = engine
+        self._inventory = inventory
+        self._adapters = dict(adapters)
+
+    @property
+    def engine(self) -> PolicyEngine:
+        return self._engine
+
+    def _adapter(self, name: str) -> Adapter:
+        adapter = self._adapters.get(name)
+        if adapter is None:
+            raise ApplicationError(
+                f"no adapter named {name!r} is configured (have: {sorted(self._adapters)})",
+                type="PermanentAdapterError",
+                non_retryable=True,
+            )
+        return adapter
+
+    @activity.defn(name="decide")
+    async def decide(self, request: DecideRequest) -> Decision:
+        decision = self._engine.decide(policy_input(request, self._inventory))
+        log.info(
+            "policy.decided",
+            incident_id=request.incident_id,
+            verdict=decision.verdict.value,
+            steps=len(decision.steps),
+            policy_version=decision.policy_version,
+        )
+        return decision
+
+    @activity.defn(name="plan_step")
+    async def plan_step(self, command: StepCommand) -> Plan:
+        with _adapter_errors(command.incident_id, command.step_id, "plan"):
+            return await self._adapter(command.adapter).plan(command)
+
+    @activity.defn(name="apply_step")
+    async def apply_step(self, command: StepCommand) -> Receipt:
+        with _adapter_errors(command.incident_id, command.step_id, "apply"):
+            receipt = await self._adapter(command.adapter).apply(
+                command, key=command.idempotency_key
+            )
+        log.info(
+            "step.applied",
+            incident_id=command.incident_id,
+            step=command.step_id,
+            detail=receipt.detail,
+        )
+        return receipt
+
+    @activity.defn(name="verify_step")
+    async def verify_step(self, receipt: Receipt) -> Verification:
+        incident_id, _, step_id = receipt.key.partition(":")
+        with _adapter_errors(incident_id, step_id, "verify"):
+            return await self._adapter(receipt.adapter).verify(receipt)
+
+    @activity.defn(name="rollback_step")
+    async def rollback_step(self, receipt: Receipt) -> Receipt:
+        incident_id, _, step_id = receipt.key.partition(":")
+        with _adapter_errors(incident_id, step_id, "rollback"):
+            return await self._adapter(receipt.adapter).rollback(receipt)
+
+    def all(self) -> list[Any]:
+        return [self.decide, self.plan_step, self.apply_step, self.verify_step, self.rollback_step]
+
+
+class _adapter_errors:  # noqa: N801 - used as a lowercase context manager, like contextlib's
+    """Translate adapter errors into Temporal's retryable / non-retryable failures."""
+
+    def __init__(self, incident_id: str, step_id: str, operation: str) -> None:
+        self._log = log.bind(incident_id=incident_id, step=step_id, operation=operation)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, PermanentAdapterError):
+            self._log.warning("adapter.permanent_error", error=str(exc))
+            raise ApplicationError(str(exc), type="PermanentAdapterError", non_retryable=True)
+        if isinstance(exc, TransientAdapterError):
+            self._log.info("adapter.transient_error", error=str(exc))
+            raise ApplicationError(str(exc), type="TransientAdapterError")

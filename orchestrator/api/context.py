@@ -1,0 +1,29 @@
+"""What the HTTP layer needs, built once per process and shared by the routers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from temporalio.client import Client
+
+from orchestrator.config import Settings
+from orchestrator.policy.base import PolicyEngine
+from orchestrator.webhooks import RecentIds
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    client: Client
+    engine: PolicyEngine | None
+    webhook_secrets: dict[str, list[str]]
+    recent_webhook_ids: RecentIds = field(default_factory=RecentIds)
+
+    def secrets_for(self, source: str) -> list[str]:
+        return self.webhook_secrets.get(source) or self.webhook_secrets.get("*", [])
+
+
+def get_context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.context
+    return context

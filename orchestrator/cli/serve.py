@@ -1,0 +1,82 @@
+"""`bulkhead api`, `bulkhead worker`, `bulkhead lab up`: the parts on their own."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from orchestrator.api.app import create_app
+from orchestrator.api.context import ApiContext
+from orchestrator.config import Settings, webhook_secret
+from orchestrator.lab.traffic import TrafficLab
+from orchestrator.policy.embedded import EmbeddedEngine
+from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
+from orchestrator.temporal import connect
+from orchestrator.wiring import build_activities, build_worker
+
+
+async def _api(settings: Settings) -> int:
+    secret = webhook_secret(settings)
+    if secret is None:
+        print("error: set BULKHEAD_WEBHOOK_SECRET (whsec_<base64 key>)", file=sys.stderr)
+        return 2
+    stop = stop_event_on_signals()
+    # Lazy: the API comes up even while Temporal is down and answers 503 until it is back.
+    client = await connect(settings, lazy=True)
+    context = ApiContext(
+        settings=settings,
+        client=client,
+        engine=EmbeddedEngine(settings.policy_dir),
+        webhook_secrets={"*": [secret]},
+    )
+    server = api_server(create_app(context), settings.api_host, settings.api_port)
+    print(
+        f"Bulkhead API on {settings.api_url} (Temporal {settings.temporal_address})",
+        file=sys.stderr,
+        flush=True,
+    )
+    reason = await run_until_stopped(stop, {"api": server.serve()})
+    return 0 if reason == "signal" else 1
+
+
+async def _worker(settings: Settings) -> int:
+    stop = stop_event_on_signals()
+    client = await connect(settings)
+    worker = build_worker(client, settings, build_activities(settings))
+    print(
+        f"Bulkhead worker on task queue {settings.task_queue!r} "
+        f"(Temporal {settings.temporal_address})",
+        file=sys.stderr,
+        flush=True,
+    )
+    reason = await run_until_stopped(stop, {"worker": worker.run()})
+    return 0 if reason == "signal" else 1
+
+
+async def _lab(settings: Settings) -> int:
+    stop = stop_event_on_signals()
+    lab = TrafficLab(host=settings.lab_host, port=settings.lab_modbus_port)
+    await lab.start()
+    print(
+        f"Lab traffic controllers (Modbus TCP) on {lab.host}:{lab.port}, units "
+        f"{list(lab.device_ids)}; Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        await lab.stop()
+    return 0
+
+
+def api(settings: Settings) -> int:
+    return asyncio.run(_api(settings))
+
+
+def worker(settings: Settings) -> int:
+    return asyncio.run(_worker(settings))
+
+
+def lab_up(settings: Settings) -> int:
+    return asyncio.run(_lab(settings))

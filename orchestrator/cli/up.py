@@ -1,0 +1,113 @@
+"""`bulkhead up`: dev server, worker, API and lab, supervised as one command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import structlog
+
+from orchestrator.api.app import create_app
+from orchestrator.api.context import ApiContext
+from orchestrator.config import Settings, webhook_secret
+from orchestrator.devserver import DevServer, port_open
+from orchestrator.lab.traffic import TrafficLab
+from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
+from orchestrator.temporal import connect
+from orchestrator.wiring import build_activities, build_worker
+
+log = structlog.get_logger(__name__)
+
+
+@contextlib.contextmanager
+def state_dir_lock(state_dir: Path) -> Iterator[None]:
+    """Two supervisors on one SQLite file would corrupt it; the second one refuses."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / "bulkhead.lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(
+                f"another `bulkhead up` is using {state_dir}; stop it or pick --state-dir"
+            ) from None
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+
+
+def banner(settings: Settings, dev: DevServer, secret: str, *, lab: TrafficLab | None) -> str:
+    lab_line = (
+        f"  Lab (Modbus)  {lab.host}:{lab.port}  traffic controllers units {list(lab.device_ids)}"
+        if lab
+        else "  Lab           off (--no-lab)"
+    )
+    return "\n".join(
+        [
+            "Bulkhead is up.",
+            f"  API           {settings.api_url}   (readiness: {settings.api_url}/readyz)",
+            f"  Temporal UI   {dev.ui_url}",
+            f"  Temporal      {dev.address}  namespace {settings.temporal_namespace}",
+            lab_line,
+            f"  State dir     {settings.state_dir.resolve()}",
+            f"  Webhook secret (dev) {secret}",
+            "Try:  bulkhead send generic examples/findings/traffic-controller-compromise.json",
+            "Stop: Ctrl-C",
+        ]
+    )
+
+
+async def run_up(settings: Settings, *, with_lab: bool) -> int:
+    host, _, port_text = settings.temporal_address.rpartition(":")
+    dev = DevServer(
+        settings.state_dir,
+        host=host or "127.0.0.1",
+        port=int(port_text),
+        namespace=settings.temporal_namespace,
+    )
+    if port_open(settings.api_host, settings.api_port):
+        print(f"error: API port {settings.api_port} is in use; pass --api-port", file=sys.stderr)
+        return 2
+    secret = webhook_secret(settings, create=True)
+    assert secret is not None  # noqa: S101 - create=True always yields one
+    stop = stop_event_on_signals()
+    print(
+        f"Starting Temporal dev server on {dev.address} (state in {settings.state_dir}) ...",
+        file=sys.stderr,
+        flush=True,
+    )
+    await dev.start()
+    lab = TrafficLab(host=settings.lab_host, port=settings.lab_modbus_port) if with_lab else None
+    try:
+        if lab is not None:
+            await lab.start()
+        client = await connect(settings)
+        activities = build_activities(settings)
+        worker = build_worker(client, settings, activities)
+        context = ApiContext(
+            settings=settings,
+            client=client,
+            engine=activities.engine,
+            webhook_secrets={"*": [secret]},
+        )
+        server = api_server(create_app(context), settings.api_host, settings.api_port)
+        print(banner(settings, dev, secret, lab=lab), flush=True)
+        reason = await run_until_stopped(
+            stop, {"worker": worker.run(), "api": server.serve(), "temporal": dev.wait()}
+        )
+        print(f"Stopping ({reason}) ...", file=sys.stderr, flush=True)
+        return 0 if reason == "signal" else 1
+    finally:
+        if lab is not None:
+            await lab.stop()
+        await dev.stop()
+        print("Stopped.", file=sys.stderr, flush=True)
+
+
+def up(settings: Settings, *, with_lab: bool) -> int:
+    with state_dir_lock(settings.state_dir):
+        return asyncio.run(run_up(settings, with_lab=with_lab))

@@ -1,0 +1,103 @@
+"""Settings from environment (`BULKHEAD_…`), an optional TOML file, then defaults."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_POLICY_DIR = REPO_ROOT / "policies"
+WEBHOOK_SECRET_FILE = "webhook-secret"  # noqa: S105 - a file name, not a secret
+
+# The TOML file named by --config (or BULKHEAD_CONFIG); read by settings_customise_sources.
+_config_file: Path | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BULKHEAD_", extra="forbid")
+
+    state_dir: Path = Path(".bulkhead")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_tls: bool = False
+    temporal_tls_ca: Path | None = None
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    task_queue: str = "bulkhead"
+    policy_dir: Path = DEFAULT_POLICY_DIR
+    webhook_secret: SecretStr | None = None
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    lab_host: str = "127.0.0.1"
+    lab_modbus_port: int = 15020
+    log_level: str = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file or _env_path("BULKHEAD_CONFIG")
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings; explicit overrides (CLI flags) beat env, which beats the TOML file."""
+    global _config_file  # noqa: PLW0603 - pydantic-settings reads sources from a classmethod
+    if config_file is not None and not config_file.is_file():
+        raise FileNotFoundError(f"config file {config_file} does not exist")
+    _config_file = config_file
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    finally:
+        _config_file = None
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def webhook_secret(settings: Settings, *, create: bool = False) -> str | None:
+    """The dev secret: env first, else the one generated into the state dir."""
+    if settings.webhook_secret is not None:
+        return settings.webhook_secret.get_secret_value()
+    path = settings.state_dir / WEBHOOK_SECRET_FILE
+    if path.is_file():
+        return path.read_text().strip()
+    if not create:
+        return None
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    secret = new_webhook_secret()
+    # Created 0600 from the start so the secret is never world-readable, even briefly.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return secret

@@ -1,0 +1,54 @@
+"""Running the parts in one asyncio process: API server, worker, lab; stop on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Generator
+
+import uvicorn
+from fastapi import FastAPI
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the supervisor decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def api_server(app: FastAPI, host: str, port: int) -> EmbeddedServer:
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+    )
+    return EmbeddedServer(config)
+
+
+def stop_event_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM, so every part can shut down in order."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run_until_stopped(stop: asyncio.Event, parts: dict[str, Awaitable[object]]) -> str:
+    """Run the parts until a signal or until one part ends; return what ended it."""
+    tasks = {asyncio.ensure_future(aw): name for name, aw in parts.items()}
+    stopper = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    reason = "signal"
+    for task in done:
+        if task is stopper:
+            continue
+        reason = f"{tasks[task]} stopped"
+        if not task.cancelled() and task.exception() is not None:
+            reason = f"{tasks[task]} failed: {task.exception()!r}"
+    stopper.cancel()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, stopper, return_exceptions=True)
+    return reason

@@ -1,0 +1,36 @@
+"""Build the long-lived parts (engine, inventory, adapters, worker) from settings."""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from adapters.base import Adapter
+from adapters.service.modbus import ModbusFallbackAdapter
+from orchestrator.activities import ContainmentActivities
+from orchestrator.config import Settings
+from orchestrator.inventory import Inventory
+from orchestrator.policy.embedded import EmbeddedEngine
+from workflows.incident import IncidentWorkflow
+
+
+def build_adapters(settings: Settings, inventory: Inventory) -> dict[str, Adapter]:
+    devices = inventory.modbus_devices(
+        lab_host=settings.lab_host, lab_port=settings.lab_modbus_port
+    )
+    return {"modbus": ModbusFallbackAdapter(devices)}
+
+
+def build_activities(settings: Settings) -> ContainmentActivities:
+    inventory = Inventory.load(settings.policy_dir)
+    engine = EmbeddedEngine(settings.policy_dir)
+    return ContainmentActivities(engine, inventory, build_adapters(settings, inventory))
+
+
+def build_worker(client: Client, settings: Settings, activities: ContainmentActivities) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[IncidentWorkflow],
+        activities=activities.all(),
+    )

@@ -1,0 +1,249 @@
+"""Domain payloads that cross the Temporal boundary: findings, decisions, incident view.
+
+Pure pydantic models (no I/O); the orchestrator builds them at the edges and the workflow
+keeps them in its state. Field names follow OCSF (Detection Finding, class 2004) and the
+incident JSON of DESIGN.md, which are stable contracts.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from adapters.base import Receipt
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- Findings (OCSF Detection Finding subset) ---------------------------------------------
+
+
+class SeverityId(IntEnum):
+    UNKNOWN = 0
+    INFORMATIONAL = 1
+    LOW = 2
+    MEDIUM = 3
+    HIGH = 4
+    CRITICAL = 5
+    FATAL = 6
+    OTHER = 99
+
+
+class ConfidenceId(IntEnum):
+    UNKNOWN = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    OTHER = 99
+
+
+class ActivityId(IntEnum):
+    UNKNOWN = 0
+    CREATE = 1
+    UPDATE = 2
+    CLOSE = 3
+    OTHER = 99
+
+
+class Analytic(_Model):
+    uid: str | None = None
+    name: str | None = None
+    type_id: int | None = None
+
+
+class FindingInfo(_Model):
+    uid: str = Field(min_length=1, max_length=256)
+    title: str = Field(min_length=1, max_length=1024)
+    desc: str | None = None
+    analytic: Analytic | None = None
+
+
+class Resource(_Model):
+    """An affected asset; `uid` is the inventory asset id when the SIEM knows it."""
+
+    uid: str = Field(min_length=1, max_length=256)
+    name: str | None = None
+    type: str | None = None
+    zone: str | None = None
+
+
+class Endpoint(_Model):
+    ip: str | None = None
+    hostname: str | None = None
+    port: int | None = None
+
+
+class User(_Model):
+    name: str | None = None
+    uid: str | None = None
+
+
+class Evidence(_Model):
+    src_endpoint: Endpoint | None = None
+    dst_endpoint: Endpoint | None = None
+    user: User | None = None
+
+
+class Product(_Model):
+    name: str
+    vendor_name: str | None = None
+
+
+class Metadata(_Model):
+    product: Product
+    version: str = "1.3.0"
+
+
+class Finding(_Model):
+    class_uid: Literal[2004] = 2004
+    activity_id: ActivityId = ActivityId.CREATE
+    finding_info: FindingInfo
+    severity_id: SeverityId
+    confidence_id: ConfidenceId = ConfidenceId.UNKNOWN
+    time: int = Field(ge=0, description="event time, epoch milliseconds")
+    resources: list[Resource] = Field(default_factory=list, max_length=256)
+    evidences: list[Evidence] = Field(default_factory=list, max_length=256)
+    metadata: Metadata
+    raw_data: str | None = None
+
+
+class FindingEnvelope(_Model):
+    """A normalized finding plus how it reached Bulkhead."""
+
+    finding: Finding
+    source: str
+    webhook_id: str | None = None
+    received_at_ms: int
+
+
+# --- Decisions -------------------------------------------------------------------------------
+
+
+class Verdict(StrEnum):
+    CONTAIN = "contain"
+    OBSERVE = "observe"
+    ESCALATE = "escalate"
+    IGNORE = "ignore"
+
+
+class OnTimeout(StrEnum):
+    DENY = "deny"
+    ESCALATE = "escalate"
+    APPROVE = "approve"
+
+
+class Approval(_Model):
+    required: int = Field(default=0, ge=0, le=5)
+    roles: list[str] = Field(default_factory=list)
+    timeout_s: int = Field(default=900, gt=0)
+    on_timeout: OnTimeout = OnTimeout.ESCALATE
+
+
+class Guard(_Model):
+    essential: list[str] = Field(default_factory=list)
+
+
+class DecisionStep(_Model):
+    id: str = Field(min_length=1, max_length=200)
+    adapter: str
+    action: str
+    target: dict[str, Any]
+    args: dict[str, Any] = Field(default_factory=dict)
+    approval: Approval = Field(default_factory=Approval)
+    lease_s: int | None = Field(default=None, gt=0)
+    reversible: bool = True
+    guard: Guard = Field(default_factory=Guard)
+
+
+class Decision(_Model):
+    verdict: Verdict
+    reasons: list[str] = Field(default_factory=list)
+    steps: list[DecisionStep] = Field(default_factory=list)
+    policy_version: str
+    decision_id: str
+    input_digest: str = ""
+
+
+class DecideRequest(_Model):
+    incident_id: str
+    findings: list[Finding]
+    automation_paused: bool = False
+
+
+# --- Incident view (GET /v1/incidents/{id}) ----------------------------------------------
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    AWAITING_APPROVAL = "awaiting_approval"
+    CONTAINING = "containing"
+    CONTAINED = "contained"
+    RELEASED = "released"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+class StepState(StrEnum):
+    PLANNED = "planned"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    APPLYING = "applying"
+    APPLIED = "applied"
+    VERIFIED = "verified"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+
+
+class ApprovalRecord(_Model):
+    principal: str
+    reason: str
+    at: str
+    decision_id: str | None = None
+
+
+class StepView(_Model):
+    id: str
+    adapter: str
+    action: str
+    target: dict[str, Any]
+    args: dict[str, Any] = Field(default_factory=dict)
+    state: StepState
+    reversible: bool = True
+    approvals: list[ApprovalRecord] = Field(default_factory=list)
+    required_approvals: int = 0
+    lease_expires_at: str | None = None
+    # Recorded before apply: what the target held, so an undo never depends on the receipt.
+    rollback_intent: dict[str, Any] | None = None
+    receipt: Receipt | None = None
+    verification: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class AuditEntry(_Model):
+    seq: int
+    at: str
+    kind: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class IncidentView(_Model):
+    incident_id: str
+    status: IncidentStatus
+    entity: str
+    findings: list[Finding]
+    duplicates: int = 0
+    decision: Decision | None = None
+    steps: list[StepView] = Field(default_factory=list)
+    audit: list[AuditEntry] = Field(default_factory=list)
+
+
+class IncidentParams(_Model):
+    incident_id: str
+    entity: str

@@ -1,0 +1,24 @@
+"""Incident status as a pure function of the decision and step states."""
+
+from __future__ import annotations
+
+from workflows.model import Decision, IncidentStatus, StepState, StepView
+
+_IN_FLIGHT = {StepState.APPROVED, StepState.APPLYING, StepState.ROLLING_BACK, StepState.PLANNED}
+_HOLDING = {StepState.APPLIED, StepState.VERIFIED}
+
+
+def derive_status(decision: Decision | None, steps: list[StepView]) -> IncidentStatus:
+    """Worst state wins: a failure outranks waiting, waiting outranks work in flight."""
+    states = {step.state for step in steps}
+    if StepState.FAILED in states:
+        return IncidentStatus.FAILED
+    if StepState.AWAITING_APPROVAL in states:
+        return IncidentStatus.AWAITING_APPROVAL
+    if states & _IN_FLIGHT:
+        return IncidentStatus.CONTAINING
+    if states & _HOLDING:
+        return IncidentStatus.CONTAINED
+    if decision is not None and states and states <= {StepState.ROLLED_BACK, StepState.EXPIRED}:
+        return IncidentStatus.RELEASED
+    return IncidentStatus.OPEN
