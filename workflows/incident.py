@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         IncidentView,
         StepState,
         StepView,
+        Verdict,
     )
     from workflows.status import derive_status
 
@@ -66,6 +67,7 @@ class IncidentWorkflow:
         self._decision: Decision | None = None
         self._steps: dict[str, StepView] = {}
         self._audit: list[AuditEntry] = []
+        self._escalations: list[str] = []
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -92,13 +94,18 @@ class IncidentWorkflow:
     def state(self) -> IncidentView:
         return IncidentView(
             incident_id=self._params.incident_id,
-            status=derive_status(self._decision, list(self._steps.values())),
+            status=derive_status(
+                self._decision, list(self._steps.values()), failed=bool(self._escalations)
+            ),
             entity=self._params.entity,
             findings=self._findings,
             duplicates=self._duplicates,
             decision=self._decision,
             steps=list(self._steps.values()),
             audit=self._audit,
+            escalated=bool(self._escalations)
+            or (self._decision is not None and self._decision.verdict is Verdict.ESCALATE),
+            escalations=self._escalations,
         )
 
     # --- main loop ------------------------------------------------------------------------
@@ -171,6 +178,7 @@ class IncidentWorkflow:
         except ActivityError as exc:
             step.error = _error_text(exc)
             self._transition(step, StepState.FAILED, error=step.error)
+            self._escalate(f"step {step.id}: {step.error}")
             return
         if verification.ok:
             self._set_lease(step)
@@ -178,6 +186,7 @@ class IncidentWorkflow:
             return
         step.error = f"verification failed: {verification.detail}"
         self._transition(step, StepState.FAILED, error=step.error)
+        self._escalate(f"step {step.id}: {step.error}")
         await self._roll_back(step)
 
     async def _roll_back(self, step: StepView) -> None:
@@ -191,6 +200,7 @@ class IncidentWorkflow:
         except ActivityError as exc:
             step.error = f"rollback failed: {_error_text(exc)}"
             self._transition(step, StepState.FAILED, error=step.error)
+            self._escalate(f"step {step.id}: {step.error}")
             return
         step.receipt = undone
         step.verification = check.model_dump()
@@ -214,6 +224,11 @@ class IncidentWorkflow:
         lease_s = next((s.lease_s for s in decided if s.id == step.id), None)
         if step.reversible and lease_s:
             step.lease_expires_at = (workflow.now() + timedelta(seconds=lease_s)).isoformat()
+
+    def _escalate(self, reason: str) -> None:
+        """The incident needs a human: it shows as failed until someone acts."""
+        self._escalations.append(reason)
+        self._record("incident.escalated", reason=reason)
 
     def _transition(self, step: StepView, state: StepState, **detail: object) -> None:
         step.state = state

@@ -239,6 +239,8 @@ class IncidentView(_Model):
     entity: str
     findings: list[Finding]
     duplicates: int = 0
+    escalated: bool = False
+    escalations: list[str] = Field(default_factory=list)
     decision: Decision | None = None
     steps: list[StepView] = Field(default_factory=list)
     audit: list[AuditEntry] = Field(default_factory=list)

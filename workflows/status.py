@@ -8,10 +8,12 @@ _IN_FLIGHT = {StepState.APPROVED, StepState.APPLYING, StepState.ROLLING_BACK, St
 _HOLDING = {StepState.APPLIED, StepState.VERIFIED}
 
 
-def derive_status(decision: Decision | None, steps: list[StepView]) -> IncidentStatus:
+def derive_status(
+    decision: Decision | None, steps: list[StepView], *, failed: bool = False
+) -> IncidentStatus:
     """Worst state wins: a failure outranks waiting, waiting outranks work in flight."""
     states = {step.state for step in steps}
-    if StepState.FAILED in states:
+    if failed or StepState.FAILED in states:
         return IncidentStatus.FAILED
     if StepState.AWAITING_APPROVAL in states:
         return IncidentStatus.AWAITING_APPROVAL

@@ -1,0 +1,97 @@
+"""Helpers to run a worker and the API in-process against the test Temporal server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from orchestrator.activities import ContainmentActivities
+from orchestrator.api.app import create_app
+from orchestrator.api.context import ApiContext
+from orchestrator.config import Settings, new_webhook_secret
+from orchestrator.webhooks import sign
+from orchestrator.wiring import build_activities, build_worker
+from workflows.model import IncidentView
+
+EXAMPLE = (
+    Path(__file__).resolve().parent.parent / "examples/findings/traffic-controller-compromise.json"
+)
+
+
+def example_finding(**changes: Any) -> dict[str, Any]:
+    finding: dict[str, Any] = json.loads(EXAMPLE.read_text())
+    finding.update(changes)
+    return finding
+
+
+def make_settings(lab_port: int, **overrides: Any) -> Settings:
+    return Settings(
+        task_queue=f"test-{uuid.uuid4().hex[:12]}",
+        lab_modbus_port=lab_port,
+        webhook_secret=new_webhook_secret(),
+        **overrides,
+    )
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client, settings: Settings, activities: ContainmentActivities | None = None
+) -> AsyncIterator[Worker]:
+    worker = build_worker(client, settings, activities or build_activities(settings))
+    async with worker:
+        yield worker
+
+
+def api_client(
+    client: Client, settings: Settings, activities: ContainmentActivities | None
+) -> httpx.AsyncClient:
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    context = ApiContext(
+        settings=settings,
+        client=client,
+        engine=activities.engine if activities else None,
+        webhook_secrets={"*": [secret]},
+    )
+    transport = httpx.ASGITransport(app=create_app(context))
+    return httpx.AsyncClient(transport=transport, base_url="http://bulkhead.test")
+
+
+def signed(body: bytes, secret: str, msg_id: str | None = None) -> dict[str, str]:
+    headers = sign(
+        body, secret, msg_id=msg_id or f"msg_{uuid.uuid4().hex}", timestamp=int(time.time())
+    )
+    headers["content-type"] = "application/json"
+    return headers
+
+
+async def wait_for(
+    client: Client,
+    incident_id: str,
+    predicate: Callable[[IncidentView], bool],
+    timeout_s: float = 20.0,
+) -> IncidentView:
+    """Poll the workflow's state query until the predicate holds (or fail with the last view)."""
+    deadline = time.monotonic() + timeout_s
+    view: IncidentView | None = None
+    while time.monotonic() < deadline:
+        try:
+            view = await client.get_workflow_handle(incident_id).query(
+                "state", result_type=IncidentView
+            )
+        except Exception:  # noqa: BLE001 - not started yet; keep polling until the deadline
+            view = None
+        if view is not None and predicate(view):
+            return view
+        await asyncio.sleep(0.1)
+    shown = view.model_dump_json(indent=1) if view else "never started"
+    raise AssertionError(f"incident {incident_id} did not reach the expected state:\n{shown}")

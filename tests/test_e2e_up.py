@@ -1,0 +1,179 @@
+"""The README demo, for real: `bulkhead up`, `bulkhead send`, then read the controller."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import free_port
+from pymodbus.client import AsyncModbusTcpClient
+
+from orchestrator.lab.traffic import MODE_FLASH
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parent.parent
+BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
+EXAMPLE = REPO / "examples/findings/traffic-controller-compromise.json"
+
+
+class Up:
+    """`bulkhead up` as a user runs it, on private ports and a private state dir."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.api_port, self.temporal_port, self.lab_port = free_port(), free_port(), free_port()
+        self.api = f"http://127.0.0.1:{self.api_port}"
+        self.env = {**os.environ, "BULKHEAD_LAB_MODBUS_PORT": str(self.lab_port)}
+        self.env.pop("BULKHEAD_WEBHOOK_SECRET", None)
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> str:
+        self.process = subprocess.Popen(
+            [
+                BULKHEAD,
+                "up",
+                "--state-dir",
+                str(self.state_dir),
+                "--api-port",
+                str(self.api_port),
+                "--temporal-port",
+                str(self.temporal_port),
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        banner = []
+        for line in self.process.stdout:
+            banner.append(line)
+            if line.startswith("Stop:"):
+                break
+        return "".join(banner)
+
+    def ready(self, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.api}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("bulkhead up never became ready")
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+
+
+def incident(api: str, incident_id: str, state: str, timeout_s: float = 20) -> dict[str, object]:
+    deadline = time.monotonic() + timeout_s
+    body: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{api}/v1/incidents/{incident_id}", timeout=5)
+        if response.status_code == 200:
+            body = response.json()
+            steps = body["steps"]
+            if isinstance(steps, list) and steps and steps[0]["state"] == state:
+                return body
+        time.sleep(0.1)
+    raise AssertionError(f"step never reached {state}: {json.dumps(body)[:2000]}")
+
+
+async def controller_mode(port: int, unit: int) -> int:
+    client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
+    await client.connect()
+    try:
+        return int((await client.read_holding_registers(0, count=1, device_id=unit)).registers[0])
+    finally:
+        client.close()
+
+
+def test_readme_demo_contains_and_survives_a_restart(tmp_path: Path):
+    up = Up(tmp_path / "state")
+    banner = up.start()
+    try:
+        assert f"API           {up.api}" in banner
+        assert "Webhook secret (dev) whsec_" in banner
+        up.ready()
+        sent = subprocess.run(
+            [
+                BULKHEAD,
+                "send",
+                "generic",
+                str(EXAMPLE),
+                "--state-dir",
+                str(up.state_dir),
+                "--api-url",
+                up.api,
+            ],
+            cwd=REPO,
+            env=up.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert sent.returncode == 0, sent.stderr
+        incident_id = json.loads(sent.stdout)["findings"][0]["incident_id"]
+        shown = incident(up.api, incident_id, "verified")
+        assert shown["status"] == "contained"
+        assert asyncio.run(controller_mode(up.lab_port, 1)) == MODE_FLASH
+    finally:
+        assert up.stop() == 0
+    assert (up.state_dir / "temporal.db").is_file()
+
+    # A second `bulkhead up` on the same state dir finds the open incident again.
+    again = Up(tmp_path / "state")
+    again.start()
+    try:
+        again.ready()
+        listed = httpx.get(f"{again.api}/v1/incidents", timeout=10).json()["incidents"]
+        assert incident_id in [row["incident_id"] for row in listed]
+        assert incident(again.api, incident_id, "verified")["status"] == "contained"
+    finally:
+        assert again.stop() == 0
+
+
+def test_second_up_on_same_state_dir_refuses(tmp_path: Path):
+    first = Up(tmp_path / "state")
+    first.start()
+    try:
+        second = subprocess.run(
+            [
+                BULKHEAD,
+                "up",
+                "--state-dir",
+                str(first.state_dir),
+                "--api-port",
+                str(free_port()),
+                "--temporal-port",
+                str(free_port()),
+            ],
+            cwd=REPO,
+            env=first.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode != 0
+        assert "another `bulkhead up`" in second.stderr
+    finally:
+        assert first.stop() == 0
