@@ -14,9 +14,12 @@ import structlog
 from pydantic import ValidationError
 
 from orchestrator.policy.base import ENTRYPOINT, escalation
+from orchestrator.policy.errors import rego_error
 from workflows.model import Decision
 
 log = structlog.get_logger(__name__)
+# eval_rule_as_json renders an undefined rule as this JSON string rather than failing.
+REGORUS_UNDEFINED = "<undefined>"
 
 
 class PolicyLoadError(Exception):
@@ -57,11 +60,6 @@ class PolicyBundle:
         return cls(modules=modules, data=data, version="sha256:" + digest.hexdigest()[:16])
 
 
-def _first_line(exc: BaseException) -> str:
-    # regorus appends a native backtrace to its messages; the first line says what broke.
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
 def _digest(policy_input: dict[str, Any]) -> str:
     canonical = json.dumps(policy_input, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
@@ -80,7 +78,7 @@ class EmbeddedEngine:
             try:
                 engine.add_policy(name, text)
             except RuntimeError as exc:
-                raise PolicyLoadError(f"{name}: {_first_line(exc)}") from exc
+                raise PolicyLoadError(rego_error(exc)) from exc
         engine.add_data_json(json.dumps(bundle.data))
         return engine
 
@@ -95,16 +93,21 @@ class EmbeddedEngine:
             self._engine.set_input_json(json.dumps(policy_input))
             raw = json.loads(self._engine.eval_rule_as_json(ENTRYPOINT))
         except RuntimeError as exc:
-            log.warning("policy.error", error=_first_line(exc), decision_id=decision_id)
+            log.warning("policy.error", error=rego_error(exc), decision_id=decision_id)
             return escalation(
-                f"policy error: {_first_line(exc)}",
+                f"policy error: {rego_error(exc)}",
                 policy_version=self.version,
                 decision_id=decision_id,
                 digest=digest,
             )
         if not isinstance(raw, dict):
+            what = (
+                "is undefined"
+                if raw in (None, REGORUS_UNDEFINED)
+                else f"is a {type(raw).__name__}, not an object"
+            )
             return escalation(
-                f"{ENTRYPOINT} is undefined",
+                f"{ENTRYPOINT} {what}",
                 policy_version=self.version,
                 decision_id=decision_id,
                 digest=digest,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -170,7 +171,12 @@ async def test_readyz_needs_a_polling_worker(temporal_client: Client, traffic_la
     async with api_client(temporal_client, settings, activities) as http:
         before = await http.get("/readyz")
         async with running_worker(temporal_client, settings, activities):
-            after = await http.get("/readyz")
+            # The worker's first long-poll reaches the server a moment after it starts.
+            for _ in range(100):
+                after = await http.get("/readyz")
+                if after.status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
     assert before.status_code == 503
     assert "worker" in before.json()["detail"]
     assert after.status_code == 200

@@ -6,7 +6,6 @@ import base64
 import time
 
 import pytest
-from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 from orchestrator.webhooks import TOLERANCE_S, RecentIds, SignatureError, sign, verify
 
@@ -78,11 +77,6 @@ def test_timestamp_exactly_at_tolerance_is_accepted(offset):
     assert verify(BODY, headers, [KEY_A], now=ts + offset) == "msg_1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=SignatureError,
-    reason="BUG: standardwebhooks re-checks the timestamp against the real clock, ignoring now=",
-)
 def test_fixed_clock_accepts_a_signature_made_at_that_time():
     """`now=` is the clock: a request signed at that instant verifies whenever the test runs."""
     fixed = 1_700_000_000
@@ -137,7 +131,7 @@ def test_non_integer_timestamp_is_rejected(value):
 def test_malformed_signature_header_is_a_signature_error(signature):
     headers, ts = signed()
     headers["webhook-signature"] = signature
-    with pytest.raises(SignatureError, match="no webhook-signature matches"):
+    with pytest.raises(SignatureError, match=r"no webhook-signature matches|no well-formed v1"):
         verify(BODY, headers, [KEY_A], now=ts)
 
 
@@ -172,11 +166,6 @@ def test_no_configured_secret_is_rejected():
         verify(BODY, headers, [], now=ts)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=EmptyWebhookSecretError,
-    reason="BUG: EmptyWebhookSecretError from standardwebhooks escapes verify()",
-)
 @pytest.mark.parametrize("secret", ["", "whsec_"])
 def test_empty_configured_secret_is_a_signature_error(secret):
     headers, ts = signed()

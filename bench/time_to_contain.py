@@ -1,0 +1,172 @@
+"""Time-to-contain: signed webhook → step verified on the lab controller.
+
+Baselines measured in the same run on the same dev server: a bare workflow with one
+regular activity and one with one local activity; and the bare adapter call. Usage:
+    .venv/bin/python bench/time_to_contain.py [--incidents 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from pymodbus.client import AsyncModbusTcpClient
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from baseline_workflows import OneActivity, OneLocalActivity, noop
+from common import emit, free_port, machine, percentiles_ms
+
+from adapters.base import StepCommand
+from orchestrator import logs
+from orchestrator.api.app import create_app
+from orchestrator.api.context import ApiContext
+from orchestrator.config import Settings, new_webhook_secret
+from orchestrator.lab.traffic import MODE_NORMAL, MODE_REGISTER, TrafficLab
+from orchestrator.temporal import temporal_binary
+from orchestrator.webhooks import sign
+from orchestrator.wiring import build_activities, build_worker
+from workflows.model import IncidentView
+
+EXAMPLE = (
+    Path(__file__).resolve().parent.parent / "examples/findings/traffic-controller-compromise.json"
+)
+POLL_S = 0.002
+
+
+async def bare(env: WorkflowEnvironment, workflow_name: str, n: int) -> list[float]:
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    samples = []
+    async with Worker(
+        env.client, task_queue=queue, workflows=[OneActivity, OneLocalActivity], activities=[noop]
+    ):
+        for _ in range(n):
+            started = time.perf_counter()
+            await env.client.execute_workflow(
+                workflow_name, id=f"b-{uuid.uuid4().hex}", task_queue=queue
+            )
+            samples.append(time.perf_counter() - started)
+    return samples
+
+
+async def adapter_only(settings: Settings, n: int) -> list[float]:
+    adapter = build_activities(settings)._adapters["modbus"]
+    samples = []
+    for index in range(n):
+        command = StepCommand(
+            incident_id=f"b{index}",
+            step_id="s",
+            adapter="modbus",
+            action="set",
+            target={"asset": "tsc-0002"},
+            args={"mode": "flash" if index % 2 == 0 else "normal"},
+        )
+        started = time.perf_counter()
+        receipt = await adapter.apply(command, key=command.idempotency_key)
+        await adapter.verify(receipt)
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+async def reset_controller(settings: Settings) -> None:
+    """Back to normal outside the timed part, so every containment really writes."""
+    client = AsyncModbusTcpClient("127.0.0.1", port=settings.lab_modbus_port, retries=0)
+    await client.connect()
+    await client.write_register(MODE_REGISTER, MODE_NORMAL, device_id=1)
+    client.close()
+
+
+async def containment(
+    env: WorkflowEnvironment, settings: Settings, lab: TrafficLab, n: int
+) -> list[float]:
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    activities = build_activities(settings)
+    context = ApiContext(
+        settings=settings,
+        client=env.client,
+        engine=activities.engine,
+        webhook_secrets={"*": [secret]},
+    )
+    transport = httpx.ASGITransport(app=create_app(context))
+    template = json.loads(EXAMPLE.read_text())
+    samples = []
+    async with (
+        build_worker(env.client, settings, activities),
+        httpx.AsyncClient(transport=transport, base_url="http://bench") as http,
+    ):
+        for index in range(n):
+            entity = f"tsc-0001-bench-{uuid.uuid4().hex[:8]}"
+            finding = {
+                **template,
+                "resources": [{"uid": entity}, {"uid": "tsc-0001"}],
+                "finding_info": {"uid": f"det-{index}-{entity}", "title": "bench"},
+            }
+            body = json.dumps(finding).encode()
+            headers = sign(body, secret, msg_id=f"m{index}-{entity}", timestamp=int(time.time()))
+            headers["content-type"] = "application/json"
+            started = time.perf_counter()
+            response = await http.post("/v1/webhooks/generic", content=body, headers=headers)
+            incident_id = response.json()["findings"][0]["incident_id"]
+            handle = env.client.get_workflow_handle(incident_id)
+            while True:
+                view = await handle.query("state", result_type=IncidentView)
+                if view.steps and all(s.state.value == "verified" for s in view.steps):
+                    break
+                await asyncio.sleep(POLL_S)
+            samples.append(time.perf_counter() - started)
+            writes_before = lab.write_count(1)
+            await handle.terminate("bench done")
+            await reset_controller(settings)
+            assert lab.write_count(1) == writes_before + 1, "each containment writes once"
+    return samples
+
+
+async def main(n: int) -> None:
+    logs.configure("warning")
+    lab = TrafficLab(port=free_port())
+    await lab.start()
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_binary()), data_converter=pydantic_data_converter
+    )
+    try:
+        settings = Settings(
+            task_queue=f"bench-{uuid.uuid4().hex[:8]}",
+            lab_modbus_port=lab.port,
+            webhook_secret=new_webhook_secret(),
+        )
+        warmup = max(5, n // 20)
+        await bare(env, "BenchOneActivity", warmup)
+        result = {
+            "bench": "time_to_contain",
+            "machine": machine(),
+            "method": "sequential; webhook POST (in-process ASGI) until every step is "
+            f"`verified`, state polled every {POLL_S * 1000:.0f} ms",
+            "bare_one_activity_workflow": percentiles_ms(await bare(env, "BenchOneActivity", n)),
+            "bare_one_local_activity_workflow": percentiles_ms(
+                await bare(env, "BenchOneLocalActivity", n)
+            ),
+            "bare_adapter_apply_verify": percentiles_ms(await adapter_only(settings, n)),
+            "containment_modbus": percentiles_ms(await containment(env, settings, lab, n)),
+        }
+        result["containment_p50_vs_bare_one_activity"] = round(
+            result["containment_modbus"]["p50_ms"] / result["bare_one_activity_workflow"]["p50_ms"],
+            2,
+        )
+        emit(result)
+    finally:
+        await env.shutdown()
+        await lab.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--incidents", type=int, default=200)
+    asyncio.run(main(parser.parse_args().incidents))
