@@ -24,22 +24,10 @@ from adapters.base import (
 )
 from orchestrator.inventory import Inventory
 from orchestrator.policy.base import PolicyEngine
+from orchestrator.policy.input import containment_input
 from workflows.model import DecideRequest, Decision
 
 log = structlog.get_logger(__name__)
-
-
-def policy_input(
-    request: DecideRequest, inventory: Inventory, *, automation_paused: bool = False
-) -> dict[str, Any]:
-    """Everything the policy needs, resolved here so the Rego stays pure."""
-    assets = inventory.asset_records(inventory.asset_ids_for(request.findings))
-    return {
-        "incident_id": request.incident_id,
-        "findings": [f.model_dump(mode="json", exclude={"raw_data"}) for f in request.findings],
-        "assets": assets,
-        "automation": {"paused": automation_paused or request.automation_paused},
-    }
 
 
 class ContainmentActivities:
@@ -69,7 +57,7 @@ class ContainmentActivities:
 
     @activity.defn(name="decide")
     async def decide(self, request: DecideRequest) -> Decision:
-        decision = self._engine.decide(policy_input(request, self._inventory))
+        decision = self._engine.decide(containment_input(request, self._inventory))
         log.info(
             "policy.decided",
             incident_id=request.incident_id,

@@ -138,7 +138,10 @@ class OnTimeout(StrEnum):
 
 class Approval(_Model):
     required: int = Field(default=0, ge=0, le=5)
+    # Any one of these roles qualifies a principal to approve (empty: any responder).
     roles: list[str] = Field(default_factory=list)
+    # Four-eyes with seniority: among the `required` approvers, one must hold each of these.
+    must_include_roles: list[str] = Field(default_factory=list)
     timeout_s: int = Field(default=900, gt=0)
     on_timeout: OnTimeout = OnTimeout.ESCALATE
 

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from workflows.model import Decision, Verdict
 
 ENTRYPOINT = "data.bulkhead.containment.decision"
+AUTHZ_ENTRYPOINT = "data.bulkhead.approval.allow"
+AUTHZ_REASONS = "data.bulkhead.approval.reasons"
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """The approval policy's answer for one principal and one action.
+
+    Input of `data.bulkhead.approval.allow`:
+    `{"action": "approve"|"deny"|"extend"|"release"|"pause"|"resume",
+      "principal": {"name", "roles": [...]},
+      "incident": {"incident_id", "status", "zones": [...]} | null,
+      "step": {"id", "adapter", "action", "target", "approval": {...}, "reversible"} | null}`
+    Anything but a literal `true` denies (fail closed).
+    """
+
+    allow: bool
+    decision_id: str
+    policy_version: str
+    reasons: list[str] = field(default_factory=list)
 
 
 class PolicyEngine(Protocol):

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from orchestrator.activities import policy_input
 from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT
 from orchestrator.inventory import Inventory
 from orchestrator.policy.base import ENTRYPOINT
 from orchestrator.policy.embedded import EmbeddedEngine, PolicyBundle, PolicyLoadError
+from orchestrator.policy.input import containment_input
 from workflows.model import DecideRequest, Decision, Finding, Verdict
 
 EXAMPLE = REPO_ROOT / "examples" / "findings" / "traffic-controller-compromise.json"
@@ -39,7 +39,7 @@ def decide(
         incident_id="inc-tsc-0001", findings=list(findings) or [example_finding()]
     )
     inventory = inventory or Inventory.load(DEFAULT_POLICY_DIR)
-    return engine.decide(policy_input(request, inventory, automation_paused=paused))
+    return engine.decide(containment_input(request, inventory, automation_paused=paused))
 
 
 def copy_policies(tmp_path: Path) -> Path:
@@ -136,7 +136,7 @@ def test_pause_flag_on_the_request_is_honoured(engine):
     request = DecideRequest(
         incident_id="inc-tsc-0001", findings=[example_finding()], automation_paused=True
     )
-    policy = policy_input(request, Inventory.load(DEFAULT_POLICY_DIR))
+    policy = containment_input(request, Inventory.load(DEFAULT_POLICY_DIR))
     assert policy["automation"] == {"paused": True}
     (step,) = engine.decide(policy).steps
     assert step.approval.required >= 1
@@ -306,7 +306,7 @@ def test_policy_input_carries_resolved_assets_and_findings_without_raw_data():
     request = DecideRequest(
         incident_id="inc-tsc-0001", findings=[example_finding(raw_data='{"x": 1}')]
     )
-    policy = policy_input(request, Inventory.load(DEFAULT_POLICY_DIR))
+    policy = containment_input(request, Inventory.load(DEFAULT_POLICY_DIR))
     assert policy["incident_id"] == "inc-tsc-0001"
     assert policy["automation"] == {"paused": False}
     (asset,) = policy["assets"]
