@@ -34,7 +34,7 @@ from orchestrator.lab.traffic import MODE_NORMAL, MODE_REGISTER, TrafficLab
 from orchestrator.temporal import temporal_binary
 from orchestrator.webhooks import sign
 from orchestrator.wiring import build_activities, build_worker
-from workflows.model import IncidentView
+from workflows.state import IncidentView
 
 EXAMPLE = (
     Path(__file__).resolve().parent.parent / "examples/findings/traffic-controller-compromise.json"

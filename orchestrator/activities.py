@@ -6,6 +6,7 @@ fakes. Adapter errors become ApplicationErrors whose type tells Temporal whether
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,10 +23,14 @@ from adapters.base import (
     TransientAdapterError,
     Verification,
 )
+from orchestrator.audit_sink import AuditSink
+from orchestrator.city import CityState, StaticCity
 from orchestrator.inventory import Inventory
 from orchestrator.policy.base import PolicyEngine
 from orchestrator.policy.input import containment_input
+from workflows.city import CityView
 from workflows.model import DecideRequest, Decision
+from workflows.state import AuditBatch
 
 log = structlog.get_logger(__name__)
 
@@ -36,10 +41,15 @@ class ContainmentActivities:
         engine: PolicyEngine,
         inventory: Inventory,
         adapters: Mapping[str, Adapter],
+        *,
+        city: CityState | None = None,
+        audit_sink: AuditSink | None = None,
     ) -> None:
         self._engine = engine
         self._inventory = inventory
         self._adapters = dict(adapters)
+        self._city = city or StaticCity()
+        self._audit_sink = audit_sink
 
     @property
     def engine(self) -> PolicyEngine:
@@ -57,7 +67,20 @@ class ContainmentActivities:
 
     @activity.defn(name="decide")
     async def decide(self, request: DecideRequest) -> Decision:
-        decision = self._engine.decide(containment_input(request, self._inventory))
+        try:
+            city = await self._city.snapshot()
+        except Exception as exc:  # noqa: BLE001 - any failure to read the city fails closed
+            log.warning("city.unreadable", incident_id=request.incident_id, error=str(exc))
+            # Unknown kill-switch state: behave as paused, so every step waits for a human.
+            city = CityView(paused=True, reason="city record unreadable")
+        decision = self._engine.decide(
+            containment_input(
+                request,
+                self._inventory,
+                automation_paused=city.paused,
+                active_containments=city.active_containments,
+            )
+        )
         log.info(
             "policy.decided",
             incident_id=request.incident_id,
@@ -98,8 +121,21 @@ class ContainmentActivities:
         with _adapter_errors(incident_id, step_id, "rollback"):
             return await self._adapter(receipt.adapter).rollback(receipt)
 
+    @activity.defn(name="export_audit")
+    async def export_audit(self, batch: AuditBatch) -> None:
+        if self._audit_sink is not None:
+            # File I/O with fsync: keep it off the event loop that runs workflows.
+            await asyncio.to_thread(self._audit_sink.write, batch.entries)
+
     def all(self) -> list[Any]:
-        return [self.decide, self.plan_step, self.apply_step, self.verify_step, self.rollback_step]
+        return [
+            self.decide,
+            self.plan_step,
+            self.apply_step,
+            self.verify_step,
+            self.rollback_step,
+            self.export_audit,
+        ]
 
 
 class _adapter_errors:  # noqa: N801 - used as a lowercase context manager, like contextlib's

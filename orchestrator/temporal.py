@@ -13,7 +13,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from orchestrator.config import Settings
 from workflows.incident import IncidentWorkflow
-from workflows.model import FindingEnvelope, IncidentParams, IncidentView
+from workflows.model import FindingEnvelope
+from workflows.state import IncidentParams, IncidentView
 
 
 def temporal_binary() -> Path:

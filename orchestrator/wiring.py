@@ -8,10 +8,15 @@ from temporalio.worker import Worker
 from adapters.base import Adapter
 from adapters.service.modbus import ModbusFallbackAdapter
 from orchestrator.activities import ContainmentActivities
+from orchestrator.audit_sink import JsonlAuditSink
+from orchestrator.city import CityState
 from orchestrator.config import Settings
 from orchestrator.inventory import Inventory
 from orchestrator.policy.embedded import EmbeddedEngine
+from workflows.city import CityWorkflow
 from workflows.incident import IncidentWorkflow
+
+AUDIT_FILE = "audit.jsonl"
 
 
 def build_adapters(settings: Settings, inventory: Inventory) -> dict[str, Adapter]:
@@ -21,16 +26,22 @@ def build_adapters(settings: Settings, inventory: Inventory) -> dict[str, Adapte
     return {"modbus": ModbusFallbackAdapter(devices)}
 
 
-def build_activities(settings: Settings) -> ContainmentActivities:
+def build_activities(settings: Settings, city: CityState | None = None) -> ContainmentActivities:
     inventory = Inventory.load(settings.policy_dir)
     engine = EmbeddedEngine(settings.policy_dir)
-    return ContainmentActivities(engine, inventory, build_adapters(settings, inventory))
+    return ContainmentActivities(
+        engine,
+        inventory,
+        build_adapters(settings, inventory),
+        city=city,
+        audit_sink=JsonlAuditSink(settings.state_dir / AUDIT_FILE),
+    )
 
 
 def build_worker(client: Client, settings: Settings, activities: ContainmentActivities) -> Worker:
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[IncidentWorkflow],
+        workflows=[IncidentWorkflow, CityWorkflow],
         activities=activities.all(),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -21,7 +22,7 @@ from orchestrator.api.context import ApiContext
 from orchestrator.config import Settings, new_webhook_secret
 from orchestrator.webhooks import sign
 from orchestrator.wiring import build_activities, build_worker
-from workflows.model import IncidentView
+from workflows.state import IncidentView
 
 EXAMPLE = (
     Path(__file__).resolve().parent.parent / "examples/findings/traffic-controller-compromise.json"
@@ -35,6 +36,7 @@ def example_finding(**changes: Any) -> dict[str, Any]:
 
 
 def make_settings(lab_port: int, **overrides: Any) -> Settings:
+    overrides.setdefault("state_dir", Path(tempfile.mkdtemp(prefix="bulkhead-test-")))
     return Settings(
         task_queue=f"test-{uuid.uuid4().hex[:12]}",
         lab_modbus_port=lab_port,

@@ -3,110 +3,199 @@
 Deterministic orchestration only: every policy evaluation and every side effect on a
 target is a (local) activity, so the history records it and a replay repeats nothing.
 Activities are called by name so this package never imports the orchestrator.
+
+The run loop wakes on new findings, approvals, a release, or the next timer (approval
+deadline or lease expiry) and then does, in order: decide, expire gates, expire leases,
+release, execute ready steps, export the audit trail, continue-as-new when due.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
-from typing import TypeVar
+import contextlib
+from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
-    from adapters.base import Plan, Receipt, StepCommand, Verification
-    from workflows.model import (
-        AuditEntry,
-        DecideRequest,
-        Decision,
-        Finding,
-        FindingEnvelope,
+    from workflows import gates
+    from workflows.audit import genesis
+    from workflows.execution import StepExecution
+    from workflows.model import DecideRequest, Decision, Finding, FindingEnvelope, OnTimeout
+    from workflows.picture import changes_picture, picture_keys
+    from workflows.state import (
+        ApprovalRecord,
+        ApproveRequest,
+        DenyRequest,
+        ExtendRequest,
+        IncidentCarry,
         IncidentParams,
         IncidentView,
+        ReleaseRequest,
         StepState,
         StepView,
-        Verdict,
     )
     from workflows.status import derive_status
 
-# Short calls (decide, plan, apply, verify on a fast target) run as local activities: each
-# regular activity dispatch costs ~50 ms on the dev server, which would dominate containment.
-LOCAL_CALL_TIMEOUT = timedelta(seconds=10)
-LOCAL_CALL_DEADLINE = timedelta(minutes=2)
-ADAPTER_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=5),
-    maximum_attempts=6,
-    non_retryable_error_types=["PermanentAdapterError"],
-)
-ResultT = TypeVar("ResultT")
-DECIDE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3)
+MAX_SEEN = 10_000  # dedupe memory per incident; the oldest keys are forgotten first
+MAX_FINDINGS_KEPT = 200  # full findings kept in state; all are counted and audited
+MAX_HISTORY_EVENTS = 10_000
+DEFAULT_LEASE_S = 3600  # a reversible change never stays without a lease
+DECIDE_TIMEOUT = timedelta(seconds=10)
 
 
-def _error_text(exc: BaseException) -> str:
-    cause = exc.cause if isinstance(exc, ActivityError) and exc.cause is not None else exc
-    if isinstance(cause, ApplicationError) and cause.type:
-        return f"{cause.type}: {cause.message}"
-    return str(cause)
+def _parse(moment: str) -> datetime:
+    return datetime.fromisoformat(moment)
 
 
 @workflow.defn(name="IncidentWorkflow")
 class IncidentWorkflow:
     @workflow.init
     def __init__(self, params: IncidentParams) -> None:
-        self._params = params
-        self._findings: list[Finding] = []
-        self._seen: set[str] = set()
-        self._duplicates = 0
+        carry = params.carry
+        self._id = params.incident_id
+        self._entity = params.entity
+        self._findings: list[Finding] = list(carry.findings) if carry else []
+        self._seen: dict[str, None] = dict.fromkeys(carry.seen) if carry else {}
+        self._duplicates = carry.duplicates if carry else 0
+        self._decision: Decision | None = carry.decision if carry else None
+        self._decisions: list[str] = list(carry.decisions) if carry else []
+        self._steps: dict[str, StepView] = {s.id: s for s in carry.steps} if carry else {}
+        self._escalations: list[str] = list(carry.escalations) if carry else []
+        self._picture: set[str] = set(carry.picture) if carry else set()
+        self._release: ReleaseRequest | None = carry.release_requested if carry else None
+        self._released = False
         self._needs_decision = False
-        self._decision: Decision | None = None
-        self._steps: dict[str, StepView] = {}
-        self._audit: list[AuditEntry] = []
-        self._escalations: list[str] = []
+        self._run = carry.run + 1 if carry else 1
+        self._x = StepExecution(
+            incident_id=self._id,
+            audit_tail=list(carry.audit_tail) if carry else [],
+            audit_total=carry.audit_total if carry else 0,
+            audit_head=carry.audit_head if carry else genesis(self._id),
+            exported_seq=carry.exported_seq if carry else 0,
+            escalate=self._escalate,
+        )
 
     # --- inputs ---------------------------------------------------------------------------
 
     @workflow.signal(name="finding")
     def finding(self, envelope: FindingEnvelope) -> None:
-        keys = [f"finding:{envelope.finding.finding_info.uid}"]
+        finding = envelope.finding
+        keys = [f"finding:{finding.finding_info.uid}"]
         if envelope.webhook_id:
             keys.append(f"webhook:{envelope.source}:{envelope.webhook_id}")
         if any(key in self._seen for key in keys):
             self._duplicates += 1
-            self._record("finding.duplicate", uid=envelope.finding.finding_info.uid)
+            self._x.record("finding.duplicate", uid=finding.finding_info.uid)
             return
-        self._seen.update(keys)
-        self._findings.append(envelope.finding)
-        self._needs_decision = True
-        self._record(
+        for key in keys:
+            self._seen[key] = None
+        while len(self._seen) > MAX_SEEN:
+            del self._seen[next(iter(self._seen))]
+        if len(self._findings) < MAX_FINDINGS_KEPT:
+            self._findings.append(finding)
+        if changes_picture(self._picture, finding):
+            self._needs_decision = True
+        self._picture |= picture_keys(finding)
+        self._x.record(
             "finding.received",
-            uid=envelope.finding.finding_info.uid,
+            uid=finding.finding_info.uid,
             source=envelope.source,
-            severity_id=int(envelope.finding.severity_id),
+            severity_id=int(finding.severity_id),
+            changes_picture=self._needs_decision,
         )
 
     @workflow.query(name="state")
     def state(self) -> IncidentView:
+        steps = list(self._steps.values())
         return IncidentView(
-            incident_id=self._params.incident_id,
+            incident_id=self._id,
             status=derive_status(
-                self._decision, list(self._steps.values()), failed=bool(self._escalations)
+                self._decision,
+                steps,
+                failed=bool(self._escalations) and not self._released,
+                released=self._released,
             ),
-            entity=self._params.entity,
+            entity=self._entity,
             findings=self._findings,
             duplicates=self._duplicates,
-            decision=self._decision,
-            steps=list(self._steps.values()),
-            audit=self._audit,
             escalated=bool(self._escalations)
-            or (self._decision is not None and self._decision.verdict is Verdict.ESCALATE),
+            or (self._decision is not None and self._decision.verdict.value == "escalate"),
             escalations=self._escalations,
+            decision=self._decision,
+            decisions=self._decisions,
+            steps=steps,
+            audit=self._x.audit_tail,
+            audit_total=self._x.audit_total,
+            run=self._run,
         )
+
+    @workflow.update(name="approve")
+    def approve(self, request: ApproveRequest) -> StepView:
+        step = self._steps[request.step_id]
+        step.approvals.append(self._record_of(request))
+        self._x.record(
+            "step.approval",
+            step=step.id,
+            principal=request.principal.name,
+            reason=request.reason,
+            authz_decision_id=request.authz_decision_id,
+        )
+        if gates.approvals_complete(step):
+            step.approval_deadline = None
+            self._x.transition(step, StepState.APPROVED)
+        return step
+
+    @approve.validator
+    def _validate_approve(self, request: ApproveRequest) -> None:
+        self._refuse_if(gates.approval_refusal(self._steps.get(request.step_id), request))
+
+    @workflow.update(name="deny")
+    def deny(self, request: DenyRequest) -> StepView:
+        step = self._steps[request.step_id]
+        step.denial = self._record_of(request)
+        step.approval_deadline = None
+        self._x.transition(
+            step, StepState.DENIED, principal=request.principal.name, reason=request.reason
+        )
+        return step
+
+    @deny.validator
+    def _validate_deny(self, request: DenyRequest) -> None:
+        self._refuse_if(gates.denial_refusal(self._steps.get(request.step_id), request))
+
+    @workflow.update(name="extend")
+    def extend(self, request: ExtendRequest) -> StepView:
+        step = self._steps[request.step_id]
+        if step.lease_expires_at is None:  # the validator refuses this; kept for the types
+            raise ApplicationError(f"step {step.id} holds no lease", type="Refused")
+        expires = _parse(step.lease_expires_at) + timedelta(seconds=request.lease_s)
+        step.lease_expires_at = expires.isoformat()
+        self._x.record(
+            "lease.extended",
+            step=step.id,
+            principal=request.principal.name,
+            lease_expires_at=step.lease_expires_at,
+            reason=request.reason,
+        )
+        return step
+
+    @extend.validator
+    def _validate_extend(self, request: ExtendRequest) -> None:
+        self._refuse_if(gates.extension_refusal(self._steps.get(request.step_id), request))
+
+    @workflow.update(name="release")
+    async def release(self, request: ReleaseRequest) -> IncidentView:
+        self._release = request
+        self._x.record("release.requested", principal=request.principal.name, reason=request.reason)
+        await workflow.wait_condition(lambda: self._released)
+        return self.state()
+
+    @release.validator
+    def _validate_release(self, request: ReleaseRequest) -> None:
+        if self._release is not None:
+            raise ApplicationError("this incident is already being released", type="Refused")
 
     # --- main loop ------------------------------------------------------------------------
 
@@ -114,132 +203,204 @@ class IncidentWorkflow:
     async def run(self, params: IncidentParams) -> IncidentView:
         del params  # kept by __init__
         while True:
-            await workflow.wait_condition(lambda: self._needs_decision)
-            self._needs_decision = False
-            await self._decide()
-            ready = [s for s in self._steps.values() if s.state is StepState.PLANNED]
-            await asyncio.gather(*(self._execute(step) for step in ready))
+            # A timeout means an approval deadline or a lease is due.
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(self._has_work, timeout=self._next_timer())
+            if self._needs_decision:
+                self._needs_decision = False
+                await self._decide()
+            self._expire_gates()
+            await self._expire_leases()
+            if self._release is not None and not self._released:
+                await self._do_release(self._release)
+            ready = [
+                s
+                for s in self._steps.values()
+                if s.state in (StepState.PLANNED, StepState.APPROVED)
+            ]
+            if ready:
+                await asyncio.gather(*(self._x.execute(s, self._decision) for s in ready))
+            await self._x.export_audit()
+            if self._released:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._x.export_audit()
+                return self.state()
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._x.export_audit()
+                workflow.continue_as_new(
+                    IncidentParams(incident_id=self._id, entity=self._entity, carry=self._carry())
+                )
+
+    def _has_work(self) -> bool:
+        return (
+            self._needs_decision
+            or (self._release is not None and not self._released)
+            or any(s.state in (StepState.PLANNED, StepState.APPROVED) for s in self._steps.values())
+            or self._should_continue_as_new()
+        )
+
+    def _next_timer(self) -> timedelta | None:
+        deadlines = [
+            _parse(s.approval_deadline)
+            for s in self._steps.values()
+            if s.state is StepState.AWAITING_APPROVAL and s.approval_deadline
+        ] + [
+            _parse(s.lease_expires_at)
+            for s in self._steps.values()
+            if s.state in gates.HOLDING and s.lease_expires_at and s.reversible
+        ]
+        if not deadlines:
+            return None
+        return max(min(deadlines) - workflow.now(), timedelta(milliseconds=1))
 
     async def _decide(self) -> None:
-        request = DecideRequest(incident_id=self._params.incident_id, findings=self._findings)
+        request = DecideRequest(incident_id=self._id, findings=self._findings)
         decision = await workflow.execute_local_activity(
             "decide",
             request,
             result_type=Decision,
-            start_to_close_timeout=LOCAL_CALL_TIMEOUT,
-            retry_policy=DECIDE_RETRY,
+            start_to_close_timeout=DECIDE_TIMEOUT,
         )
         self._decision = decision
-        self._record(
+        self._decisions.append(decision.decision_id)
+        self._x.record(
             "decision",
             verdict=decision.verdict.value,
+            reasons=decision.reasons,
             policy_version=decision.policy_version,
             decision_id=decision.decision_id,
+            input_digest=decision.input_digest,
             steps=[s.id for s in decision.steps],
         )
-        # Plan merge by step id: a step already known keeps its state and receipt.
-        for step in decision.steps:
-            if step.id in self._steps:
+        now = workflow.now()
+        # Plan merge by step id: a step already known keeps its state, approvals and receipt.
+        for planned in decision.steps:
+            if planned.id in self._steps:
                 continue
-            needs_approval = step.approval.required > 0
-            self._steps[step.id] = StepView(
-                id=step.id,
-                adapter=step.adapter,
-                action=step.action,
-                target=step.target,
-                args=step.args,
-                reversible=step.reversible,
-                required_approvals=step.approval.required,
-                state=StepState.AWAITING_APPROVAL if needs_approval else StepState.PLANNED,
+            gate = planned.approval
+            waits = gate.required > 0
+            step = StepView(
+                id=planned.id,
+                adapter=planned.adapter,
+                action=planned.action,
+                target=planned.target,
+                args=planned.args,
+                reversible=planned.reversible,
+                automatic=not waits,
+                required_approvals=gate.required,
+                approval_roles=gate.roles,
+                must_include_roles=gate.must_include_roles,
+                on_timeout=gate.on_timeout.value,
+                approval_deadline=(now + timedelta(seconds=gate.timeout_s)).isoformat()
+                if waits
+                else None,
+                lease_s=planned.lease_s or (DEFAULT_LEASE_S if planned.reversible else None),
+                state=StepState.AWAITING_APPROVAL if waits else StepState.PLANNED,
             )
-            self._record("step.planned", step=step.id, awaiting_approval=needs_approval)
+            self._steps[step.id] = step
+            self._x.record(
+                "step.planned",
+                step=step.id,
+                awaiting_approval=waits,
+                required_approvals=gate.required,
+                reversible=planned.reversible,
+            )
 
-    async def _execute(self, step: StepView) -> None:
-        command = StepCommand(
-            incident_id=self._params.incident_id,
-            step_id=step.id,
-            adapter=step.adapter,
-            action=step.action,
-            target=step.target,
-            args=step.args,
+    def _expire_gates(self) -> None:
+        now = workflow.now()
+        for step in self._steps.values():
+            if step.state is not StepState.AWAITING_APPROVAL or step.approval_deadline is None:
+                continue
+            if _parse(step.approval_deadline) > now:
+                continue
+            step.approval_deadline = None
+            outcome = OnTimeout(step.on_timeout)
+            self._x.record("approval.timeout", step=step.id, on_timeout=outcome.value)
+            if outcome is OnTimeout.DENY:
+                self._x.transition(step, StepState.EXPIRED)
+            elif outcome is OnTimeout.APPROVE:
+                self._x.transition(step, StepState.APPROVED, by="policy on_timeout")
+            else:
+                self._escalate(f"step {step.id}: nobody approved it in time")
+
+    async def _expire_leases(self) -> None:
+        now = workflow.now()
+        due = [
+            s
+            for s in self._steps.values()
+            if s.state in gates.HOLDING
+            and s.reversible
+            and s.lease_expires_at
+            and _parse(s.lease_expires_at) <= now
+        ]
+        for step in due:
+            self._x.record("lease.expired", step=step.id)
+            await self._x.roll_back(step)
+
+    async def _do_release(self, request: ReleaseRequest) -> None:
+        """Saga: cancel open gates, then undo applied steps in reverse order of applying."""
+        for step in self._steps.values():
+            if step.state in (StepState.PLANNED, StepState.AWAITING_APPROVAL, StepState.APPROVED):
+                step.denial = self._record_of(request)
+                step.approval_deadline = None
+                self._x.transition(step, StepState.DENIED, reason="incident released")
+        holding = sorted(
+            (s for s in self._steps.values() if s.state in gates.HOLDING),
+            key=lambda s: s.applied_seq or 0,
+            reverse=True,
         )
-        try:
-            plan = await self._call("plan_step", command, Plan)
-            # The rollback intent is durable before apply runs: an apply can land even when
-            # its activity times out, and a retried apply only sees the changed target.
-            step.rollback_intent = plan.before
-            self._record("step.intent", step=step.id, before=plan.before, after=plan.after)
-            self._transition(step, StepState.APPLYING)
-            receipt = await self._call("apply_step", command, Receipt)
-            step.receipt = receipt
-            self._transition(step, StepState.APPLIED, detail=receipt.detail)
-            verification = await self._call("verify_step", receipt, Verification)
-            step.verification = verification.model_dump()
-        except ActivityError as exc:
-            step.error = _error_text(exc)
-            self._transition(step, StepState.FAILED, error=step.error)
-            self._escalate(f"step {step.id}: {step.error}")
-            return
-        if verification.ok:
-            self._set_lease(step)
-            self._transition(step, StepState.VERIFIED, observed=verification.observed)
-            return
-        step.error = f"verification failed: {verification.detail}"
-        self._transition(step, StepState.FAILED, error=step.error)
-        self._escalate(f"step {step.id}: {step.error}")
-        await self._roll_back(step)
-
-    async def _roll_back(self, step: StepView) -> None:
-        if step.receipt is None or not step.reversible:
-            return
-        restore = step.receipt.model_copy(update={"before": step.rollback_intent or {}})
-        self._transition(step, StepState.ROLLING_BACK)
-        try:
-            undone = await self._call("rollback_step", restore, Receipt)
-            check = await self._call("verify_step", undone, Verification)
-        except ActivityError as exc:
-            step.error = f"rollback failed: {_error_text(exc)}"
-            self._transition(step, StepState.FAILED, error=step.error)
-            self._escalate(f"step {step.id}: {step.error}")
-            return
-        step.receipt = undone
-        step.verification = check.model_dump()
-        self._transition(step, StepState.ROLLED_BACK, verified=check.ok)
-
-    async def _call(self, name: str, arg: BaseModel, result_type: type[ResultT]) -> ResultT:
-        result: ResultT = await workflow.execute_local_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=LOCAL_CALL_TIMEOUT,
-            schedule_to_close_timeout=LOCAL_CALL_DEADLINE,
-            retry_policy=ADAPTER_RETRY,
-        )
-        return result
+        for step in holding:
+            if step.reversible:
+                await self._x.roll_back(step)
+            else:
+                self._x.record("release.irreversible", step=step.id)
+        self._released = True
+        self._x.record("incident.released", principal=request.principal.name)
 
     # --- bookkeeping ----------------------------------------------------------------------
 
-    def _set_lease(self, step: StepView) -> None:
-        decided = self._decision.steps if self._decision else []
-        lease_s = next((s.lease_s for s in decided if s.id == step.id), None)
-        if step.reversible and lease_s:
-            step.lease_expires_at = (workflow.now() + timedelta(seconds=lease_s)).isoformat()
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        return not self._released and (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > MAX_HISTORY_EVENTS
+        )
+
+    def _carry(self) -> IncidentCarry:
+        return IncidentCarry(
+            findings=self._findings,
+            seen=list(self._seen),
+            duplicates=self._duplicates,
+            decision=self._decision,
+            decisions=self._decisions,
+            steps=list(self._steps.values()),
+            escalations=self._escalations,
+            audit_tail=self._x.audit_tail,
+            audit_total=self._x.audit_total,
+            audit_head=self._x.audit_head,
+            exported_seq=self._x.exported_seq,
+            picture=sorted(self._picture),
+            release_requested=self._release,
+            run=self._run,
+        )
+
+    def _record_of(self, request: ApproveRequest | DenyRequest | ReleaseRequest) -> ApprovalRecord:
+        return ApprovalRecord(
+            principal=request.principal.name,
+            roles=request.principal.roles,
+            reason=request.reason,
+            at=workflow.now().isoformat(),
+            decision_id=request.authz_decision_id,
+        )
 
     def _escalate(self, reason: str) -> None:
         """The incident needs a human: it shows as failed until someone acts."""
         self._escalations.append(reason)
-        self._record("incident.escalated", reason=reason)
+        self._x.record("incident.escalated", reason=reason)
 
-    def _transition(self, step: StepView, state: StepState, **detail: object) -> None:
-        step.state = state
-        self._record(f"step.{state.value}", step=step.id, **detail)
-
-    def _record(self, kind: str, **detail: object) -> None:
-        self._audit.append(
-            AuditEntry(
-                seq=len(self._audit) + 1,
-                at=workflow.now().isoformat(),
-                kind=kind,
-                detail=detail,
-            )
-        )
+    @staticmethod
+    def _refuse_if(reason: str | None) -> None:
+        if reason is not None:
+            # The update is rejected before it reaches history; the API answers 409.
+            raise ApplicationError(reason, type="Refused", non_retryable=True)

@@ -12,8 +12,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.base import Receipt
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -175,80 +173,3 @@ class DecideRequest(_Model):
     incident_id: str
     findings: list[Finding]
     automation_paused: bool = False
-
-
-# --- Incident view (GET /v1/incidents/{id}) ----------------------------------------------
-
-
-class IncidentStatus(StrEnum):
-    OPEN = "open"
-    AWAITING_APPROVAL = "awaiting_approval"
-    CONTAINING = "containing"
-    CONTAINED = "contained"
-    RELEASED = "released"
-    FAILED = "failed"
-    CLOSED = "closed"
-
-
-class StepState(StrEnum):
-    PLANNED = "planned"
-    AWAITING_APPROVAL = "awaiting_approval"
-    APPROVED = "approved"
-    APPLYING = "applying"
-    APPLIED = "applied"
-    VERIFIED = "verified"
-    DENIED = "denied"
-    EXPIRED = "expired"
-    FAILED = "failed"
-    ROLLING_BACK = "rolling_back"
-    ROLLED_BACK = "rolled_back"
-
-
-class ApprovalRecord(_Model):
-    principal: str
-    reason: str
-    at: str
-    decision_id: str | None = None
-
-
-class StepView(_Model):
-    id: str
-    adapter: str
-    action: str
-    target: dict[str, Any]
-    args: dict[str, Any] = Field(default_factory=dict)
-    state: StepState
-    reversible: bool = True
-    approvals: list[ApprovalRecord] = Field(default_factory=list)
-    required_approvals: int = 0
-    lease_expires_at: str | None = None
-    # Recorded before apply: what the target held, so an undo never depends on the receipt.
-    rollback_intent: dict[str, Any] | None = None
-    receipt: Receipt | None = None
-    verification: dict[str, Any] | None = None
-    error: str | None = None
-
-
-class AuditEntry(_Model):
-    seq: int
-    at: str
-    kind: str
-    detail: dict[str, Any] = Field(default_factory=dict)
-
-
-class IncidentView(_Model):
-    incident_id: str
-    status: IncidentStatus
-    entity: str
-    findings: list[Finding]
-    duplicates: int = 0
-    escalated: bool = False
-    escalations: list[str] = Field(default_factory=list)
-    decision: Decision | None = None
-    steps: list[StepView] = Field(default_factory=list)
-    audit: list[AuditEntry] = Field(default_factory=list)
-
-
-class IncidentParams(_Model):
-    incident_id: str
-    entity: str

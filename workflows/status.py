@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from workflows.model import Decision, IncidentStatus, StepState, StepView
+from workflows.model import Decision
+from workflows.state import IncidentStatus, StepState, StepView
 
 _IN_FLIGHT = {StepState.APPROVED, StepState.APPLYING, StepState.ROLLING_BACK, StepState.PLANNED}
 _HOLDING = {StepState.APPLIED, StepState.VERIFIED}
 
 
 def derive_status(
-    decision: Decision | None, steps: list[StepView], *, failed: bool = False
+    decision: Decision | None,
+    steps: list[StepView],
+    *,
+    failed: bool = False,
+    released: bool = False,
 ) -> IncidentStatus:
     """Worst state wins: a failure outranks waiting, waiting outranks work in flight."""
     states = {step.state for step in steps}
     if failed or StepState.FAILED in states:
         return IncidentStatus.FAILED
+    if released:
+        return IncidentStatus.RELEASED
     if StepState.AWAITING_APPROVAL in states:
         return IncidentStatus.AWAITING_APPROVAL
     if states & _IN_FLIGHT:

@@ -11,7 +11,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from orchestrator.api.context import ApiContext, get_context
 from orchestrator.api.problems import Problem
-from workflows.model import IncidentStatus, IncidentView
+from workflows.state import IncidentStatus, IncidentView
 
 router = APIRouter()
 QUERY_TIMEOUT = timedelta(seconds=5)

@@ -19,7 +19,8 @@ from orchestrator.connectors import CONNECTORS
 from orchestrator.connectors.base import InvalidPayload
 from orchestrator.incidents import entity_of, incident_id_for
 from orchestrator.temporal import deliver_finding
-from workflows.model import Finding, FindingEnvelope, IncidentParams
+from workflows.model import Finding, FindingEnvelope
+from workflows.state import IncidentParams
 
 log = structlog.get_logger(__name__)
 router = APIRouter()

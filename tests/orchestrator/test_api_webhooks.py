@@ -14,7 +14,7 @@ from temporalio.client import Client
 from orchestrator.incidents import incident_id_for
 from orchestrator.temporal import connect
 from orchestrator.wiring import build_activities
-from workflows.model import IncidentStatus
+from workflows.state import IncidentStatus
 
 PROBLEM = "application/problem+json"
 

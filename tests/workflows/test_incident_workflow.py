@@ -15,14 +15,8 @@ from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.temporal import deliver_finding
 from orchestrator.wiring import build_adapters
-from workflows.model import (
-    Finding,
-    FindingEnvelope,
-    IncidentParams,
-    IncidentStatus,
-    StepState,
-    Verdict,
-)
+from workflows.model import Finding, FindingEnvelope, Verdict
+from workflows.state import IncidentParams, IncidentStatus, StepState
 
 
 def envelope(webhook_id: str | None = None, **changes: object) -> FindingEnvelope:

@@ -1,0 +1,58 @@
+"""The city-wide record (kill switch, active automatic containments) as the orchestrator
+reads and changes it: a thin client of the CityWorkflow singleton.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Protocol
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
+
+from orchestrator.config import Settings
+from workflows.city import CITY_WORKFLOW_ID, AutomationChange, CityView, CityWorkflow
+
+READ_TIMEOUT = timedelta(seconds=2)
+
+
+class CityState(Protocol):
+    async def snapshot(self) -> CityView: ...
+
+
+class StaticCity:
+    """A fixed city record, for tests and tools that evaluate policy offline."""
+
+    def __init__(self, view: CityView | None = None) -> None:
+        self.view = view or CityView()
+
+    async def snapshot(self) -> CityView:
+        return self.view
+
+
+class TemporalCity:
+    def __init__(self, client: Client, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+
+    async def ensure(self) -> None:
+        """Start the singleton if it is not running (idempotent, safe from every process)."""
+        await self._client.start_workflow(
+            CityWorkflow.run,
+            None,
+            id=CITY_WORKFLOW_ID,
+            task_queue=self._settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+
+    async def snapshot(self) -> CityView:
+        handle = self._client.get_workflow_handle_for(CityWorkflow.run, CITY_WORKFLOW_ID)
+        view: CityView = await handle.query(CityWorkflow.state, rpc_timeout=READ_TIMEOUT)
+        return view
+
+    async def set_paused(self, change: AutomationChange, *, paused: bool) -> CityView:
+        await self.ensure()
+        handle = self._client.get_workflow_handle_for(CityWorkflow.run, CITY_WORKFLOW_ID)
+        update = CityWorkflow.pause if paused else CityWorkflow.resume
+        view: CityView = await handle.execute_update(update, change)
+        return view

@@ -1,0 +1,97 @@
+"""CityWorkflow: the one city-wide record: the automation kill switch and the ledger of
+automatic containments in force (the policy's blast-radius budget reads its size).
+
+A singleton workflow keeps both durable and consistent across API and worker processes.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, ConfigDict, Field
+
+    from workflows.state import Principal
+
+CITY_WORKFLOW_ID = "bulkhead-city"
+# Signals pile up in history; start a fresh run well before the history gets heavy.
+MAX_EVENTS_PER_RUN = 5_000
+
+
+class AutomationChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    principal: Principal
+    reason: str = Field(min_length=1, max_length=2000)
+    authz_decision_id: str | None = None
+
+
+class CityView(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    paused: bool = False
+    changed_by: str | None = None
+    changed_at: str | None = None
+    reason: str | None = None
+    active: dict[str, str] = Field(default_factory=dict, description="incident:step → since")
+
+    @property
+    def active_containments(self) -> int:
+        return len(self.active)
+
+
+class ContainmentEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    at: str
+
+
+@workflow.defn(name="CityWorkflow")
+class CityWorkflow:
+    @workflow.init
+    def __init__(self, carried: CityView | None = None) -> None:
+        self._view = carried or CityView()
+
+    @workflow.run
+    async def run(self, carried: CityView | None = None) -> None:
+        del carried
+        await workflow.wait_condition(
+            lambda: (
+                workflow.info().is_continue_as_new_suggested()
+                or workflow.info().get_current_history_length() > MAX_EVENTS_PER_RUN
+            )
+        )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(self._view)
+
+    @workflow.query(name="state")
+    def state(self) -> CityView:
+        return self._view
+
+    @workflow.update(name="pause")
+    def pause(self, change: AutomationChange) -> CityView:
+        return self._set(paused=True, change=change)
+
+    @workflow.update(name="resume")
+    def resume(self, change: AutomationChange) -> CityView:
+        return self._set(paused=False, change=change)
+
+    @workflow.signal(name="containment_started")
+    def containment_started(self, event: ContainmentEvent) -> None:
+        self._view.active[event.key] = event.at
+
+    @workflow.signal(name="containment_ended")
+    def containment_ended(self, event: ContainmentEvent) -> None:
+        self._view.active.pop(event.key, None)
+
+    def _set(self, *, paused: bool, change: AutomationChange) -> CityView:
+        self._view = self._view.model_copy(
+            update={
+                "paused": paused,
+                "changed_by": change.principal.name,
+                "changed_at": workflow.now().isoformat(),
+                "reason": change.reason,
+            }
+        )
+        return self._view

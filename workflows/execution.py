@@ -1,0 +1,206 @@
+"""Carrying out steps inside IncidentWorkflow: plan → intent → apply → verify → lease,
+rollback, the city ledger, and the audit trail. Workflow code: deterministic, and every
+side effect is a local activity called by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from adapters.base import Plan, Receipt, StepCommand, Verification
+    from workflows.audit import link
+    from workflows.city import CITY_WORKFLOW_ID, ContainmentEvent
+    from workflows.model import Decision
+    from workflows.state import AuditBatch, AuditEntry, StepState, StepView
+
+# Short calls (plan, apply, verify on a fast target) run as local activities: each regular
+# activity dispatch costs ~50 ms on the dev server, which would dominate containment.
+LOCAL_CALL_TIMEOUT = timedelta(seconds=10)
+LOCAL_CALL_DEADLINE = timedelta(minutes=2)
+ADAPTER_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=6,
+    non_retryable_error_types=["PermanentAdapterError"],
+)
+AUDIT_EXPORT_DEADLINE = timedelta(seconds=30)
+AUDIT_TAIL = 500  # entries kept in state for queries; the sink holds the whole trail
+ResultT = TypeVar("ResultT")
+
+
+def _error_text(exc: BaseException) -> str:
+    cause = exc.cause if isinstance(exc, ActivityError) and exc.cause is not None else exc
+    if isinstance(cause, ApplicationError) and cause.type:
+        return f"{cause.type}: {cause.message}"
+    return str(cause)
+
+
+class StepExecution:
+    def __init__(
+        self,
+        *,
+        incident_id: str,
+        audit_tail: list[AuditEntry],
+        audit_total: int,
+        audit_head: str,
+        exported_seq: int,
+        escalate: Callable[[str], None],
+    ) -> None:
+        self.incident_id = incident_id
+        self.audit_tail = audit_tail
+        self.audit_total = audit_total
+        self.audit_head = audit_head
+        self.exported_seq = exported_seq
+        self._escalate = escalate
+        self._applied = 0
+        self._ledger_tasks: set[asyncio.Task[None]] = set()
+
+    # --- steps ----------------------------------------------------------------------------
+
+    async def execute(self, step: StepView, decision: Decision | None) -> None:
+        command = StepCommand(
+            incident_id=self.incident_id,
+            step_id=step.id,
+            adapter=step.adapter,
+            action=step.action,
+            target=step.target,
+            args=step.args,
+        )
+        try:
+            plan = await self._call("plan_step", command, Plan)
+            # The rollback intent is durable before apply runs: an apply can land even when
+            # its activity times out, and a retried apply only sees the changed target.
+            step.rollback_intent = plan.before
+            self.record("step.intent", step=step.id, before=plan.before, after=plan.after)
+            self.transition(step, StepState.APPLYING)
+            receipt = await self._call("apply_step", command, Receipt)
+            step.receipt = receipt
+            self._applied += 1
+            step.applied_seq = self._applied
+            self.transition(step, StepState.APPLIED, detail=receipt.detail)
+            verification = await self._call("verify_step", receipt, Verification)
+            step.verification = verification.model_dump()
+        except ActivityError as exc:
+            step.error = _error_text(exc)
+            self.transition(step, StepState.FAILED, error=step.error)
+            self._escalate(f"step {step.id}: {step.error}")
+            return
+        if verification.ok:
+            if step.reversible and step.lease_s:
+                expires = workflow.now() + timedelta(seconds=step.lease_s)
+                step.lease_expires_at = expires.isoformat()
+            self.transition(
+                step,
+                StepState.VERIFIED,
+                observed=verification.observed,
+                lease_expires_at=step.lease_expires_at,
+            )
+            if step.automatic:
+                self._tell_city("containment_started", step)
+            return
+        step.error = f"verification failed: {verification.detail}"
+        self.transition(step, StepState.FAILED, error=step.error)
+        self._escalate(f"step {step.id}: {step.error}")
+        await self.roll_back(step, from_failure=True)
+
+    async def roll_back(self, step: StepView, *, from_failure: bool = False) -> None:
+        if step.receipt is None or not step.reversible:
+            return
+        restore = step.receipt.model_copy(update={"before": step.rollback_intent or {}})
+        was_holding = not from_failure
+        self.transition(step, StepState.ROLLING_BACK)
+        try:
+            undone = await self._call("rollback_step", restore, Receipt)
+            check = await self._call("verify_step", undone, Verification)
+        except ActivityError as exc:
+            step.error = f"rollback failed: {_error_text(exc)}"
+            self.transition(step, StepState.FAILED, error=step.error)
+            self._escalate(f"step {step.id}: {step.error}")
+            return
+        step.receipt = undone
+        step.verification = check.model_dump()
+        step.lease_expires_at = None
+        if not check.ok:
+            step.error = f"rollback not observed on the target: {check.detail}"
+            self.transition(step, StepState.FAILED, error=step.error)
+            self._escalate(f"step {step.id}: {step.error}")
+            return
+        self.transition(step, StepState.ROLLED_BACK, observed=check.observed)
+        if step.automatic and was_holding:
+            self._tell_city("containment_ended", step)
+
+    async def _call(self, name: str, arg: BaseModel, result_type: type[ResultT]) -> ResultT:
+        result: ResultT = await workflow.execute_local_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=LOCAL_CALL_TIMEOUT,
+            schedule_to_close_timeout=LOCAL_CALL_DEADLINE,
+            retry_policy=ADAPTER_RETRY,
+        )
+        return result
+
+    def _tell_city(self, signal: str, step: StepView) -> None:
+        """Update the city-wide ledger without holding up this incident."""
+        event = ContainmentEvent(key=f"{self.incident_id}:{step.id}", at=workflow.now().isoformat())
+        handle = workflow.get_external_workflow_handle(CITY_WORKFLOW_ID)
+
+        async def send() -> None:
+            try:
+                await handle.signal(signal, event)
+            except Exception as exc:  # noqa: BLE001 - the ledger must never fail an incident
+                self.record("city.unreachable", signal=signal, step=step.id, error=str(exc))
+
+        task = asyncio.ensure_future(send())
+        self._ledger_tasks.add(task)
+        task.add_done_callback(self._ledger_tasks.discard)
+
+    # --- audit ----------------------------------------------------------------------------
+
+    def transition(self, step: StepView, state: StepState, **detail: object) -> None:
+        step.state = state
+        self.record(f"step.{state.value}", step=step.id, **detail)
+
+    def record(self, kind: str, **detail: object) -> None:
+        self.audit_total += 1
+        entry = link(
+            self.incident_id,
+            seq=self.audit_total,
+            at=workflow.now().isoformat(),
+            kind=kind,
+            detail=detail,
+            prev=self.audit_head,
+        )
+        self.audit_head = entry.hash
+        self.audit_tail.append(entry)
+        # Trim the in-state tail, but never drop an entry the sink has not received yet.
+        while len(self.audit_tail) > AUDIT_TAIL and self.audit_tail[0].seq <= self.exported_seq:
+            self.audit_tail.pop(0)
+
+    async def export_audit(self) -> None:
+        pending = [e for e in self.audit_tail if e.seq > self.exported_seq]
+        if not pending:
+            return
+        try:
+            await workflow.execute_local_activity(
+                "export_audit",
+                AuditBatch(entries=pending),
+                start_to_close_timeout=LOCAL_CALL_TIMEOUT,
+                schedule_to_close_timeout=AUDIT_EXPORT_DEADLINE,
+            )
+        except ActivityError:
+            # The entries stay pending (never trimmed) and go out with the next export;
+            # containment must not wait for an audit sink that is down.
+            return
+        self.exported_seq = pending[-1].seq

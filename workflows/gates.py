@@ -1,0 +1,55 @@
+"""Approval gates: who may approve what, checked before a workflow update is accepted.
+
+Pure functions of the step and the request, so the validators stay deterministic and the
+rules are testable without a server. Each returns the reason to refuse, or None.
+"""
+
+from __future__ import annotations
+
+from workflows.state import ApproveRequest, DenyRequest, ExtendRequest, StepState, StepView
+
+HOLDING = (StepState.APPLIED, StepState.VERIFIED)
+
+
+def approval_refusal(step: StepView | None, request: ApproveRequest) -> str | None:
+    if step is None:
+        return f"no step {request.step_id!r} in this incident"
+    if step.state is not StepState.AWAITING_APPROVAL:
+        return f"step {step.id} is {step.state.value}, not awaiting approval"
+    name = request.principal.name
+    if name == step.requested_by:
+        return f"{name} requested step {step.id} and cannot also approve it (four-eyes)"
+    if any(a.principal == name for a in step.approvals):
+        return f"{name} already approved step {step.id}; another principal must (four-eyes)"
+    roles = set(request.principal.roles)
+    if step.approval_roles and not roles & set(step.approval_roles):
+        return f"step {step.id} needs an approver with one of the roles {step.approval_roles}"
+    if len(step.approvals) + 1 >= step.required_approvals:
+        held = roles.union(*(set(a.roles) for a in step.approvals))
+        missing = [r for r in step.must_include_roles if r not in held]
+        if missing:
+            return (
+                f"the last approval of step {step.id} must come from a principal with role(s) "
+                f"{missing}"
+            )
+    return None
+
+
+def denial_refusal(step: StepView | None, request: DenyRequest) -> str | None:
+    if step is None:
+        return f"no step {request.step_id!r} in this incident"
+    if step.state not in (StepState.AWAITING_APPROVAL, StepState.APPROVED):
+        return f"step {step.id} is {step.state.value}; only a step not yet applied can be denied"
+    return None
+
+
+def extension_refusal(step: StepView | None, request: ExtendRequest) -> str | None:
+    if step is None:
+        return f"no step {request.step_id!r} in this incident"
+    if step.state not in HOLDING or step.lease_expires_at is None:
+        return f"step {step.id} is {step.state.value} and holds no lease to extend"
+    return None
+
+
+def approvals_complete(step: StepView) -> bool:
+    return len(step.approvals) >= max(step.required_approvals, 1)

@@ -1,0 +1,174 @@
+"""Incident state as the workflow keeps it and GET /v1/incidents/{id} shows it.
+
+Also the payloads of the workflow's updates (approve, deny, extend, release) and what a
+run carries across continue-as-new. Pure pydantic models; no I/O.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from adapters.base import Receipt
+from workflows.model import Decision, Finding
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    AWAITING_APPROVAL = "awaiting_approval"
+    CONTAINING = "containing"
+    CONTAINED = "contained"
+    RELEASED = "released"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+class StepState(StrEnum):
+    PLANNED = "planned"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    APPLYING = "applying"
+    APPLIED = "applied"
+    VERIFIED = "verified"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+
+
+class Principal(_Model):
+    """Who acts, as the API authenticated them; roles come from the principal store."""
+
+    name: str = Field(min_length=1, max_length=128)
+    roles: list[str] = Field(default_factory=list)
+
+
+class ApprovalRecord(_Model):
+    principal: str
+    roles: list[str] = Field(default_factory=list)
+    reason: str
+    at: str
+    # The approval policy's decision that allowed this principal to act.
+    decision_id: str | None = None
+
+
+class StepView(_Model):
+    id: str
+    adapter: str
+    action: str
+    target: dict[str, Any]
+    args: dict[str, Any] = Field(default_factory=dict)
+    state: StepState
+    reversible: bool = True
+    automatic: bool = True
+    requested_by: str = "policy"
+    approvals: list[ApprovalRecord] = Field(default_factory=list)
+    denial: ApprovalRecord | None = None
+    required_approvals: int = 0
+    approval_roles: list[str] = Field(default_factory=list)
+    must_include_roles: list[str] = Field(default_factory=list)
+    approval_deadline: str | None = None
+    on_timeout: str = "escalate"
+    lease_s: int | None = None
+    lease_expires_at: str | None = None
+    applied_seq: int | None = None
+    # Recorded before apply: what the target held, so an undo never depends on the receipt.
+    rollback_intent: dict[str, Any] | None = None
+    receipt: Receipt | None = None
+    verification: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class AuditEntry(_Model):
+    """One link of the incident's hash chain (see workflows/audit.py)."""
+
+    incident_id: str
+    seq: int
+    at: str
+    kind: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+    prev: str
+    hash: str
+
+
+class AuditBatch(_Model):
+    entries: list[AuditEntry]
+
+
+class IncidentView(_Model):
+    incident_id: str
+    status: IncidentStatus
+    entity: str
+    findings: list[Finding]
+    duplicates: int = 0
+    escalated: bool = False
+    escalations: list[str] = Field(default_factory=list)
+    decision: Decision | None = None
+    decisions: list[str] = Field(default_factory=list, description="decision ids, oldest first")
+    steps: list[StepView] = Field(default_factory=list)
+    audit: list[AuditEntry] = Field(default_factory=list)
+    audit_total: int = 0
+    run: int = 1
+
+
+# --- update payloads --------------------------------------------------------------------------
+
+
+class ApproveRequest(_Model):
+    step_id: str
+    principal: Principal
+    reason: str = Field(min_length=1, max_length=2000)
+    authz_decision_id: str | None = None
+
+
+class DenyRequest(ApproveRequest):
+    pass
+
+
+class ExtendRequest(_Model):
+    step_id: str
+    principal: Principal
+    lease_s: int = Field(gt=0, le=7 * 24 * 3600)
+    reason: str = Field(default="", max_length=2000)
+    authz_decision_id: str | None = None
+
+
+class ReleaseRequest(_Model):
+    principal: Principal
+    reason: str = Field(min_length=1, max_length=2000)
+    authz_decision_id: str | None = None
+
+
+# --- continue-as-new -------------------------------------------------------------------------
+
+
+class IncidentCarry(_Model):
+    """Everything a new run needs to continue the incident exactly where the last stopped."""
+
+    findings: list[Finding]
+    seen: list[str]
+    duplicates: int
+    decision: Decision | None
+    decisions: list[str]
+    steps: list[StepView]
+    escalations: list[str]
+    audit_tail: list[AuditEntry]
+    audit_total: int
+    audit_head: str
+    exported_seq: int
+    picture: list[str]
+    release_requested: ReleaseRequest | None = None
+    run: int = 1
+
+
+class IncidentParams(_Model):
+    incident_id: str
+    entity: str
+    carry: IncidentCarry | None = None
