@@ -28,7 +28,7 @@ from common import emit, free_port, machine, percentiles_ms
 from adapters.base import StepCommand
 from orchestrator import logs
 from orchestrator.api.app import create_app
-from orchestrator.api.context import ApiContext
+from orchestrator.api.context import build_context
 from orchestrator.config import Settings, new_webhook_secret
 from orchestrator.lab.traffic import MODE_NORMAL, MODE_REGISTER, TrafficLab
 from orchestrator.temporal import temporal_binary
@@ -89,12 +89,7 @@ async def containment(
 ) -> list[float]:
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     activities = build_activities(settings)
-    context = ApiContext(
-        settings=settings,
-        client=env.client,
-        engine=activities.engine,
-        webhook_secrets={"*": [secret]},
-    )
+    context = build_context(settings, env.client, activities.engine, secret)
     transport = httpx.ASGITransport(app=create_app(context))
     template = json.loads(EXAMPLE.read_text())
     samples = []

@@ -11,7 +11,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
 from orchestrator.config import Settings
-from workflows.city import CITY_WORKFLOW_ID, AutomationChange, CityView, CityWorkflow
+from workflows.city import AutomationChange, CityView, CityWorkflow, city_workflow_id
 
 READ_TIMEOUT = timedelta(seconds=2)
 
@@ -34,25 +34,26 @@ class TemporalCity:
     def __init__(self, client: Client, settings: Settings) -> None:
         self._client = client
         self._settings = settings
+        self.workflow_id = city_workflow_id(settings.task_queue)
 
     async def ensure(self) -> None:
         """Start the singleton if it is not running (idempotent, safe from every process)."""
         await self._client.start_workflow(
             CityWorkflow.run,
             None,
-            id=CITY_WORKFLOW_ID,
+            id=self.workflow_id,
             task_queue=self._settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
 
     async def snapshot(self) -> CityView:
-        handle = self._client.get_workflow_handle_for(CityWorkflow.run, CITY_WORKFLOW_ID)
+        handle = self._client.get_workflow_handle_for(CityWorkflow.run, self.workflow_id)
         view: CityView = await handle.query(CityWorkflow.state, rpc_timeout=READ_TIMEOUT)
         return view
 
     async def set_paused(self, change: AutomationChange, *, paused: bool) -> CityView:
         await self.ensure()
-        handle = self._client.get_workflow_handle_for(CityWorkflow.run, CITY_WORKFLOW_ID)
+        handle = self._client.get_workflow_handle_for(CityWorkflow.run, self.workflow_id)
         update = CityWorkflow.pause if paused else CityWorkflow.resume
         view: CityView = await handle.execute_update(update, change)
         return view

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     lab_host: str = "127.0.0.1"
     lab_modbus_port: int = 15020
     log_level: str = "info"
+    principals_file: Path | None = None  # default: <state_dir>/principals.json
 
     @classmethod
     def settings_customise_sources(
@@ -58,6 +59,10 @@ class Settings(BaseSettings):
         if config_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
+
+    @property
+    def principals_path(self) -> Path:
+        return self.principals_file or self.state_dir / "principals.json"
 
     @property
     def api_url(self) -> str:

@@ -18,8 +18,9 @@ from temporalio.worker import Worker
 
 from orchestrator.activities import ContainmentActivities
 from orchestrator.api.app import create_app
-from orchestrator.api.context import ApiContext
+from orchestrator.api.context import build_context
 from orchestrator.config import Settings, new_webhook_secret
+from orchestrator.policy.base import PolicyEngine
 from orchestrator.webhooks import sign
 from orchestrator.wiring import build_activities, build_worker
 from workflows.state import IncidentView
@@ -55,15 +56,15 @@ async def running_worker(
 
 
 def api_client(
-    client: Client, settings: Settings, activities: ContainmentActivities | None
+    client: Client,
+    settings: Settings,
+    activities: ContainmentActivities | None,
+    engine: PolicyEngine | None = None,
 ) -> httpx.AsyncClient:
+    """The app in-process; `engine` (default: the activities' one) authorizes actions."""
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
-    context = ApiContext(
-        settings=settings,
-        client=client,
-        engine=activities.engine if activities else None,
-        webhook_secrets={"*": [secret]},
-    )
+    engine = engine or (activities.engine if activities else None)
+    context = build_context(settings, client, engine, secret)
     transport = httpx.ASGITransport(app=create_app(context))
     return httpx.AsyncClient(transport=transport, base_url="http://bulkhead.test")
 

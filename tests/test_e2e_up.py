@@ -14,9 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import free_port
-from pymodbus.client import AsyncModbusTcpClient
 
-from orchestrator.lab.traffic import MODE_FLASH
+from orchestrator.lab.traffic import MODE_FLASH, read_mode
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parent.parent
@@ -96,15 +95,6 @@ def incident(api: str, incident_id: str, state: str, timeout_s: float = 20) -> d
     raise AssertionError(f"step never reached {state}: {json.dumps(body)[:2000]}")
 
 
-async def controller_mode(port: int, unit: int) -> int:
-    client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
-    await client.connect()
-    try:
-        return int((await client.read_holding_registers(0, count=1, device_id=unit)).registers[0])
-    finally:
-        client.close()
-
-
 def test_readme_demo_contains_and_survives_a_restart(tmp_path: Path):
     up = Up(tmp_path / "state")
     banner = up.start()
@@ -134,7 +124,7 @@ def test_readme_demo_contains_and_survives_a_restart(tmp_path: Path):
         incident_id = json.loads(sent.stdout)["findings"][0]["incident_id"]
         shown = incident(up.api, incident_id, "verified")
         assert shown["status"] == "contained"
-        assert asyncio.run(controller_mode(up.lab_port, 1)) == MODE_FLASH
+        assert asyncio.run(read_mode("127.0.0.1", up.lab_port, 1)) == MODE_FLASH
     finally:
         assert up.stop() == 0
     assert (up.state_dir / "temporal.db").is_file()

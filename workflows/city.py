@@ -14,6 +14,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.state import Principal
 
 CITY_WORKFLOW_ID = "bulkhead-city"
+
+
+def city_workflow_id(task_queue: str) -> str:
+    """One city record per deployment; a deployment is a task queue."""
+    return f"{CITY_WORKFLOW_ID}:{task_queue}"
+
+
 # Signals pile up in history; start a fresh run well before the history gets heavy.
 MAX_EVENTS_PER_RUN = 5_000
 

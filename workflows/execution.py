@@ -6,6 +6,7 @@ side effect is a local activity called by name.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
@@ -18,8 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from adapters.base import Plan, Receipt, StepCommand, Verification
-    from workflows.audit import link
-    from workflows.city import CITY_WORKFLOW_ID, ContainmentEvent
+    from workflows.city import ContainmentEvent, city_workflow_id
     from workflows.model import Decision
     from workflows.state import AuditBatch, AuditEntry, StepState, StepView
 
@@ -34,7 +34,8 @@ ADAPTER_RETRY = RetryPolicy(
     maximum_attempts=6,
     non_retryable_error_types=["PermanentAdapterError"],
 )
-AUDIT_EXPORT_DEADLINE = timedelta(seconds=30)
+AUDIT_EXPORT_TIMEOUT = timedelta(seconds=30)
+AUDIT_EXPORT_DEADLINE = timedelta(minutes=5)
 AUDIT_TAIL = 500  # entries kept in state for queries; the sink holds the whole trail
 ResultT = TypeVar("ResultT")
 
@@ -53,18 +54,17 @@ class StepExecution:
         incident_id: str,
         audit_tail: list[AuditEntry],
         audit_total: int,
-        audit_head: str,
         exported_seq: int,
         escalate: Callable[[str], None],
     ) -> None:
         self.incident_id = incident_id
         self.audit_tail = audit_tail
         self.audit_total = audit_total
-        self.audit_head = audit_head
         self.exported_seq = exported_seq
         self._escalate = escalate
         self._applied = 0
         self._ledger_tasks: set[asyncio.Task[None]] = set()
+        self._export: asyncio.Task[None] | None = None
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -154,13 +154,17 @@ class StepExecution:
     def _tell_city(self, signal: str, step: StepView) -> None:
         """Update the city-wide ledger without holding up this incident."""
         event = ContainmentEvent(key=f"{self.incident_id}:{step.id}", at=workflow.now().isoformat())
-        handle = workflow.get_external_workflow_handle(CITY_WORKFLOW_ID)
+        handle = workflow.get_external_workflow_handle(city_workflow_id(workflow.info().task_queue))
 
         async def send() -> None:
             try:
                 await handle.signal(signal, event)
             except Exception as exc:  # noqa: BLE001 - the ledger must never fail an incident
-                self.record("city.unreachable", signal=signal, step=step.id, error=str(exc))
+                # Only the type: a message may be worded differently when history replays,
+                # and the audit chain must come out identical on every replay.
+                self.record(
+                    "city.unreachable", signal=signal, step=step.id, error=type(exc).__name__
+                )
 
         task = asyncio.ensure_future(send())
         self._ledger_tasks.add(task)
@@ -174,33 +178,56 @@ class StepExecution:
 
     def record(self, kind: str, **detail: object) -> None:
         self.audit_total += 1
-        entry = link(
-            self.incident_id,
+        # Round-trip the detail through JSON: the sink hashes exactly what is exported.
+        entry = AuditEntry(
+            incident_id=self.incident_id,
             seq=self.audit_total,
             at=workflow.now().isoformat(),
             kind=kind,
-            detail=detail,
-            prev=self.audit_head,
+            detail=json.loads(json.dumps(detail, default=str)),
         )
-        self.audit_head = entry.hash
         self.audit_tail.append(entry)
         # Trim the in-state tail, but never drop an entry the sink has not received yet.
         while len(self.audit_tail) > AUDIT_TAIL and self.audit_tail[0].seq <= self.exported_seq:
             self.audit_tail.pop(0)
 
-    async def export_audit(self) -> None:
-        pending = [e for e in self.audit_tail if e.seq > self.exported_seq]
-        if not pending:
-            return
+    def export_due(self) -> bool:
+        return self._export is None and self._pending_audit() != []
+
+    def start_export(self) -> None:
+        """Ship pending entries in the background, as a regular activity.
+
+        Not a local activity: those also run in workflow-task attempts that are later
+        discarded, and would export entries that never became part of the history.
+        """
+        pending = self._pending_audit()
+        self._export = asyncio.ensure_future(self._export_batch(pending))
+
+    async def flush_audit(self) -> None:
+        """Before the run ends: every entry recorded so far reaches the sink."""
+        until = self.audit_total
+        while self.exported_seq < until:
+            if self._export is None:
+                self.start_export()
+            if self._export is not None:
+                await self._export
+
+    def _pending_audit(self) -> list[AuditEntry]:
+        return [e for e in self.audit_tail if e.seq > self.exported_seq]
+
+    async def _export_batch(self, pending: list[AuditEntry]) -> None:
         try:
-            await workflow.execute_local_activity(
+            await workflow.execute_activity(
                 "export_audit",
                 AuditBatch(entries=pending),
-                start_to_close_timeout=LOCAL_CALL_TIMEOUT,
+                start_to_close_timeout=AUDIT_EXPORT_TIMEOUT,
                 schedule_to_close_timeout=AUDIT_EXPORT_DEADLINE,
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
             )
+            self.exported_seq = max(self.exported_seq, pending[-1].seq)
         except ActivityError:
             # The entries stay pending (never trimmed) and go out with the next export;
-            # containment must not wait for an audit sink that is down.
-            return
-        self.exported_seq = pending[-1].seq
+            # containment never waits for an audit sink that is down.
+            pass
+        finally:
+            self._export = None

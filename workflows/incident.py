@@ -20,7 +20,6 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import gates
-    from workflows.audit import genesis
     from workflows.execution import StepExecution
     from workflows.model import DecideRequest, Decision, Finding, FindingEnvelope, OnTimeout
     from workflows.picture import changes_picture, picture_keys
@@ -40,7 +39,6 @@ with workflow.unsafe.imports_passed_through():
 
 MAX_SEEN = 10_000  # dedupe memory per incident; the oldest keys are forgotten first
 MAX_FINDINGS_KEPT = 200  # full findings kept in state; all are counted and audited
-MAX_HISTORY_EVENTS = 10_000
 DEFAULT_LEASE_S = 3600  # a reversible change never stays without a lease
 DECIDE_TIMEOUT = timedelta(seconds=10)
 
@@ -59,6 +57,8 @@ class IncidentWorkflow:
         self._findings: list[Finding] = list(carry.findings) if carry else []
         self._seen: dict[str, None] = dict.fromkeys(carry.seen) if carry else {}
         self._duplicates = carry.duplicates if carry else 0
+        self._received = carry.findings_received if carry else 0
+        self._max_history = params.max_history_events
         self._decision: Decision | None = carry.decision if carry else None
         self._decisions: list[str] = list(carry.decisions) if carry else []
         self._steps: dict[str, StepView] = {s.id: s for s in carry.steps} if carry else {}
@@ -72,7 +72,6 @@ class IncidentWorkflow:
             incident_id=self._id,
             audit_tail=list(carry.audit_tail) if carry else [],
             audit_total=carry.audit_total if carry else 0,
-            audit_head=carry.audit_head if carry else genesis(self._id),
             exported_seq=carry.exported_seq if carry else 0,
             escalate=self._escalate,
         )
@@ -89,6 +88,7 @@ class IncidentWorkflow:
             self._duplicates += 1
             self._x.record("finding.duplicate", uid=finding.finding_info.uid)
             return
+        self._received += 1
         for key in keys:
             self._seen[key] = None
         while len(self._seen) > MAX_SEEN:
@@ -119,6 +119,7 @@ class IncidentWorkflow:
             ),
             entity=self._entity,
             findings=self._findings,
+            findings_received=self._received,
             duplicates=self._duplicates,
             escalated=bool(self._escalations)
             or (self._decision is not None and self._decision.verdict.value == "escalate"),
@@ -220,16 +221,22 @@ class IncidentWorkflow:
             ]
             if ready:
                 await asyncio.gather(*(self._x.execute(s, self._decision) for s in ready))
-            await self._x.export_audit()
+            if self._x.export_due():
+                self._x.start_export()
             if self._released:
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                await self._x.export_audit()
+                await self._x.flush_audit()
                 return self.state()
             if self._should_continue_as_new():
+                # Unexported entries travel in the carry; the next run exports them.
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                await self._x.export_audit()
                 workflow.continue_as_new(
-                    IncidentParams(incident_id=self._id, entity=self._entity, carry=self._carry())
+                    IncidentParams(
+                        incident_id=self._id,
+                        entity=self._entity,
+                        carry=self._carry(),
+                        max_history_events=self._max_history,
+                    )
                 )
 
     def _has_work(self) -> bool:
@@ -238,6 +245,7 @@ class IncidentWorkflow:
             or (self._release is not None and not self._released)
             or any(s.state in (StepState.PLANNED, StepState.APPROVED) for s in self._steps.values())
             or self._should_continue_as_new()
+            or self._x.export_due()
         )
 
     def _next_timer(self) -> timedelta | None:
@@ -364,12 +372,13 @@ class IncidentWorkflow:
         info = workflow.info()
         return not self._released and (
             info.is_continue_as_new_suggested()
-            or info.get_current_history_length() > MAX_HISTORY_EVENTS
+            or info.get_current_history_length() > self._max_history
         )
 
     def _carry(self) -> IncidentCarry:
         return IncidentCarry(
             findings=self._findings,
+            findings_received=self._received,
             seen=list(self._seen),
             duplicates=self._duplicates,
             decision=self._decision,
@@ -378,7 +387,6 @@ class IncidentWorkflow:
             escalations=self._escalations,
             audit_tail=self._x.audit_tail,
             audit_total=self._x.audit_total,
-            audit_head=self._x.audit_head,
             exported_seq=self._x.exported_seq,
             picture=sorted(self._picture),
             release_requested=self._release,

@@ -87,15 +87,16 @@ class StepView(_Model):
 
 
 class AuditEntry(_Model):
-    """One link of the incident's hash chain (see workflows/audit.py)."""
+    """One transition of an incident; the sink links it into a hash chain, filling `prev`
+    and `hash` (see orchestrator/audit_chain.py)."""
 
     incident_id: str
     seq: int
     at: str
     kind: str
     detail: dict[str, Any] = Field(default_factory=dict)
-    prev: str
-    hash: str
+    prev: str | None = None
+    hash: str | None = None
 
 
 class AuditBatch(_Model):
@@ -107,6 +108,7 @@ class IncidentView(_Model):
     status: IncidentStatus
     entity: str
     findings: list[Finding]
+    findings_received: int = 0
     duplicates: int = 0
     escalated: bool = False
     escalations: list[str] = Field(default_factory=list)
@@ -153,6 +155,7 @@ class IncidentCarry(_Model):
     """Everything a new run needs to continue the incident exactly where the last stopped."""
 
     findings: list[Finding]
+    findings_received: int
     seen: list[str]
     duplicates: int
     decision: Decision | None
@@ -161,7 +164,6 @@ class IncidentCarry(_Model):
     escalations: list[str]
     audit_tail: list[AuditEntry]
     audit_total: int
-    audit_head: str
     exported_seq: int
     picture: list[str]
     release_requested: ReleaseRequest | None = None
@@ -172,3 +174,5 @@ class IncidentParams(_Model):
     incident_id: str
     entity: str
     carry: IncidentCarry | None = None
+    # History length at which a run hands over to a fresh one (tests lower it).
+    max_history_events: int = Field(default=10_000, ge=100)

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from fastapi import Request
 from temporalio.client import Client
 
+from orchestrator.city import TemporalCity
 from orchestrator.config import Settings
 from orchestrator.policy.base import PolicyEngine
+from orchestrator.principals import PrincipalStore
 from orchestrator.webhooks import RecentIds
 
 
@@ -18,6 +20,8 @@ class ApiContext:
     client: Client
     engine: PolicyEngine | None
     webhook_secrets: dict[str, list[str]]
+    principals: PrincipalStore
+    city: TemporalCity
     recent_webhook_ids: RecentIds = field(default_factory=RecentIds)
 
     def secrets_for(self, source: str) -> list[str]:
@@ -27,3 +31,17 @@ class ApiContext:
 def get_context(request: Request) -> ApiContext:
     context: ApiContext = request.app.state.context
     return context
+
+
+def build_context(
+    settings: Settings, client: Client, engine: PolicyEngine | None, webhook_secret: str
+) -> ApiContext:
+    """The context every process serving the API builds the same way."""
+    return ApiContext(
+        settings=settings,
+        client=client,
+        engine=engine,
+        webhook_secrets={"*": [webhook_secret]},
+        principals=PrincipalStore(settings.principals_path),
+        city=TemporalCity(client, settings),
+    )

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestrator import logs
+from orchestrator.cli import responders
 from orchestrator.config import Settings, load_settings
 
 
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(show)
     show.add_argument("incident_id")
     show.add_argument("--api-url", help="API base URL (default from settings)")
+    responders.register(commands)
     return parser
 
 
@@ -107,6 +109,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        result: int = handler(args, settings)
+        return result
     from orchestrator.cli import incidents, send, serve, up  # noqa: PLC0415 - keeps --help fast
 
     api_url = getattr(args, "api_url", None) or settings.api_url

@@ -6,7 +6,8 @@ import asyncio
 import sys
 
 from orchestrator.api.app import create_app
-from orchestrator.api.context import ApiContext
+from orchestrator.api.context import build_context
+from orchestrator.city import TemporalCity
 from orchestrator.config import Settings, webhook_secret
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.policy.embedded import EmbeddedEngine
@@ -23,12 +24,7 @@ async def _api(settings: Settings) -> int:
     stop = stop_event_on_signals()
     # Lazy: the API comes up even while Temporal is down and answers 503 until it is back.
     client = await connect(settings, lazy=True)
-    context = ApiContext(
-        settings=settings,
-        client=client,
-        engine=EmbeddedEngine(settings.policy_dir),
-        webhook_secrets={"*": [secret]},
-    )
+    context = build_context(settings, client, EmbeddedEngine(settings.policy_dir), secret)
     server = api_server(create_app(context), settings.api_host, settings.api_port)
     print(
         f"Bulkhead API on {settings.api_url} (Temporal {settings.temporal_address})",
@@ -42,7 +38,9 @@ async def _api(settings: Settings) -> int:
 async def _worker(settings: Settings) -> int:
     stop = stop_event_on_signals()
     client = await connect(settings)
-    worker = build_worker(client, settings, build_activities(settings))
+    city = TemporalCity(client, settings)
+    await city.ensure()
+    worker = build_worker(client, settings, build_activities(settings, city))
     print(
         f"Bulkhead worker on task queue {settings.task_queue!r} "
         f"(Temporal {settings.temporal_address})",

@@ -13,7 +13,8 @@ from pathlib import Path
 import structlog
 
 from orchestrator.api.app import create_app
-from orchestrator.api.context import ApiContext
+from orchestrator.api.context import build_context
+from orchestrator.city import TemporalCity
 from orchestrator.config import Settings, webhook_secret
 from orchestrator.devserver import DevServer, port_open
 from orchestrator.lab.traffic import TrafficLab
@@ -86,14 +87,11 @@ async def run_up(settings: Settings, *, with_lab: bool) -> int:
         if lab is not None:
             await lab.start()
         client = await connect(settings)
-        activities = build_activities(settings)
+        city = TemporalCity(client, settings)
+        await city.ensure()
+        activities = build_activities(settings, city)
         worker = build_worker(client, settings, activities)
-        context = ApiContext(
-            settings=settings,
-            client=client,
-            engine=activities.engine,
-            webhook_secrets={"*": [secret]},
-        )
+        context = build_context(settings, client, activities.engine, secret)
         server = api_server(create_app(context), settings.api_host, settings.api_port)
         print(banner(settings, dev, secret, lab=lab), flush=True)
         reason = await run_until_stopped(

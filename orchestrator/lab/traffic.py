@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 
+from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -90,3 +91,20 @@ class TrafficLab:
 
     def write_count(self, device_id: int, register: int = MODE_REGISTER) -> int:
         return self.writes[(device_id, register)]
+
+    async def read_mode(self, device_id: int) -> int:
+        return await read_mode(self.host, self.port, device_id)
+
+
+async def read_mode(host: str, port: int, device_id: int) -> int:
+    """The controller's mode as any Modbus client sees it, over the wire."""
+    client = AsyncModbusTcpClient(host, port=port, timeout=2, retries=0)
+    if not await client.connect():
+        raise ConnectionError(f"no Modbus server at {host}:{port}")
+    try:
+        response = await client.read_holding_registers(MODE_REGISTER, count=1, device_id=device_id)
+        if response.isError():
+            raise ConnectionError(f"unit {device_id} refused the read: {response}")
+        return int(response.registers[0])
+    finally:
+        client.close()

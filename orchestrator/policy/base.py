@@ -20,8 +20,11 @@ class Authorization:
     `{"action": "approve"|"deny"|"extend"|"release"|"pause"|"resume",
       "principal": {"name", "roles": [...]},
       "incident": {"incident_id", "status", "zones": [...]} | null,
-      "step": {"id", "adapter", "action", "target", "approval": {...}, "reversible"} | null}`
-    Anything but a literal `true` denies (fail closed).
+      "step": {"id", "adapter", "action", "target", "approval": {...}, "reversible",
+               "approvals": [{"principal", "roles"}] (optional: the ones it already has)}
+               | null}`
+    Anything but a literal `true` denies (fail closed). Schema:
+    policies/schemas/authorization-input.schema.json; rules: policies/bulkhead/approval/.
     """
 
     allow: bool
@@ -35,6 +38,10 @@ class PolicyEngine(Protocol):
     def version(self) -> str: ...
 
     def decide(self, policy_input: dict[str, Any]) -> Decision: ...
+
+    def authorize(self, request: dict[str, Any]) -> Authorization:
+        """Evaluate `AUTHZ_ENTRYPOINT` (and `AUTHZ_REASONS`) for one request; never raises."""
+        ...
 
 
 def escalation(reason: str, *, policy_version: str, decision_id: str, digest: str) -> Decision:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from harness import example_finding, make_settings, running_worker, wait_for
-from pymodbus.client import AsyncModbusTcpClient
 from temporalio.client import Client
 
 from adapters.base import Capabilities, Plan, Receipt, StepCommand, Verification
@@ -31,16 +30,6 @@ def fresh_incident() -> IncidentParams:
     return IncidentParams(incident_id=f"inc-{entity}", entity=entity)
 
 
-async def read_mode(lab: TrafficLab, unit: int) -> int:
-    client = AsyncModbusTcpClient(lab.host, port=lab.port, timeout=2, retries=0)
-    await client.connect()
-    try:
-        response = await client.read_holding_registers(0, count=1, device_id=unit)
-        return int(response.registers[0])
-    finally:
-        client.close()
-
-
 async def test_finding_switches_controller_to_flash_and_verifies(
     temporal_client: Client, traffic_lab: TrafficLab
 ):
@@ -58,7 +47,7 @@ async def test_finding_switches_controller_to_flash_and_verifies(
     assert step.receipt is not None and step.receipt.after["value"] == MODE_FLASH
     assert step.lease_expires_at is not None
     assert view.decision is not None and view.decision.policy_version.startswith("sha256:")
-    assert await read_mode(traffic_lab, 1) == MODE_FLASH
+    assert await traffic_lab.read_mode(1) == MODE_FLASH
     assert traffic_lab.write_count(1) == 1
     kinds = [entry.kind for entry in view.audit]
     assert kinds.index("step.intent") < kinds.index("step.applying") < kinds.index("step.verified")

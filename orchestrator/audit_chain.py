@@ -2,7 +2,12 @@
 
 Each entry's hash covers its content and the previous entry's hash; the first entry
 links to a genesis hash derived from the incident id, so entries cannot be moved between
-incidents either. Pure functions: the workflow and `bulkhead audit verify` share them.
+incidents either.
+
+The chain is sealed by the sink, not in the workflow: `workflow.now()` after a local
+activity can differ between a first execution and a replay, so entries the workflow
+recorded are not bit-identical across replays. The sink keeps the first copy of each
+entry it receives and links it; later copies of the same entry are dropped.
 """
 
 from __future__ import annotations
@@ -38,40 +43,39 @@ def entry_hash(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def link(
-    incident_id: str, *, seq: int, at: str, kind: str, detail: dict[str, Any], prev: str
-) -> AuditEntry:
-    # Round-trip the detail through JSON so the hash covers exactly what gets exported.
-    detail = json.loads(json.dumps(detail, default=str))
-    return AuditEntry(
-        incident_id=incident_id,
-        seq=seq,
-        at=at,
-        kind=kind,
-        detail=detail,
+def seal(entry: AuditEntry, prev: str) -> AuditEntry:
+    """The entry linked after `prev`, carrying its own hash."""
+    digest = entry_hash(
+        entry.incident_id,
+        seq=entry.seq,
+        at=entry.at,
+        kind=entry.kind,
+        detail=entry.detail,
         prev=prev,
-        hash=entry_hash(incident_id, seq=seq, at=at, kind=kind, detail=detail, prev=prev),
     )
+    return entry.model_copy(update={"prev": prev, "hash": digest})
 
 
 def chain_errors(entries: Iterable[AuditEntry]) -> list[str]:
     """Every break in each incident's chain; empty when the trail is intact.
 
-    Exact re-exports of an entry (same seq and hash, e.g. after an activity retry) are not
-    breaks; anything else out of place is.
+    Everything must follow in file order: a gap, a reorder, a broken link, an edited
+    entry or a second copy of an entry is reported.
     """
     errors: list[str] = []
     by_incident: dict[str, list[AuditEntry]] = {}
     for entry in entries:
         by_incident.setdefault(entry.incident_id, []).append(entry)
     for incident_id, trail in by_incident.items():
+        seen: dict[int, str] = {}
         expected_prev = genesis(incident_id)
         expected_seq = 1
-        last: AuditEntry | None = None
         for entry in trail:
-            if last is not None and entry.seq == last.seq and entry.hash == last.hash:
-                continue
             where = f"{incident_id} #{entry.seq}"
+            if entry.seq in seen:
+                errors.append(f"{where}: appears twice (copied or replayed)")
+                continue
+            seen[entry.seq] = entry.hash or ""
             if entry.seq != expected_seq:
                 errors.append(f"{where}: expected entry #{expected_seq} (missing or reordered)")
             if entry.prev != expected_prev:
@@ -82,11 +86,10 @@ def chain_errors(entries: Iterable[AuditEntry]) -> list[str]:
                 at=entry.at,
                 kind=entry.kind,
                 detail=entry.detail,
-                prev=entry.prev,
+                prev=entry.prev or "",
             )
-            if recomputed != entry.hash:
+            if entry.hash is None or recomputed != entry.hash:
                 errors.append(f"{where}: content does not match its hash (edited)")
-            expected_prev = entry.hash
+            expected_prev = entry.hash or ""
             expected_seq = entry.seq + 1
-            last = entry
     return errors

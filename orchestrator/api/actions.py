@@ -1,0 +1,260 @@
+"""Responder actions: approve, deny, extend, release, pause/resume automation.
+
+Every call is authenticated (bearer token), authorized by the approval policy in Rego
+(`data.bulkhead.approval.allow`, never by ifs here), and then sent to the workflow as an
+Update whose validator enforces the incident's own rules (state, four-eyes, roles).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from orchestrator.api.auth import current_principal
+from orchestrator.api.context import ApiContext, get_context
+from orchestrator.api.incidents import fetch_incident
+from orchestrator.api.problems import Problem
+from orchestrator.policy.base import Authorization
+from workflows.city import AutomationChange
+from workflows.state import (
+    ApproveRequest,
+    DenyRequest,
+    ExtendRequest,
+    IncidentView,
+    Principal,
+    ReleaseRequest,
+    StepView,
+)
+
+log = structlog.get_logger(__name__)
+router = APIRouter()
+UPDATE_TIMEOUT = timedelta(seconds=10)
+RELEASE_TIMEOUT = timedelta(seconds=60)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReasonBody(_Body):
+    reason: str = Field(min_length=1, max_length=2000, description="why, for the audit trail")
+
+
+class ExtendBody(_Body):
+    lease_s: int = Field(gt=0, le=7 * 24 * 3600, description="seconds added to the lease")
+    reason: str = Field(default="", max_length=2000)
+
+
+Caller = Annotated[Principal, Depends(current_principal)]
+Context = Annotated[ApiContext, Depends(get_context)]
+
+
+def _step(view: IncidentView, step_id: str) -> StepView:
+    for step in view.steps:
+        if step.id == step_id:
+            return step
+    raise Problem(404, f"incident {view.incident_id} has no step {step_id!r}", slug="unknown-step")
+
+
+def _zones(view: IncidentView) -> list[str]:
+    return sorted({r.zone for f in view.findings for r in f.resources if r.zone})
+
+
+def authorize(
+    context: ApiContext,
+    action: str,
+    principal: Principal,
+    view: IncidentView | None = None,
+    step: StepView | None = None,
+) -> Authorization:
+    """Ask the approval policy; 403 with its reasons when it says no (or cannot say)."""
+    if context.engine is None:
+        raise Problem(
+            503,
+            "no policy is loaded, so no action can be authorized",
+            slug="no-policy",
+            headers={"Retry-After": "5"},
+        )
+    request: dict[str, Any] = {
+        "action": action,
+        "principal": principal.model_dump(),
+        "incident": None
+        if view is None
+        else {"incident_id": view.incident_id, "status": view.status.value, "zones": _zones(view)},
+        "step": None
+        if step is None
+        else {
+            "id": step.id,
+            "adapter": step.adapter,
+            "action": step.action,
+            "target": step.target,
+            "reversible": step.reversible,
+            "approval": {
+                "required": step.required_approvals,
+                "roles": step.approval_roles,
+                "must_include_roles": step.must_include_roles,
+            },
+            "approvals": [{"principal": a.principal, "roles": a.roles} for a in step.approvals],
+        },
+    }
+    verdict = context.engine.authorize(request)
+    log.info(
+        "authz",
+        action=action,
+        principal=principal.name,
+        allow=verdict.allow,
+        decision_id=verdict.decision_id,
+        incident_id=view.incident_id if view else None,
+    )
+    if not verdict.allow:
+        reasons = "; ".join(verdict.reasons) or "the approval policy does not allow it"
+        raise Problem(
+            403,
+            f"{principal.name} may not {action}: {reasons}",
+            slug="forbidden",
+            decision_id=verdict.decision_id,
+        )
+    return verdict
+
+
+async def _update(
+    context: ApiContext,
+    incident_id: str,
+    name: str,
+    payload: BaseModel,
+    *,
+    result_type: type[Any],
+    wait: timedelta = UPDATE_TIMEOUT,
+) -> Any:
+    handle = context.client.get_workflow_handle(incident_id)
+    try:
+        return await handle.execute_update(name, payload, result_type=result_type, rpc_timeout=wait)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type == "Refused":
+            raise Problem(409, cause.message, slug="conflict") from None
+        raise Problem(500, f"the incident could not apply {name}: {cause}") from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise Problem(
+                409, f"incident {incident_id} is closed; nothing to {name}", slug="conflict"
+            ) from None
+        raise Problem(
+            503,
+            f"Temporal did not take the {name}: {exc.message}",
+            slug="temporal-unavailable",
+            headers={"Retry-After": "5"},
+        ) from None
+
+
+@router.post("/v1/incidents/{incident_id}/steps/{step_id}/approve")
+async def approve(
+    incident_id: str, step_id: str, body: ReasonBody, principal: Caller, context: Context
+) -> dict[str, Any]:
+    view = await fetch_incident(context, incident_id)
+    step = _step(view, step_id)
+    verdict = authorize(context, "approve", principal, view, step)
+    request = ApproveRequest(
+        step_id=step_id,
+        principal=principal,
+        reason=body.reason,
+        authz_decision_id=verdict.decision_id,
+    )
+    updated: StepView = await _update(
+        context, incident_id, "approve", request, result_type=StepView
+    )
+    return updated.model_dump(mode="json")
+
+
+@router.post("/v1/incidents/{incident_id}/steps/{step_id}/deny")
+async def deny(
+    incident_id: str, step_id: str, body: ReasonBody, principal: Caller, context: Context
+) -> dict[str, Any]:
+    view = await fetch_incident(context, incident_id)
+    step = _step(view, step_id)
+    verdict = authorize(context, "deny", principal, view, step)
+    request = DenyRequest(
+        step_id=step_id,
+        principal=principal,
+        reason=body.reason,
+        authz_decision_id=verdict.decision_id,
+    )
+    updated: StepView = await _update(context, incident_id, "deny", request, result_type=StepView)
+    return updated.model_dump(mode="json")
+
+
+@router.post("/v1/incidents/{incident_id}/steps/{step_id}/extend")
+async def extend(
+    incident_id: str, step_id: str, body: ExtendBody, principal: Caller, context: Context
+) -> dict[str, Any]:
+    view = await fetch_incident(context, incident_id)
+    step = _step(view, step_id)
+    verdict = authorize(context, "extend", principal, view, step)
+    request = ExtendRequest(
+        step_id=step_id,
+        principal=principal,
+        lease_s=body.lease_s,
+        reason=body.reason,
+        authz_decision_id=verdict.decision_id,
+    )
+    updated: StepView = await _update(context, incident_id, "extend", request, result_type=StepView)
+    return updated.model_dump(mode="json")
+
+
+@router.post("/v1/incidents/{incident_id}/release")
+async def release(
+    incident_id: str, body: ReasonBody, principal: Caller, context: Context
+) -> dict[str, Any]:
+    view = await fetch_incident(context, incident_id)
+    verdict = authorize(context, "release", principal, view)
+    request = ReleaseRequest(
+        principal=principal, reason=body.reason, authz_decision_id=verdict.decision_id
+    )
+    released: IncidentView = await _update(
+        context, incident_id, "release", request, result_type=IncidentView, wait=RELEASE_TIMEOUT
+    )
+    return released.model_dump(mode="json")
+
+
+@router.get("/v1/automation")
+async def automation(context: Context) -> dict[str, Any]:
+    try:
+        view = await context.city.snapshot()
+    except RPCError as exc:
+        raise Problem(
+            503,
+            f"the city record cannot be read: {exc.message}",
+            slug="temporal-unavailable",
+            headers={"Retry-After": "5"},
+        ) from None
+    return {**view.model_dump(mode="json"), "active_containments": view.active_containments}
+
+
+@router.post("/v1/automation/{change}")
+async def set_automation(
+    change: str, body: ReasonBody, principal: Caller, context: Context
+) -> dict[str, Any]:
+    if change not in ("pause", "resume"):
+        raise Problem(404, f"no automation action {change!r}; use pause or resume")
+    verdict = authorize(context, change, principal)
+    request = AutomationChange(
+        principal=principal, reason=body.reason, authz_decision_id=verdict.decision_id
+    )
+    try:
+        view = await context.city.set_paused(request, paused=change == "pause")
+    except RPCError as exc:
+        raise Problem(
+            503,
+            f"Temporal did not take the {change}: {exc.message}",
+            slug="temporal-unavailable",
+            headers={"Retry-After": "5"},
+        ) from None
+    log.warning("automation.changed", paused=view.paused, principal=principal.name)
+    return {**view.model_dump(mode="json"), "active_containments": view.active_containments}

@@ -1,0 +1,44 @@
+"""`bulkhead approve|deny|extend|release|automation`: responder actions over the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import httpx
+
+TIMEOUT_S = 70.0  # a release waits for every rollback to be verified
+
+
+def _token(explicit: str | None) -> str | None:
+    return explicit or os.environ.get("BULKHEAD_TOKEN")
+
+
+def post(api_url: str, path: str, body: dict[str, Any], token: str | None) -> int:
+    token = _token(token)
+    if not token:
+        print(
+            "error: no token: pass --token or set BULKHEAD_TOKEN (see `bulkhead principals add`)",
+            file=sys.stderr,
+        )
+        return 2
+    url = f"{api_url}{path}"
+    try:
+        response = httpx.post(
+            url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT_S
+        )
+    except httpx.HTTPError as exc:
+        print(f"error: cannot reach {url}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = response.text
+    if response.status_code != 200:
+        detail = payload.get("detail") if isinstance(payload, dict) else payload
+        print(f"error: {response.status_code}: {detail}", file=sys.stderr)
+        return 1
+    print(json.dumps(payload, indent=2))
+    return 0

@@ -1,0 +1,93 @@
+"""Seams for workflow tests: a policy engine that returns the decision a test needs.
+
+The steps still run through the real Modbus adapter against the lab controllers; only the
+Rego evaluation is replaced, because these tests are about the workflow, not the policy
+(the policy has its own suite in tests/policies).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from harness import example_finding
+from temporalio.client import Client
+
+from orchestrator.activities import ContainmentActivities
+from orchestrator.city import CityState
+from orchestrator.config import Settings
+from orchestrator.inventory import Inventory
+from orchestrator.policy.base import Authorization
+from orchestrator.temporal import deliver_finding
+from orchestrator.wiring import build_adapters
+from workflows.model import Decision, DecisionStep, Finding, FindingEnvelope, Verdict
+from workflows.state import IncidentParams
+
+
+class ScriptedEngine:
+    """Returns `steps` as a `contain` decision for every input; allows every action."""
+
+    version = "sha256:scripted"
+
+    def __init__(self, steps: list[dict[str, Any]]) -> None:
+        self.steps = [DecisionStep.model_validate(s) for s in steps]
+        self.inputs: list[dict[str, Any]] = []
+
+    def decide(self, policy_input: dict[str, Any]) -> Decision:
+        self.inputs.append(policy_input)
+        return Decision(
+            verdict=Verdict.CONTAIN,
+            reasons=["scripted"],
+            steps=self.steps,
+            policy_version=self.version,
+            decision_id=str(uuid.uuid4()),
+        )
+
+    def authorize(self, request: dict[str, Any]) -> Authorization:
+        return Authorization(allow=True, decision_id=str(uuid.uuid4()), policy_version=self.version)
+
+
+def fallback_step(asset: str, **changes: Any) -> dict[str, Any]:
+    step: dict[str, Any] = {
+        "id": f"fallback:{asset}",
+        "adapter": "modbus",
+        "action": "set",
+        "target": {"asset": asset},
+        "args": {"mode": "flash"},
+        "approval": {"required": 0},
+        "lease_s": 3600,
+        "reversible": True,
+    }
+    step.update(changes)
+    return step
+
+
+def scripted_activities(
+    settings: Settings, engine: ScriptedEngine, city: CityState | None = None
+) -> ContainmentActivities:
+    inventory = Inventory.load(settings.policy_dir)
+    return ContainmentActivities(engine, inventory, build_adapters(settings, inventory), city=city)
+
+
+def new_incident(**params: Any) -> IncidentParams:
+    entity = f"entity-{uuid.uuid4().hex[:8]}"
+    return IncidentParams(incident_id=f"inc-{entity}", entity=entity, **params)
+
+
+def finding(uid: str | None = None, **changes: Any) -> Finding:
+    document = example_finding(**changes)
+    document["finding_info"] = {"uid": uid or f"det-{uuid.uuid4().hex}", "title": "test"}
+    return Finding.model_validate(document)
+
+
+async def send(
+    client: Client,
+    settings: Settings,
+    params: IncidentParams,
+    found: Finding | None = None,
+    webhook_id: str | None = None,
+) -> None:
+    envelope = FindingEnvelope(
+        finding=found or finding(), source="generic", webhook_id=webhook_id, received_at_ms=0
+    )
+    await deliver_finding(client, settings, params, envelope)

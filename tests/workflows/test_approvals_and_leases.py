@@ -1,0 +1,253 @@
+"""Approval gates, four-eyes, timeouts, leases, extend and release on the real dev server.
+
+Decisions come from a scripted engine (see workflow_fakes.py); every step writes the real
+lab controller over Modbus, and the tests read the controller to check the effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from harness import make_settings, running_worker, wait_for
+from temporalio.client import Client, WorkflowUpdateFailedError
+from workflow_fakes import (
+    ScriptedEngine,
+    fallback_step,
+    new_incident,
+    scripted_activities,
+    send,
+)
+
+from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
+from workflows.state import (
+    ApproveRequest,
+    DenyRequest,
+    ExtendRequest,
+    IncidentStatus,
+    IncidentView,
+    Principal,
+    ReleaseRequest,
+    StepState,
+    StepView,
+)
+
+ALICE = Principal(name="alice", roles=["responder"])
+BOB = Principal(name="bob", roles=["responder"])
+DORA = Principal(name="dora", roles=["duty-officer", "responder"])
+VIC = Principal(name="vic", roles=["viewer"])
+GATED = {
+    "required": 2,
+    "roles": ["responder", "duty-officer"],
+    "must_include_roles": ["duty-officer"],
+    "timeout_s": 600,
+}
+
+
+def state_of(view: IncidentView, step_id: str) -> StepState:
+    return next(s.state for s in view.steps if s.id == step_id)
+
+
+async def approve(client: Client, incident_id: str, who: Principal, step: str) -> StepView:
+    handle = client.get_workflow_handle(incident_id)
+    request = ApproveRequest(step_id=step, principal=who, reason="looks right")
+    result: StepView = await handle.execute_update("approve", request, result_type=StepView)
+    return result
+
+
+async def refused(client: Client, incident_id: str, who: Principal, step: str) -> str:
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await approve(client, incident_id, who, step)
+    return str(caught.value.cause)
+
+
+async def test_four_eyes_needs_two_distinct_principals_and_a_duty_officer(
+    temporal_client: Client, traffic_lab: TrafficLab
+):
+    settings = make_settings(traffic_lab.port)
+    engine = ScriptedEngine([fallback_step("tsc-0001", approval=GATED)])
+    params = new_incident()
+    step = "fallback:tsc-0001"
+    async with running_worker(temporal_client, settings, scripted_activities(settings, engine)):
+        await send(temporal_client, settings, params)
+        await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: v.status is IncidentStatus.AWAITING_APPROVAL,
+        )
+        no_role = await refused(temporal_client, params.incident_id, VIC, step)
+        assert "needs an approver with one of the roles" in no_role
+        first = await approve(temporal_client, params.incident_id, ALICE, step)
+        assert first.state is StepState.AWAITING_APPROVAL
+        assert "already approved" in await refused(temporal_client, params.incident_id, ALICE, step)
+        assert "duty-officer" in await refused(temporal_client, params.incident_id, BOB, step)
+        assert traffic_lab.write_count(1) == 0, "nothing may happen before the gate opens"
+        await approve(temporal_client, params.incident_id, DORA, step)
+        view = await wait_for(
+            temporal_client, params.incident_id, lambda v: state_of(v, step) is StepState.VERIFIED
+        )
+    approvals = view.steps[0].approvals
+    assert [a.principal for a in approvals] == ["alice", "dora"]
+    assert await traffic_lab.read_mode(1) == MODE_FLASH
+    assert traffic_lab.write_count(1) == 1
+
+
+async def test_approving_a_step_not_awaiting_approval_is_refused(
+    temporal_client: Client, traffic_lab: TrafficLab
+):
+    settings = make_settings(traffic_lab.port)
+    engine = ScriptedEngine([fallback_step("tsc-0001")])
+    params = new_incident()
+    async with running_worker(temporal_client, settings, scripted_activities(settings, engine)):
+        await send(temporal_client, settings, params)
+        await wait_for(
+            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
+        )
+        message = await refused(temporal_client, params.incident_id, ALICE, "fallback:tsc-0001")
+        missing = await refused(temporal_client, params.incident_id, ALICE, "no-such-step")
+    assert "not awaiting approval" in message
+    assert "no step" in missing
+
+
+async def test_denied_step_never_touches_the_target(temporal_client: Client, traffic_lab):
+    settings = make_settings(traffic_lab.port)
+    engine = ScriptedEngine([fallback_step("tsc-0001", approval=GATED)])
+    params = new_incident()
+    async with running_worker(temporal_client, settings, scripted_activities(settings, engine)):
+        await send(temporal_client, settings, params)
+        await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: v.status is IncidentStatus.AWAITING_APPROVAL,
+        )
+        handle = temporal_client.get_workflow_handle(params.incident_id)
+        denied = await handle.execute_update(
+            "deny",
+            DenyRequest(step_id="fallback:tsc-0001", principal=DORA, reason="false positive"),
+            result_type=StepView,
+        )
+    assert denied.state is StepState.DENIED
+    assert denied.denial is not None and denied.denial.principal == "dora"
+    assert traffic_lab.write_count(1) == 0
+
+
+@pytest.mark.parametrize(
+    ("on_timeout", "expected"),
+    [("deny", StepState.EXPIRED), ("approve", StepState.VERIFIED)],
+)
+async def test_approval_timeout_applies_on_timeout(
+    temporal_client: Client, traffic_lab: TrafficLab, on_timeout: str, expected: StepState
+):
+    settings = make_settings(traffic_lab.port)
+    gate = {"required": 1, "timeout_s": 1, "on_timeout": on_timeout}
+    engine = ScriptedEngine([fallback_step("tsc-0002", approval=gate)])
+    params = new_incident()
+    async with running_worker(temporal_client, settings, scripted_activities(settings, engine)):
+        await send(temporal_client, settings, params)
+        view = await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: bool(v.steps) and v.steps[0].state is expected,
+        )
+    assert "approval.timeout" in [e.kind for e in view.audit]
+    assert traffic_lab.write_count(2) == (1 if expected is StepState.VERIFIED else 0)
+
+
+async def test_approval_timeout_with_escalate_keeps_waiting_and_escalates(
+    temporal_client: Client, traffic_lab: TrafficLab
+):
+    settings = make_settings(traffic_lab.port)
+    gate = {"required": 1, "timeout_s": 1, "on_timeout": "escalate"}
+    engine = ScriptedEngine([fallback_step("tsc-0002", approval=gate)])
+    params = new_incident()
+    async with running_worker(temporal_client, settings, scripted_activities(settings, engine)):
+        await send(temporal_client, settings, params)
+        view = await wait_for(temporal_client, params.incident_id, lambda v: v.escalated)
+        assert view.steps[0].state is StepState.AWAITING_APPROVAL
+        await approve(temporal_client, params.incident_id, ALICE, "fallback:tsc-0002")
+        await wait_for(
+            temporal_client, params.incident_id, lambda v: v.steps[0].state is StepState.VERIFIED
+        )
+
+
+async def test_lease_expiry_reverts_the_change_on_the_target(
+    temporal_client: Client, traffic_lab: TrafficLab
+):
+    settings = make_settings(traffic_lab.port)
+    engine = ScriptedEngine([fallback_step("tsc-0003", lease_s=2)])
+    params = new_incident()
+    async with running_worker(temporal_client, settings, scripted_activities(settings, engine)):
+        await send(temporal_client, settings, params)
+        await wait_for(
+            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
+        )
+        assert await traffic_lab.read_mode(3) == MODE_FLASH
+        view = await wait_for(
+            temporal_client, params.incident_id, lambda v: v.steps[0].state is StepState.ROLLED_BACK
+        )
+    assert await traffic_lab.read_mode(3) == MODE_NORMAL
+    assert "lease.expired" in [e.kind for e in view.audit]
+    assert traffic_lab.write_count(3) == 2  # apply, then revert: nothing more
+
+
+async def test_extend_pushes_the_lease_out(temporal_client: Client, traffic_lab: TrafficLab):
+    settings = make_settings(traffic_lab.port)
+    engine = ScriptedEngine([fallback_step("tsc-0004", lease_s=2)])
+    params = new_incident()
+    step = "fallback:tsc-0004"
+    async with running_worker(temporal_client, settings, scripted_activities(settings, engine)):
+        await send(temporal_client, settings, params)
+        before = await wait_for(
+            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
+        )
+        handle = temporal_client.get_workflow_handle(params.incident_id)
+        extended = await handle.execute_update(
+            "extend",
+            ExtendRequest(step_id=step, principal=ALICE, lease_s=60),
+            result_type=StepView,
+        )
+        await asyncio.sleep(3)  # past the original lease
+        view = await wait_for(temporal_client, params.incident_id, lambda v: True)
+    assert extended.lease_expires_at is not None
+    assert extended.lease_expires_at > (before.steps[0].lease_expires_at or "")
+    assert view.steps[0].state is StepState.VERIFIED
+    assert await traffic_lab.read_mode(4) == MODE_FLASH
+
+
+async def test_release_reverts_in_reverse_order_and_closes(
+    temporal_client: Client, traffic_lab: TrafficLab
+):
+    settings = make_settings(traffic_lab.port)
+    engine = ScriptedEngine(
+        [
+            fallback_step("tsc-0001"),
+            fallback_step("tsc-0002"),
+            fallback_step("tsc-0003", approval=GATED),
+        ]
+    )
+    params = new_incident()
+    async with running_worker(temporal_client, settings, scripted_activities(settings, engine)):
+        await send(temporal_client, settings, params)
+        await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: sum(s.state is StepState.VERIFIED for s in v.steps) == 2,
+        )
+        handle = temporal_client.get_workflow_handle(params.incident_id, result_type=IncidentView)
+        released = await handle.execute_update(
+            "release",
+            ReleaseRequest(principal=DORA, reason="threat removed"),
+            result_type=IncidentView,
+        )
+        final = await handle.result()
+    assert released.status is IncidentStatus.RELEASED
+    assert final.status is IncidentStatus.RELEASED
+    applied_order = sorted(
+        (s for s in released.steps if s.applied_seq), key=lambda s: s.applied_seq or 0
+    )
+    rolled = [e.detail["step"] for e in released.audit if e.kind == "step.rolled_back"]
+    assert rolled == [s.id for s in reversed(applied_order)]
+    assert state_of(released, "fallback:tsc-0003") is StepState.DENIED
+    assert await traffic_lab.read_mode(1) == MODE_NORMAL
+    assert await traffic_lab.read_mode(2) == MODE_NORMAL
+    assert traffic_lab.write_count(3) == 0
