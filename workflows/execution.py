@@ -78,7 +78,18 @@ class StepExecution:
             args=step.args,
         )
         try:
-            plan = await self._call("plan_step", command, Plan)
+            # `plan` is a regular activity, not a local one: a local activity's result is
+            # durable only once the workflow task completes, so a crash between apply and
+            # that completion would replay `plan` against the already-changed target and
+            # record the wrong state to restore. A regular activity's result is in history
+            # before the workflow moves on to apply.
+            plan = await workflow.execute_activity(
+                "plan_step",
+                command,
+                result_type=Plan,
+                start_to_close_timeout=LOCAL_CALL_TIMEOUT,
+                retry_policy=ADAPTER_RETRY,
+            )
             # The rollback intent is durable before apply runs: an apply can land even when
             # its activity times out, and a retried apply only sees the changed target.
             step.rollback_intent = plan.before

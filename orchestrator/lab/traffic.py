@@ -33,6 +33,8 @@ class TrafficLab:
     port: int = 15020
     device_ids: tuple[int, ...] = (1, 2, 3, 4)
     writes: Counter[tuple[int, int]] = field(default_factory=Counter)
+    # Drills slow the controllers down so a crash can land in the middle of a write.
+    write_delay_s: float = 0.0
     _server: ModbusTcpServer | None = None
     _task: asyncio.Task[None] | None = None
 
@@ -50,6 +52,8 @@ class TrafficLab:
         if set_values is not None and function_code in WRITE_FUNCTION_CODES:
             for offset in range(count):
                 self.writes[(device_id, address + offset)] += 1
+            if self.write_delay_s:
+                await asyncio.sleep(self.write_delay_s)
         return None
 
     def _device(self, device_id: int) -> SimDevice:

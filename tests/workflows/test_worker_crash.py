@@ -1,0 +1,87 @@
+"""Crash-proof: SIGKILL the worker process in the middle of a containment, start another,
+and count on the real controllers that every effect landed exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from conftest import free_port
+from harness import make_settings, wait_for
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from workflow_fakes import finding, send
+
+from orchestrator.lab.traffic import MODE_FLASH, TrafficLab
+from workflows.state import IncidentParams, StepState
+
+BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
+UNITS = {"tsc-0001": 1, "tsc-0002": 2}
+
+
+def start_worker(env: WorkflowEnvironment, task_queue: str, lab: TrafficLab, state: Path):
+    address = env.client.service_client.config.target_host
+    environ = {
+        **os.environ,
+        "BULKHEAD_TASK_QUEUE": task_queue,
+        "BULKHEAD_LAB_MODBUS_PORT": str(lab.port),
+        "BULKHEAD_STATE_DIR": str(state),
+        "BULKHEAD_LOG_LEVEL": "warning",
+    }
+    return subprocess.Popen(
+        [BULKHEAD, "worker", "--temporal-address", address],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def test_sigkill_mid_apply_then_new_worker_applies_each_effect_once(
+    temporal_env: WorkflowEnvironment, temporal_client: Client, tmp_path: Path
+):
+    lab = TrafficLab(port=free_port(), write_delay_s=1.0)
+    await lab.start()
+    settings = make_settings(lab.port, state_dir=tmp_path)
+    entity = f"crash-{uuid.uuid4().hex[:6]}"
+    params = IncidentParams(incident_id=f"inc-{entity}", entity=entity)
+    first = start_worker(temporal_env, settings.task_queue, lab, tmp_path)
+    second = None
+    try:
+        await send(
+            temporal_client,
+            settings,
+            params,
+            finding(resources=[{"uid": asset} for asset in UNITS]),
+        )
+        deadline = time.monotonic() + 30
+        while not any(lab.write_count(unit) for unit in UNITS.values()):
+            assert time.monotonic() < deadline, "the first worker never started writing"
+            await asyncio.sleep(0.02)
+        first.send_signal(signal.SIGKILL)  # mid-write: the controller is still busy
+        first.wait(timeout=10)
+        second = start_worker(temporal_env, settings.task_queue, lab, tmp_path)
+        view = await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: (
+                len(v.steps) == len(UNITS) and all(s.state is StepState.VERIFIED for s in v.steps)
+            ),
+            timeout_s=60,
+        )
+        modes = {unit: await lab.read_mode(unit) for unit in UNITS.values()}
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=15)
+        await lab.stop()
+    for unit in UNITS.values():
+        assert lab.write_count(unit) == 1, f"unit {unit} written {lab.write_count(unit)} times"
+        assert modes[unit] == MODE_FLASH
+    assert {s.rollback_intent["mode"] for s in view.steps if s.rollback_intent} == {"normal"}
