@@ -14,11 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conftest import free_port  # noqa: E402
-from harness import make_settings, running_worker, wait_for  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
-from workflow_fakes import (  # noqa: E402
+from conftest import free_port
+from harness import make_settings, running_worker, wait_for
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from workflow_fakes import (
     ScriptedEngine,
     fallback_step,
     finding,
@@ -27,9 +27,9 @@ from workflow_fakes import (  # noqa: E402
     send,
 )
 
-from orchestrator.lab.traffic import TrafficLab  # noqa: E402
-from orchestrator.temporal import temporal_binary  # noqa: E402
-from workflows.state import (  # noqa: E402
+from orchestrator.lab.traffic import TrafficLab
+from orchestrator.temporal import temporal_binary
+from workflows.state import (
     ApproveRequest,
     IncidentStatus,
     IncidentView,

@@ -23,9 +23,12 @@ def test_there_are_histories_to_replay():
     assert HISTORIES, "record some with tests/workflows/record_histories.py"
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_committed_history_replays_deterministically(path: Path):
-    history = WorkflowHistory.from_json("replayed-incident", path.read_text())
+@pytest.mark.parametrize(
+    "history",
+    [WorkflowHistory.from_json(p.stem, p.read_text()) for p in HISTORIES],
+    ids=[p.stem for p in HISTORIES],
+)
+async def test_committed_history_replays_deterministically(history: WorkflowHistory):
     replayer = Replayer(
         workflows=[IncidentWorkflow, CityWorkflow], data_converter=pydantic_data_converter
     )
