@@ -14,6 +14,7 @@ from typing import TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
@@ -36,8 +37,15 @@ ADAPTER_RETRY = RetryPolicy(
 )
 AUDIT_EXPORT_TIMEOUT = timedelta(seconds=30)
 AUDIT_EXPORT_DEADLINE = timedelta(minutes=5)
-AUDIT_TAIL = 500  # entries kept in state for queries; the sink holds the whole trail
+AUDIT_TAIL = 500
+AUDIT_BATCH = 100
+AUDIT_MAX_DELAY = timedelta(
+    seconds=1
+)  # entries kept in state for queries; the sink holds the whole trail
 ResultT = TypeVar("ResultT")
+# How a failed activity surfaces in the workflow: a regular one as ActivityError, a local
+# one that failed for good as the ApplicationError itself, a timed-out one as a timeout.
+STEP_FAILURES = (ActivityError, ApplicationError, TemporalTimeoutError)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -102,7 +110,7 @@ class StepExecution:
             self.transition(step, StepState.APPLIED, detail=receipt.detail)
             verification = await self._call("verify_step", receipt, Verification)
             step.verification = verification.model_dump()
-        except ActivityError as exc:
+        except STEP_FAILURES as exc:
             step.error = _error_text(exc)
             self.transition(step, StepState.FAILED, error=step.error)
             self._escalate(f"step {step.id}: {step.error}")
@@ -134,7 +142,7 @@ class StepExecution:
         try:
             undone = await self._call("rollback_step", restore, Receipt)
             check = await self._call("verify_step", undone, Verification)
-        except ActivityError as exc:
+        except STEP_FAILURES as exc:
             step.error = f"rollback failed: {_error_text(exc)}"
             self.transition(step, StepState.FAILED, error=step.error)
             self._escalate(f"step {step.id}: {step.error}")
@@ -203,7 +211,12 @@ class StepExecution:
             self.audit_tail.pop(0)
 
     def export_due(self) -> bool:
-        return self._export is None and self._pending_audit() != []
+        """Export whenever entries wait and no export is in flight.
+
+        With one export in flight at a time, a storm batches itself: entries recorded
+        while an export runs all go out together in the next one.
+        """
+        return self._export is None and self.has_pending_audit()
 
     def start_export(self) -> None:
         """Ship pending entries in the background, as a regular activity.
@@ -222,6 +235,9 @@ class StepExecution:
                 self.start_export()
             if self._export is not None:
                 await self._export
+
+    def has_pending_audit(self) -> bool:
+        return bool(self.audit_tail) and self.audit_tail[-1].seq > self.exported_seq
 
     def _pending_audit(self) -> list[AuditEntry]:
         return [e for e in self.audit_tail if e.seq > self.exported_seq]
