@@ -223,6 +223,7 @@ async def test_release_reverts_in_reverse_order_and_closes(
             fallback_step("tsc-0001"),
             fallback_step("tsc-0002"),
             fallback_step("tsc-0003", approval=GATED),
+            fallback_step("tsc-0004", reversible=False),
         ]
     )
     params = new_incident()
@@ -231,7 +232,7 @@ async def test_release_reverts_in_reverse_order_and_closes(
         await wait_for(
             temporal_client,
             params.incident_id,
-            lambda v: sum(s.state is StepState.VERIFIED for s in v.steps) == 2,
+            lambda v: sum(s.state is StepState.VERIFIED for s in v.steps) == 3,
         )
         handle = temporal_client.get_workflow_handle(params.incident_id, result_type=IncidentView)
         released = await handle.execute_update(
@@ -246,8 +247,13 @@ async def test_release_reverts_in_reverse_order_and_closes(
         (s for s in released.steps if s.applied_seq), key=lambda s: s.applied_seq or 0
     )
     rolled = [e.detail["step"] for e in released.audit if e.kind == "step.rolled_back"]
-    assert rolled == [s.id for s in reversed(applied_order)]
+    assert rolled == [s.id for s in reversed(applied_order) if s.reversible]
     assert state_of(released, "fallback:tsc-0003") is StepState.DENIED
+    # An irreversible step stays as it is and is listed as such.
+    assert state_of(released, "fallback:tsc-0004") is StepState.VERIFIED
+    irreversible = [e.detail["step"] for e in released.audit if e.kind == "release.irreversible"]
+    assert irreversible == ["fallback:tsc-0004"]
+    assert released.steps[3].lease_expires_at is None, "no lease on what cannot be undone"
     assert await traffic_lab.read_mode(1) == MODE_NORMAL
     assert await traffic_lab.read_mode(2) == MODE_NORMAL
     assert traffic_lab.write_count(3) == 0
