@@ -29,6 +29,7 @@ from adapters.base import StepCommand
 from orchestrator import logs
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
+from orchestrator.city import TemporalCity
 from orchestrator.config import Settings, new_webhook_secret
 from orchestrator.lab.traffic import MODE_NORMAL, MODE_REGISTER, TrafficLab
 from orchestrator.temporal import temporal_binary
@@ -88,7 +89,10 @@ async def containment(
     env: WorkflowEnvironment, settings: Settings, lab: TrafficLab, n: int
 ) -> list[float]:
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
-    activities = build_activities(settings)
+    # The real city record: every decision reads the kill switch and the ledger from it.
+    city = TemporalCity(env.client, settings)
+    await city.ensure()
+    activities = build_activities(settings, city)
     context = build_context(settings, env.client, activities.engine, secret)
     transport = httpx.ASGITransport(app=create_app(context))
     template = json.loads(EXAMPLE.read_text())

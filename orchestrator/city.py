@@ -11,7 +11,14 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
 from orchestrator.config import Settings
-from workflows.city import AutomationChange, CityView, CityWorkflow, city_workflow_id
+from workflows.city import (
+    MEMO_ACTIVE,
+    MEMO_PAUSED,
+    AutomationChange,
+    CityView,
+    CityWorkflow,
+    city_workflow_id,
+)
 
 READ_TIMEOUT = timedelta(seconds=2)
 
@@ -47,9 +54,22 @@ class TemporalCity:
         )
 
     async def snapshot(self) -> CityView:
+        """What a decision needs (kill switch, count in force), from the memo: the server
+        answers it without a round trip through a worker."""
+        handle = self._client.get_workflow_handle(self.workflow_id)
+        description = await handle.describe(rpc_timeout=READ_TIMEOUT)
+        paused = await description.memo_value(MEMO_PAUSED, None, type_hint=bool)
+        active = await description.memo_value(MEMO_ACTIVE, 0, type_hint=int)
+        if paused is None:
+            raise RuntimeError(f"{self.workflow_id} has not published its state yet")
+        # Keys stand in for the ledger entries; only their number matters to a decision.
+        return CityView(paused=paused, active={f"#{i}": "" for i in range(active)})
+
+    async def view(self) -> CityView:
+        """The whole record (who paused, which containments), answered by a worker."""
         handle = self._client.get_workflow_handle_for(CityWorkflow.run, self.workflow_id)
-        view: CityView = await handle.query(CityWorkflow.state, rpc_timeout=READ_TIMEOUT)
-        return view
+        full: CityView = await handle.query(CityWorkflow.state, rpc_timeout=READ_TIMEOUT)
+        return full
 
     async def set_paused(self, change: AutomationChange, *, paused: bool) -> CityView:
         await self.ensure()

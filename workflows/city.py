@@ -21,6 +21,8 @@ def city_workflow_id(task_queue: str) -> str:
     return f"{CITY_WORKFLOW_ID}:{task_queue}"
 
 
+MEMO_PAUSED = "paused"
+MEMO_ACTIVE = "active_containments"
 # Signals pile up in history; start a fresh run well before the history gets heavy.
 MAX_EVENTS_PER_RUN = 5_000
 
@@ -59,10 +61,12 @@ class CityWorkflow:
     @workflow.init
     def __init__(self, carried: CityView | None = None) -> None:
         self._view = carried or CityView()
+        self._published: tuple[bool, int] | None = None
 
     @workflow.run
     async def run(self, carried: CityView | None = None) -> None:
         del carried
+        self._publish()
         await workflow.wait_condition(
             lambda: (
                 workflow.info().is_continue_as_new_suggested()
@@ -87,10 +91,23 @@ class CityWorkflow:
     @workflow.signal(name="containment_started")
     def containment_started(self, event: ContainmentEvent) -> None:
         self._view.active[event.key] = event.at
+        self._publish()
 
     @workflow.signal(name="containment_ended")
     def containment_ended(self, event: ContainmentEvent) -> None:
         self._view.active.pop(event.key, None)
+        self._publish()
+
+    def _publish(self) -> None:
+        """Mirror what every decision needs into the memo.
+
+        Deciders read it with one DescribeWorkflow call the server answers alone, instead
+        of a query that would wait for a worker (~45 ms on the critical path).
+        """
+        summary = (self._view.paused, len(self._view.active))
+        if summary != self._published:
+            workflow.upsert_memo({MEMO_PAUSED: summary[0], MEMO_ACTIVE: summary[1]})
+            self._published = summary
 
     def _set(self, *, paused: bool, change: AutomationChange) -> CityView:
         self._view = self._view.model_copy(
@@ -101,4 +118,5 @@ class CityWorkflow:
                 "reason": change.reason,
             }
         )
+        self._publish()
         return self._view

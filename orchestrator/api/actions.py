@@ -226,7 +226,7 @@ async def release(
 @router.get("/v1/automation")
 async def automation(context: Context) -> dict[str, Any]:
     try:
-        view = await context.city.snapshot()
+        view = await context.city.view()
     except RPCError as exc:
         raise Problem(
             503,

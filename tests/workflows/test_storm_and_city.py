@@ -131,7 +131,10 @@ async def test_paused_automation_makes_every_step_wait_and_ledger_counts_contain
             if snapshot.active_containments:
                 break
             await asyncio.sleep(0.1)
+        record = await city.view()
     assert waiting.status is IncidentStatus.AWAITING_APPROVAL
     assert waiting.steps[0].required_approvals >= 1
-    assert not snapshot.paused and snapshot.changed_by == "dora"
-    assert list(snapshot.active) == [f"{live_incident.incident_id}:fallback:tsc-0001"]
+    assert not snapshot.paused
+    assert snapshot.active_containments == 1
+    assert record.changed_by == "dora"
+    assert list(record.active) == [f"{live_incident.incident_id}:fallback:tsc-0001"]
