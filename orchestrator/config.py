@@ -6,7 +6,7 @@ import base64
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -38,10 +38,21 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
     task_queue: str = "bulkhead"
     policy_dir: Path = DEFAULT_POLICY_DIR
+    # Policy engine: "embedded" (regorus, in-process, hot-reloads policy_dir) or "opa"
+    # (an OPA server at opa_url serving the same policies; see README "Policies").
+    policy_engine: Literal["embedded", "opa"] = "embedded"
+    policy_reload_interval_s: float = Field(default=1.0, ge=0)  # 0 turns hot reload off
+    opa_url: str = "http://127.0.0.1:8181"
+    opa_timeout_s: float = Field(default=1.0, gt=0)
+    opa_token: SecretStr | None = None
     webhook_secret: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     lab_host: str = "127.0.0.1"
     lab_modbus_port: int = 15020
+    # The network lab's namespaces are <prefix>gw and <prefix><zone>; inventory endpoint
+    # "lab" is <prefix>gw. Short: the names become file names under /run/netns.
+    lab_netns_prefix: str = Field(default="bh-", pattern=r"^[a-z][a-z0-9-]{0,11}$")
+    nft_timeout_s: float = Field(default=5.0, gt=0)  # one `nft` call at an enforcement point
     log_level: str = "info"
     principals_file: Path | None = None  # default: <state_dir>/principals.json
 
@@ -63,6 +74,10 @@ class Settings(BaseSettings):
     @property
     def principals_path(self) -> Path:
         return self.principals_file or self.state_dir / "principals.json"
+
+    @property
+    def lab_gateway_netns(self) -> str:
+        return f"{self.lab_netns_prefix}gw"
 
     @property
     def api_url(self) -> str:

@@ -10,10 +10,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+from adapters.network.topology import (
+    GATEWAY_HOOKS,
+    HOOKS,
+    EnforcementPoint,
+    IPNet,
+    NetworkTopology,
+    parse_net,
+)
 from adapters.service.modbus import ModbusDevice
 from workflows.model import Finding
 
 LAB_ENDPOINT = "lab"
+LOCAL_ENDPOINT = "local"  # an enforcement point in the network stack Bulkhead runs in
+NETNS_ENDPOINT = "netns:"
 
 
 class Inventory:
@@ -66,3 +76,42 @@ class Inventory:
                 modes=dict(device_type["modes"]),
             )
         return devices
+
+    def network_topology(self, *, lab_gateway_netns: str) -> NetworkTopology:
+        """Zones, device addresses, management conduits and enforcement points (the
+        `network` key); endpoint "lab" is the lab's gateway namespace, "local" this host,
+        "netns:NAME" a named namespace; optional `hooks` (default: forward at a namespace,
+        input/forward/output on this host)."""
+        network = self.data.get("network", {})
+        zones = {
+            name: tuple(parse_net(c, f"zones.{name}.cidrs") for c in zone.get("cidrs", []))
+            for name, zone in self.data.get("zones", {}).items()
+        }
+        devices: dict[str, IPNet] = {
+            uid: parse_net(asset["ip"], f"assets.{uid}.ip")
+            for uid, asset in self.assets.items()
+            if asset.get("ip")
+        }
+        conduits = {
+            cid: tuple(parse_net(c, f"network.conduits.{cid}") for c in conduit.get("cidrs", []))
+            for cid, conduit in network.get("conduits", {}).items()
+        }
+        points = []
+        for pid, point in network.get("enforcement_points", {}).items():
+            endpoint = str(point.get("endpoint", LAB_ENDPOINT))
+            if endpoint == LAB_ENDPOINT:
+                netns: str | None = lab_gateway_netns
+            elif endpoint == LOCAL_ENDPOINT:
+                netns = None
+            elif endpoint.startswith(NETNS_ENDPOINT) and endpoint != NETNS_ENDPOINT:
+                netns = endpoint.removeprefix(NETNS_ENDPOINT)
+            else:
+                raise ValueError(
+                    f"network.enforcement_points.{pid}.endpoint: {endpoint!r} is not "
+                    '"lab", "local" or "netns:NAME"'
+                )
+            # A namespace is a gateway between zones; this host is taken as an endpoint.
+            hooks = tuple(point.get("hooks") or (GATEWAY_HOOKS if netns else HOOKS))
+            guarded = frozenset(point.get("zones", []))
+            points.append(EnforcementPoint(pid, netns, guarded, hooks))
+        return NetworkTopology(zones, devices, conduits, tuple(points))

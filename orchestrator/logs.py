@@ -8,9 +8,26 @@ import sys
 import structlog
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the moment of writing.
+
+    Binding the stream object once breaks when it is swapped and closed later (pytest's
+    capture, a daemon redirecting its output): every later log line would then fail.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "info") -> None:
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-    logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s")
+    stream = _CurrentStderr()
+    root = logging.getLogger()
+    root.handlers = [logging.StreamHandler(stream)]
+    root.setLevel(numeric)
     # Libraries that narrate every packet at INFO would drown incident events.
     for noisy in ("pymodbus", "temporalio", "uvicorn.access", "httpx"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
@@ -23,6 +40,6 @@ def configure(level: str = "info") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )

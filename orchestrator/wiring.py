@@ -6,13 +6,15 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from adapters.base import Adapter
+from adapters.network.nft import Nft
+from adapters.network.nftables import NftablesAdapter
 from adapters.service.modbus import ModbusFallbackAdapter
 from orchestrator.activities import ContainmentActivities
 from orchestrator.audit_sink import JsonlAuditSink
 from orchestrator.city import CityState
 from orchestrator.config import Settings
 from orchestrator.inventory import Inventory
-from orchestrator.policy.embedded import EmbeddedEngine
+from orchestrator.policy.factory import build_engine
 from workflows.city import CityWorkflow
 from workflows.incident import IncidentWorkflow
 
@@ -23,12 +25,16 @@ def build_adapters(settings: Settings, inventory: Inventory) -> dict[str, Adapte
     devices = inventory.modbus_devices(
         lab_host=settings.lab_host, lab_port=settings.lab_modbus_port
     )
-    return {"modbus": ModbusFallbackAdapter(devices)}
+    topology = inventory.network_topology(lab_gateway_netns=settings.lab_gateway_netns)
+    return {
+        "modbus": ModbusFallbackAdapter(devices),
+        "nftables": NftablesAdapter(topology, nft=Nft(timeout_s=settings.nft_timeout_s)),
+    }
 
 
 def build_activities(settings: Settings, city: CityState | None = None) -> ContainmentActivities:
     inventory = Inventory.load(settings.policy_dir)
-    engine = EmbeddedEngine(settings.policy_dir)
+    engine = build_engine(settings)  # embedded or OPA, per settings.policy_engine
     return ContainmentActivities(
         engine,
         inventory,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from orchestrator.api import actions, health, incidents, problems, webhooks
+from orchestrator.api import actions, health, incidents, policy, problems, webhooks
 from orchestrator.api.context import ApiContext
 
 
@@ -20,4 +20,5 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(incidents.router)
     app.include_router(actions.router)
+    app.include_router(policy.router)
     return app

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestrator import logs
-from orchestrator.cli import responders
+from orchestrator.cli import adapters, policy, responders
 from orchestrator.config import Settings, load_settings
 
 
@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("incident_id")
     show.add_argument("--api-url", help="API base URL (default from settings)")
     responders.register(commands)
+    adapters.register(commands)
+    policy.register(commands, _common)
     return parser
 
 

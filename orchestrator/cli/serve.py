@@ -9,8 +9,9 @@ from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
 from orchestrator.city import TemporalCity
 from orchestrator.config import Settings, webhook_secret
+from orchestrator.lab.network import start_city_lab
 from orchestrator.lab.traffic import TrafficLab
-from orchestrator.policy.embedded import EmbeddedEngine
+from orchestrator.policy.factory import build_engine, policy_parts
 from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
 from orchestrator.temporal import connect
 from orchestrator.wiring import build_activities, build_worker
@@ -24,14 +25,17 @@ async def _api(settings: Settings) -> int:
     stop = stop_event_on_signals()
     # Lazy: the API comes up even while Temporal is down and answers 503 until it is back.
     client = await connect(settings, lazy=True)
-    context = build_context(settings, client, EmbeddedEngine(settings.policy_dir), secret)
+    engine = build_engine(settings)
+    context = build_context(settings, client, engine, secret)
     server = api_server(create_app(context), settings.api_host, settings.api_port)
     print(
         f"Bulkhead API on {settings.api_url} (Temporal {settings.temporal_address})",
         file=sys.stderr,
         flush=True,
     )
-    reason = await run_until_stopped(stop, {"api": server.serve()})
+    reason = await run_until_stopped(
+        stop, {"api": server.serve(), **policy_parts(engine, settings)}
+    )
     return 0 if reason == "signal" else 1
 
 
@@ -40,14 +44,17 @@ async def _worker(settings: Settings) -> int:
     client = await connect(settings)
     city = TemporalCity(client, settings)
     await city.ensure()
-    worker = build_worker(client, settings, build_activities(settings, city))
+    activities = build_activities(settings, city)
+    worker = build_worker(client, settings, activities)
     print(
         f"Bulkhead worker on task queue {settings.task_queue!r} "
         f"(Temporal {settings.temporal_address})",
         file=sys.stderr,
         flush=True,
     )
-    reason = await run_until_stopped(stop, {"worker": worker.run()})
+    reason = await run_until_stopped(
+        stop, {"worker": worker.run(), **policy_parts(activities.engine, settings)}
+    )
     return 0 if reason == "signal" else 1
 
 
@@ -55,15 +62,18 @@ async def _lab(settings: Settings) -> int:
     stop = stop_event_on_signals()
     lab = TrafficLab(host=settings.lab_host, port=settings.lab_modbus_port)
     await lab.start()
+    city_network, network_line = await start_city_lab(settings)
     print(
         f"Lab traffic controllers (Modbus TCP) on {lab.host}:{lab.port}, units "
-        f"{list(lab.device_ids)}; Ctrl-C stops",
+        f"{list(lab.device_ids)}\nNetwork lab: {network_line}\nCtrl-C stops",
         file=sys.stderr,
         flush=True,
     )
     try:
         await stop.wait()
     finally:
+        if city_network is not None:
+            await city_network.stop()
         await lab.stop()
     return 0
 

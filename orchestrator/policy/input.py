@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.inventory import Inventory
-from workflows.model import DecideRequest
+from workflows.model import DecideRequest, Finding
 
 
 def containment_input(
@@ -15,7 +15,7 @@ def containment_input(
     automation_paused: bool = False,
     active_containments: int = 0,
 ) -> dict[str, Any]:
-    """Input of `data.bulkhead.containment.decision`.
+    """Input of `data.bulkhead.containment.decision` (schemas/containment-input.schema.json).
 
     `active_containments` is the city-wide count of automatic containments in force, for
     the blast-radius budget; `automation.paused` is the responders' kill switch.
@@ -25,6 +25,24 @@ def containment_input(
         "incident_id": request.incident_id,
         "findings": [f.model_dump(mode="json", exclude={"raw_data"}) for f in request.findings],
         "assets": assets,
+        "identities": identity_records(inventory, request.findings),
         "automation": {"paused": automation_paused or request.automation_paused},
         "active_containments": active_containments,
     }
+
+
+def identity_records(inventory: Inventory, findings: list[Finding]) -> list[dict[str, Any]]:
+    """Shared identities the findings name: an evidence user (name or uid) or a resource uid.
+
+    Each record carries every system holding the identity, so the policy can revoke it
+    everywhere at once.
+    """
+    identities: dict[str, Any] = inventory.data.get("identities", {})
+    named: list[str] = []
+    for finding in findings:
+        candidates = [r.uid for r in finding.resources]
+        for evidence in finding.evidences:
+            if evidence.user is not None:
+                candidates += [v for v in (evidence.user.name, evidence.user.uid) if v]
+        named.extend(c for c in candidates if c in identities and c not in named)
+    return [{"id": name, **identities[name]} for name in named]

@@ -128,7 +128,7 @@ def test_paused_automation_makes_every_step_need_approval(engine):
     decision = decide(engine, paused=True)
     (step,) = decision.steps
     assert step.approval.required >= 1
-    assert step.approval.roles == ["responder"]
+    assert step.approval.roles == ["duty-officer", "responder"]
     assert "automation is paused: every step needs approval" in decision.reasons
 
 
@@ -154,7 +154,7 @@ def test_asset_in_an_essential_zone_needs_two_approvals(tmp_path):
 
     (step,) = decision.steps
     assert step.approval.required == 2
-    assert step.approval.roles == ["duty-officer"]
+    assert step.approval.must_include_roles == ["duty-officer"]
     assert engine.version != EmbeddedEngine(DEFAULT_POLICY_DIR).version
 
 
@@ -284,7 +284,8 @@ def test_rego_test_files_are_neither_loaded_nor_hashed(tmp_path):
     (policies / POLICY_FILE).with_name("containment_test.rego").write_text("this is { not rego")
     engine = EmbeddedEngine(policies)
     assert engine.version == EmbeddedEngine(DEFAULT_POLICY_DIR).version
-    assert list(engine.bundle.modules) == [POLICY_FILE.as_posix()]
+    assert not any(name.endswith("_test.rego") for name in engine.bundle.modules)
+    assert POLICY_FILE.as_posix() in engine.bundle.modules
     assert decide(engine).verdict is Verdict.CONTAIN
 
 
@@ -360,3 +361,33 @@ def test_inventory_uses_an_explicit_modbus_endpoint_and_skips_other_protocols():
     assert (devices["tsc-0002"].host, devices["tsc-0002"].port) == ("192.0.2.20", 5020)
     assert (devices["tsc-0001"].host, devices["tsc-0001"].port) == ("127.0.0.1", 15020)
     assert "cam-1" not in devices
+
+
+# --- fail closed on odd inputs to the shipped policy -------------------------------------------
+
+
+def demo_input() -> dict[str, Any]:
+    case = DEFAULT_POLICY_DIR / "cases" / "traffic-controller-compromise.json"
+    policy_input: dict[str, Any] = json.loads(case.read_text())["input"]
+    return policy_input
+
+
+def test_active_containment_count_that_is_not_a_number_escalates(engine):
+    policy_input = {**demo_input(), "active_containments": "ten"}
+    reason = assert_escalates(engine.decide(policy_input), engine)
+    assert "expects numeric argument" in reason
+
+
+def test_two_different_steps_under_one_id_escalate_instead_of_picking_one(engine):
+    """The same asset id twice with different records: which step is meant is unknowable."""
+    policy_input = demo_input()
+    twin = {**policy_input["assets"][0], "type": "workstation", "ip": "198.18.10.99"}
+    policy_input["assets"].append({**twin, "type": "traffic_controller", "zone": "energy"})
+    reason = assert_escalates(engine.decide(policy_input), engine)
+    assert reason.startswith("policy error")
+
+
+def test_input_that_is_not_json_escalates(engine):
+    decision = engine.decide({**demo_input(), "when": object()})
+    assert decision.verdict is Verdict.ESCALATE
+    assert decision.reasons[0].startswith("policy input is not JSON")

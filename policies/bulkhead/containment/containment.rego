@@ -2,9 +2,13 @@
 # title: Containment decision
 # description: |
 #   Turns the findings of one incident into a verdict and containment steps.
-#   Input: findings (OCSF subset), assets (inventory records of the affected
-#   resources, resolved by Bulkhead), automation.paused. Data: data.inventory.
+#   Input (schemas/containment-input.schema.json): findings (OCSF subset), assets
+#   and identities (inventory records resolved by Bulkhead), automation.paused,
+#   active_containments. Data: data.inventory (the city), data.guardrails.
+#   Candidate steps are in steps.rego; who must approve them in guardrails.rego.
 package bulkhead.containment
+
+import data.bulkhead.lib
 
 # Fails closed: anything that leaves the decision undefined escalates to a human.
 default decision := {
@@ -17,64 +21,85 @@ default decision := {
 # entrypoint: true
 decision := {"verdict": verdict, "reasons": reasons, "steps": steps}
 
-severity_high := 4
+# --- settings from data, with conservative defaults for whatever the data lacks ---------
 
-confidence_low := 1
-
-max_severity := max({f.severity_id | some f in input.findings})
-
-# Every finding says its own confidence is low: watch, do not act.
-low_confidence if {
-	count(input.findings) > 0
-	every f in input.findings {
-		f.confidence_id == confidence_low
-	}
+# Used when data.guardrails is absent (or not an object). Its budget of 0 makes every step
+# need approval. Bulkhead validates data/guardrails.json against its schema before loading
+# it, so when it is present every value is there.
+default settings := {
+	"severity": {"act_at": 4, "isolate_zone_at": 5, "informational": 1},
+	"confidence": {"low": 1},
+	"blast_radius": {"max_automatic_containments": 0},
+	"approval": {"timeout_s": 900},
+	"lease_s": {"fallback": 3600, "quarantine": 3600, "isolate": 1800, "revoke": 3600},
 }
 
-paused if input.automation.paused == true
+settings := data.guardrails if is_object(data.guardrails)
 
-verdict := "observe" if low_confidence
-else := "contain" if count(steps) > 0
-else := "escalate" if max_severity >= severity_high
+# Without data.inventory these are undefined: no step can be built, so it escalates.
+zones := object.get(data.inventory, "zones", {})
+
+device_types := object.get(data.inventory, "device_types", {})
+
+systems := object.get(data.inventory, "systems", {})
+
+# --- what the findings say ------------------------------------------------------------------
+
+findings := object.get(input, "findings", [])
+
+max_severity := lib.max_severity(findings)
+
+no_findings if count(findings) == 0
+
+low_confidence if lib.all_low_confidence(findings, settings.confidence.low)
+
+only_informational if lib.all_at_most_severity(findings, settings.severity.informational)
+
+# Act when the worst finding reaches the action threshold and not every finding is of low
+# confidence. (act_at is above "informational": the guardrails schema enforces it.)
+acting if {
+	max_severity >= settings.severity.act_at
+	some finding in findings
+	finding.confidence_id != settings.confidence.low
+}
+
+# Automation runs only when the input says, explicitly, that it is not paused.
+paused if not input.automation.paused == false
+
+# --- verdict and reasons --------------------------------------------------------------------
+
+# Steps exist only when acting (confident, at or above the threshold), so "contain" can be
+# decided first: the common case then skips the other checks.
+verdict := "contain" if count(steps) > 0
+else := "escalate" if no_findings
+else := "ignore" if only_informational
+else := "observe" if low_confidence
+else := "escalate" if acting
 else := "observe"
 
-steps := [s | some s in fallback_steps]
+reasons contains "no findings in the input: a responder must look" if no_findings
 
-# A controller with a safe mode is switched to it when a high-severity finding names it.
-fallback_steps contains step if {
-	not low_confidence
-	max_severity >= severity_high
-	some asset in input.assets
-	device_type := data.inventory.device_types[asset.type]
-	zone := data.inventory.zones[asset.zone]
-	step := {
-		"id": sprintf("fallback:%s", [asset.id]),
-		"adapter": device_type.protocol,
-		"action": "set",
-		"target": {"asset": asset.id},
-		"args": {"mode": device_type.safe_mode},
-		"approval": approval_for(zone),
-		"lease_s": 3600,
-		"reversible": true,
-		"guard": {"essential": []},
-	}
+reasons contains "every finding is informational" if {
+	not no_findings
+	only_informational
 }
-
-# Essential zones and paused automation always need people; elsewhere a fallback to a
-# safe mode is the low-risk default and runs at once.
-approval_for(zone) := {"required": 2, "roles": ["duty-officer"], "timeout_s": 900, "on_timeout": "escalate"} if {
-	zone.essential
-} else := {"required": 1, "roles": ["responder"], "timeout_s": 900, "on_timeout": "escalate"} if {
-	paused
-} else := {"required": 0, "roles": [], "timeout_s": 900, "on_timeout": "escalate"}
 
 reasons contains "every finding has low confidence" if low_confidence
 
 reasons contains sprintf("highest severity_id is %d", [max_severity]) if max_severity
 
-reasons contains sprintf("%s has safe mode %s", [asset.id, data.inventory.device_types[asset.type].safe_mode]) if {
-	some asset in input.assets
-	data.inventory.device_types[asset.type].safe_mode
+reasons contains "no inventory asset or identity matches the findings: a responder must look" if {
+	acting
+	count(steps) == 0
 }
 
-reasons contains "automation is paused: every step needs approval" if paused
+reasons contains sprintf("%s has safe mode %s", [asset.id, device_types[asset.type].safe_mode]) if {
+	acting
+	some asset in input.assets
+	device_types[asset.type].safe_mode
+}
+
+reasons contains "automation is paused: every step needs approval" if {
+	paused
+	count(steps) > 0
+}

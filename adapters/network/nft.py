@@ -1,0 +1,141 @@
+"""Running `nft -j` at an enforcement point: this host, or `ip netns exec NAME nft ...`.
+
+Every call is a subprocess with a deadline; its failure is sorted into what retrying can
+fix (TransientAdapterError) and what it cannot (PermanentAdapterError), with a message a
+responder can act on. Error text is read in the C locale so the sorting does not depend
+on the host's language.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+from typing import Any
+
+from adapters.base import PermanentAdapterError, TransientAdapterError
+from adapters.network.ruleset import FAMILY, TABLE, batch
+from adapters.network.topology import EnforcementPoint
+
+# Conditions the kernel reports when another writer got there first or memory is tight.
+_TRANSIENT = (
+    "Device or resource busy",
+    "Resource temporarily unavailable",
+    "Interrupted system call",
+    "No buffer space available",
+    "Cannot allocate memory",
+)
+_DENIED = ("Operation not permitted", "Permission denied")
+
+
+class NftConflictError(TransientAdapterError):
+    """`create` found the object already there (EEXIST)."""
+
+
+class NftGoneError(TransientAdapterError):
+    """The object is not there (ENOENT): for a listing, the table does not exist yet."""
+
+
+class Nft:
+    def __init__(
+        self, *, binary: str = "nft", ip_binary: str = "ip", timeout_s: float = 5.0
+    ) -> None:
+        self.binary = binary
+        self.ip_binary = ip_binary
+        self.timeout_s = timeout_s
+
+    def argv(self, point: EnforcementPoint, *args: str) -> list[str]:
+        prefix = [self.ip_binary, "netns", "exec", point.netns] if point.netns else []
+        return [*prefix, self.binary, "-j", *args]
+
+    def installed(self) -> str | None:
+        """Why nft cannot run here at all (None when the binaries are on PATH)."""
+        if shutil.which(self.binary) is None:
+            return f"{self.binary} is not installed (Debian: apt-get install nftables)"
+        return None
+
+    async def run(self, point: EnforcementPoint, *args: str, stdin: bytes | None = None) -> str:
+        argv = self.argv(point, *args)
+        env = {**os.environ, "LC_ALL": "C"}
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+            )
+        except FileNotFoundError as exc:
+            missing = argv[0]
+            package = "iproute2" if missing == self.ip_binary else "nftables"
+            raise PermanentAdapterError(
+                f"{point.describe()}: {missing} is not installed "
+                f"(Debian: apt-get install {package})"
+            ) from exc
+        except PermissionError as exc:
+            raise PermanentAdapterError(f"cannot execute {argv[0]}: {exc}") from exc
+        try:
+            out, err = await asyncio.wait_for(process.communicate(stdin), self.timeout_s)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            # A batch is atomic in the kernel: it either landed or not; apply is idempotent.
+            raise TransientAdapterError(
+                f"{point.describe()}: nft did not answer within {self.timeout_s} s"
+            ) from None
+        if process.returncode != 0:
+            raise _classify(point, err.decode(errors="replace").strip())
+        return out.decode()
+
+    async def list_table(self, point: EnforcementPoint) -> list[dict[str, Any]] | None:
+        """The `inet bulkhead` table's objects, or None when the table does not exist."""
+        try:
+            text = await self.run(point, "list", "table", FAMILY, TABLE)
+        except NftGoneError:
+            return None
+        try:
+            items: list[dict[str, Any]] = json.loads(text)["nftables"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PermanentAdapterError(f"{point.describe()}: nft printed no JSON") from exc
+        return [item for item in items if "metainfo" not in item]
+
+    async def apply(self, point: EnforcementPoint, commands: list[dict[str, Any]]) -> None:
+        """One atomic batch: all of it lands, or none of it does."""
+        await self.run(point, "-f", "-", stdin=json.dumps(batch(commands)).encode())
+
+    async def probe(self, point: EnforcementPoint) -> str | None:
+        """None when nft can read (and so, as root, write) at this point; else why not."""
+        missing = self.installed()
+        if missing is not None:
+            return f"{point.describe()}: {missing}"
+        try:
+            await self.run(point, "list", "tables")
+        except (PermanentAdapterError, TransientAdapterError) as exc:
+            return str(exc)
+        return None
+
+
+def _classify(point: EnforcementPoint, stderr: str) -> Exception:
+    """Every message starts with the enforcement point, then says what to do about it."""
+    where = point.describe()
+    first = stderr.splitlines()[0] if stderr else "no error text"
+    if "exec of" in stderr and "failed" in stderr:
+        # `ip netns exec` found the namespace but not the nft binary.
+        return PermanentAdapterError(
+            f"{where}: nft is not installed (Debian: apt-get install nftables)"
+        )
+    if "Cannot open network namespace" in stderr:
+        return PermanentAdapterError(
+            f"{where}: network namespace {point.netns!r} does not exist"
+            " (is the network lab up? it needs root)"
+        )
+    if any(text in stderr for text in _DENIED):
+        return PermanentAdapterError(f"{where}: nft needs root or CAP_NET_ADMIN ({first})")
+    if "File exists" in stderr:
+        return NftConflictError(f"{where}: {first}")
+    if "No such file or directory" in stderr:
+        return NftGoneError(f"{where}: {first}")
+    if any(text in stderr for text in _TRANSIENT):
+        return TransientAdapterError(f"{where}: {first}")
+    return PermanentAdapterError(f"{where}: nft refused the change: {stderr[:500]}")

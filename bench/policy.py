@@ -1,0 +1,120 @@
+"""Policy decision latency: the shipped policy in the embedded engine vs a trivial policy.
+
+Both go through the same `EmbeddedEngine.decide` (canonical JSON, digest, regorus, pydantic
+validation), so the ratio isolates what the real policy costs. Inputs are built once with
+the lab city's inventory (enrichment is timed separately). Usage:
+    .venv/bin/python bench/policy.py [--decisions 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import emit, machine
+
+from orchestrator import logs
+from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT
+from orchestrator.inventory import Inventory
+from orchestrator.policy.bundle import PolicyBundle
+from orchestrator.policy.embedded import EmbeddedEngine
+from orchestrator.policy.input import containment_input
+from workflows.model import DecideRequest, Finding
+
+TRIVIAL = {
+    "bulkhead/containment/containment.rego": (
+        "package bulkhead.containment\n\n"
+        'decision := {"verdict": "observe", "reasons": ["trivial"], "steps": []}\n'
+    )
+}
+EXAMPLE = REPO_ROOT / "examples" / "findings" / "traffic-controller-compromise.json"
+WORST = DEFAULT_POLICY_DIR / "cases" / "shared-identity-svc-scada.json"
+
+
+def percentiles_us(samples_s: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_s)
+
+    def pick(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6, 1)
+
+    return {
+        "n": len(ordered),
+        "p50_us": pick(0.50),
+        "p90_us": pick(0.90),
+        "p99_us": pick(0.99),
+        "mean_us": round(statistics.fmean(ordered) * 1e6, 1),
+        "per_s": round(1 / statistics.fmean(ordered)),
+    }
+
+
+def timed(call: Callable[[], Any], n: int) -> list[float]:
+    for _ in range(min(n // 10, 500)):  # warm caches and the allocator
+        call()
+    samples = []
+    gc.disable()  # a collection in the middle of one sample is noise, not policy cost
+    try:
+        for _ in range(n):
+            started = time.perf_counter()
+            call()
+            samples.append(time.perf_counter() - started)
+    finally:
+        gc.enable()
+    return samples
+
+
+def main(n: int) -> None:
+    logs.configure("warning")
+    shipped = EmbeddedEngine(DEFAULT_POLICY_DIR)
+    trivial = EmbeddedEngine.from_bundle(PolicyBundle.from_parts(TRIVIAL, shipped.bundle.data))
+    inventory = Inventory.load(DEFAULT_POLICY_DIR)
+    request = DecideRequest(
+        incident_id="inc-tsc-0001",
+        findings=[Finding.model_validate(json.loads(EXAMPLE.read_text()))],
+    )
+    demo = containment_input(request, inventory)
+    worst = json.loads(WORST.read_text())["input"]
+    assert shipped.decide(demo).steps[0].id == "fallback:tsc-0001", "the demo must contain"
+    assert len(shipped.decide(worst).steps) == 3
+    approve = {
+        "action": "approve",
+        "principal": {"name": "ann", "roles": ["responder"]},
+        "step": {"id": "s", "approval": {"required": 1, "roles": [], "must_include_roles": []}},
+    }
+
+    result: dict[str, Any] = {
+        "bench": "policy",
+        "machine": machine(),
+        "method": "sequential EmbeddedEngine.decide on a prebuilt input (lab city inventory); "
+        "gc disabled while timing; same process, same engine code for both policies",
+        "policy_version": shipped.version,
+        "trivial_policy_decision": percentiles_us(timed(lambda: trivial.decide(demo), n)),
+        "shipped_policy_demo_decision": percentiles_us(timed(lambda: shipped.decide(demo), n)),
+        "shipped_policy_three_step_decision": percentiles_us(
+            timed(lambda: shipped.decide(worst), n // 2)
+        ),
+        "input_enrichment": percentiles_us(
+            timed(lambda: containment_input(request, inventory), n // 2)
+        ),
+        "authorize": percentiles_us(timed(lambda: shipped.authorize(approve), n // 2)),
+    }
+    result["demo_p50_vs_trivial_p50"] = round(
+        result["shipped_policy_demo_decision"]["p50_us"]
+        / result["trivial_policy_decision"]["p50_us"],
+        2,
+    )
+    result["target"] = {"p50_us": 250, "p99_us": 1000}
+    emit(result)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--decisions", type=int, default=20000)
+    main(parser.parse_args().decisions)

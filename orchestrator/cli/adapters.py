@@ -1,0 +1,49 @@
+"""`bulkhead adapters check`: can each configured adapter act here, and if not, why.
+
+Exit 1 when one cannot, so a deployment script notices a worker that would only plan
+(e.g. the nftables adapter without root or without `nft`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from orchestrator.config import Settings
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.base import Capabilities  # noqa: PLC0415 - keeps --help fast
+    from orchestrator.inventory import Inventory  # noqa: PLC0415
+    from orchestrator.wiring import build_adapters  # noqa: PLC0415
+
+    adapters = build_adapters(settings, Inventory.load(settings.policy_dir))
+
+    async def gather() -> list[Capabilities]:
+        return list(await asyncio.gather(*(a.capabilities() for a in adapters.values())))
+
+    found = asyncio.run(gather())
+    if args.json:
+        print(json.dumps([c.model_dump() for c in found], indent=2))
+    else:
+        for caps in found:
+            state = "usable" if caps.usable else "NOT USABLE"
+            print(f"{caps.adapter:<10} {state:<11} actions {','.join(caps.actions)}")
+            print(f"{'':<10} {caps.detail}")
+        if any(c.adapter == "nftables" and not c.usable for c in found):
+            print("network steps run in plan-only mode: plans show the rules, apply fails")
+    return 0 if all(c.usable for c in found) else 1
+
+
+def register(commands: Any) -> None:
+    """Add `adapters check` to the `bulkhead` subcommand set."""
+    adapters = commands.add_parser("adapters", help="the adapters this configuration builds")
+    sub = adapters.add_subparsers(dest="adapters_command", required=True, metavar="COMMAND")
+    check = sub.add_parser("check", help="whether each adapter can act here (exit 1 if not)")
+    check.add_argument("--config", type=Path, help="TOML settings file")
+    check.add_argument("--state-dir", type=Path, help="where state lives (default .bulkhead/)")
+    check.add_argument("--json", action="store_true", help="print JSON")
+    check.set_defaults(handler=_check)

@@ -1,0 +1,95 @@
+"""Turning what a Rego engine returned into a Decision or an Authorization, failing closed.
+
+Shared by the embedded and the OPA engine, so both fail the same way on the same output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from orchestrator.policy.base import ENTRYPOINT, Authorization, escalation
+from workflows.model import Decision
+
+log = structlog.get_logger(__name__)
+
+# eval_rule_as_json renders an undefined rule as this JSON string rather than failing.
+REGORUS_UNDEFINED = "<undefined>"
+
+
+def canonical_json(document: dict[str, Any]) -> str:
+    """One serialization for both the engine and the digest, so they can never disagree."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def digest_of(canonical: str) -> str:
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def decision_from(
+    raw: Any, *, policy_version: str, decision_id: str, digest: str, entrypoint: str = ENTRYPOINT
+) -> Decision:
+    """The policy's object as a Decision; anything else is an escalation saying why."""
+    if not isinstance(raw, dict):
+        what = (
+            "is undefined"
+            if raw in (None, REGORUS_UNDEFINED)
+            else f"is a {type(raw).__name__}, not an object"
+        )
+        return escalation(
+            f"{entrypoint} {what}",
+            policy_version=policy_version,
+            decision_id=decision_id,
+            digest=digest,
+        )
+    try:
+        return Decision.model_validate(
+            {
+                **raw,
+                # The engine's own fields: whatever the policy says, these are ours.
+                "policy_version": policy_version,
+                "decision_id": decision_id,
+                "input_digest": digest,
+            }
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        log.warning("policy.invalid_decision", error=str(exc), decision_id=decision_id)
+        return escalation(
+            f"policy returned an invalid decision: {exc.error_count()} error(s), first: "
+            f"{first['msg']} at {'/'.join(map(str, first['loc']))}",
+            policy_version=policy_version,
+            decision_id=decision_id,
+            digest=digest,
+        )
+
+
+def authorization_from(
+    allow: Any, reasons: Any, *, policy_version: str, decision_id: str
+) -> Authorization:
+    """Only a literal `true` allows; a denial always says why."""
+    said = sorted(str(r) for r in reasons) if isinstance(reasons, list) else []
+    if allow is True:
+        return Authorization(
+            allow=True, decision_id=decision_id, policy_version=policy_version, reasons=[]
+        )
+    if not said:
+        said = [
+            "the approval policy is undefined for this request"
+            if allow in (None, REGORUS_UNDEFINED)
+            else "the approval policy does not allow it"
+        ]
+    return Authorization(
+        allow=False, decision_id=decision_id, policy_version=policy_version, reasons=said
+    )
+
+
+def refusal(reason: str, *, policy_version: str, decision_id: str) -> Authorization:
+    """The fail-closed answer of the approval policy."""
+    return Authorization(
+        allow=False, decision_id=decision_id, policy_version=policy_version, reasons=[reason]
+    )

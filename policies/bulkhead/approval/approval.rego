@@ -1,0 +1,170 @@
+# METADATA
+# title: Who may do what to an incident
+# description: |
+#   Input (schemas/authorization-input.schema.json): action, principal {name, roles},
+#   incident, step (with its approval and, when known, the approvals it already has).
+#   Roles: responder, duty-officer, admin, viewer, policy-engineer.
+#   - approve: a holder of one of the step's approval roles (or, when it names none,
+#     responder or duty-officer); never twice by one principal; the last approvals
+#     must bring the roles in must_include_roles that earlier approvers lacked.
+#   - deny: as approve, or admin: not acting is always the safe direction for services.
+#   - extend, release: responder, duty-officer, or admin.
+#   - pause, resume (automation): duty-officer or admin.
+#   admin runs the system but is no approver: putting a change on city infrastructure
+#   needs an operational role. viewer and policy-engineer never mutate an incident.
+package bulkhead.approval
+
+import data.bulkhead.lib
+
+default allow := false
+
+# METADATA
+# entrypoint: true
+allow if {
+	permitted
+	not refused
+}
+
+roles := {role | some role in object.get(input, ["principal", "roles"], [])}
+
+principal := object.get(input, ["principal", "name"], "")
+
+step_id := object.get(input, ["step", "id"], "")
+
+qualifying_roles := {role | some role in input.step.approval.roles} if {
+	count(input.step.approval.roles) > 0
+} else := {role | some role in lib.default_approver_roles}
+
+lifecycle_roles := {"responder", "duty-officer", "admin"}
+
+automation_roles := {"duty-officer", "admin"}
+
+# A null or missing step is no step.
+has_step if is_object(input.step)
+
+known_actions := {"approve", "deny", "extend", "release", "pause", "resume"}
+
+qualified_for_step if {
+	some role in roles
+	role in qualifying_roles
+}
+
+permitted if {
+	input.action == "approve"
+	has_step
+	qualified_for_step
+}
+
+permitted if {
+	input.action == "deny"
+	has_step
+	qualified_for_step
+}
+
+permitted if {
+	input.action == "deny"
+	has_step
+	"admin" in roles
+}
+
+permitted if {
+	input.action in {"extend", "release"}
+	some role in roles
+	role in lifecycle_roles
+}
+
+permitted if {
+	input.action in {"pause", "resume"}
+	some role in roles
+	role in automation_roles
+}
+
+# --- four-eyes: approvals the step already has (optional in the input) ----------------------
+
+prior_approvals := object.get(input, ["step", "approvals"], [])
+
+already_approved if {
+	some prior in prior_approvals
+	prior.principal == principal
+}
+
+held_before(role) if {
+	some prior in prior_approvals
+	role in object.get(prior, "roles", [])
+}
+
+# Roles the step must see among its approvers that neither earlier approvers nor this
+# principal bring.
+still_missing := {role |
+	some role in object.get(input, ["step", "approval", "must_include_roles"], [])
+	not held_before(role)
+	not role in roles
+}
+
+slots_after := object.get(input, ["step", "approval", "required"], 0) - count(prior_approvals) - 1
+
+refused if {
+	input.action == "approve"
+	already_approved
+}
+
+refused if {
+	input.action == "approve"
+	count(still_missing) > 0
+	count(still_missing) > slots_after
+}
+
+# --- reasons: why not ------------------------------------------------------------------------
+
+reasons contains sprintf("unknown action %v", [input.action]) if {
+	not input.action in known_actions
+}
+
+reasons contains sprintf("%s needs a step", [input.action]) if {
+	input.action in {"approve", "deny"}
+	not has_step
+}
+
+reasons contains "viewer is read-only" if {
+	not allow
+	"viewer" in roles
+}
+
+reasons contains sprintf("%s of step %s needs one of the roles %s; %s holds %s", [input.action, step_id, lib.joined(qualifying_roles), principal, roles_text]) if {
+	not allow
+	input.action in {"approve", "deny"}
+	has_step
+	not qualified_for_step
+	not admin_denying
+}
+
+reasons contains sprintf("%s needs one of the roles %s; %s holds %s", [input.action, lib.joined(lifecycle_roles), principal, roles_text]) if {
+	input.action in {"extend", "release"}
+	not permitted
+}
+
+reasons contains sprintf("%s automation needs one of the roles %s; %s holds %s", [input.action, lib.joined(automation_roles), principal, roles_text]) if {
+	input.action in {"pause", "resume"}
+	not permitted
+}
+
+reasons contains sprintf("%s already approved step %s: the next approval must come from someone else", [principal, step_id]) if {
+	input.action == "approve"
+	already_approved
+}
+
+reasons contains sprintf("step %s still needs an approver with the role %s", [step_id, lib.joined(still_missing)]) if {
+	input.action == "approve"
+	has_step
+	count(still_missing) > 0
+	count(still_missing) > slots_after
+}
+
+admin_denying if {
+	input.action == "deny"
+	"admin" in roles
+}
+
+roles_text := lib.joined(roles) if {
+	count(roles) > 0
+} else := "no role"

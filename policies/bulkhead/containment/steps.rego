@@ -1,0 +1,110 @@
+# METADATA
+# title: Candidate containment steps
+# description: |
+#   What could be done about the affected assets and identities, before the guardrails
+#   decide who must approve it. Each candidate carries the zones it touches.
+#   Step ids are derived from the target only, so the same input gives the same ids.
+package bulkhead.containment
+
+import data.bulkhead.lib
+
+# Stands for a zone the input or the inventory does not name; never a real zone name.
+unknown_zone := "<unknown>"
+
+has_safe_mode(asset) if device_types[asset.type].safe_mode
+
+# A device with a safe mode is switched to it: the service keeps running, degraded.
+candidates contains {"zones": [zone], "step": step} if {
+	acting
+	some asset in input.assets
+	zone := object.get(asset, "zone", unknown_zone)
+	device_type := device_types[asset.type]
+	device_type.safe_mode
+	step := {
+		"id": sprintf("fallback:%s", [asset.id]),
+		"adapter": device_type.protocol,
+		"action": "set",
+		"target": {"asset": asset.id},
+		"args": {"mode": device_type.safe_mode},
+		"lease_s": settings.lease_s.fallback,
+		"reversible": true,
+	}
+}
+
+# A host without a safe mode is cut off the network instead (its own address only).
+candidates contains {"zones": [zone], "step": step} if {
+	acting
+	some asset in input.assets
+	zone := object.get(asset, "zone", unknown_zone)
+	not has_safe_mode(asset)
+	asset.ip
+	step := {
+		"id": sprintf("quarantine:%s", [asset.id]),
+		"adapter": "nftables",
+		"action": "contain",
+		"target": {"host": asset.ip},
+		"args": {"asset": asset.id, "zone": zone},
+		"lease_s": settings.lease_s.quarantine,
+		"reversible": true,
+	}
+}
+
+# A critical finding isolates every zone it touches: the attacker may already be next door.
+candidates contains {"zones": [name], "step": step} if {
+	acting
+	max_severity >= settings.severity.isolate_zone_at
+	some name in {object.get(asset, "zone", unknown_zone) | some asset in input.assets}
+	cidrs := zones[name].cidrs
+	step := {
+		"id": sprintf("isolate:%s", [name]),
+		"adapter": "nftables",
+		"action": "contain",
+		"target": {"zone": name},
+		"args": {"cidrs": cidrs},
+		"lease_s": settings.lease_s.isolate,
+		"reversible": true,
+	}
+}
+
+# A shared identity seen in the findings is revoked on every system that holds it:
+# revoking it on one system only leaves the attacker the others.
+candidates contains {"zones": identity_zones(identity), "step": step} if {
+	acting
+	some identity in input.identities
+	some holder in identity.holders
+	system := systems[holder]
+	reversible := object.get(system, ["revocation", "reversible"], false) == true
+	step := object.union(
+		{
+			"id": sprintf("revoke:%s@%s", [identity.id, holder]),
+			"adapter": system.adapter,
+			"action": object.get(system, ["revocation", "action"], "deny"),
+			"target": {"identity": identity.id, "system": holder},
+			"reversible": reversible,
+		},
+		revocation_lease(reversible),
+	)
+}
+
+# An irreversible revocation has nothing to revert when a lease expires.
+revocation_lease(true) := {"lease_s": settings.lease_s.revoke}
+
+revocation_lease(false) := {}
+
+# Where an identity is used; unknown usage is treated as an unknown (so essential) zone.
+identity_zones(identity) := identity.used_in_zones if {
+	count(identity.used_in_zones) > 0
+} else := [unknown_zone]
+
+reasons contains sprintf("identity %s is held by %s, which the inventory does not know: not revoked there", [identity.id, holder]) if {
+	acting
+	some identity in input.identities
+	some holder in identity.holders
+	not systems[holder]
+}
+
+reasons contains sprintf("asset %s is in zone %s, unknown to the inventory: treated as essential", [asset.id, zone]) if {
+	some asset in input.assets
+	zone := object.get(asset, "zone", unknown_zone)
+	not zones[zone]
+}
