@@ -51,6 +51,9 @@ class TemporalCity:
             id=self.workflow_id,
             task_queue=self._settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            # Readable before the first workflow task runs, so a decision made right
+            # after a fresh start does not find the record empty and fail closed.
+            memo={MEMO_PAUSED: False, MEMO_ACTIVE: 0},
         )
 
     async def snapshot(self) -> CityView:

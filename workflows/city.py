@@ -74,7 +74,11 @@ class CityWorkflow:
             )
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(self._view)
+        # The memo goes along explicitly: deciders must never see the record blank.
+        workflow.continue_as_new(
+            self._view,
+            memo={MEMO_PAUSED: self._view.paused, MEMO_ACTIVE: len(self._view.active)},
+        )
 
     @workflow.query(name="state")
     def state(self) -> CityView:
