@@ -121,8 +121,8 @@ def touched_zones(step: DecisionStep, city: dict[str, Any]) -> set[str]:
     target = step.target
     if "asset" in target:
         return {city["assets"][target["asset"]]["zone"]}
-    if "host" in target:
-        return {a["zone"] for a in city["assets"].values() if a["ip"] == target["host"]}
+    if "device" in target:
+        return {city["assets"][target["device"]]["zone"]}
     if "zone" in target:
         return {target["zone"]}
     if "identity" in target:

@@ -42,8 +42,7 @@ candidates contains {"zones": [zone], "step": step} if {
 		"id": sprintf("quarantine:%s", [asset.id]),
 		"adapter": "nftables",
 		"action": "contain",
-		"target": {"host": asset.ip},
-		"args": {"asset": asset.id, "zone": zone},
+		"target": {"device": asset.id},
 		"lease_s": settings.lease_s.quarantine,
 		"reversible": true,
 	}
@@ -54,13 +53,12 @@ candidates contains {"zones": [name], "step": step} if {
 	acting
 	max_severity >= settings.severity.isolate_zone_at
 	some name in {object.get(asset, "zone", unknown_zone) | some asset in input.assets}
-	cidrs := zones[name].cidrs
+	zones[name].cidrs
 	step := {
 		"id": sprintf("isolate:%s", [name]),
 		"adapter": "nftables",
 		"action": "contain",
 		"target": {"zone": name},
-		"args": {"cidrs": cidrs},
 		"lease_s": settings.lease_s.isolate,
 		"reversible": true,
 	}
