@@ -55,6 +55,12 @@ class ContainmentActivities:
     def engine(self) -> PolicyEngine:
         return self._engine
 
+    def _current_inventory(self) -> Inventory:
+        """The inventory of the policy version being served: a hot reload may change it,
+        and the enrichment must match the data the policy decides with."""
+        served = getattr(self._engine, "inventory", None)
+        return served() if callable(served) else self._inventory
+
     def _adapter(self, name: str) -> Adapter:
         adapter = self._adapters.get(name)
         if adapter is None:
@@ -76,7 +82,7 @@ class ContainmentActivities:
         decision = self._engine.decide(
             containment_input(
                 request,
-                self._inventory,
+                self._current_inventory(),
                 automation_paused=city.paused,
                 active_containments=city.active_containments,
             )
