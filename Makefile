@@ -38,8 +38,11 @@ lock: venv
 	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 \
 		--no-header --output-file requirements.lock
 
+BENCHES := bench/time_to_contain.py bench/storm.py bench/policy.py bench/network.py
+
+# Each prints one JSON object with its own in-run baseline; see docs/PERFORMANCE.md.
 bench: venv
-	@for script in bench/*.py; do echo "# $$script" >&2; $(BIN)/python $$script || exit 1; done
+	@for script in $(BENCHES); do echo "# $$script" >&2; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .bulkhead .mypy_cache .pytest_cache .ruff_cache
