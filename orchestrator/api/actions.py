@@ -154,58 +154,59 @@ async def _update(
         ) from None
 
 
+async def _step_action(
+    context: ApiContext,
+    principal: Principal,
+    incident_id: str,
+    step_id: str,
+    *,
+    action: str,
+    fields: dict[str, Any],
+) -> dict[str, Any]:
+    """Authorize one action on one step with the policy, then send it as an Update."""
+    view = await fetch_incident(context, incident_id)
+    step = _step(view, step_id)
+    verdict = authorize(context, action, principal, view, step)
+    request = STEP_REQUESTS[action](
+        step_id=step_id, principal=principal, authz_decision_id=verdict.decision_id, **fields
+    )
+    updated: StepView = await _update(context, incident_id, action, request, result_type=StepView)
+    return updated.model_dump(mode="json")
+
+
+STEP_REQUESTS: dict[str, type[ApproveRequest] | type[DenyRequest] | type[ExtendRequest]] = {
+    "approve": ApproveRequest,
+    "deny": DenyRequest,
+    "extend": ExtendRequest,
+}
+
+
 @router.post("/v1/incidents/{incident_id}/steps/{step_id}/approve")
 async def approve(
     incident_id: str, step_id: str, body: ReasonBody, principal: Caller, context: Context
 ) -> dict[str, Any]:
-    view = await fetch_incident(context, incident_id)
-    step = _step(view, step_id)
-    verdict = authorize(context, "approve", principal, view, step)
-    request = ApproveRequest(
-        step_id=step_id,
-        principal=principal,
-        reason=body.reason,
-        authz_decision_id=verdict.decision_id,
+    return await _step_action(
+        context, principal, incident_id, step_id, action="approve", fields={"reason": body.reason}
     )
-    updated: StepView = await _update(
-        context, incident_id, "approve", request, result_type=StepView
-    )
-    return updated.model_dump(mode="json")
 
 
 @router.post("/v1/incidents/{incident_id}/steps/{step_id}/deny")
 async def deny(
     incident_id: str, step_id: str, body: ReasonBody, principal: Caller, context: Context
 ) -> dict[str, Any]:
-    view = await fetch_incident(context, incident_id)
-    step = _step(view, step_id)
-    verdict = authorize(context, "deny", principal, view, step)
-    request = DenyRequest(
-        step_id=step_id,
-        principal=principal,
-        reason=body.reason,
-        authz_decision_id=verdict.decision_id,
+    return await _step_action(
+        context, principal, incident_id, step_id, action="deny", fields={"reason": body.reason}
     )
-    updated: StepView = await _update(context, incident_id, "deny", request, result_type=StepView)
-    return updated.model_dump(mode="json")
 
 
 @router.post("/v1/incidents/{incident_id}/steps/{step_id}/extend")
 async def extend(
     incident_id: str, step_id: str, body: ExtendBody, principal: Caller, context: Context
 ) -> dict[str, Any]:
-    view = await fetch_incident(context, incident_id)
-    step = _step(view, step_id)
-    verdict = authorize(context, "extend", principal, view, step)
-    request = ExtendRequest(
-        step_id=step_id,
-        principal=principal,
-        lease_s=body.lease_s,
-        reason=body.reason,
-        authz_decision_id=verdict.decision_id,
+    fields = {"lease_s": body.lease_s, "reason": body.reason}
+    return await _step_action(
+        context, principal, incident_id, step_id, action="extend", fields=fields
     )
-    updated: StepView = await _update(context, incident_id, "extend", request, result_type=StepView)
-    return updated.model_dump(mode="json")
 
 
 @router.post("/v1/incidents/{incident_id}/release")
