@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -229,3 +230,49 @@ def test_readme_responder_walkthrough(tmp_path: Path):
         assert up.stop() == 0
     # The trail is exported before the incident's run ends; the chain must be intact.
     assert "OK " in bulkhead("audit", "verify")
+
+
+def test_broken_policy_edit_under_up_is_rejected_and_incidents_carry_on(tmp_path: Path):
+    """A policy engineer saves a broken file while Bulkhead runs: the edit is rejected
+    (visible at GET /v1/policy), the running version keeps deciding, incidents contain."""
+    policies = Path(shutil.copytree(REPO / "policies", tmp_path / "policies"))
+    up = Up(tmp_path / "state")
+    up.env["BULKHEAD_POLICY_DIR"] = str(policies)
+    up.start()
+    try:
+        up.ready()
+        before = httpx.get(f"{up.api}/v1/policy", timeout=10).json()
+        (policies / "bulkhead" / "containment" / "steps.rego").write_text(
+            "package bulkhead.containment\n\ncandidates contains x if {\n"
+        )
+        deadline = time.monotonic() + 30
+        status = before
+        while time.monotonic() < deadline and not status.get("last_rejection"):
+            time.sleep(0.2)
+            status = httpx.get(f"{up.api}/v1/policy", timeout=10).json()
+        assert status["last_rejection"], "the broken edit was never rejected"
+        assert status["version"] == before["version"]
+        sent = subprocess.run(
+            [
+                BULKHEAD,
+                "send",
+                "generic",
+                str(EXAMPLE),
+                "--state-dir",
+                str(up.state_dir),
+                "--api-url",
+                up.api,
+            ],
+            cwd=REPO,
+            env=up.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert sent.returncode == 0, sent.stderr
+        incident_id = json.loads(sent.stdout)["findings"][0]["incident_id"]
+        shown = incident(up.api, incident_id, "verified")
+        assert shown["decision"]["policy_version"] == before["version"]
+    finally:
+        assert up.stop() == 0
