@@ -72,6 +72,30 @@ class Up:
             time.sleep(0.2)
         raise AssertionError("bulkhead up never became ready")
 
+    def cli(self, *args: str, token: str | None = None) -> str:
+        """Run `bulkhead ARGS` against this instance; it must succeed. Returns stdout."""
+        env = dict(self.env)
+        if token:
+            env["BULKHEAD_TOKEN"] = token
+        local = args[0] in ("principals", "audit")  # these read the state dir, not the API
+        api = [] if local else ["--api-url", self.api]
+        done = subprocess.run(
+            [BULKHEAD, *args, "--state-dir", str(self.state_dir), *api],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        assert done.returncode == 0, f"bulkhead {' '.join(args)}: {done.stderr}"
+        return done.stdout
+
+    def send(self, finding: Path) -> str:
+        """`bulkhead send generic FILE`; the incident id it was filed under."""
+        accepted = json.loads(self.cli("send", "generic", str(finding)))
+        return str(accepted["findings"][0]["incident_id"])
+
     def stop(self) -> int:
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
@@ -103,26 +127,7 @@ def test_readme_demo_contains_and_survives_a_restart(tmp_path: Path):
         assert f"API           {up.api}" in banner
         assert "Webhook secret (dev) whsec_" in banner
         up.ready()
-        sent = subprocess.run(
-            [
-                BULKHEAD,
-                "send",
-                "generic",
-                str(EXAMPLE),
-                "--state-dir",
-                str(up.state_dir),
-                "--api-url",
-                up.api,
-            ],
-            cwd=REPO,
-            env=up.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert sent.returncode == 0, sent.stderr
-        incident_id = json.loads(sent.stdout)["findings"][0]["incident_id"]
+        incident_id = up.send(EXAMPLE)
         shown = incident(up.api, incident_id, "verified")
         assert shown["status"] == "contained"
         assert asyncio.run(read_mode("127.0.0.1", up.lab_port, 1)) == MODE_FLASH
@@ -174,44 +179,22 @@ def test_readme_responder_walkthrough(tmp_path: Path):
     """Every command of the README's responder section, as a user types them."""
     up = Up(tmp_path / "state")
     up.start()
-    common = ["--state-dir", str(up.state_dir)]
-
-    def bulkhead(*args: str, token: str | None = None) -> str:
-        env = dict(up.env)
-        if token:
-            env["BULKHEAD_TOKEN"] = token
-        api = ["--api-url", up.api] if args[0] not in ("principals", "audit") else []
-        done = subprocess.run(
-            [BULKHEAD, *args, *common, *api],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=90,
-            check=False,
-        )
-        assert done.returncode == 0, f"bulkhead {' '.join(args)}: {done.stderr}"
-        return done.stdout
-
     try:
         up.ready()
-        alice = bulkhead("principals", "add", "alice", "--role", "responder").strip()
-        dora = bulkhead("principals", "add", "dora", "--role", "duty-officer").strip()
-        bulkhead("automation", "pause", "--reason", "drill", token=dora)
-        sent = json.loads(
-            bulkhead("send", "generic", str(REPO / "examples/findings/signal-firmware-change.json"))
-        )
-        incident_id = sent["findings"][0]["incident_id"]
+        alice = up.cli("principals", "add", "alice", "--role", "responder").strip()
+        dora = up.cli("principals", "add", "dora", "--role", "duty-officer").strip()
+        up.cli("automation", "pause", "--reason", "drill", token=dora)
+        incident_id = up.send(REPO / "examples/findings/signal-firmware-change.json")
         assert incident_id == "inc-tsc-0002"
         waiting = incident(up.api, incident_id, "awaiting_approval")
         assert waiting["steps"][0]["id"] == "fallback:tsc-0002"
-        shown = json.loads(bulkhead("incidents", "show", incident_id))
+        shown = json.loads(up.cli("incidents", "show", incident_id))
         assert shown["steps"][0]["state"] == "awaiting_approval"
-        assert incident_id in bulkhead("incidents", "ls")
-        bulkhead("approve", incident_id, "fallback:tsc-0002", "--reason", "confirmed", token=alice)
+        assert incident_id in up.cli("incidents", "ls")
+        up.cli("approve", incident_id, "fallback:tsc-0002", "--reason", "confirmed", token=alice)
         contained = incident(up.api, incident_id, "verified")
         assert asyncio.run(read_mode("127.0.0.1", up.lab_port, 2)) == MODE_FLASH
-        bulkhead(
+        up.cli(
             "extend",
             incident_id,
             "fallback:tsc-0002",
@@ -221,15 +204,15 @@ def test_readme_responder_walkthrough(tmp_path: Path):
             "vendor visit",
             token=dora,
         )
-        released = json.loads(bulkhead("release", incident_id, "--reason", "reflashed", token=dora))
+        released = json.loads(up.cli("release", incident_id, "--reason", "reflashed", token=dora))
         assert released["status"] == "released"
         assert asyncio.run(read_mode("127.0.0.1", up.lab_port, 2)) == MODE_NORMAL
-        bulkhead("automation", "resume", "--reason", "drill over", token=dora)
+        up.cli("automation", "resume", "--reason", "drill over", token=dora)
         assert contained["steps"][0]["approvals"][0]["principal"] == "alice"
     finally:
         assert up.stop() == 0
     # The trail is exported before the incident's run ends; the chain must be intact.
-    assert "OK " in bulkhead("audit", "verify")
+    assert "OK " in up.cli("audit", "verify")
 
 
 def test_broken_policy_edit_under_up_is_rejected_and_incidents_carry_on(tmp_path: Path):
@@ -252,26 +235,7 @@ def test_broken_policy_edit_under_up_is_rejected_and_incidents_carry_on(tmp_path
             status = httpx.get(f"{up.api}/v1/policy", timeout=10).json()
         assert status["last_rejection"], "the broken edit was never rejected"
         assert status["version"] == before["version"]
-        sent = subprocess.run(
-            [
-                BULKHEAD,
-                "send",
-                "generic",
-                str(EXAMPLE),
-                "--state-dir",
-                str(up.state_dir),
-                "--api-url",
-                up.api,
-            ],
-            cwd=REPO,
-            env=up.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert sent.returncode == 0, sent.stderr
-        incident_id = json.loads(sent.stdout)["findings"][0]["incident_id"]
+        incident_id = up.send(EXAMPLE)
         shown = incident(up.api, incident_id, "verified")
         assert shown["decision"]["policy_version"] == before["version"]
     finally:

@@ -13,6 +13,7 @@ from typing import Any
 from harness import example_finding
 from temporalio.client import Client
 
+from adapters.base import Capabilities, Plan, Receipt, StepCommand, Verification
 from orchestrator.activities import ContainmentActivities
 from orchestrator.city import CityState
 from orchestrator.config import Settings
@@ -45,6 +46,39 @@ class ScriptedEngine:
 
     def authorize(self, request: dict[str, Any]) -> Authorization:
         return Authorization(allow=True, decision_id=str(uuid.uuid4()), policy_version=self.version)
+
+
+class FakeModbusAdapter:
+    """An adapter whose every answer a test can override: it records rollbacks, applies
+    and verifies cleanly. For what the lab cannot do on demand (fail, drift)."""
+
+    name = "modbus"
+
+    def __init__(self) -> None:
+        self.rollbacks: list[Receipt] = []
+
+    async def plan(self, command: StepCommand) -> Plan:
+        return Plan(adapter=self.name, summary="set", before={"value": 0}, after={"value": 1})
+
+    async def apply(self, command: StepCommand, *, key: str) -> Receipt:
+        return Receipt(
+            adapter=self.name,
+            key=key,
+            target=command.target,
+            action=command.action,
+            applied=True,
+            after={"value": 1},
+        )
+
+    async def verify(self, receipt: Receipt) -> Verification:
+        return Verification(ok=True, observed={"value": 1})
+
+    async def rollback(self, receipt: Receipt) -> Receipt:
+        self.rollbacks.append(receipt)
+        return receipt.model_copy(update={"applied": False})
+
+    async def capabilities(self) -> Capabilities:
+        return Capabilities(adapter=self.name, usable=True, actions=["set"])
 
 
 def fallback_step(asset: str, **changes: Any) -> dict[str, Any]:

@@ -21,13 +21,13 @@ with workflow.unsafe.imports_passed_through():
 
     from adapters.base import Plan, Receipt, StepCommand, Verification
     from workflows.city import ContainmentEvent, city_workflow_id
-    from workflows.model import Decision
     from workflows.state import AuditBatch, AuditEntry, StepState, StepView
 
-# Short calls (plan, apply, verify on a fast target) run as local activities: each regular
-# activity dispatch costs ~50 ms on the dev server, which would dominate containment.
-LOCAL_CALL_TIMEOUT = timedelta(seconds=10)
-LOCAL_CALL_DEADLINE = timedelta(minutes=2)
+# Apply, verify and rollback on a fast target run as local activities: each regular
+# activity dispatch costs ~50 ms on the dev server. `plan` is the one regular activity
+# (see execute): the rollback intent it returns must be durable before apply.
+STEP_CALL_TIMEOUT = timedelta(seconds=10)
+STEP_CALL_DEADLINE = timedelta(minutes=2)
 ADAPTER_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
@@ -76,7 +76,7 @@ class StepExecution:
 
     # --- steps ----------------------------------------------------------------------------
 
-    async def execute(self, step: StepView, decision: Decision | None) -> None:
+    async def execute(self, step: StepView) -> None:
         command = StepCommand(
             incident_id=self.incident_id,
             step_id=step.id,
@@ -95,7 +95,7 @@ class StepExecution:
                 "plan_step",
                 command,
                 result_type=Plan,
-                start_to_close_timeout=LOCAL_CALL_TIMEOUT,
+                start_to_close_timeout=STEP_CALL_TIMEOUT,
                 retry_policy=ADAPTER_RETRY,
             )
             # The rollback intent is durable before apply runs: an apply can land even when
@@ -164,8 +164,8 @@ class StepExecution:
             name,
             arg,
             result_type=result_type,
-            start_to_close_timeout=LOCAL_CALL_TIMEOUT,
-            schedule_to_close_timeout=LOCAL_CALL_DEADLINE,
+            start_to_close_timeout=STEP_CALL_TIMEOUT,
+            schedule_to_close_timeout=STEP_CALL_DEADLINE,
             retry_policy=ADAPTER_RETRY,
         )
         return result

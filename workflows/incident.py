@@ -220,7 +220,7 @@ class IncidentWorkflow:
                 if s.state in (StepState.PLANNED, StepState.APPROVED)
             ]
             if ready:
-                await asyncio.gather(*(self._x.execute(s, self._decision) for s in ready))
+                await asyncio.gather(*(self._x.execute(s) for s in ready))
             if self._x.export_due():
                 self._x.start_export()
             if self._released:

@@ -20,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from orchestrator.api.auth import current_principal
 from orchestrator.api.context import ApiContext, get_context
 from orchestrator.api.incidents import fetch_incident
-from orchestrator.api.problems import Problem
+from orchestrator.api.problems import Problem, temporal_unavailable
 from orchestrator.policy.base import Authorization
 from workflows.city import AutomationChange
 from workflows.state import (
@@ -146,12 +146,7 @@ async def _update(
             raise Problem(
                 409, f"incident {incident_id} is closed; nothing to {name}", slug="conflict"
             ) from None
-        raise Problem(
-            503,
-            f"Temporal did not take the {name}: {exc.message}",
-            slug="temporal-unavailable",
-            headers={"Retry-After": "5"},
-        ) from None
+        raise temporal_unavailable(f"Temporal did not take the {name}: {exc.message}") from None
 
 
 async def _step_action(
@@ -229,12 +224,7 @@ async def automation(context: Context) -> dict[str, Any]:
     try:
         view = await context.city.view()
     except RPCError as exc:
-        raise Problem(
-            503,
-            f"the city record cannot be read: {exc.message}",
-            slug="temporal-unavailable",
-            headers={"Retry-After": "5"},
-        ) from None
+        raise temporal_unavailable(f"the city record cannot be read: {exc.message}") from None
     return {**view.model_dump(mode="json"), "active_containments": view.active_containments}
 
 
@@ -251,11 +241,6 @@ async def set_automation(
     try:
         view = await context.city.set_paused(request, paused=change == "pause")
     except RPCError as exc:
-        raise Problem(
-            503,
-            f"Temporal did not take the {change}: {exc.message}",
-            slug="temporal-unavailable",
-            headers={"Retry-After": "5"},
-        ) from None
+        raise temporal_unavailable(f"Temporal did not take the {change}: {exc.message}") from None
     log.warning("automation.changed", paused=view.paused, principal=principal.name)
     return {**view.model_dump(mode="json"), "active_containments": view.active_containments}

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from temporalio.service import RPCError, RPCStatusCode
 
 from orchestrator.api.context import ApiContext, get_context
-from orchestrator.api.problems import Problem
+from orchestrator.api.problems import Problem, temporal_unavailable
 from workflows.state import IncidentStatus, IncidentView
 
 router = APIRouter()
@@ -27,11 +27,8 @@ async def fetch_incident(context: ApiContext, incident_id: str) -> IncidentView:
     except RPCError as exc:
         if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             raise Problem(404, f"no incident {incident_id!r}", slug="unknown-incident") from None
-        raise Problem(
-            503,
-            f"incident {incident_id!r} cannot be read now: {exc.message}",
-            slug="temporal-unavailable",
-            headers={"Retry-After": "5"},
+        raise temporal_unavailable(
+            f"incident {incident_id!r} cannot be read now: {exc.message}"
         ) from None
     return view
 
@@ -77,12 +74,7 @@ async def list_incidents(
         ):
             ids.append(execution.id)
     except RPCError as exc:
-        raise Problem(
-            503,
-            f"cannot list incidents: {exc.message}",
-            slug="temporal-unavailable",
-            headers={"Retry-After": "5"},
-        ) from None
+        raise temporal_unavailable(f"cannot list incidents: {exc.message}") from None
     views = await asyncio.gather(*(fetch_incident(context, i) for i in ids), return_exceptions=True)
     summaries = [summary(v) for v in views if isinstance(v, IncidentView)]
     if status is not None:

@@ -32,6 +32,14 @@ class Problem(Exception):  # noqa: N818 - raised as `raise Problem(...)`, the RF
         self.extra = extra
 
 
+RETRY_AFTER_S = "5"
+
+
+def temporal_unavailable(detail: str) -> Problem:
+    """503 for a call Temporal did not answer: nothing happened, the client may retry."""
+    return Problem(503, detail, slug="temporal-unavailable", headers={"Retry-After": RETRY_AFTER_S})
+
+
 def problem_response(
     status: int,
     detail: str,

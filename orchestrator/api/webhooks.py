@@ -14,7 +14,7 @@ from temporalio.service import RPCError
 
 from orchestrator import webhooks
 from orchestrator.api.context import ApiContext, get_context
-from orchestrator.api.problems import Problem
+from orchestrator.api.problems import RETRY_AFTER_S, Problem
 from orchestrator.connectors import CONNECTORS
 from orchestrator.connectors.base import InvalidPayload
 from orchestrator.incidents import entity_of, incident_id_for
@@ -24,7 +24,6 @@ from workflows.state import IncidentParams
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
-RETRY_AFTER_S = "5"
 START_TIMEOUT = timedelta(seconds=5)
 JSON_TYPES = ("application/json",)
 

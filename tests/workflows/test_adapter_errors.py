@@ -8,53 +8,32 @@ from __future__ import annotations
 
 from harness import make_settings, running_worker, wait_for
 from temporalio.client import Client
-from workflow_fakes import ScriptedEngine, fallback_step, new_incident, send
+from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new_incident, send
 
 from adapters.base import (
-    Capabilities,
     PermanentAdapterError,
-    Plan,
     Receipt,
     StepCommand,
     TransientAdapterError,
-    Verification,
 )
 from orchestrator.activities import ContainmentActivities
 from orchestrator.inventory import Inventory
 from workflows.state import IncidentStatus, StepState
 
 
-class FailingAdapter:
-    name = "modbus"
+class FailingAdapter(FakeModbusAdapter):
+    """Raises the given errors from apply, one per attempt, then applies."""
 
     def __init__(self, failures: list[Exception]) -> None:
+        super().__init__()
         self.failures = failures
         self.applies = 0
-
-    async def plan(self, command: StepCommand) -> Plan:
-        return Plan(adapter=self.name, summary="set", before={"value": 0}, after={"value": 1})
 
     async def apply(self, command: StepCommand, *, key: str) -> Receipt:
         self.applies += 1
         if self.failures:
             raise self.failures.pop(0)
-        return Receipt(
-            adapter=self.name,
-            key=key,
-            target=command.target,
-            action=command.action,
-            applied=True,
-            after={"value": 1},
-        )
-
-    async def verify(self, receipt: Receipt) -> Verification:
-        return Verification(ok=True, observed={"value": 1})
-
-    async def rollback(self, receipt: Receipt) -> Receipt:
-        return receipt.model_copy(update={"applied": False})
-
-    async def capabilities(self) -> Capabilities:
-        return Capabilities(adapter=self.name, usable=True, actions=["set"])
+        return await super().apply(command, key=key)
 
 
 def activities_with(adapter: FailingAdapter, settings) -> ContainmentActivities:

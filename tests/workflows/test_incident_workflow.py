@@ -6,8 +6,9 @@ import uuid
 
 from harness import example_finding, make_settings, running_worker, wait_for
 from temporalio.client import Client
+from workflow_fakes import FakeModbusAdapter
 
-from adapters.base import Capabilities, Plan, Receipt, StepCommand, Verification
+from adapters.base import Receipt, StepCommand, Verification
 from orchestrator.activities import ContainmentActivities
 from orchestrator.inventory import Inventory
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
@@ -123,38 +124,17 @@ async def test_policy_error_escalates_without_any_step(
     assert traffic_lab.write_count(1) == 0
 
 
-class DriftingAdapter:
-    """Fake for the one thing the lab cannot do on demand: a change that does not stick."""
-
-    name = "modbus"
-
-    def __init__(self) -> None:
-        self.rollbacks: list[Receipt] = []
-
-    async def plan(self, command: StepCommand) -> Plan:
-        return Plan(adapter=self.name, summary="set", before={"value": 0}, after={"value": 1})
+class DriftingAdapter(FakeModbusAdapter):
+    """A change that does not stick: the one thing the lab cannot do on demand."""
 
     async def apply(self, command: StepCommand, *, key: str) -> Receipt:
-        return Receipt(
-            adapter=self.name,
-            key=key,
-            target=command.target,
-            action=command.action,
-            applied=True,
-            before={"value": 5},
-            after={"value": 1},
-        )
+        receipt = await super().apply(command, key=key)
+        # The receipt's `before` is wrong on purpose: rollback must use the recorded intent.
+        return receipt.model_copy(update={"before": {"value": 5}})
 
     async def verify(self, receipt: Receipt) -> Verification:
         restored = not receipt.applied
         return Verification(ok=restored, observed={"value": 0 if restored else 7})
-
-    async def rollback(self, receipt: Receipt) -> Receipt:
-        self.rollbacks.append(receipt)
-        return receipt.model_copy(update={"applied": False})
-
-    async def capabilities(self) -> Capabilities:
-        return Capabilities(adapter=self.name, usable=True, actions=["set"])
 
 
 async def test_failed_verification_rolls_back_to_recorded_intent_and_fails_incident(
