@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     lab_host: str = "127.0.0.1"
     lab_modbus_port: int = 15020
+    # The lab's identity servers (slapd, SCIM, OpenBao) and service simulators (OPC UA,
+    # HTTP city service); inventory endpoint "lab" resolves to these on lab_host.
+    lab_ldap_port: int = 15389
+    lab_scim_port: int = 15380
+    lab_vault_port: int = 15820
+    lab_opcua_port: int = 14840
+    lab_http_port: int = 15081
     # The network lab's namespaces are <prefix>gw and <prefix><zone>; inventory endpoint
     # "lab" is <prefix>gw. Short: the names become file names under /run/netns.
     lab_netns_prefix: str = Field(default="bh-", pattern=r"^[a-z][a-z0-9-]{0,11}$")
@@ -74,6 +81,11 @@ class Settings(BaseSettings):
     @property
     def principals_path(self) -> Path:
         return self.principals_file or self.state_dir / "principals.json"
+
+    @property
+    def lab_dir(self) -> Path:
+        """Where the lab keeps its servers' data and the secrets it generates."""
+        return self.state_dir / "lab"
 
     @property
     def lab_gateway_netns(self) -> str:
