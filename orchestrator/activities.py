@@ -25,12 +25,13 @@ from adapters.base import (
 )
 from orchestrator.audit_sink import AuditSink
 from orchestrator.city import CityState, StaticCity
+from orchestrator.guard import ServiceGuard, Unguarded
 from orchestrator.inventory import Inventory
 from orchestrator.policy.base import PolicyEngine
 from orchestrator.policy.input import containment_input
 from workflows.city import CityView
 from workflows.model import DecideRequest, Decision
-from workflows.state import AuditBatch
+from workflows.state import AuditBatch, GuardReport, GuardRequest
 
 log = structlog.get_logger(__name__)
 
@@ -44,12 +45,14 @@ class ContainmentActivities:
         *,
         city: CityState | None = None,
         audit_sink: AuditSink | None = None,
+        guard: ServiceGuard | None = None,
     ) -> None:
         self._engine = engine
         self._inventory = inventory
         self._adapters = dict(adapters)
         self._city = city or StaticCity()
         self._audit_sink = audit_sink
+        self._guard = guard or Unguarded()
 
     @property
     def engine(self) -> PolicyEngine:
@@ -127,6 +130,19 @@ class ContainmentActivities:
         with _adapter_errors(incident_id, step_id, "rollback"):
             return await self._adapter(receipt.adapter).rollback(receipt)
 
+    @activity.defn(name="probe_guard")
+    async def probe_guard(self, request: GuardRequest) -> GuardReport:
+        report = await self._guard.check(request.services, settle=request.moment == "after")
+        unhealthy = [name for name, h in report.services.items() if h.healthy is False]
+        log.info(
+            "guard.probed",
+            incident_id=request.incident_id,
+            step=request.step_id,
+            moment=request.moment,
+            unhealthy=unhealthy,
+        )
+        return report
+
     @activity.defn(name="export_audit")
     async def export_audit(self, batch: AuditBatch) -> None:
         if self._audit_sink is not None:
@@ -140,6 +156,7 @@ class ContainmentActivities:
             self.apply_step,
             self.verify_step,
             self.rollback_step,
+            self.probe_guard,
             self.export_audit,
         ]
 

@@ -21,7 +21,14 @@ with workflow.unsafe.imports_passed_through():
 
     from adapters.base import Plan, Receipt, StepCommand, Verification
     from workflows.city import ContainmentEvent, city_workflow_id
-    from workflows.state import AuditBatch, AuditEntry, StepState, StepView
+    from workflows.state import (
+        AuditBatch,
+        AuditEntry,
+        GuardReport,
+        GuardRequest,
+        StepState,
+        StepView,
+    )
 
 # Apply, verify and rollback on a fast target run as local activities: each regular
 # activity dispatch costs ~50 ms on the dev server. `plan` is the one regular activity
@@ -35,6 +42,10 @@ ADAPTER_RETRY = RetryPolicy(
     maximum_attempts=6,
     non_retryable_error_types=["PermanentAdapterError"],
 )
+# Probes have their own short timeouts; this bounds a whole round (several services).
+GUARD_TIMEOUT = timedelta(seconds=15)
+# Histories recorded before the essential-service guard existed replay without its probes.
+GUARD_PATCH = "essential-service-guard"
 AUDIT_EXPORT_TIMEOUT = timedelta(seconds=30)
 AUDIT_EXPORT_DEADLINE = timedelta(minutes=5)
 AUDIT_TAIL = 500
@@ -85,6 +96,7 @@ class StepExecution:
             target=step.target,
             args=step.args,
         )
+        guard_before = await self._probe_guard(step, "before")
         try:
             # `plan` is a regular activity, not a local one: a local activity's result is
             # durable only once the workflow task completes, so a crash between apply and
@@ -115,6 +127,12 @@ class StepExecution:
             self.transition(step, StepState.FAILED, error=step.error)
             self._escalate(f"step {step.id}: {step.error}")
             return
+        if (
+            verification.ok
+            and guard_before is not None
+            and await self._guard_tripped(step, guard_before)
+        ):
+            return
         if verification.ok:
             if step.reversible and step.lease_s:
                 expires = workflow.now() + timedelta(seconds=step.lease_s)
@@ -132,6 +150,59 @@ class StepExecution:
         self.transition(step, StepState.FAILED, error=step.error)
         self._escalate(f"step {step.id}: {step.error}")
         await self.roll_back(step, from_failure=True)
+
+    # --- essential-service guard -------------------------------------------------------------
+
+    async def _probe_guard(self, step: StepView, moment: str) -> GuardReport | None:
+        """Probe the essential services the step names; None when there is nothing to watch
+        or the probes themselves could not run (the audit says which)."""
+        if not step.guard or not workflow.patched(GUARD_PATCH):
+            return None
+        request = GuardRequest(
+            incident_id=self.incident_id, step_id=step.id, services=step.guard, moment=moment
+        )
+        try:
+            report: GuardReport = await workflow.execute_local_activity(
+                "probe_guard",
+                request,
+                result_type=GuardReport,
+                start_to_close_timeout=GUARD_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=2),
+            )
+        except STEP_FAILURES as exc:
+            self.record("guard.unavailable", step=step.id, moment=moment, error=_error_text(exc))
+            return None
+        self.record(
+            f"guard.{moment}",
+            step=step.id,
+            services={name: h.model_dump() for name, h in report.services.items()},
+        )
+        return report
+
+    async def _guard_tripped(self, step: StepView, before: GuardReport) -> bool:
+        """After a verified step: if an essential service it was watching went from healthy
+        to unhealthy, undo the step and escalate. Containment must not cause the outage."""
+        after = await self._probe_guard(step, "after")
+        if after is None:
+            self._escalate(f"step {step.id}: essential services could not be probed after it")
+            return False
+        step.guard_report = {"before": before.model_dump(), "after": after.model_dump()}
+        harmed = after.harmed_since(before)
+        if not harmed:
+            return False
+        step.error = (
+            f"guard: {', '.join(harmed)} healthy before the step and unhealthy after it; "
+            "rolled back"
+        )
+        self.record(
+            "guard.tripped",
+            step=step.id,
+            services=harmed,
+            detail={name: after.services[name].detail for name in harmed},
+        )
+        self._escalate(f"step {step.id}: {step.error}")
+        await self.roll_back(step, from_failure=True)
+        return True
 
     async def roll_back(self, step: StepView, *, from_failure: bool = False) -> None:
         if step.receipt is None or not step.reversible:

@@ -21,7 +21,14 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from workflows import gates
     from workflows.execution import StepExecution
-    from workflows.model import DecideRequest, Decision, Finding, FindingEnvelope, OnTimeout
+    from workflows.model import (
+        ActivityId,
+        DecideRequest,
+        Decision,
+        Finding,
+        FindingEnvelope,
+        OnTimeout,
+    )
     from workflows.picture import changes_picture, picture_keys
     from workflows.state import (
         ApprovalRecord,
@@ -45,6 +52,21 @@ DECIDE_TIMEOUT = timedelta(seconds=10)
 
 def _parse(moment: str) -> datetime:
     return datetime.fromisoformat(moment)
+
+
+def _dedupe_key(finding: Finding) -> str:
+    """A create is known by its uid; an update or close of it by uid, kind and time, so the
+    same update posted twice is a duplicate but each new update is news."""
+    uid = finding.finding_info.uid
+    if finding.activity_id in (ActivityId.UPDATE, ActivityId.CLOSE):
+        return f"finding:{uid}:{int(finding.activity_id)}:{finding.time}"
+    return f"finding:{uid}"
+
+
+def _received_kind(finding: Finding, *, updated: bool) -> str:
+    if not updated:
+        return "finding.received"
+    return "finding.closed" if finding.activity_id is ActivityId.CLOSE else "finding.updated"
 
 
 @workflow.defn(name="IncidentWorkflow")
@@ -81,7 +103,7 @@ class IncidentWorkflow:
     @workflow.signal(name="finding")
     def finding(self, envelope: FindingEnvelope) -> None:
         finding = envelope.finding
-        keys = [f"finding:{finding.finding_info.uid}"]
+        keys = [_dedupe_key(finding)]
         if envelope.webhook_id:
             keys.append(f"webhook:{envelope.source}:{envelope.webhook_id}")
         if any(key in self._seen for key in keys):
@@ -93,18 +115,30 @@ class IncidentWorkflow:
             self._seen[key] = None
         while len(self._seen) > MAX_SEEN:
             del self._seen[next(iter(self._seen))]
-        if len(self._findings) < MAX_FINDINGS_KEPT:
+        updated = self._replace_finding(finding)
+        if not updated and len(self._findings) < MAX_FINDINGS_KEPT:
             self._findings.append(finding)
         if changes_picture(self._picture, finding):
             self._needs_decision = True
         self._picture |= picture_keys(finding)
         self._x.record(
-            "finding.received",
+            _received_kind(finding, updated=updated),
             uid=finding.finding_info.uid,
             source=envelope.source,
             severity_id=int(finding.severity_id),
             changes_picture=self._needs_decision,
         )
+
+    def _replace_finding(self, finding: Finding) -> bool:
+        """An update or close from the SIEM replaces the finding it refers to (same uid)
+        instead of adding another; a create always adds."""
+        if finding.activity_id not in (ActivityId.UPDATE, ActivityId.CLOSE):
+            return False
+        for index, kept in enumerate(self._findings):
+            if kept.finding_info.uid == finding.finding_info.uid:
+                self._findings[index] = finding
+                return True
+        return False
 
     @workflow.query(name="state")
     def state(self) -> IncidentView:
@@ -304,6 +338,7 @@ class IncidentWorkflow:
                 if waits
                 else None,
                 lease_s=planned.lease_s or (DEFAULT_LEASE_S if planned.reversible else None),
+                guard=planned.guard.essential,
                 state=StepState.AWAITING_APPROVAL if waits else StepState.PLANNED,
             )
             self._steps[step.id] = step

@@ -84,6 +84,9 @@ class StepView(_Model):
     receipt: Receipt | None = None
     verification: dict[str, Any] | None = None
     error: str | None = None
+    # Essential services the policy asked to watch while this step is applied.
+    guard: list[str] = Field(default_factory=list)
+    guard_report: dict[str, Any] | None = None
 
 
 class AuditEntry(_Model):
@@ -97,6 +100,35 @@ class AuditEntry(_Model):
     detail: dict[str, Any] = Field(default_factory=dict)
     prev: str | None = None
     hash: str | None = None
+
+
+class GuardRequest(_Model):
+    """Probe these essential services now (before or after a step)."""
+
+    incident_id: str
+    step_id: str
+    services: list[str]
+    moment: str  # "before" or "after": the probe waits for a change to settle after
+
+
+class ServiceHealth(_Model):
+    # None: nothing could be concluded (no probe configured for the service).
+    healthy: bool | None
+    detail: str = ""
+
+
+class GuardReport(_Model):
+    services: dict[str, ServiceHealth] = Field(default_factory=dict)
+
+    def harmed_since(self, before: GuardReport) -> list[str]:
+        """Services that were healthy before and are not now: the step must be undone."""
+        return sorted(
+            name
+            for name, now in self.services.items()
+            if now.healthy is False
+            and (was := before.services.get(name)) is not None
+            and was.healthy is True
+        )
 
 
 class AuditBatch(_Model):

@@ -1,0 +1,129 @@
+"""The essential-service guard in the workflow: a step that harms a watched essential
+service is rolled back and the incident escalates; a harmless one proceeds.
+
+The guard here is a test double wired to the adapter (applying "breaks" the service), so
+each case controls exactly what the probes see; the real probes against the lab's
+dispatch service are exercised in tests/test_e2e_fallback.py.
+"""
+
+from __future__ import annotations
+
+from harness import make_settings, running_worker, wait_for
+from temporalio.client import Client
+from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new_incident, send
+
+from adapters.base import Receipt, StepCommand
+from orchestrator.activities import ContainmentActivities
+from orchestrator.inventory import Inventory
+from workflows.state import GuardReport, IncidentStatus, ServiceHealth, StepState
+
+
+class SharedDependency:
+    """A dispatch service whose health an adapter can break, like a real shared link."""
+
+    def __init__(self, *, healthy: bool = True, breaks_on_apply: bool) -> None:
+        self.healthy = healthy
+        self.breaks_on_apply = breaks_on_apply
+        self.checks: list[tuple[list[str], bool]] = []
+
+    async def check(self, services: list[str], *, settle: bool) -> GuardReport:
+        self.checks.append((services, settle))
+        return GuardReport(
+            services={
+                name: ServiceHealth(healthy=self.healthy, detail="ok" if self.healthy else "503")
+                for name in services
+            }
+        )
+
+
+class CouplingAdapter(FakeModbusAdapter):
+    def __init__(self, dependency: SharedDependency) -> None:
+        super().__init__()
+        self.dependency = dependency
+
+    async def apply(self, command: StepCommand, *, key: str) -> Receipt:
+        if self.dependency.breaks_on_apply:
+            self.dependency.healthy = False
+        return await super().apply(command, key=key)
+
+    async def rollback(self, receipt: Receipt) -> Receipt:
+        self.dependency.healthy = True
+        return await super().rollback(receipt)
+
+
+def guarded_activities(
+    settings, dependency: SharedDependency
+) -> tuple[ContainmentActivities, CouplingAdapter]:
+    adapter = CouplingAdapter(dependency)
+    engine = ScriptedEngine(
+        [fallback_step("tsc-0001", guard={"essential": ["emergency-dispatch"]})]
+    )
+    inventory = Inventory.load(settings.policy_dir)
+    return (
+        ContainmentActivities(engine, inventory, {"modbus": adapter}, guard=dependency),
+        adapter,
+    )
+
+
+async def test_step_that_breaks_an_essential_service_is_rolled_back_and_escalated(
+    temporal_client: Client,
+):
+    settings = make_settings(1)
+    dependency = SharedDependency(breaks_on_apply=True)
+    activities, adapter = guarded_activities(settings, dependency)
+    params = new_incident()
+    async with running_worker(temporal_client, settings, activities):
+        await send(temporal_client, settings, params)
+        view = await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: v.steps and v.steps[0].state is StepState.ROLLED_BACK,
+        )
+    step = view.steps[0]
+    assert len(adapter.rollbacks) == 1
+    assert dependency.healthy, "the rollback restored the service"
+    assert "emergency-dispatch" in (step.error or "")
+    assert view.escalated and view.status is IncidentStatus.FAILED
+    kinds = [e.kind for e in view.audit]
+    assert kinds.index("guard.before") < kinds.index("step.applying")
+    # A step that harmed a watched service is never reported as verified containment.
+    assert "step.verified" not in kinds
+    assert kinds.index("guard.tripped") < kinds.index("step.rolled_back")
+    tripped = next(e for e in view.audit if e.kind == "guard.tripped")
+    assert tripped.detail["services"] == ["emergency-dispatch"]
+    # The after-probe waited for the change to settle; the before-probe did not.
+    assert [settle for _, settle in dependency.checks] == [False, True]
+
+
+async def test_step_that_keeps_essential_services_healthy_is_contained(temporal_client: Client):
+    settings = make_settings(1)
+    dependency = SharedDependency(breaks_on_apply=False)
+    activities, adapter = guarded_activities(settings, dependency)
+    params = new_incident()
+    async with running_worker(temporal_client, settings, activities):
+        await send(temporal_client, settings, params)
+        view = await wait_for(
+            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
+        )
+    assert view.steps[0].state is StepState.VERIFIED
+    assert adapter.rollbacks == []
+    assert view.steps[0].guard_report is not None
+    assert not view.escalated
+    assert {"guard.before", "guard.after"} <= {e.kind for e in view.audit}
+
+
+async def test_service_already_down_before_the_step_does_not_trip_the_guard(
+    temporal_client: Client,
+):
+    """The guard undoes harm the step caused; an outage that predates it is not that."""
+    settings = make_settings(1)
+    dependency = SharedDependency(healthy=False, breaks_on_apply=True)
+    activities, adapter = guarded_activities(settings, dependency)
+    params = new_incident()
+    async with running_worker(temporal_client, settings, activities):
+        await send(temporal_client, settings, params)
+        view = await wait_for(
+            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
+        )
+    assert adapter.rollbacks == []
+    assert "guard.tripped" not in {e.kind for e in view.audit}
