@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     nft_timeout_s: float = Field(default=5.0, gt=0)  # one `nft` call at an enforcement point
     log_level: str = "info"
     principals_file: Path | None = None  # default: <state_dir>/principals.json
+    # OIDC for responders (optional): bearer JWTs from this issuer, checked against its
+    # JWKS (a URL, or a file for an offline key set); roles from `oidc_roles_claim`.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_jwks_file: Path | None = None
+    oidc_roles_claim: str = "roles"
+    oidc_name_claim: str = "preferred_username"
+    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    oidc_leeway_s: int = Field(default=30, ge=0)
 
     @classmethod
     def settings_customise_sources(

@@ -1,4 +1,5 @@
-"""Who is calling: bearer tokens of the principal store (401 problem+json otherwise)."""
+"""Who is calling: an OIDC JWT when OIDC is configured, else a bearer token of the
+principal store (401 problem+json otherwise)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import Depends, Request
 
 from orchestrator.api.context import ApiContext, get_context
 from orchestrator.api.problems import Problem
+from orchestrator.oidc import InvalidIdentityToken, looks_like_jwt
 from workflows.state import Principal
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="bulkhead"'}
@@ -25,7 +27,13 @@ def current_principal(
             slug="unauthenticated",
             headers=CHALLENGE,
         )
-    principal = context.principals.authenticate(token.strip())
+    token = token.strip()
+    if context.oidc is not None and looks_like_jwt(token):
+        try:
+            return context.oidc.verify(token)
+        except InvalidIdentityToken as exc:
+            raise Problem(401, str(exc), slug="unauthenticated", headers=CHALLENGE) from exc
+    principal = context.principals.authenticate(token)
     if principal is None:
         raise Problem(401, "unknown or revoked token", slug="unauthenticated", headers=CHALLENGE)
     return principal

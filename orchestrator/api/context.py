@@ -9,6 +9,7 @@ from temporalio.client import Client
 
 from orchestrator.city import TemporalCity
 from orchestrator.config import Settings
+from orchestrator.oidc import OidcVerifier
 from orchestrator.policy.base import PolicyEngine
 from orchestrator.principals import PrincipalStore
 from orchestrator.webhooks import RecentIds
@@ -23,6 +24,7 @@ class ApiContext:
     principals: PrincipalStore
     city: TemporalCity
     recent_webhook_ids: RecentIds = field(default_factory=RecentIds)
+    oidc: OidcVerifier | None = None
 
     def secrets_for(self, source: str) -> list[str]:
         return self.webhook_secrets.get(source) or self.webhook_secrets.get("*", [])
@@ -44,4 +46,5 @@ def build_context(
         webhook_secrets={"*": [webhook_secret]},
         principals=PrincipalStore(settings.principals_path),
         city=TemporalCity(client, settings),
+        oidc=OidcVerifier.from_settings(settings),
     )
