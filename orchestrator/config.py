@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     nft_timeout_s: float = Field(default=5.0, gt=0)  # one `nft` call at an enforcement point
     log_level: str = "info"
     principals_file: Path | None = None  # default: <state_dir>/principals.json
+    # The CLI's bearer token for responder commands (env BULKHEAD_TOKEN, or `token` in TOML).
+    token: SecretStr | None = None
     # OIDC for responders (optional): bearer JWTs from this issuer, checked against its
     # JWKS (a URL, or a file for an offline key set); roles from `oidc_roles_claim`.
     oidc_issuer: str | None = None

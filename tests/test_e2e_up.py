@@ -188,7 +188,7 @@ def test_readme_responder_walkthrough(tmp_path: Path):
         assert incident_id == "inc-tsc-0002"
         waiting = incident(up.api, incident_id, "awaiting_approval")
         assert waiting["steps"][0]["id"] == "fallback:tsc-0002"
-        shown = json.loads(up.cli("incidents", "show", incident_id))
+        shown = json.loads(up.cli("incidents", "show", incident_id, "--json"))
         assert shown["steps"][0]["state"] == "awaiting_approval"
         assert incident_id in up.cli("incidents", "ls")
         up.cli("approve", incident_id, "fallback:tsc-0002", "--reason", "confirmed", token=alice)
@@ -204,7 +204,9 @@ def test_readme_responder_walkthrough(tmp_path: Path):
             "vendor visit",
             token=dora,
         )
-        released = json.loads(up.cli("release", incident_id, "--reason", "reflashed", token=dora))
+        released = json.loads(
+            up.cli("release", incident_id, "--reason", "reflashed", "--json", token=dora)
+        )
         assert released["status"] == "released"
         assert asyncio.run(read_mode("127.0.0.1", up.lab_port, 2)) == MODE_NORMAL
         up.cli("automation", "resume", "--reason", "drill over", token=dora)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
+
+from orchestrator.cli import render
 
 TIMEOUT_S = 15.0
 
@@ -23,31 +25,26 @@ def _get(url: str) -> tuple[int, Any]:
         return response.status_code, response.text
 
 
-def ls(api_url: str, *, as_json: bool) -> int:
-    status, body = _get(f"{api_url}/v1/incidents")
+def ls(api_url: str, *, as_json: bool, filters: dict[str, Any] | None = None) -> int:
+    query = urlencode({k: v for k, v in (filters or {}).items() if v is not None})
+    status, body = _get(f"{api_url}/v1/incidents" + (f"?{query}" if query else ""))
     if status != 200:
         return _fail(status, body)
     if as_json:
-        print(json.dumps(body, indent=2))
-        return 0
-    rows = body["incidents"]
-    print(f"{'INCIDENT':<32} {'STATUS':<18} {'SEV':>3} {'FINDINGS':>8}  STEPS")
-    for row in rows:
-        steps = ", ".join(f"{k}={v}" for k, v in row["steps"].items()) or "-"
-        print(
-            f"{row['incident_id']:<32} {row['status']:<18} {row['severity_id']:>3} "
-            f"{row['findings']:>8}  {steps}"
-        )
-    if not rows:
-        print("(no open incidents)")
+        render.print_json(body)
+    else:
+        render.incident_table(body["incidents"])
     return 0
 
 
-def show(api_url: str, incident_id: str) -> int:
+def show(api_url: str, incident_id: str, *, as_json: bool = False) -> int:
     status, body = _get(f"{api_url}/v1/incidents/{incident_id}")
     if status != 200:
         return _fail(status, body)
-    print(json.dumps(body, indent=2))
+    if as_json:
+        render.print_json(body)
+    else:
+        render.incident_detail(body)
     return 0
 
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from orchestrator import logs
 from orchestrator.cli import adapters, policy, responders
 from orchestrator.config import Settings, load_settings
+from workflows.state import IncidentStatus
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -81,10 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(ls)
     ls.add_argument("--api-url", help="API base URL (default from settings)")
     ls.add_argument("--json", action="store_true", help="print JSON")
-    show = incident_commands.add_parser("show", help="show one incident as JSON")
+    ls.add_argument("--status", choices=[s.value for s in IncidentStatus], help="only this status")
+    ls.add_argument("--zone", help="only incidents touching this zone")
+    ls.add_argument("--severity", type=int, help="only incidents at or above this severity_id")
+    show = incident_commands.add_parser("show", help="show one incident")
     _common(show)
     show.add_argument("incident_id")
     show.add_argument("--api-url", help="API base URL (default from settings)")
+    show.add_argument("--json", action="store_true", help="print JSON")
     responders.register(commands)
     adapters.register(commands)
     policy.register(commands, _common)
@@ -125,9 +130,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         "lab": lambda: serve.lab_up(settings),
         "send": lambda: send.send(settings, args.source, args.file, api_url=api_url),
         "incidents": lambda: (
-            incidents.ls(api_url, as_json=args.json)
+            incidents.ls(
+                api_url,
+                as_json=args.json,
+                filters={"status": args.status, "zone": args.zone, "severity": args.severity},
+            )
             if args.incidents_command == "ls"
-            else incidents.show(api_url, args.incident_id)
+            else incidents.show(api_url, args.incident_id, as_json=args.json)
         ),
     }
     return handlers[args.command]()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any
@@ -16,7 +15,9 @@ def _token(explicit: str | None) -> str | None:
     return explicit or os.environ.get("BULKHEAD_TOKEN")
 
 
-def post(api_url: str, path: str, body: dict[str, Any], token: str | None) -> int:
+def post(
+    api_url: str, path: str, body: dict[str, Any], token: str | None, *, as_json: bool = False
+) -> int:
     token = _token(token)
     if not token:
         print(
@@ -40,5 +41,10 @@ def post(api_url: str, path: str, body: dict[str, Any], token: str | None) -> in
         detail = payload.get("detail") if isinstance(payload, dict) else payload
         print(f"error: {response.status_code}: {detail}", file=sys.stderr)
         return 1
-    print(json.dumps(payload, indent=2))
+    from orchestrator.cli import render  # noqa: PLC0415 - rich only when there is output
+
+    if as_json:
+        render.print_json(payload)
+    else:
+        render.action_result(payload)
     return 0

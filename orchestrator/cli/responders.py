@@ -16,35 +16,36 @@ def _api(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML settings file")
     parser.add_argument("--state-dir", type=Path, help="where state lives (default .bulkhead/)")
     parser.add_argument("--api-url", help="API base URL (default from settings)")
-    parser.add_argument("--token", help="bearer token (default: BULKHEAD_TOKEN)")
+    parser.add_argument("--token", help="bearer token (default: BULKHEAD_TOKEN or `token`)")
+    parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
 
 
 def _url(args: argparse.Namespace, settings: Settings) -> str:
     return str(args.api_url or settings.api_url)
 
 
-def _step_action(args: argparse.Namespace, settings: Settings) -> int:
+def _post(args: argparse.Namespace, settings: Settings, path: str, body: dict[str, Any]) -> int:
     from orchestrator.cli import respond  # noqa: PLC0415 - keeps --help fast
 
+    token = args.token or (settings.token.get_secret_value() if settings.token else None)
+    return respond.post(_url(args, settings), path, body, token, as_json=args.json)
+
+
+def _step_action(args: argparse.Namespace, settings: Settings) -> int:
     body: dict[str, Any] = {"reason": args.reason}
     if args.command == "extend":
         body = {"lease_s": args.lease_s, "reason": args.reason or ""}
     path = f"/v1/incidents/{args.incident_id}/steps/{args.step_id}/{args.command}"
-    return respond.post(_url(args, settings), path, body, args.token)
+    return _post(args, settings, path, body)
 
 
 def _release(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.cli import respond  # noqa: PLC0415
-
     path = f"/v1/incidents/{args.incident_id}/release"
-    return respond.post(_url(args, settings), path, {"reason": args.reason}, args.token)
+    return _post(args, settings, path, {"reason": args.reason})
 
 
 def _automation(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.cli import respond  # noqa: PLC0415
-
-    path = f"/v1/automation/{args.change}"
-    return respond.post(_url(args, settings), path, {"reason": args.reason}, args.token)
+    return _post(args, settings, f"/v1/automation/{args.change}", {"reason": args.reason})
 
 
 def _principals(args: argparse.Namespace, settings: Settings) -> int:
