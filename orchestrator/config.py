@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     lab_netns_prefix: str = Field(default="bh-", pattern=r"^[a-z][a-z0-9-]{0,11}$")
     nft_timeout_s: float = Field(default=5.0, gt=0)  # one `nft` call at an enforcement point
     log_level: str = "info"
+    # OpenTelemetry traces: "console" prints spans, "otlp" sends them to otlp_endpoint.
+    tracing: Literal["off", "console", "otlp"] = "off"
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
     principals_file: Path | None = None  # default: <state_dir>/principals.json
     # The CLI's bearer token for responder commands (env BULKHEAD_TOKEN, or `token` in TOML).
     token: SecretStr | None = None

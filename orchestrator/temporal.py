@@ -7,10 +7,12 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from opentelemetry.sdk.trace import TracerProvider
 from temporalio.client import Client, TLSConfig, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from orchestrator import tracing
 from orchestrator.config import Settings
 from workflows.incident import IncidentWorkflow
 from workflows.model import FindingEnvelope
@@ -44,7 +46,9 @@ def _tls(settings: Settings) -> TLSConfig | bool:
     )
 
 
-async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+async def connect(
+    settings: Settings, *, lazy: bool = False, tracer_provider: TracerProvider | None = None
+) -> Client:
     """Connect with the pydantic converter every Bulkhead payload needs.
 
     `lazy` lets the API start while Temporal is down; it then answers 503 until it is back.
@@ -55,6 +59,7 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
         tls=_tls(settings),
         data_converter=pydantic_data_converter,
         lazy=lazy,
+        interceptors=tracing.interceptors(settings, tracer_provider),
     )
 
 
