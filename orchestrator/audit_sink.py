@@ -1,19 +1,38 @@
-"""Where the audit trail goes: a JSONL file by default (one sealed entry a line)."""
+"""Where the audit trail goes: a JSONL file by default (one sealed entry a line), and
+optionally on to a webhook and PostgreSQL (orchestrator/audit_export.py).
+
+The JSONL file is the primary copy: it seals the hash chain. Forwarders receive the
+sealed entries, so every copy carries the same hashes and `bulkhead audit verify` checks
+any of them.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from orchestrator.audit_chain import genesis, seal
 from workflows.state import AuditEntry
 
+# Sealed entries remembered for forwarders whose delivery is retried: an export activity
+# that failed on a forwarder is retried with the same entries, which the file already has.
+RECENT_SEALED = 50_000
+
 
 class AuditSink(Protocol):
     def write(self, entries: list[AuditEntry]) -> None: ...
+
+
+class AuditForwarder(Protocol):
+    """A secondary copy of the trail; must accept the same sealed entry twice."""
+
+    name: str
+
+    def send(self, sealed: Sequence[AuditEntry]) -> None: ...
 
 
 class JsonlAuditSink:
@@ -29,6 +48,7 @@ class JsonlAuditSink:
         self.path = path
         self._lock = threading.Lock()
         self._heads: dict[str, tuple[int, str]] | None = None
+        self._recent: OrderedDict[tuple[str, int], AuditEntry] = OrderedDict()
 
     def _load_heads(self) -> dict[str, tuple[int, str]]:
         heads: dict[str, tuple[int, str]] = {}
@@ -39,27 +59,71 @@ class JsonlAuditSink:
         return heads
 
     def write(self, entries: list[AuditEntry]) -> None:
+        self.seal(entries)
+
+    def seal(self, entries: list[AuditEntry]) -> list[AuditEntry]:
+        """Append what is new; return the sealed form of every entry of the batch."""
         with self._lock:
             if self._heads is None:
                 self._heads = self._load_heads()
             lines = []
+            result: list[AuditEntry] = []
             for entry in entries:
                 last_seq, last_hash = self._heads.get(
                     entry.incident_id, (0, genesis(entry.incident_id))
                 )
                 if entry.seq <= last_seq:
-                    continue  # already sealed: a retried export
+                    # Already sealed: a retried export. Forwarders still need it.
+                    known = self._sealed_copy(entry)
+                    if known is not None:
+                        result.append(known)
+                    continue
                 sealed = seal(entry, last_hash)
                 assert sealed.hash is not None  # noqa: S101 - seal always sets it
                 self._heads[entry.incident_id] = (entry.seq, sealed.hash)
+                self._remember(sealed)
                 lines.append(sealed.model_dump_json() + "\n")
-            if not lines:
-                return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write("".join(lines))
-                handle.flush()
-                os.fsync(handle.fileno())
+                result.append(sealed)
+            if lines:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a", encoding="utf-8") as handle:
+                    handle.write("".join(lines))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            return result
+
+    def _remember(self, sealed: AuditEntry) -> None:
+        self._recent[(sealed.incident_id, sealed.seq)] = sealed
+        while len(self._recent) > RECENT_SEALED:
+            self._recent.popitem(last=False)
+
+    def _sealed_copy(self, entry: AuditEntry) -> AuditEntry | None:
+        """The sealed entry as the file holds it (after a restart: read back from it)."""
+        key = (entry.incident_id, entry.seq)
+        if key not in self._recent and self.path.is_file():
+            for _, line in read_entries(self.path):
+                if isinstance(line, AuditEntry) and line.incident_id == entry.incident_id:
+                    self._remember(line)
+        return self._recent.get(key)
+
+
+class ForwardingAuditSink:
+    """The JSONL file first, then each forwarder with the sealed entries.
+
+    A forwarder that fails raises, so the export activity is retried: the file drops what
+    it holds and hands back the sealed copies, and each forwarder accepts repeats.
+    """
+
+    def __init__(self, primary: JsonlAuditSink, forwarders: Sequence[AuditForwarder]) -> None:
+        self.primary = primary
+        self.forwarders = list(forwarders)
+
+    def write(self, entries: list[AuditEntry]) -> None:
+        sealed = self.primary.seal(entries)
+        if not sealed:
+            return
+        for forwarder in self.forwarders:
+            forwarder.send(sealed)
 
 
 def read_entries(path: Path) -> Iterator[tuple[int, AuditEntry | str]]:

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     tracing: Literal["off", "console", "otlp"] = "off"
     otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
     principals_file: Path | None = None  # default: <state_dir>/principals.json
+    # Audit export beyond the JSONL file: a signed webhook and/or PostgreSQL.
+    audit_webhook_url: str | None = None
+    audit_webhook_secret: SecretStr | None = None
+    audit_postgres_dsn: SecretStr | None = None
     # The CLI's bearer token for responder commands (env BULKHEAD_TOKEN, or `token` in TOML).
     token: SecretStr | None = None
     # OIDC for responders (optional): bearer JWTs from this issuer, checked against its

@@ -10,7 +10,8 @@ from adapters.network.nft import Nft
 from adapters.network.nftables import NftablesAdapter
 from adapters.service.modbus import ModbusFallbackAdapter
 from orchestrator.activities import ContainmentActivities
-from orchestrator.audit_sink import JsonlAuditSink
+from orchestrator.audit_export import forwarders
+from orchestrator.audit_sink import AuditSink, ForwardingAuditSink, JsonlAuditSink
 from orchestrator.city import CityState
 from orchestrator.config import Settings
 from orchestrator.inventory import Inventory
@@ -32,6 +33,19 @@ def build_adapters(settings: Settings, inventory: Inventory) -> dict[str, Adapte
     }
 
 
+def build_audit_sink(settings: Settings) -> AuditSink:
+    """The JSONL trail in the state dir, forwarded to a webhook / PostgreSQL if configured."""
+    primary = JsonlAuditSink(settings.state_dir / AUDIT_FILE)
+    secret = settings.audit_webhook_secret
+    dsn = settings.audit_postgres_dsn
+    extra = forwarders(
+        webhook_url=settings.audit_webhook_url,
+        webhook_secret=secret.get_secret_value() if secret else None,
+        postgres_dsn=dsn.get_secret_value() if dsn else None,
+    )
+    return ForwardingAuditSink(primary, extra) if extra else primary
+
+
 def build_activities(settings: Settings, city: CityState | None = None) -> ContainmentActivities:
     inventory = Inventory.load(settings.policy_dir)
     engine = build_engine(settings)  # embedded or OPA, per settings.policy_engine
@@ -40,7 +54,7 @@ def build_activities(settings: Settings, city: CityState | None = None) -> Conta
         inventory,
         build_adapters(settings, inventory),
         city=city,
-        audit_sink=JsonlAuditSink(settings.state_dir / AUDIT_FILE),
+        audit_sink=build_audit_sink(settings),
     )
 
 

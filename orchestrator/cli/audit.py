@@ -1,4 +1,4 @@
-"""`bulkhead audit verify [FILE]`: check an exported audit trail's hash chains."""
+"""`bulkhead audit verify [FILE] [--postgres]`: check an exported audit trail's hash chains."""
 
 from __future__ import annotations
 
@@ -21,7 +21,22 @@ def verify(path: Path) -> int:
             entries.append(entry)
         else:
             problems.append(entry)
-    problems += chain_errors(entries)
+    return report(entries, problems)
+
+
+def verify_postgres(dsn: str) -> int:
+    from orchestrator.audit_export import read_postgres  # noqa: PLC0415 - psycopg is optional
+
+    try:
+        entries = read_postgres(dsn)
+    except Exception as exc:  # noqa: BLE001 - any driver error is reported the same way
+        print(f"error: cannot read the audit table: {exc}", file=sys.stderr)
+        return 2
+    return report(entries, [])
+
+
+def report(entries: list[AuditEntry], problems: list[str]) -> int:
+    problems = problems + chain_errors(entries)
     incidents = len({e.incident_id for e in entries})
     if problems:
         for problem in problems:

@@ -4,6 +4,7 @@ automation pause|resume, audit verify. Each sets `handler(args, settings) -> int
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,11 @@ def _principals(args: argparse.Namespace, settings: Settings) -> int:
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
     from orchestrator.cli import audit  # noqa: PLC0415
 
+    if args.postgres:
+        if settings.audit_postgres_dsn is None:
+            print("error: --postgres needs BULKHEAD_AUDIT_POSTGRES_DSN", file=sys.stderr)
+            return 2
+        return audit.verify_postgres(settings.audit_postgres_dsn.get_secret_value())
     return audit.verify(args.file or settings.state_dir / AUDIT_FILE)
 
 
@@ -117,4 +123,7 @@ def register(commands: Any) -> None:
     )
     verify.add_argument("--config", type=Path, help="TOML settings file")
     verify.add_argument("--state-dir", type=Path, help="state dir holding audit.jsonl")
+    verify.add_argument(
+        "--postgres", action="store_true", help="check the PostgreSQL copy (audit_postgres_dsn)"
+    )
     verify.set_defaults(handler=_audit)
