@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, free_port, machine, percentiles_ms
+from common import emit, free_port, machine, percentiles_ms, spawn
 
 from orchestrator import logs
 from orchestrator.config import new_webhook_secret
@@ -134,11 +133,6 @@ async def bare_signal_with_start(client: Client, n: int, entities: int, clients:
     started = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(n)))
     return n / (time.perf_counter() - started)
-
-
-def spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    # Our own console script with arguments we built: no untrusted input.
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
 
 
 async def wait_ready(api: str) -> None:
