@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: venv run test lint typecheck pytest lock bench clean
+.PHONY: venv run test lint typecheck pytest lock bench drill clean
 
 venv: $(STAMP)
 
@@ -38,11 +38,15 @@ lock: venv
 	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 \
 		--no-header --output-file requirements.lock
 
-BENCHES := bench/time_to_contain.py bench/storm.py bench/policy.py bench/network.py
+BENCHES := bench/time_to_contain.py bench/storm.py bench/policy.py bench/network.py bench/scale.py
 
 # Each prints one JSON object with its own in-run baseline; see docs/PERFORMANCE.md.
 bench: venv
 	@for script in $(BENCHES); do echo "# $$script" >&2; $(BIN)/python $$script || exit 1; done
+
+# Fault drills: SIGKILL workers and APIs, restart Temporal; prints a table and JSON.
+drill: venv
+	$(BIN)/python bench/drills/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .bulkhead .mypy_cache .pytest_cache .ruff_cache
