@@ -14,6 +14,7 @@ from orchestrator.audit_export import forwarders
 from orchestrator.audit_sink import AuditSink, ForwardingAuditSink, JsonlAuditSink
 from orchestrator.city import CityState
 from orchestrator.config import Settings
+from orchestrator.identity_wiring import identity_adapters
 from orchestrator.inventory import Inventory
 from orchestrator.policy.factory import build_engine
 from workflows.city import CityWorkflow
@@ -30,6 +31,7 @@ def build_adapters(settings: Settings, inventory: Inventory) -> dict[str, Adapte
     return {
         "modbus": ModbusFallbackAdapter(devices),
         "nftables": NftablesAdapter(topology, nft=Nft(timeout_s=settings.nft_timeout_s)),
+        **identity_adapters(settings, inventory),
     }
 
 

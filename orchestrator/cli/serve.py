@@ -9,8 +9,7 @@ from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
 from orchestrator.city import TemporalCity
 from orchestrator.config import Settings, webhook_secret
-from orchestrator.lab.network import start_city_lab
-from orchestrator.lab.traffic import TrafficLab
+from orchestrator.lab.city import CityLab
 from orchestrator.policy.factory import build_engine, policy_parts
 from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
 from orchestrator.temporal import connect
@@ -60,20 +59,12 @@ async def _worker(settings: Settings) -> int:
 
 async def _lab(settings: Settings) -> int:
     stop = stop_event_on_signals()
-    lab = TrafficLab(host=settings.lab_host, port=settings.lab_modbus_port)
+    lab = CityLab(settings)
     await lab.start()
-    city_network, network_line = await start_city_lab(settings)
-    print(
-        f"Lab traffic controllers (Modbus TCP) on {lab.host}:{lab.port}, units "
-        f"{list(lab.device_ids)}\nNetwork lab: {network_line}\nCtrl-C stops",
-        file=sys.stderr,
-        flush=True,
-    )
+    print("\n".join(["Lab:", *lab.banner_lines(), "Ctrl-C stops"]), file=sys.stderr, flush=True)
     try:
         await stop.wait()
     finally:
-        if city_network is not None:
-            await city_network.stop()
         await lab.stop()
     return 0
 

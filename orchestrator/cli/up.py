@@ -17,15 +17,14 @@ from orchestrator.api.context import build_context
 from orchestrator.city import TemporalCity
 from orchestrator.config import Settings, webhook_secret
 from orchestrator.devserver import DevServer, port_open
-from orchestrator.lab.network import CityNetwork, start_city_lab
-from orchestrator.lab.traffic import TrafficLab
+from orchestrator.lab.city import CityLab
 from orchestrator.policy.factory import policy_parts
 from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
 from orchestrator.temporal import connect
 from orchestrator.wiring import build_activities, build_worker
 
 log = structlog.get_logger(__name__)
-NO_NETWORK_LAB = "off (--no-lab): network steps run in plan-only mode"
+NO_LAB = "off (--no-lab): lab adapters fail closed, network steps run in plan-only mode"
 
 
 @contextlib.contextmanager
@@ -44,27 +43,15 @@ def state_dir_lock(state_dir: Path) -> Iterator[None]:
         yield
 
 
-def banner(
-    settings: Settings,
-    dev: DevServer,
-    secret: str,
-    *,
-    lab: TrafficLab | None,
-    network: str = NO_NETWORK_LAB,
-) -> str:
-    lab_line = (
-        f"  Lab (Modbus)  {lab.host}:{lab.port}  traffic controllers units {list(lab.device_ids)}"
-        if lab
-        else "  Lab           off (--no-lab)"
-    )
+def banner(settings: Settings, dev: DevServer, secret: str, *, lab: CityLab | None) -> str:
+    lab_lines = lab.banner_lines() if lab else [f"  Lab           {NO_LAB}"]
     return "\n".join(
         [
             "Bulkhead is up.",
             f"  API           {settings.api_url}   (readiness: {settings.api_url}/readyz)",
             f"  Temporal UI   {dev.ui_url}",
             f"  Temporal      {dev.address}  namespace {settings.temporal_namespace}",
-            lab_line,
-            f"  Network lab   {network}",
+            *lab_lines,
             f"  State dir     {settings.state_dir.resolve()}",
             f"  Webhook secret (dev) {secret}",
             "Try:  bulkhead send generic examples/findings/traffic-controller-compromise.json",
@@ -93,14 +80,11 @@ async def run_up(settings: Settings, *, with_lab: bool) -> int:
         flush=True,
     )
     await dev.start()
-    lab = TrafficLab(host=settings.lab_host, port=settings.lab_modbus_port) if with_lab else None
-    city_network: CityNetwork | None = None
-    network_line = NO_NETWORK_LAB
+    lab = CityLab(settings) if with_lab else None
     try:
         if lab is not None:
+            print("Starting the lab ...", file=sys.stderr, flush=True)
             await lab.start()
-            # Namespaces need root; without, network steps are planned but not applied.
-            city_network, network_line = await start_city_lab(settings)
         client = await connect(settings)
         city = TemporalCity(client, settings)
         await city.ensure()
@@ -108,7 +92,7 @@ async def run_up(settings: Settings, *, with_lab: bool) -> int:
         worker = build_worker(client, settings, activities)
         context = build_context(settings, client, activities.engine, secret)
         server = api_server(create_app(context), settings.api_host, settings.api_port)
-        print(banner(settings, dev, secret, lab=lab, network=network_line), flush=True)
+        print(banner(settings, dev, secret, lab=lab), flush=True)
         reason = await run_until_stopped(
             stop,
             {
@@ -122,8 +106,6 @@ async def run_up(settings: Settings, *, with_lab: bool) -> int:
         print(f"Stopping ({reason}) ...", file=sys.stderr, flush=True)
         return 0 if reason == "signal" else 1
     finally:
-        if city_network is not None:
-            await city_network.stop()
         if lab is not None:
             await lab.stop()
         await dev.stop()

@@ -1,0 +1,50 @@
+"""The whole lab as one part: traffic controllers, the namespace network, the identity
+servers (and the service simulators), started and stopped together by `bulkhead up` and
+`bulkhead lab up`. Each part that cannot run on this host says why in the banner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from orchestrator.config import Settings
+from orchestrator.lab.identity import IdentityLab
+from orchestrator.lab.network import CityNetwork, start_city_lab
+from orchestrator.lab.traffic import TrafficLab
+
+
+@dataclass
+class CityLab:
+    settings: Settings
+    traffic: TrafficLab | None = None
+    network: CityNetwork | None = None
+    identity: IdentityLab | None = None
+    lines: dict[str, str] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        settings = self.settings
+        try:
+            self.traffic = TrafficLab(host=settings.lab_host, port=settings.lab_modbus_port)
+            await self.traffic.start()
+            self.lines["Lab (Modbus)"] = (
+                f"{self.traffic.host}:{self.traffic.port}  traffic controllers units "
+                f"{list(self.traffic.device_ids)}"
+            )
+            # Namespaces need root; without, network steps are planned but not applied.
+            self.network, self.lines["Network lab"] = await start_city_lab(settings)
+            self.identity = IdentityLab.from_inventory(settings)
+            await self.identity.start()
+            self.lines["Identity lab"] = self.identity.banner()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        if self.identity is not None:
+            await self.identity.stop()
+        if self.network is not None:
+            await self.network.stop()
+        if self.traffic is not None:
+            await self.traffic.stop()
+
+    def banner_lines(self) -> list[str]:
+        return [f"  {name:<13} {line}" for name, line in self.lines.items()]
