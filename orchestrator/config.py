@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # "lab" is <prefix>gw. Short: the names become file names under /run/netns.
     lab_netns_prefix: str = Field(default="bh-", pattern=r"^[a-z][a-z0-9-]{0,11}$")
     nft_timeout_s: float = Field(default=5.0, gt=0)  # one `nft` call at an enforcement point
+    # After a guarded step is verified, wait this long before probing its essential
+    # services again: harm can take a moment to show. Containment does not wait for it.
+    guard_settle_s: float = Field(default=1.0, ge=0)
     log_level: str = "info"
     # OpenTelemetry traces: "console" prints spans, "otlp" sends them to otlp_endpoint.
     tracing: Literal["off", "console", "otlp"] = "off"

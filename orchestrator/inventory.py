@@ -74,6 +74,7 @@ class Inventory:
                 unit=int(modbus["unit"]),
                 mode_register=int(device_type["mode_register"]),
                 modes=dict(device_type["modes"]),
+                safe_mode=device_type.get("safe_mode"),
             )
         return devices
 

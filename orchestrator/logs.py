@@ -29,7 +29,7 @@ def configure(level: str = "info") -> None:
     root.handlers = [logging.StreamHandler(stream)]
     root.setLevel(numeric)
     # Libraries that narrate every packet at INFO would drown incident events.
-    for noisy in ("pymodbus", "temporalio", "uvicorn.access", "httpx"):
+    for noisy in ("pymodbus", "temporalio", "uvicorn.access", "httpx", "asyncua"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[

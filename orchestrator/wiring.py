@@ -14,9 +14,11 @@ from orchestrator.audit_export import forwarders
 from orchestrator.audit_sink import AuditSink, ForwardingAuditSink, JsonlAuditSink
 from orchestrator.city import CityState
 from orchestrator.config import Settings
+from orchestrator.guard import ProbeGuard
 from orchestrator.identity_wiring import identity_adapters
 from orchestrator.inventory import Inventory
 from orchestrator.policy.factory import build_engine
+from orchestrator.service_wiring import service_adapters
 from workflows.city import CityWorkflow
 from workflows.incident import IncidentWorkflow
 
@@ -31,6 +33,7 @@ def build_adapters(settings: Settings, inventory: Inventory) -> dict[str, Adapte
     return {
         "modbus": ModbusFallbackAdapter(devices),
         "nftables": NftablesAdapter(topology, nft=Nft(timeout_s=settings.nft_timeout_s)),
+        **service_adapters(settings, inventory),
         **identity_adapters(settings, inventory),
     }
 
@@ -57,6 +60,7 @@ def build_activities(settings: Settings, city: CityState | None = None) -> Conta
         build_adapters(settings, inventory),
         city=city,
         audit_sink=build_audit_sink(settings),
+        guard=ProbeGuard.from_inventory(settings, inventory),
     )
 
 

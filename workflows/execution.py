@@ -127,12 +127,6 @@ class StepExecution:
             self.transition(step, StepState.FAILED, error=step.error)
             self._escalate(f"step {step.id}: {step.error}")
             return
-        if (
-            verification.ok
-            and guard_before is not None
-            and await self._guard_tripped(step, guard_before)
-        ):
-            return
         if verification.ok:
             if step.reversible and step.lease_s:
                 expires = workflow.now() + timedelta(seconds=step.lease_s)
@@ -145,6 +139,10 @@ class StepExecution:
             )
             if step.automatic:
                 self._tell_city("containment_started", step)
+            # Contained first, watched after: the guard never delays containment, and it
+            # undoes the step if an essential service it watches went down meanwhile.
+            if guard_before is not None:
+                await self._guard_after(step, guard_before)
             return
         step.error = f"verification failed: {verification.detail}"
         self.transition(step, StepState.FAILED, error=step.error)
@@ -179,20 +177,20 @@ class StepExecution:
         )
         return report
 
-    async def _guard_tripped(self, step: StepView, before: GuardReport) -> bool:
+    async def _guard_after(self, step: StepView, before: GuardReport) -> None:
         """After a verified step: if an essential service it was watching went from healthy
         to unhealthy, undo the step and escalate. Containment must not cause the outage."""
         after = await self._probe_guard(step, "after")
         if after is None:
             self._escalate(f"step {step.id}: essential services could not be probed after it")
-            return False
+            return
         step.guard_report = {"before": before.model_dump(), "after": after.model_dump()}
         harmed = after.harmed_since(before)
         if not harmed:
-            return False
+            return
+        undo = "rolled back" if step.reversible else "cannot be undone: act by hand"
         step.error = (
-            f"guard: {', '.join(harmed)} healthy before the step and unhealthy after it; "
-            "rolled back"
+            f"guard: {', '.join(harmed)} healthy before the step and unhealthy after it; {undo}"
         )
         self.record(
             "guard.tripped",
@@ -201,8 +199,7 @@ class StepExecution:
             detail={name: after.services[name].detail for name in harmed},
         )
         self._escalate(f"step {step.id}: {step.error}")
-        await self.roll_back(step, from_failure=True)
-        return True
+        await self.roll_back(step)
 
     async def roll_back(self, step: StepView, *, from_failure: bool = False) -> None:
         if step.receipt is None or not step.reversible:

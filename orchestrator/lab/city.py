@@ -4,12 +4,19 @@ servers (and the service simulators), started and stopped together by `bulkhead 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from orchestrator.config import Settings
+from orchestrator.lab.cityservice import CityServiceLab
 from orchestrator.lab.identity import IdentityLab
 from orchestrator.lab.network import CityNetwork, start_city_lab
+from orchestrator.lab.secretfiles import write_secret
+from orchestrator.lab.substation import SubstationLab
 from orchestrator.lab.traffic import TrafficLab
+
+# Where the inventory's http records find the city service's bearer token.
+CITY_SERVICE_TOKEN_FILE = "cityservice-token"  # noqa: S105 - a file name, not a secret
 
 
 @dataclass
@@ -18,6 +25,8 @@ class CityLab:
     traffic: TrafficLab | None = None
     network: CityNetwork | None = None
     identity: IdentityLab | None = None
+    substation: SubstationLab | None = None
+    services: CityServiceLab | None = None
     lines: dict[str, str] = field(default_factory=dict)
 
     async def start(self) -> None:
@@ -32,13 +41,29 @@ class CityLab:
             # Namespaces need root; without, network steps are planned but not applied.
             self.network, self.lines["Network lab"] = await start_city_lab(settings)
             self.identity = IdentityLab.from_inventory(settings)
-            await self.identity.start()
+            self.substation = SubstationLab(host=settings.lab_host, port=settings.lab_opcua_port)
+            self.services = CityServiceLab(host=settings.lab_host, port=settings.lab_http_port)
+            write_secret(
+                settings.lab_dir / "secrets" / CITY_SERVICE_TOKEN_FILE, self.services.token
+            )
+            # The OPC UA server takes a second or two to build: start the three together.
+            await asyncio.gather(
+                self.identity.start(), self.substation.start(), self.services.start()
+            )
             self.lines["Identity lab"] = self.identity.banner()
+            self.lines["Substation"] = f"OPC UA {self.substation.endpoint} (North = rtu-e01)"
+            self.lines["City services"] = (
+                f"{self.services.url}  tram /tram/mode, permits /permits/mode, "
+                "dispatch /dispatch/health"
+            )
         except BaseException:
             await self.stop()
             raise
 
     async def stop(self) -> None:
+        for part in (self.services, self.substation):
+            if part is not None:
+                await part.stop()
         if self.identity is not None:
             await self.identity.stop()
         if self.network is not None:

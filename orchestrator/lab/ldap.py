@@ -30,6 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from orchestrator.lab.secretfiles import write_secret
+
 with warnings.catch_warnings():
     # ldap3 2.9.1 imports names that pyasn1 >= 0.6.1 deprecates (tagMap, typeMap); under
     # `filterwarnings = error` that warning would fail every importer.
@@ -73,14 +75,6 @@ def hash_password(password: str) -> str:
     salt = secrets.token_bytes(8)
     digest = hashlib.sha512(password.encode() + salt).digest()
     return "{SSHA512}" + base64.b64encode(digest + salt).decode()
-
-
-def _write_secret(path: Path, value: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        os.fchmod(handle.fileno(), 0o600)  # an older file may have had looser bits
-        handle.write(value + "\n")
 
 
 @dataclass
@@ -221,10 +215,10 @@ class SlapdLab:
         shutil.rmtree(self._slapd_dir, ignore_errors=True)
         (self._slapd_dir / "data").mkdir(parents=True, mode=0o700)
         admin_password = secrets.token_urlsafe(24)
-        _write_secret(self.admin_password_file, admin_password)
+        write_secret(self.admin_password_file, admin_password)
         passwords = {uid: pw or secrets.token_urlsafe(18) for uid, pw in self.accounts.items()}
         for uid, password in passwords.items():
-            _write_secret(self.account_password_file(uid), password)
+            write_secret(self.account_password_file(uid), password)
         config = self._slapd_dir / "slapd.conf"
         config.write_text(self._config(hash_password(admin_password)))
         config.chmod(0o600)  # it holds the admin password's hash

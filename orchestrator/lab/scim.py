@@ -11,7 +11,6 @@ provisioning client would.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import threading
 from collections.abc import Sequence
@@ -32,6 +31,8 @@ from scim2_server.utils import (
     load_default_service_provider_config,
 )
 
+from orchestrator.lab.secretfiles import write_secret
+
 TOKEN_FILE = "scim-token"  # noqa: S105 - a file name, not a secret
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -45,18 +46,6 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Access lines would go to stderr, interleaved with the CLI's own output."""
-
-
-def write_secret(path: Path, value: str) -> None:
-    """Write a secret readable by its owner only, replacing any older file atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    staging.unlink(missing_ok=True)
-    # Created 0600 from the start, so the secret is never readable by others, even briefly.
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
-    staging.replace(path)
 
 
 def _application(token: str) -> BearerTokenApplication:

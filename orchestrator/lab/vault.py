@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from orchestrator.lab.scim import write_secret
+from orchestrator.lab.secretfiles import write_secret
 
 ROOT_TOKEN_FILE = "vault-token"  # noqa: S105 - a file name, not a secret
 PKI_MOUNT = "pki"

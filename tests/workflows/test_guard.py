@@ -86,8 +86,8 @@ async def test_step_that_breaks_an_essential_service_is_rolled_back_and_escalate
     assert view.escalated and view.status is IncidentStatus.FAILED
     kinds = [e.kind for e in view.audit]
     assert kinds.index("guard.before") < kinds.index("step.applying")
-    # A step that harmed a watched service is never reported as verified containment.
-    assert "step.verified" not in kinds
+    # Contained first, then watched: the harm is seen after verification and undone.
+    assert kinds.index("step.verified") < kinds.index("guard.after")
     assert kinds.index("guard.tripped") < kinds.index("step.rolled_back")
     tripped = next(e for e in view.audit if e.kind == "guard.tripped")
     assert tripped.detail["services"] == ["emergency-dispatch"]

@@ -1,0 +1,1 @@
+"""Guards of a containment step: watch essential services while Bulkhead acts on the city."""
