@@ -49,7 +49,7 @@ async def contained(stack: Stack, incident_id: str, timeout_s: float = 60) -> No
 
 
 async def drill_worker_sigkill(kills: int) -> dict[str, Any]:
-    stack = Stack(short_leases=True)
+    stack = Stack(short_leases=True, write_delay_s=0.3)
     await stack.start()
     worker = stack.start_worker()
     settings = Settings(task_queue=stack.queue, temporal_address=stack.server.address)

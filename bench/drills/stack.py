@@ -67,13 +67,16 @@ class Stack:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bulkhead-drill-")))
     secret: str = field(default_factory=new_webhook_secret)
     queue: str = field(default_factory=lambda: f"drill-{uuid.uuid4().hex[:6]}")
-    lab: TrafficLab = field(default_factory=lambda: TrafficLab(port=free_port(), write_delay_s=0.3))
+    # Slow writes let the kill drill land a SIGKILL in the middle of one.
+    write_delay_s: float = 0.0
+    lab: TrafficLab = field(default_factory=lambda: TrafficLab(port=free_port()))
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     apis: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
     client: Client | None = None
     short_leases: bool = False
 
     def __post_init__(self) -> None:
+        self.lab.write_delay_s = self.write_delay_s
         self.server = DevServer(self.root / "temporal", port=free_port(), ui_port=free_port())
         self.policies = short_lease_policies(self.root) if self.short_leases else DEFAULT_POLICY_DIR
 
