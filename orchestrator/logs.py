@@ -29,8 +29,10 @@ def configure(level: str = "info") -> None:
     root.handlers = [logging.StreamHandler(stream)]
     root.setLevel(numeric)
     # Libraries that narrate every packet at INFO would drown incident events.
-    for noisy in ("pymodbus", "temporalio", "uvicorn.access", "httpx", "asyncua"):
+    for noisy in ("pymodbus", "temporalio", "uvicorn.access", "uvicorn.error", "httpx"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
+    # The lab's OPC UA server warns that its loopback endpoint is unencrypted, by design.
+    logging.getLogger("asyncua").setLevel(max(numeric, logging.ERROR))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
