@@ -28,8 +28,14 @@ STATE_STYLE = {
 }
 
 
+PIPED_WIDTH = 200  # piped output is read by people and grep: never cut ids short
+
+
 def console() -> Console:
-    return Console(soft_wrap=False, highlight=False)
+    out = Console(soft_wrap=False, highlight=False)
+    if not out.is_terminal:
+        out = Console(soft_wrap=False, highlight=False, width=PIPED_WIDTH)
+    return out
 
 
 def _styled(value: str) -> str:
@@ -48,7 +54,8 @@ def incident_table(incidents: list[dict[str, Any]]) -> None:
         return
     table = Table(title="Incidents", title_justify="left")
     for column in ("INCIDENT", "STATUS", "SEV", "ZONES", "FINDINGS", "STEPS"):
-        table.add_column(column, justify="right" if column in ("SEV", "FINDINGS") else "left")
+        justify = "right" if column in ("SEV", "FINDINGS") else "left"
+        table.add_column(column, justify=justify, overflow="fold")
     for row in incidents:
         steps = ", ".join(f"{k}={_styled(v)}" for k, v in row["steps"].items()) or "-"
         table.add_row(
@@ -75,7 +82,7 @@ def _approvals(step: dict[str, Any]) -> str:
 def step_table(steps: list[dict[str, Any]], title: str = "Steps") -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("STEP", "STATE", "TARGET", "APPROVALS", "LEASE UNTIL", "NOTE"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for step in steps:
         target = ", ".join(f"{k}={v}" for k, v in step.get("target", {}).items())
         note = step.get("error") or ("" if step.get("reversible", True) else "irreversible")
