@@ -54,8 +54,8 @@ def incident_table(incidents: list[dict[str, Any]]) -> None:
         return
     table = Table(title="Incidents", title_justify="left")
     for column in ("INCIDENT", "STATUS", "SEV", "ZONES", "FINDINGS", "STEPS"):
-        justify = "right" if column in ("SEV", "FINDINGS") else "left"
-        table.add_column(column, justify=justify, overflow="fold")
+        numeric = column in ("SEV", "FINDINGS")
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
     for row in incidents:
         steps = ", ".join(f"{k}={_styled(v)}" for k, v in row["steps"].items()) or "-"
         table.add_row(
