@@ -7,6 +7,7 @@ fakes. Adapter errors become ApplicationErrors whose type tells Temporal whether
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,7 @@ from orchestrator.guard import ServiceGuard, Unguarded
 from orchestrator.inventory import Inventory
 from orchestrator.policy.base import PolicyEngine
 from orchestrator.policy.input import containment_input
+from orchestrator.worker_metrics import WorkerMetrics
 from workflows.city import CityView
 from workflows.model import DecideRequest, Decision
 from workflows.state import AuditBatch, GuardReport, GuardRequest
@@ -46,6 +48,7 @@ class ContainmentActivities:
         city: CityState | None = None,
         audit_sink: AuditSink | None = None,
         guard: ServiceGuard | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self._engine = engine
         self._inventory = inventory
@@ -53,6 +56,7 @@ class ContainmentActivities:
         self._city = city or StaticCity()
         self._audit_sink = audit_sink
         self._guard = guard or Unguarded()
+        self.metrics = metrics or WorkerMetrics()
 
     @property
     def engine(self) -> PolicyEngine:
@@ -101,12 +105,12 @@ class ContainmentActivities:
 
     @activity.defn(name="plan_step")
     async def plan_step(self, command: StepCommand) -> Plan:
-        with _adapter_errors(command.incident_id, command.step_id, "plan"):
+        with self._calling(command.adapter, command.incident_id, command.step_id, "plan"):
             return await self._adapter(command.adapter).plan(command)
 
     @activity.defn(name="apply_step")
     async def apply_step(self, command: StepCommand) -> Receipt:
-        with _adapter_errors(command.incident_id, command.step_id, "apply"):
+        with self._calling(command.adapter, command.incident_id, command.step_id, "apply"):
             receipt = await self._adapter(command.adapter).apply(
                 command, key=command.idempotency_key
             )
@@ -121,13 +125,13 @@ class ContainmentActivities:
     @activity.defn(name="verify_step")
     async def verify_step(self, receipt: Receipt) -> Verification:
         incident_id, _, step_id = receipt.key.partition(":")
-        with _adapter_errors(incident_id, step_id, "verify"):
+        with self._calling(receipt.adapter, incident_id, step_id, "verify"):
             return await self._adapter(receipt.adapter).verify(receipt)
 
     @activity.defn(name="rollback_step")
     async def rollback_step(self, receipt: Receipt) -> Receipt:
         incident_id, _, step_id = receipt.key.partition(":")
-        with _adapter_errors(incident_id, step_id, "rollback"):
+        with self._calling(receipt.adapter, incident_id, step_id, "rollback"):
             return await self._adapter(receipt.adapter).rollback(receipt)
 
     @activity.defn(name="probe_guard")
@@ -149,6 +153,11 @@ class ContainmentActivities:
             # File I/O with fsync: keep it off the event loop that runs workflows.
             await asyncio.to_thread(self._audit_sink.write, batch.entries)
 
+    def _calling(
+        self, adapter: str, incident_id: str, step_id: str, operation: str
+    ) -> _adapter_errors:
+        return _adapter_errors(incident_id, step_id, operation, self.metrics, adapter)
+
     def all(self) -> list[Any]:
         return [
             self.decide,
@@ -164,13 +173,26 @@ class ContainmentActivities:
 class _adapter_errors:  # noqa: N801 - used as a lowercase context manager, like contextlib's
     """Translate adapter errors into Temporal's retryable / non-retryable failures."""
 
-    def __init__(self, incident_id: str, step_id: str, operation: str) -> None:
+    def __init__(
+        self,
+        incident_id: str,
+        step_id: str,
+        operation: str,
+        metrics: WorkerMetrics,
+        adapter: str,
+    ) -> None:
         self._log = log.bind(incident_id=incident_id, step=step_id, operation=operation)
+        self._metrics = metrics
+        self._labels = (adapter, operation)
+        self._started = 0.0
 
     def __enter__(self) -> None:
-        return None
+        self._started = time.perf_counter()
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        outcome = "ok" if exc is None else type(exc).__name__
+        elapsed = time.perf_counter() - self._started
+        self._metrics.observe_adapter(*self._labels, outcome=outcome, seconds=elapsed)
         if isinstance(exc, PermanentAdapterError):
             self._log.warning("adapter.permanent_error", error=str(exc))
             raise ApplicationError(str(exc), type="PermanentAdapterError", non_retryable=True)

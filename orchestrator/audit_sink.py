@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -44,8 +44,12 @@ class JsonlAuditSink:
     survives a crash of this host.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, on_sealed: Callable[[list[AuditEntry]], None] | None = None
+    ) -> None:
         self.path = path
+        # Told of each entry once, when it is first sealed (metrics count from it).
+        self._on_sealed = on_sealed
         self._lock = threading.Lock()
         self._heads: dict[str, tuple[int, str]] | None = None
         self._recent: OrderedDict[tuple[str, int], AuditEntry] = OrderedDict()
@@ -66,8 +70,8 @@ class JsonlAuditSink:
         with self._lock:
             if self._heads is None:
                 self._heads = self._load_heads()
-            lines = []
             result: list[AuditEntry] = []
+            fresh: list[AuditEntry] = []
             for entry in entries:
                 last_seq, last_hash = self._heads.get(
                     entry.incident_id, (0, genesis(entry.incident_id))
@@ -82,14 +86,16 @@ class JsonlAuditSink:
                 assert sealed.hash is not None  # noqa: S101 - seal always sets it
                 self._heads[entry.incident_id] = (entry.seq, sealed.hash)
                 self._remember(sealed)
-                lines.append(sealed.model_dump_json() + "\n")
                 result.append(sealed)
-            if lines:
+                fresh.append(sealed)
+            if fresh:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with self.path.open("a", encoding="utf-8") as handle:
-                    handle.write("".join(lines))
+                    handle.write("".join(e.model_dump_json() + "\n" for e in fresh))
                     handle.flush()
                     os.fsync(handle.fileno())
+                if self._on_sealed is not None:
+                    self._on_sealed(fresh)
             return result
 
     def _remember(self, sealed: AuditEntry) -> None:

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # services again: harm can take a moment to show. Containment does not wait for it.
     guard_settle_s: float = Field(default=1.0, ge=0)
     log_level: str = "info"
+    # A standalone `bulkhead worker` serves its Prometheus metrics here (`bulkhead up`
+    # serves them at the API's /metrics); unset: not served.
+    worker_metrics_port: int | None = None
     # OpenTelemetry traces: "console" prints spans, "otlp" sends them to otlp_endpoint.
     tracing: Literal["off", "console", "otlp"] = "off"
     otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"

@@ -19,6 +19,7 @@ from orchestrator.identity_wiring import identity_adapters
 from orchestrator.inventory import Inventory
 from orchestrator.policy.factory import build_engine
 from orchestrator.service_wiring import service_adapters
+from orchestrator.worker_metrics import WorkerMetrics
 from workflows.city import CityWorkflow
 from workflows.incident import IncidentWorkflow
 
@@ -38,9 +39,10 @@ def build_adapters(settings: Settings, inventory: Inventory) -> dict[str, Adapte
     }
 
 
-def build_audit_sink(settings: Settings) -> AuditSink:
+def build_audit_sink(settings: Settings, metrics: WorkerMetrics | None = None) -> AuditSink:
     """The JSONL trail in the state dir, forwarded to a webhook / PostgreSQL if configured."""
-    primary = JsonlAuditSink(settings.state_dir / AUDIT_FILE)
+    observe = metrics.observe_audit if metrics is not None else None
+    primary = JsonlAuditSink(settings.state_dir / AUDIT_FILE, on_sealed=observe)
     secret = settings.audit_webhook_secret
     dsn = settings.audit_postgres_dsn
     extra = forwarders(
@@ -54,13 +56,15 @@ def build_audit_sink(settings: Settings) -> AuditSink:
 def build_activities(settings: Settings, city: CityState | None = None) -> ContainmentActivities:
     inventory = Inventory.load(settings.policy_dir)
     engine = build_engine(settings)  # embedded or OPA, per settings.policy_engine
+    metrics = WorkerMetrics()
     return ContainmentActivities(
         engine,
         inventory,
         build_adapters(settings, inventory),
         city=city,
-        audit_sink=build_audit_sink(settings),
+        audit_sink=build_audit_sink(settings, metrics),
         guard=ProbeGuard.from_inventory(settings, inventory),
+        metrics=metrics,
     )
 
 

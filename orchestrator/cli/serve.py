@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import prometheus_client
+
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
 from orchestrator.city import TemporalCity
@@ -45,6 +47,12 @@ async def _worker(settings: Settings) -> int:
     await city.ensure()
     activities = build_activities(settings, city)
     worker = build_worker(client, settings, activities)
+    if settings.worker_metrics_port is not None:
+        prometheus_client.start_http_server(
+            settings.worker_metrics_port,
+            addr=settings.api_host,
+            registry=activities.metrics.registry,
+        )
     print(
         f"Bulkhead worker on task queue {settings.task_queue!r} "
         f"(Temporal {settings.temporal_address})",
