@@ -88,14 +88,7 @@ class StepExecution:
     # --- steps ----------------------------------------------------------------------------
 
     async def execute(self, step: StepView) -> None:
-        command = StepCommand(
-            incident_id=self.incident_id,
-            step_id=step.id,
-            adapter=step.adapter,
-            action=step.action,
-            target=step.target,
-            args=step.args,
-        )
+        command = self._command(step)
         guard_before = await self._probe_guard(step, "before")
         try:
             # `plan` is a regular activity, not a local one: a local activity's result is
@@ -148,6 +141,39 @@ class StepExecution:
         self.transition(step, StepState.FAILED, error=step.error)
         self._escalate(f"step {step.id}: {step.error}")
         await self.roll_back(step, from_failure=True)
+
+    async def preview(self, step: StepView) -> None:
+        """A dry-run plan for a step awaiting approval: no side effect on the target."""
+        try:
+            plan: Plan = await workflow.execute_activity(
+                "plan_step",
+                self._command(step),
+                result_type=Plan,
+                start_to_close_timeout=STEP_CALL_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=2),
+            )
+        except STEP_FAILURES as exc:
+            self.record("step.preview_failed", step=step.id, error=_error_text(exc))
+            return
+        step.preview = plan
+        self.record(
+            "step.preview",
+            step=step.id,
+            summary=plan.summary,
+            changes=plan.changes,
+            before=plan.before,
+            after=plan.after,
+        )
+
+    def _command(self, step: StepView) -> StepCommand:
+        return StepCommand(
+            incident_id=self.incident_id,
+            step_id=step.id,
+            adapter=step.adapter,
+            action=step.action,
+            target=step.target,
+            args=step.args,
+        )
 
     # --- essential-service guard -------------------------------------------------------------
 

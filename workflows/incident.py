@@ -48,6 +48,7 @@ MAX_SEEN = 10_000  # dedupe memory per incident; the oldest keys are forgotten f
 MAX_FINDINGS_KEPT = 200  # full findings kept in state; all are counted and audited
 DEFAULT_LEASE_S = 3600  # a reversible change never stays without a lease
 DECIDE_TIMEOUT = timedelta(seconds=10)
+PREVIEW_PATCH = "preview-plans"  # histories from before previews replay without them
 
 
 def _parse(moment: str) -> datetime:
@@ -317,6 +318,7 @@ class IncidentWorkflow:
         )
         now = workflow.now()
         # Plan merge by step id: a step already known keeps its state, approvals and receipt.
+        waiting: list[StepView] = []
         for planned in decision.steps:
             if planned.id in self._steps:
                 continue
@@ -349,6 +351,12 @@ class IncidentWorkflow:
                 required_approvals=gate.required,
                 reversible=planned.reversible,
             )
+            if waits:
+                waiting.append(step)
+        # Approvers see what a step would change before they decide: a dry-run plan of
+        # each step that waits for them (the plan that counts is made again at apply).
+        if waiting and workflow.patched(PREVIEW_PATCH):
+            await asyncio.gather(*(self._x.preview(step) for step in waiting))
 
     def _expire_gates(self) -> None:
         now = workflow.now()

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.base import Receipt
+from adapters.base import Plan, Receipt
 from workflows.model import Decision, Finding
 
 
@@ -84,6 +84,8 @@ class StepView(_Model):
     receipt: Receipt | None = None
     verification: dict[str, Any] | None = None
     error: str | None = None
+    # A dry run made when the step started waiting for approval, for the approvers.
+    preview: Plan | None = None
     # Essential services the policy asked to watch while this step is applied.
     guard: list[str] = Field(default_factory=list)
     guard_report: dict[str, Any] | None = None
