@@ -16,6 +16,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from orchestrator.sources import SourceConfig
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY_DIR = REPO_ROOT / "policies"
 WEBHOOK_SECRET_FILE = "webhook-secret"  # noqa: S105 - a file name, not a secret
@@ -47,6 +49,16 @@ class Settings(BaseSettings):
     opa_token: SecretStr | None = None
     webhook_secret: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # --- Webhooks (#8): per-source authentication and payload limits ----------------------
+    # `[sources.<name>]` tables in the TOML file (auth, secrets/tokens, tolerance_s,
+    # allow_ips; see orchestrator/sources.py and docs/SIEMS.md). BULKHEAD_SOURCES takes
+    # the same as JSON and is merged over the file, so a deployment can keep the tables
+    # in the file and inject only the tokens from its secret store. A source without a
+    # table is HMAC-signed with webhook_secret; max_body_bytes bounds every body.
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    webhook_max_depth: int = Field(default=32, ge=2, le=256)  # nesting of objects/arrays
+    webhook_max_array_items: int = Field(default=1000, gt=0)  # any array, and NDJSON lines
+    # --- end of webhooks (#8) ---------------------------------------------------------------
     lab_host: str = "127.0.0.1"
     lab_modbus_port: int = 15020
     # The lab's identity servers (slapd, SCIM, OpenBao) and service simulators (OPC UA,

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 TOLERANCE_S = 300
+MAX_ID_CHARS = 256  # ids are remembered (duplicate cache, workflow state): keep them small
+MAX_SIGNATURES = 16  # a rotation needs two or three; more is someone probing
 REQUIRED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 
@@ -27,8 +29,8 @@ class SignatureError(Exception):
 
 def _offered_signatures(header: str) -> list[bytes]:
     """Every well-formed `v1,<base64>` entry; others (other versions, junk) are skipped."""
-    offered = []
-    for entry in header.split():
+    offered: list[bytes] = []
+    for entry in header.split()[:MAX_SIGNATURES]:
         version, _, encoded = entry.partition(",")
         if version != "v1" or not encoded:
             continue
@@ -53,20 +55,24 @@ def verify(
     secrets: Sequence[str],
     *,
     now: float | None = None,
+    tolerance_s: int = TOLERANCE_S,
 ) -> str:
     """Return the webhook id when any accepted secret signed this body; raise otherwise."""
     lowered = {k.lower(): v for k, v in headers.items()}
     missing = [h for h in REQUIRED_HEADERS if not lowered.get(h)]
     if missing:
         raise SignatureError(f"missing header(s): {', '.join(missing)}")
-    try:
-        timestamp = int(lowered["webhook-timestamp"])
-    except ValueError:
-        raise SignatureError("webhook-timestamp is not an integer (seconds since epoch)") from None
+    if len(lowered["webhook-id"]) > MAX_ID_CHARS:
+        raise SignatureError(f"webhook-id is longer than {MAX_ID_CHARS} characters")
+    stamp = lowered["webhook-timestamp"].strip()
+    # Plain ASCII digits only: int() would also take "+1", "1_000" and other scripts' digits.
+    if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 12:
+        raise SignatureError("webhook-timestamp is not an integer (seconds since epoch)")
+    timestamp = int(stamp)
     skew = (time.time() if now is None else now) - timestamp
-    if skew > TOLERANCE_S:
-        raise SignatureError(f"webhook-timestamp is {int(skew)} s old (tolerance {TOLERANCE_S} s)")
-    if skew < -TOLERANCE_S:
+    if skew > tolerance_s:
+        raise SignatureError(f"webhook-timestamp is {int(skew)} s old (tolerance {tolerance_s} s)")
+    if skew < -tolerance_s:
         raise SignatureError(f"webhook-timestamp is {int(-skew)} s in the future")
     if not secrets:
         raise SignatureError("no webhook secret is configured for this source")

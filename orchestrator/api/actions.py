@@ -82,7 +82,35 @@ def authorize(
             slug="no-policy",
             headers={"Retry-After": "5"},
         )
-    request: dict[str, Any] = {
+    verdict = context.engine.authorize(authorization_request(action, principal, view, step))
+    log.info(
+        "authz",
+        action=action,
+        principal=principal.name,
+        allow=verdict.allow,
+        decision_id=verdict.decision_id,
+        incident_id=view.incident_id if view else None,
+    )
+    if not verdict.allow:
+        reasons = "; ".join(verdict.reasons) or "the approval policy does not allow it"
+        raise Problem(
+            403,
+            f"{principal.name} may not {action}: {reasons}",
+            slug="forbidden",
+            decision_id=verdict.decision_id,
+        )
+    return verdict
+
+
+def authorization_request(
+    action: str,
+    principal: Principal,
+    view: IncidentView | None = None,
+    step: StepView | None = None,
+) -> dict[str, Any]:
+    """The approval policy's input (see `Authorization`); the console asks it ahead of
+    time, to show each button enabled or disabled, with exactly what `authorize` sends."""
+    return {
         "action": action,
         "principal": principal.model_dump(),
         "incident": None
@@ -104,24 +132,6 @@ def authorize(
             "approvals": [{"principal": a.principal, "roles": a.roles} for a in step.approvals],
         },
     }
-    verdict = context.engine.authorize(request)
-    log.info(
-        "authz",
-        action=action,
-        principal=principal.name,
-        allow=verdict.allow,
-        decision_id=verdict.decision_id,
-        incident_id=view.incident_id if view else None,
-    )
-    if not verdict.allow:
-        reasons = "; ".join(verdict.reasons) or "the approval policy does not allow it"
-        raise Problem(
-            403,
-            f"{principal.name} may not {action}: {reasons}",
-            slug="forbidden",
-            decision_id=verdict.decision_id,
-        )
-    return verdict
 
 
 async def _update(
@@ -149,7 +159,7 @@ async def _update(
         raise temporal_unavailable(f"Temporal did not take the {name}: {exc.message}") from None
 
 
-async def _step_action(
+async def step_action(
     context: ApiContext,
     principal: Principal,
     incident_id: str,
@@ -180,7 +190,7 @@ STEP_REQUESTS: dict[str, type[ApproveRequest] | type[DenyRequest] | type[ExtendR
 async def approve(
     incident_id: str, step_id: str, body: ReasonBody, principal: Caller, context: Context
 ) -> dict[str, Any]:
-    return await _step_action(
+    return await step_action(
         context, principal, incident_id, step_id, action="approve", fields={"reason": body.reason}
     )
 
@@ -189,7 +199,7 @@ async def approve(
 async def deny(
     incident_id: str, step_id: str, body: ReasonBody, principal: Caller, context: Context
 ) -> dict[str, Any]:
-    return await _step_action(
+    return await step_action(
         context, principal, incident_id, step_id, action="deny", fields={"reason": body.reason}
     )
 
@@ -199,7 +209,7 @@ async def extend(
     incident_id: str, step_id: str, body: ExtendBody, principal: Caller, context: Context
 ) -> dict[str, Any]:
     fields = {"lease_s": body.lease_s, "reason": body.reason}
-    return await _step_action(
+    return await step_action(
         context, principal, incident_id, step_id, action="extend", fields=fields
     )
 
@@ -208,10 +218,17 @@ async def extend(
 async def release(
     incident_id: str, body: ReasonBody, principal: Caller, context: Context
 ) -> dict[str, Any]:
+    return await release_incident(context, principal, incident_id, reason=body.reason)
+
+
+async def release_incident(
+    context: ApiContext, principal: Principal, incident_id: str, *, reason: str
+) -> dict[str, Any]:
+    """Authorize a release with the policy, then send it as an Update (the saga reverts)."""
     view = await fetch_incident(context, incident_id)
     verdict = authorize(context, "release", principal, view)
     request = ReleaseRequest(
-        principal=principal, reason=body.reason, authz_decision_id=verdict.decision_id
+        principal=principal, reason=reason, authz_decision_id=verdict.decision_id
     )
     released: IncidentView = await _update(
         context, incident_id, "release", request, result_type=IncidentView, wait=RELEASE_TIMEOUT

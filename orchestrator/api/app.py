@@ -4,21 +4,51 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from orchestrator.api import actions, health, incidents, policy, problems, webhooks
+from orchestrator import metrics
+from orchestrator.api import actions, health, incidents, openapi, policy, problems, webhooks
 from orchestrator.api.context import ApiContext
+from orchestrator.connectors import CONNECTORS
+from orchestrator.console import router as console_router
+
+DESCRIPTION = """\
+SIEMs post findings to `POST /v1/webhooks/{source}`; Rego policies decide what to contain
+and who must approve; Temporal workflows carry the containment out. Responders approve,
+deny, extend and release steps with a bearer token. Every error is an RFC 9457
+`application/problem+json` document.
+"""
+
+TAGS = [
+    {"name": "webhooks", "description": "Findings in, from each SIEM (docs/SIEMS.md)"},
+    {"name": "operations", "description": "Health, readiness and Prometheus metrics"},
+]
 
 
-def create_app(context: ApiContext) -> FastAPI:
+def check_sources(context: ApiContext) -> None:
+    """Fail at startup on a `[sources.<name>]` table no connector answers to (a typo)."""
+    unknown = sorted(set(context.settings.sources) - set(CONNECTORS))
+    if unknown:
+        raise ValueError(
+            f"config names unknown webhook source(s) {unknown}; known: {sorted(CONNECTORS)}"
+        )
+
+
+def create_app(context: ApiContext, metrics_registry: metrics.Metrics | None = None) -> FastAPI:
+    check_sources(context)
     app = FastAPI(
         title="Bulkhead",
         version="0.1.0",
         summary="Policy-driven containment for city infrastructure",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
     )
     app.state.context = context
     problems.install(app)
+    metrics.install(app, metrics_registry)
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(incidents.router)
     app.include_router(actions.router)
     app.include_router(policy.router)
+    app.include_router(console_router)
+    openapi.install(app)
     return app

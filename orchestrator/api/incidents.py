@@ -65,6 +65,12 @@ async def list_incidents(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> dict[str, Any]:
     """Running incidents, newest first; filters apply to each incident's live state."""
+    summaries = [summary(v) for v in await fetch_running(context)]
+    return {"incidents": select(summaries, status, zone, severity)[:limit]}
+
+
+async def fetch_running(context: ApiContext) -> list[IncidentView]:
+    """The live state of every running incident (up to MAX_PAGE), newest first."""
     ids: list[str] = []
     try:
         async for execution in context.client.list_workflows(
@@ -76,11 +82,20 @@ async def list_incidents(
     except RPCError as exc:
         raise temporal_unavailable(f"cannot list incidents: {exc.message}") from None
     views = await asyncio.gather(*(fetch_incident(context, i) for i in ids), return_exceptions=True)
-    summaries = [summary(v) for v in views if isinstance(v, IncidentView)]
+    return [v for v in views if isinstance(v, IncidentView)]
+
+
+def select(
+    summaries: list[dict[str, Any]],
+    status: IncidentStatus | None = None,
+    zone: str | None = None,
+    severity: int | None = None,
+) -> list[dict[str, Any]]:
+    """The summaries matching every given filter (severity: at least this severity_id)."""
     if status is not None:
         summaries = [s for s in summaries if s["status"] == status.value]
     if zone is not None:
         summaries = [s for s in summaries if zone in s["zones"]]
     if severity is not None:
         summaries = [s for s in summaries if s["severity_id"] >= severity]
-    return {"incidents": summaries[:limit]}
+    return summaries

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -33,6 +34,47 @@ class Problem(Exception):  # noqa: N818 - raised as `raise Problem(...)`, the RF
 
 
 RETRY_AFTER_S = "5"
+
+
+class ProblemField(BaseModel):
+    pointer: str = Field(description="RFC 6901 JSON pointer to the bad field")
+    detail: str
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, the body of every error Bulkhead returns (OpenAPI only)."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field(examples=[TYPE_BASE + "bad-signature"])
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[ProblemField] | None = Field(
+        default=None, description="each invalid field, for 422 responses"
+    )
+
+
+PROBLEM_SCHEMA_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def problem_doc(
+    status: int, description: str, detail: str, *, slug: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """An OpenAPI response entry for an error, with an example problem document."""
+    slug = slug or HTTPStatus(status).phrase.lower().replace(" ", "-")
+    example = {
+        "type": TYPE_BASE + slug,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA_REF, "example": example}},
+    }
 
 
 def temporal_unavailable(detail: str) -> Problem:

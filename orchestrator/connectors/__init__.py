@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from orchestrator.connectors.base import Connector
-from orchestrator.connectors.generic import GenericConnector
+from orchestrator.connectors.registry import CONNECTORS
 
-CONNECTORS: dict[str, Connector] = {c.source: c for c in (GenericConnector(),)}
+__all__ = ["CONNECTORS"]

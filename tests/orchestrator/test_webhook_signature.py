@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac as hmac_module
+import json
+import re
 import time
+from unittest import mock
 
 import pytest
+from pydantic import SecretStr, ValidationError
 
-from orchestrator.webhooks import TOLERANCE_S, RecentIds, SignatureError, sign, verify
+from orchestrator import sources
+from orchestrator.config import load_settings
+from orchestrator.sources import (
+    AuthError,
+    SourceConfig,
+    authenticate,
+    check_client,
+    resolve,
+    token_matches,
+)
+from orchestrator.webhooks import (
+    MAX_ID_CHARS,
+    TOLERANCE_S,
+    RecentIds,
+    SignatureError,
+    sign,
+    verify,
+)
 
 KEY_A = "whsec_" + base64.b64encode(b"a" * 32).decode()
 KEY_B = "whsec_" + base64.b64encode(b"b" * 32).decode()
@@ -211,3 +234,169 @@ def test_recent_ids_readding_an_id_makes_it_newest():
     recent.add("c")
     assert "a" in recent
     assert "b" not in recent
+
+
+# --- per-source authentication (orchestrator.sources) ---------------------------------------
+
+TOKEN = "t" * 32
+
+
+def test_webhook_id_longer_than_the_limit_is_rejected():
+    headers, ts = signed(msg_id="m" * (MAX_ID_CHARS + 1))
+    with pytest.raises(SignatureError, match="webhook-id is longer than 256"):
+        verify(BODY, headers, [KEY_A], now=ts)
+
+
+def test_timestamp_with_sign_or_underscores_is_not_an_integer():
+    for value in ("+1700000000", "1_700_000_000", "\u0661\u0667"):
+        headers, ts = signed()
+        headers["webhook-timestamp"] = value
+        with pytest.raises(SignatureError, match="not an integer"):
+            verify(BODY, headers, [KEY_A], now=ts)
+
+
+def test_per_source_tolerance_narrows_the_window():
+    headers, ts = signed()
+    config = SourceConfig(secrets=[KEY_A], tolerance_s=30)
+    with pytest.raises(AuthError, match="is 31 s old"):
+        authenticate(config, [], BODY, headers, None, now=ts + 31)
+    assert authenticate(config, [], BODY, headers, None, now=ts + 30) == "msg_1"
+
+
+def test_source_secrets_replace_the_global_one():
+    headers, ts = signed(key=KEY_A)
+    with pytest.raises(AuthError) as caught:
+        authenticate(SourceConfig(secrets=[KEY_B]), [KEY_A], BODY, headers, None, now=ts)
+    assert caught.value.status == 401
+    assert authenticate(SourceConfig(), [KEY_A], BODY, headers, None, now=ts) == "msg_1"
+
+
+def test_rotation_accepts_old_and_new_source_secrets():
+    config = SourceConfig(secrets=[KEY_B, KEY_A])
+    for key in (KEY_A, KEY_B):
+        headers, ts = signed(key=key)
+        assert authenticate(config, [], BODY, headers, None, now=ts) == "msg_1"
+
+
+def test_bearer_token_is_checked_and_the_delivery_id_is_the_body_digest():
+    config = SourceConfig(auth="bearer", tokens=[TOKEN])
+    good = {"authorization": f"Bearer {TOKEN}"}
+    delivery = authenticate(config, [], BODY, good, None)
+    assert delivery == "sha256:" + hashlib.sha256(BODY).hexdigest()
+    assert authenticate(config, [], BODY, {**good, "idempotency-key": "evt-1"}, None) == "evt-1"
+    assert authenticate(config, [], BODY, {**good, "webhook-id": "msg_9"}, None) == "msg_9"
+    assert authenticate(config, [], BODY, {"authorization": f"bearer  {TOKEN} "}, None)
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({}, "missing header: Authorization: Bearer <token>"),
+        ({"authorization": "Basic dXNlcjpwdw=="}, "missing header"),
+        ({"authorization": "Bearer "}, "missing header"),
+        ({"authorization": "Bearer " + "u" * 32}, "the bearer token is not accepted"),
+        ({"authorization": "Bearer " + TOKEN[:-1]}, "the bearer token is not accepted"),
+    ],
+)
+def test_bearer_refusals_say_why_and_challenge(headers, message):
+    config = SourceConfig(auth="bearer", tokens=[TOKEN])
+    with pytest.raises(AuthError, match=re.escape(message)) as caught:
+        authenticate(config, [], BODY, headers, None)
+    assert caught.value.status == 401
+    assert caught.value.challenge == 'Bearer realm="bulkhead-webhooks"'
+
+
+def test_bearer_source_ignores_a_valid_hmac_signature():
+    headers, ts = signed()
+    config = SourceConfig(auth="bearer", tokens=[TOKEN])
+    with pytest.raises(AuthError, match="missing header"):
+        authenticate(config, [KEY_A], BODY, headers, None, now=ts)
+
+
+def test_url_token_is_read_from_the_query():
+    config = SourceConfig(auth="url-token", tokens=["old" + TOKEN, TOKEN])
+    assert authenticate(config, [], BODY, {}, TOKEN).startswith("sha256:")
+    with pytest.raises(AuthError, match="missing query parameter: token"):
+        authenticate(config, [], BODY, {}, None)
+    with pytest.raises(AuthError, match="the URL token is not accepted"):
+        authenticate(config, [], BODY, {}, TOKEN + "x")
+
+
+def test_token_comparison_looks_at_every_accepted_token():
+    """Constant time: no early exit, whichever token matches."""
+    calls: list[int] = []
+    real = hmac_module.compare_digest
+
+    def counting(a: bytes, b: bytes) -> bool:
+        calls.append(1)
+        return real(a, b)
+
+    tokens = [SecretStr("a" * 32), SecretStr(TOKEN), SecretStr("c" * 32)]
+    with mock.patch.object(sources.hmac, "compare_digest", counting):
+        assert token_matches(TOKEN, tokens)
+        assert len(calls) == 3
+        calls.clear()
+        assert not token_matches("nope", tokens)
+        assert len(calls) == 3
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"auth": "bearer"}, "needs at least one token"),
+        ({"auth": "bearer", "tokens": ["short"]}, "shorter than 24"),
+        ({"auth": "url-token", "tokens": [TOKEN], "secrets": [KEY_A]}, "secrets are for auth"),
+        ({"tokens": [TOKEN]}, "tokens are for auth"),
+        ({"secrets": ["whsec_not base64!"]}, "is not whsec_<base64 key>"),
+        ({"secrets": ["whsec_" + base64.b64encode(b"k" * 8).decode()]}, "under 16 bytes"),
+        ({"auth": "mtls"}, "Input should be"),
+        ({"allow_ips": ["not-a-network"]}, "allow_ips"),
+        ({"tolerance_s": 0}, "tolerance_s"),
+        ({"secret": KEY_A}, "Extra inputs"),
+    ],
+)
+def test_bad_source_config_fails_at_startup(config, message):
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        SourceConfig.model_validate(config)
+
+
+def test_secrets_never_show_in_the_config_repr():
+    config = SourceConfig(auth="bearer", tokens=[TOKEN])
+    assert TOKEN not in repr(config)
+    assert TOKEN not in str(config.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("networks", "client", "allowed"),
+    [
+        ([], "203.0.113.9", True),
+        (["198.18.40.0/24"], "198.18.40.77", True),
+        (["198.18.40.0/24"], "198.18.41.1", False),
+        (["2001:db8::/32"], "2001:db8::1", True),
+        (["198.18.40.0/24"], None, False),
+        (["198.18.40.0/24"], "testclient", False),
+    ],
+)
+def test_ip_allowlist(networks, client, allowed):
+    config = SourceConfig(allow_ips=networks)
+    if allowed:
+        check_client(config, client)
+        return
+    with pytest.raises(AuthError) as caught:
+        check_client(config, client)
+    assert caught.value.status == 403
+
+
+def test_settings_read_sources_from_toml_and_merge_json_env_over_it(tmp_path, monkeypatch):
+    path = tmp_path / "bulkhead.toml"
+    path.write_text(
+        '[sources.splunk]\nauth = "url-token"\ntokens = ["' + TOKEN + '"]\n'
+        'allow_ips = ["198.18.40.10/32"]\n'
+    )
+    monkeypatch.setenv("BULKHEAD_SOURCES", json.dumps({"splunk": {"tokens": ["n" * 32]}}))
+    settings = load_settings(path)
+    splunk = settings.sources["splunk"]
+    assert splunk.auth == "url-token"
+    assert [t.get_secret_value() for t in splunk.tokens] == ["n" * 32]
+    assert [str(n) for n in splunk.allow_ips] == ["198.18.40.10/32"]
+    assert resolve(settings.sources, "wazuh").auth == "hmac"

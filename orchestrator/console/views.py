@@ -1,0 +1,209 @@
+"""What the console's pages show, built from the workflow's incident view.
+
+Which buttons are enabled is the approval policy's answer, asked ahead of time with the
+very request `orchestrator.api.actions.authorize` sends when the button is pressed; no
+role is tested here. Which buttons exist at all follows the step's state only (approve
+or deny a waiting step, extend a held lease), and the workflow re-checks that anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from orchestrator.api.actions import authorization_request
+from orchestrator.api.context import ApiContext
+from workflows.model import SeverityId
+from workflows.state import IncidentStatus, IncidentView, Principal, StepState, StepView
+
+STEP_ACTIONS: dict[StepState, tuple[str, ...]] = {
+    StepState.AWAITING_APPROVAL: ("approve", "deny"),
+    StepState.APPROVED: ("deny",),  # until apply starts, a step can still be stopped
+    StepState.APPLIED: ("extend",),
+    StepState.VERIFIED: ("extend",),
+}
+FINISHED = frozenset({IncidentStatus.RELEASED, IncidentStatus.CLOSED})
+AUDIT_SHOWN = 100
+# Dry authorizations run here, off the event loop: an OPA server answers over HTTP, and a
+# slow one must not stall other requests. Few threads: each compiles the embedded policy.
+_AUTHZ = ThreadPoolExecutor(max_workers=2, thread_name_prefix="console-authz")
+
+
+def anchor(step_id: str) -> str:
+    """The HTML id of a step's card: stable across renders, so links and focus survive."""
+    return "step-" + re.sub(r"[^A-Za-z0-9_-]+", "-", step_id)
+
+
+@dataclass(frozen=True)
+class Button:
+    action: str
+    allowed: bool
+    why_not: str = ""
+
+
+@dataclass
+class Card:
+    """One step as the incident page shows it."""
+
+    step: StepView
+    anchor: str
+    buttons: dict[str, Button] = field(default_factory=dict)
+    plan: dict[str, Any] | None = None
+
+    @property
+    def preview(self) -> dict[str, Any] | None:
+        """The dry run made when the step began to wait, until apply plans for real."""
+        if self.plan is not None or self.step.preview is None:
+            return None
+        return self.step.preview.model_dump()
+
+    @property
+    def reason_form(self) -> bool:
+        return "approve" in self.buttons or "deny" in self.buttons
+
+
+def _dry_run(
+    context: ApiContext,
+    principal: Principal,
+    checks: Sequence[tuple[str, IncidentView | None, StepView | None]],
+) -> list[Button]:
+    engine = context.engine
+    answers: list[Button] = []
+    for action, view, step in checks:
+        if engine is None:
+            answers.append(Button(action, allowed=False, why_not="no policy is loaded"))
+            continue
+        verdict = engine.authorize(authorization_request(action, principal, view, step))
+        why = "; ".join(verdict.reasons) or "the approval policy does not allow it"
+        answers.append(Button(action, verdict.allow, "" if verdict.allow else why))
+    return answers
+
+
+async def dry_authorize(
+    context: ApiContext,
+    principal: Principal,
+    checks: Sequence[tuple[str, IncidentView | None, StepView | None]],
+) -> list[Button]:
+    """The policy's answer for each (action, incident, step), without acting."""
+    if not checks:
+        return []
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_AUTHZ, _dry_run, context, principal, list(checks))
+
+
+def plans(view: IncidentView) -> dict[str, dict[str, Any]]:
+    """Each step's plan as recorded before apply (what the target held, what it will hold)."""
+    found: dict[str, dict[str, Any]] = {}
+    for entry in view.audit:
+        if entry.kind == "step.intent" and isinstance(entry.detail.get("step"), str):
+            found[entry.detail["step"]] = entry.detail
+    return found
+
+
+async def incident_page(
+    context: ApiContext, principal: Principal, view: IncidentView
+) -> dict[str, Any]:
+    """The template context of one incident: its step cards with buttons and plans."""
+    recorded = plans(view)
+    cards = [
+        Card(step=step, anchor=anchor(step.id), plan=recorded.get(step.id)) for step in view.steps
+    ]
+    checks: list[tuple[str, IncidentView | None, StepView | None]] = [
+        (action, view, card.step)
+        for card in cards
+        for action in STEP_ACTIONS.get(card.step.state, ())
+        if action != "extend" or card.step.lease_expires_at
+    ]
+    releasable = view.status not in FINISHED
+    if releasable:
+        checks.append(("release", view, None))
+    answers = iter(await dry_authorize(context, principal, checks))
+    by_id = {card.step.id: card for card in cards}
+    release: Button | None = None
+    for action, _, step in checks:
+        answer = next(answers)
+        if step is None:
+            release = answer
+        else:
+            by_id[step.id].buttons[action] = answer
+    audit = list(reversed(view.audit))[:AUDIT_SHOWN]
+    return {
+        "view": view,
+        "cards": cards,
+        "release": release,
+        "audit": audit,
+        "severity": max((int(f.severity_id) for f in view.findings), default=0),
+        "zones": sorted({r.zone for f in view.findings for r in f.resources if r.zone}),
+    }
+
+
+@dataclass(frozen=True)
+class Pending:
+    view: IncidentView
+    step: StepView
+    anchor: str
+    button: Button
+
+
+async def pending_approvals(
+    context: ApiContext, principal: Principal, views: Sequence[IncidentView]
+) -> list[Pending]:
+    """Every step waiting for a person, oldest deadline first, and whether I may approve."""
+    waiting = [
+        (view, step, anchor(step.id))
+        for view in views
+        for step in view.steps
+        if step.state is StepState.AWAITING_APPROVAL
+    ]
+    answers = await dry_authorize(context, principal, [("approve", v, s) for v, s, _ in waiting])
+    rows = [
+        Pending(view, step, link, button)
+        for (view, step, link), button in zip(waiting, answers, strict=True)
+    ]
+    rows.sort(key=lambda p: (p.step.approval_deadline or "~", p.view.incident_id, p.step.id))
+    return rows
+
+
+# --- template filters ---------------------------------------------------------------------
+
+
+def when(value: str | None) -> str:
+    """An ISO timestamp as a responder reads it: UTC, to the second."""
+    if not value:
+        return "—"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def epoch_ms(value: int | None) -> str:
+    if value is None:
+        return "—"
+    return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def compact(value: Any) -> str:
+    """JSON on one line, keys sorted: targets, args, receipts and audit details."""
+    return json.dumps(value, sort_keys=True, separators=(", ", ": "), default=str)
+
+
+def severity_name(value: int) -> str:
+    try:
+        return SeverityId(value).name.capitalize()
+    except ValueError:
+        return str(value)
+
+
+def label(value: str) -> str:
+    """An enum value for people: `awaiting_approval` → `awaiting approval`."""
+    return value.replace("_", " ")

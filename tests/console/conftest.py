@@ -1,0 +1,139 @@
+"""Console fixtures: the real app under uvicorn, a worker, and Debian's chromium."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from conftest import free_port
+from fastapi import FastAPI
+from harness import make_settings, running_worker
+from playwright.async_api import Browser, async_playwright
+from temporalio.client import Client
+from workflow_fakes import ScriptedEngine, scripted_activities
+
+from orchestrator.api.app import create_app
+from orchestrator.api.context import build_context
+from orchestrator.city import TemporalCity
+from orchestrator.config import DEFAULT_POLICY_DIR, Settings
+from orchestrator.lab.traffic import TrafficLab
+from orchestrator.policy.embedded import EmbeddedEngine
+from orchestrator.principals import PrincipalStore
+from orchestrator.runtime import api_server
+from orchestrator.wiring import build_activities
+
+PEOPLE = {
+    "alice": ["responder"],
+    "bob": ["responder"],
+    "dora": ["duty-officer"],
+    "vic": ["viewer"],
+}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def rego() -> EmbeddedEngine:
+    """The shipped approval policy decides who may act (decisions come from a script)."""
+    return EmbeddedEngine(DEFAULT_POLICY_DIR)
+
+
+def add_people(settings: Settings) -> dict[str, str]:
+    store = PrincipalStore(settings.principals_path)
+    return {name: store.add(name, roles) for name, roles in PEOPLE.items()}
+
+
+def console_app(client: Client, settings: Settings, engine: Any) -> FastAPI:
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    return create_app(build_context(settings, client, engine, secret))
+
+
+def asgi(app: FastAPI, base_url: str = "http://bulkhead.test") -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """The app under a real uvicorn on a free loopback port, in this event loop."""
+    port = free_port()
+    server = api_server(app, "127.0.0.1", port)
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = server.force_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+async def end_incidents(client: Client, settings: Settings) -> None:
+    """Terminate this test's incidents: with their worker gone, every later incident list
+    would wait out a query timeout on each of them."""
+    query = f"TaskQueue = '{settings.task_queue}' AND ExecutionStatus = 'Running'"
+    async for execution in client.list_workflows(query):
+        await client.get_workflow_handle(execution.id).terminate("test over")
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    tokens: dict[str, str]
+    url: str
+    app: FastAPI
+
+
+StartStack = Callable[[list[dict[str, Any]] | None], AbstractAsyncContextManager[Stack]]
+
+
+@pytest.fixture
+def console_stack(temporal_client: Client, traffic_lab: TrafficLab, rego) -> StartStack:
+    """Start worker + app + server. Decisions are `steps` when given, else the shipped
+    policy's; steps run on the lab's controllers; the shipped policy authorizes."""
+
+    @asynccontextmanager
+    async def start(steps: list[dict[str, Any]] | None) -> AsyncIterator[Stack]:
+        settings = make_settings(traffic_lab.port)
+        people = add_people(settings)
+        city = TemporalCity(temporal_client, settings)
+        activities = (
+            build_activities(settings, city)
+            if steps is None
+            else scripted_activities(settings, ScriptedEngine(steps))
+        )
+        app = console_app(temporal_client, settings, rego)
+        try:
+            async with running_worker(temporal_client, settings, activities), serving(app) as url:
+                await city.ensure()  # the shipped policy reads the kill switch from it
+                yield Stack(settings, people, url, app)
+        finally:
+            await end_incidents(temporal_client, settings)
+
+    return start
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's chromium, headless; Playwright never downloads a browser here."""
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()

@@ -1,0 +1,212 @@
+"""Console sessions: login with a token, a signed HttpOnly SameSite=Strict cookie, CSRF on
+every form, logout, revocation; the JSON API keeps answering problem+json."""
+
+from __future__ import annotations
+
+import re
+import stat
+from http.cookies import SimpleCookie
+
+import httpx
+import pytest
+from harness import make_settings
+from temporalio.client import Client
+
+from orchestrator.console.session import COOKIE, SECRET_FILE, console_secret
+from orchestrator.principals import PrincipalStore
+
+from .conftest import add_people, asgi, console_app
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+# A logged-in page that does not list every running incident (each list queries them all).
+QUICK = "/console/incidents/inc-none"
+
+
+def set_cookie(response: httpx.Response) -> SimpleCookie:
+    cookie: SimpleCookie = SimpleCookie()
+    for header in response.headers.get_list("set-cookie"):
+        cookie.load(header)
+    return cookie
+
+
+def csrf_of(response: httpx.Response) -> str:
+    found = CSRF.search(response.text)
+    assert found, response.text
+    return found.group(1)
+
+
+async def log_in(http: httpx.AsyncClient, token: str, next_url: str = "/console") -> httpx.Response:
+    form = await http.get(f"/console/login?next={next_url}")
+    return await http.post(
+        "/console/login", data={"csrf": csrf_of(form), "token": token, "next": next_url}
+    )
+
+
+@pytest.fixture
+def app(temporal_client: Client, rego):
+    settings = make_settings(1)
+    application = console_app(temporal_client, settings, rego)
+    application.state.people = add_people(settings)
+    application.state.settings = settings
+    return application
+
+
+async def test_pages_need_a_session_and_login_sets_a_hardened_cookie(app):
+    async with asgi(app) as http:
+        anonymous = await http.get("/console")
+        form = await http.get("/console/login")
+        refused = await http.post(
+            "/console/login", data={"csrf": csrf_of(form), "token": "bh_nope", "next": "/console"}
+        )
+        logged_in = await log_in(http, app.state.people["alice"])
+        home = await http.get("/console")
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == "/console/login?next=%2Fconsole"
+    anon_cookie = set_cookie(form)[COOKIE]
+    assert anon_cookie["httponly"] and anon_cookie["samesite"].lower() == "strict"
+    assert anon_cookie["path"] == "/console" and not anon_cookie["secure"]
+    assert refused.status_code == 401 and "Unknown or revoked token" in refused.text
+    assert "bh_nope" not in refused.text, "a token is never rendered back"
+    assert logged_in.status_code == 303 and logged_in.headers["location"] == "/console"
+    session_cookie = set_cookie(logged_in)[COOKIE]
+    assert session_cookie.value != anon_cookie.value
+    assert session_cookie["httponly"] and session_cookie["samesite"].lower() == "strict"
+    assert home.status_code == 200 and "alice" in home.text
+    assert app.state.people["alice"] not in home.text
+    assert app.state.people["alice"] not in session_cookie.value
+    assert "default-src 'none'" in home.headers["content-security-policy"]
+    assert csrf_of(home) != csrf_of(form), "the CSRF token rotates at login"
+
+
+async def test_cookie_is_secure_over_https(app):
+    async with asgi(app, "https://bulkhead.test") as http:
+        form = await http.get("/console/login")
+    assert set_cookie(form)[COOKIE]["secure"]
+
+
+async def test_login_without_its_csrf_token_is_refused(app):
+    async with asgi(app) as http:
+        await http.get("/console/login")
+        missing = await http.post("/console/login", data={"token": app.state.people["alice"]})
+        wrong = await http.post(
+            "/console/login", data={"token": app.state.people["alice"], "csrf": "forged"}
+        )
+        home = await http.get("/console")
+    assert missing.status_code == wrong.status_code == 403
+    assert "did not come from the console" in missing.text
+    assert home.status_code == 303, "no session came out of a forged login"
+
+
+async def test_every_action_post_checks_the_csrf_token(app):
+    async with asgi(app) as http:
+        await log_in(http, app.state.people["dora"])
+        page = await http.get(QUICK)
+        url = "/console/incidents/inc-x/actions"
+        form = {"action": "release", "reason": "forged"}
+        missing = await http.post(url, data=form)
+        wrong = await http.post(url, data={**form, "csrf": csrf_of(page)[:-2] + "xx"})
+        logout_forged = await http.post("/console/logout", data={"csrf": "nope"})
+    for response in (missing, wrong):
+        assert response.status_code == 403
+        assert "CSRF token does not match" in response.text
+    assert logout_forged.status_code == 403
+
+
+async def test_tampered_or_foreign_cookies_are_not_sessions(app):
+    async with asgi(app) as http:
+        await log_in(http, app.state.people["alice"])
+        value = http.cookies[COOKIE]
+        http.cookies.set(COOKIE, value[:-3] + "AAA", path="/console")
+        tampered = await http.get(QUICK)
+    assert tampered.status_code == 303
+
+
+async def test_logout_ends_the_session_even_for_a_kept_cookie(app):
+    async with asgi(app) as http:
+        await log_in(http, app.state.people["alice"])
+        kept = http.cookies[COOKIE]
+        page = await http.get(QUICK)
+        out = await http.post("/console/logout", data={"csrf": csrf_of(page)})
+        after = await http.get(QUICK)
+        http.cookies.set(COOKIE, kept, path="/console")
+        replayed = await http.get(QUICK)
+    assert out.status_code == 303 and out.headers["location"] == "/console/login?bye=1"
+    assert f"{COOKIE}=" in out.headers["set-cookie"] and "Max-Age=0" in out.headers["set-cookie"]
+    assert after.status_code == replayed.status_code == 303
+
+
+async def test_revoking_the_token_ends_its_sessions(app):
+    async with asgi(app) as http:
+        await log_in(http, app.state.people["bob"])
+        before = await http.get(QUICK)
+        PrincipalStore(app.state.settings.principals_path).remove("bob")
+        after = await http.get(QUICK)
+    assert before.status_code == 404, "logged in: the page says the incident does not exist"
+    assert after.status_code == 303
+
+
+async def test_login_redirects_only_inside_the_console(app):
+    async with asgi(app) as http:
+        away = await log_in(http, app.state.people["alice"], "https://evil.example/")
+    assert away.headers["location"] == "/console"
+
+
+async def test_signing_secret_is_private_to_the_state_dir_and_stable(tmp_path):
+    first = console_secret(tmp_path)
+    assert console_secret(tmp_path) == first and len(first) >= 48
+    assert stat.S_IMODE((tmp_path / SECRET_FILE).stat().st_mode) == 0o600
+
+
+async def test_errors_show_on_pages_and_json_errors_stay_problem_json(app):
+    async with asgi(app) as http:
+        await log_in(http, app.state.people["alice"])
+        console = await http.get("/console/incidents/inc-does-not-exist")
+        bad_filter = await http.get("/console?status=bogus&severity=x")
+        api = await http.get("/v1/incidents/inc-does-not-exist")
+        api_action = await http.post("/v1/incidents/inc-x/steps/s/approve", json={"reason": "r"})
+    assert console.status_code == 404
+    assert console.headers["content-type"].startswith("text/html")
+    assert "no incident &#39;inc-does-not-exist&#39;" in console.text
+    assert bad_filter.status_code == 400
+    assert "unknown status" in bad_filter.text and "severity must be" in bad_filter.text
+    assert api.status_code == 404 and api.headers["content-type"] == "application/problem+json"
+    assert api_action.status_code == 401, "the console's cookie is no API credential"
+
+
+async def test_static_files_are_served_locally(app):
+    async with asgi(app) as http:
+        css = await http.get("/console/static/console.css")
+        js = await http.get("/console/static/console.js")
+        other = await http.get("/console/static/..%2Fsession.py")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert js.status_code == 200 and "EventSource" in js.text
+    assert other.status_code == 404
+
+
+async def test_a_form_error_is_shown_with_its_detail(app):
+    async with asgi(app) as http:
+        await log_in(http, app.state.people["alice"])
+        csrf = csrf_of(await http.get(QUICK))
+        url = "/console/incidents/inc-none/actions"
+        blank = await http.post(
+            url, data={"csrf": csrf, "action": "approve", "step": "s", "reason": "  "}
+        )
+        lease = await http.post(
+            url, data={"csrf": csrf, "action": "extend", "step": "s", "lease_s": "soon"}
+        )
+        unknown = await http.post(url, data={"csrf": csrf, "action": "explode"})
+    assert blank.status_code == 422
+    assert "reason: String should have at least 1 character" in blank.text
+    assert lease.status_code == 422 and "lease_s: Input should be a valid integer" in lease.text
+    assert unknown.status_code == 400 and "unknown action &#39;explode&#39;" in unknown.text
+
+
+async def test_an_action_after_the_session_ended_says_nothing_was_done(app):
+    async with asgi(app) as http:
+        form = await http.post(
+            "/console/incidents/inc-x/actions", data={"action": "release", "reason": "r"}
+        )
+        login = await http.get(form.headers["location"])
+    assert form.status_code == 303
+    assert form.headers["location"].startswith("/console/login?next=%2Fconsole%2Fincidents%2Finc-x")
+    assert "nothing was done" in login.text
