@@ -11,6 +11,8 @@ request as is would let any client create time series without limit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -21,8 +23,15 @@ UNKNOWN_SOURCE = "unknown"  # the `source` label of a request to a source nobody
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        also: Sequence[CollectorRegistry] = (),
+    ) -> None:
         self.registry = registry or CollectorRegistry()
+        # Registries served alongside: the worker's, when it runs in this process (`up`).
+        self.also = list(also)
         self.webhook_requests = Counter(
             "bulkhead_webhook_requests",
             "Webhook requests by source and outcome (accepted, partial, ignored, duplicate, "
@@ -40,7 +49,7 @@ class Metrics:
         )
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        return b"".join(generate_latest(r) for r in (self.registry, *self.also))
 
 
 router = APIRouter(tags=["operations"])

@@ -32,6 +32,9 @@ class Up:
         self.api_port, self.temporal_port, self.lab_port = free_port(), free_port(), free_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.env = {**os.environ, "BULKHEAD_LAB_MODBUS_PORT": str(self.lab_port)}
+        # Every lab server on a port of its own: nothing else on this host is disturbed.
+        for server in ("LDAP", "SCIM", "VAULT", "OPCUA", "HTTP"):
+            self.env[f"BULKHEAD_LAB_{server}_PORT"] = str(free_port())
         self.env.pop("BULKHEAD_WEBHOOK_SECRET", None)
         self.process: subprocess.Popen[str] | None = None
 
@@ -131,6 +134,17 @@ def test_readme_demo_contains_and_survives_a_restart(tmp_path: Path):
         shown = incident(up.api, incident_id, "verified")
         assert shown["status"] == "contained"
         assert asyncio.run(read_mode("127.0.0.1", up.lab_port, 1)) == MODE_FLASH
+        # One process, one /metrics: the API's webhook counts and the worker's steps.
+        # The worker counts from the exported audit trail, a moment after `verified`.
+        deadline = time.monotonic() + 15
+        metrics = ""
+        while "bulkhead_time_to_contain_seconds_count 1.0" not in metrics:
+            assert time.monotonic() < deadline, metrics
+            metrics = httpx.get(f"{up.api}/metrics", timeout=10).text
+            time.sleep(0.1)
+        assert 'bulkhead_webhook_requests_total{outcome="accepted",source="generic"} 1.0' in metrics
+        assert 'bulkhead_decisions_total{verdict="contain"} 1.0' in metrics
+        assert "bulkhead_time_to_contain_seconds_count 1.0" in metrics
     finally:
         assert up.stop() == 0
     assert (up.state_dir / "temporal.db").is_file()

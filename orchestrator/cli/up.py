@@ -18,6 +18,7 @@ from orchestrator.city import TemporalCity
 from orchestrator.config import Settings, webhook_secret
 from orchestrator.devserver import DevServer, port_open
 from orchestrator.lab.city import CityLab
+from orchestrator.metrics import Metrics
 from orchestrator.policy.factory import policy_parts
 from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
 from orchestrator.temporal import connect
@@ -91,7 +92,9 @@ async def run_up(settings: Settings, *, with_lab: bool) -> int:
         activities = build_activities(settings, city)
         worker = build_worker(client, settings, activities)
         context = build_context(settings, client, activities.engine, secret)
-        server = api_server(create_app(context), settings.api_host, settings.api_port)
+        # One process: /metrics serves the worker's measurements next to the API's own.
+        metrics = Metrics(also=[activities.metrics.registry])
+        server = api_server(create_app(context, metrics), settings.api_host, settings.api_port)
         print(banner(settings, dev, secret, lab=lab), flush=True)
         reason = await run_until_stopped(
             stop,
