@@ -89,7 +89,9 @@ class IncidentWorkflow:
         self._picture: set[str] = set(carry.picture) if carry else set()
         self._release: ReleaseRequest | None = carry.release_requested if carry else None
         self._released = False
-        self._needs_decision = False
+        self._after_release: list[Finding] = []
+        # A run that starts from findings alone (the next incident after a release) decides.
+        self._needs_decision = bool(carry and carry.findings and carry.decision is None)
         self._run = carry.run + 1 if carry else 1
         self._x = StepExecution(
             incident_id=self._id,
@@ -116,6 +118,14 @@ class IncidentWorkflow:
             self._seen[key] = None
         while len(self._seen) > MAX_SEEN:
             del self._seen[next(iter(self._seen))]
+        if self._release is not None:
+            # This incident is being closed: the finding opens the next one (see run).
+            if len(self._after_release) < MAX_FINDINGS_KEPT:
+                self._after_release.append(finding)
+            self._x.record(
+                "finding.after_release", uid=finding.finding_info.uid, source=envelope.source
+            )
+            return
         updated = self._replace_finding(finding)
         if not updated and len(self._findings) < MAX_FINDINGS_KEPT:
             self._findings.append(finding)
@@ -261,6 +271,17 @@ class IncidentWorkflow:
             if self._released:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._x.flush_audit()
+                if self._after_release:
+                    # Findings that came during the release are not lost with it: they
+                    # open a fresh incident for the same entity, in the same audit chain.
+                    workflow.continue_as_new(
+                        IncidentParams(
+                            incident_id=self._id,
+                            entity=self._entity,
+                            carry=self._next_incident(),
+                            max_history_events=self._max_history,
+                        )
+                    )
                 return self.state()
             if self._should_continue_as_new():
                 # Unexported entries travel in the carry; the next run exports them.
@@ -433,6 +454,26 @@ class IncidentWorkflow:
             exported_seq=self._x.exported_seq,
             picture=sorted(self._picture),
             release_requested=self._release,
+            run=self._run,
+        )
+
+    def _next_incident(self) -> IncidentCarry:
+        picture: set[str] = set()
+        for finding in self._after_release:
+            picture |= picture_keys(finding)
+        return IncidentCarry(
+            findings=self._after_release,
+            findings_received=len(self._after_release),
+            seen=list(self._seen),
+            duplicates=0,
+            decision=None,
+            decisions=[],
+            steps=[],
+            escalations=[],
+            audit_tail=[],
+            audit_total=self._x.audit_total,
+            exported_seq=self._x.exported_seq,
+            picture=sorted(picture),
             run=self._run,
         )
 
