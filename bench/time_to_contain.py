@@ -1,4 +1,5 @@
-"""Time-to-contain: signed webhook → step verified on the lab controller.
+"""Time-to-contain: signed webhook → step verified on the lab controller, and (as root)
+a host quarantine verified in the lab gateway's nftables.
 
 Baselines measured in the same run on the same dev server: a bare workflow with one
 regular activity and one with one local activity; and the bare adapter call. Usage:
@@ -11,9 +12,11 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 from pymodbus.client import AsyncModbusTcpClient
@@ -31,11 +34,14 @@ from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
 from orchestrator.city import TemporalCity
 from orchestrator.config import Settings, new_webhook_secret
+from orchestrator.inventory import Inventory
+from orchestrator.lab.network import CityNetwork
+from orchestrator.lab.network import unavailable as network_unavailable
 from orchestrator.lab.traffic import MODE_NORMAL, MODE_REGISTER, TrafficLab
 from orchestrator.temporal import temporal_binary
 from orchestrator.webhooks import sign
 from orchestrator.wiring import build_activities, build_worker
-from workflows.state import IncidentView
+from workflows.state import IncidentView, Principal, ReleaseRequest
 
 EXAMPLE = (
     Path(__file__).resolve().parent.parent / "examples/findings/traffic-controller-compromise.json"
@@ -128,6 +134,72 @@ async def containment(
     return samples
 
 
+async def containment_nftables(env: WorkflowEnvironment, settings: Settings, n: int) -> list[float]:
+    """Webhook → `quarantine:eng-ws-03` verified in the lab gateway's nftables (root only);
+    each incident is released (rules removed) outside the timed part."""
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    city = TemporalCity(env.client, settings)
+    await city.ensure()
+    activities = build_activities(settings, city)
+    context = build_context(settings, env.client, activities.engine, secret)
+    transport = httpx.ASGITransport(app=create_app(context))
+    template = json.loads(EXAMPLE.read_text())
+    duty = Principal(name="bench", roles=["duty-officer"])
+    samples = []
+    async with (
+        build_worker(env.client, settings, activities),
+        httpx.AsyncClient(transport=transport, base_url="http://bench") as http,
+    ):
+        for index in range(n):
+            finding = {
+                **template,
+                # A fresh entity first: one incident per sample, about the same host.
+                "resources": [{"uid": f"eng-ws-03-bench-{index}"}, {"uid": "eng-ws-03"}],
+                "evidences": [],
+                "finding_info": {"uid": f"det-nft-{index}-{uuid.uuid4().hex[:6]}", "title": "b"},
+            }
+            body = json.dumps(finding).encode()
+            headers = sign(
+                body, secret, msg_id=f"n{index}-{uuid.uuid4().hex}", timestamp=int(time.time())
+            )
+            headers["content-type"] = "application/json"
+            started = time.perf_counter()
+            response = await http.post("/v1/webhooks/generic", content=body, headers=headers)
+            incident_id = response.json()["findings"][0]["incident_id"]
+            handle = env.client.get_workflow_handle(incident_id)
+            while True:
+                view = await handle.query("state", result_type=IncidentView)
+                if view.steps and all(s.state.value == "verified" for s in view.steps):
+                    break
+                if view.status.value == "failed":
+                    raise RuntimeError(f"nftables step failed: {view.escalations}")
+                await asyncio.sleep(POLL_S)
+            samples.append(time.perf_counter() - started)
+            await handle.execute_update(
+                "release", ReleaseRequest(principal=duty, reason="bench"), result_type=IncidentView
+            )
+    return samples
+
+
+async def with_network_lab(
+    env: WorkflowEnvironment, settings: Settings, n: int
+) -> dict[str, Any] | str:
+    """The nftables row, or why it is skipped (needs root and nft)."""
+    reason = network_unavailable()
+    if reason is not None:
+        return f"skipped: {reason}"
+    prefix = "bt-"
+    network = CityNetwork.from_inventory(Inventory.load(settings.policy_dir), prefix=prefix)
+    await network.start()
+    try:
+        nft_settings = settings.model_copy(
+            update={"lab_netns_prefix": prefix, "task_queue": f"{settings.task_queue}-nft"}
+        )
+        return percentiles_ms(await containment_nftables(env, nft_settings, n))
+    finally:
+        await network.stop()
+
+
 async def main(n: int) -> None:
     logs.configure("warning")
     lab = TrafficLab(port=free_port())
@@ -140,6 +212,9 @@ async def main(n: int) -> None:
             task_queue=f"bench-{uuid.uuid4().hex[:8]}",
             lab_modbus_port=lab.port,
             webhook_secret=new_webhook_secret(),
+            # The guard's second probe follows verification; no need to wait for it here.
+            guard_settle_s=0,
+            state_dir=Path(tempfile.mkdtemp(prefix="bulkhead-ttc-")),
         )
         warmup = max(5, n // 20)
         await bare(env, "BenchOneActivity", warmup)
@@ -154,6 +229,7 @@ async def main(n: int) -> None:
             ),
             "bare_adapter_apply_verify": percentiles_ms(await adapter_only(settings, n)),
             "containment_modbus": percentiles_ms(await containment(env, settings, lab, n)),
+            "containment_nftables_quarantine": await with_network_lab(env, settings, n),
         }
         result["containment_p50_vs_bare_one_activity"] = round(
             result["containment_modbus"]["p50_ms"] / result["bare_one_activity_workflow"]["p50_ms"],
