@@ -164,3 +164,59 @@ async def test_shared_account_is_revoked_everywhere_and_release_restores_what_it
     irreversible = [e for e in view.audit if e.kind == "release.irreversible"]
     assert [e.detail["step"] for e in irreversible] == ["revoke:svc-scada@vault-city"]
     assert {s.id for s in contained.steps if not s.reversible} == {"revoke:svc-scada@vault-city"}
+
+
+async def test_a_holder_that_is_down_fails_alone_and_the_others_still_revoke(
+    temporal_client: Client,
+):
+    """Partial failure is reported per system: Vault is down, LDAP and SCIM still revoke."""
+    settings = make_settings(
+        free_port(),
+        lab_ldap_port=free_port(),
+        lab_scim_port=free_port(),
+        lab_vault_port=free_port(),
+    )
+    lab = IdentityLab.from_inventory(settings)
+    await lab.start()
+    try:
+        assert lab.vault is not None
+        await lab.vault.stop()
+        store = PrincipalStore(settings.principals_path)
+        people = [
+            {"Authorization": f"Bearer {store.add('alice', ['responder'])}"},
+            {"Authorization": f"Bearer {store.add('dora', ['duty-officer'])}"},
+        ]
+        activities = build_activities(settings)
+        key = settings.webhook_secret.get_secret_value()
+        async with (
+            running_worker(temporal_client, settings, activities),
+            api_client(temporal_client, settings, activities) as http,
+        ):
+            body = json.dumps(FINDING).encode()
+            posted = await http.post(
+                "/v1/webhooks/generic", content=body, headers=signed(body, key)
+            )
+            incident_id = posted.json()["findings"][0]["incident_id"]
+            await wait_for(temporal_client, incident_id, lambda v: len(v.steps) == 3)
+            for system in SYSTEMS:
+                path = f"/v1/incidents/{incident_id}/steps/revoke:svc-scada@{system}/approve"
+                for who in people:
+                    assert (await http.post(path, json={"reason": "x"}, headers=who)).is_success
+            view = await wait_for(
+                temporal_client,
+                incident_id,
+                lambda v: all(s.state in (StepState.VERIFIED, StepState.FAILED) for s in v.steps),
+                timeout_s=90,
+            )
+            assert not ldap_bind_works(lab)
+            assert not await scim_active(lab)
+    finally:
+        await lab.stop()
+    states = {s.id: s.state for s in view.steps}
+    assert states == {
+        "revoke:svc-scada@ldap-city": StepState.VERIFIED,
+        "revoke:svc-scada@scim-idp": StepState.VERIFIED,
+        "revoke:svc-scada@vault-city": StepState.FAILED,
+    }
+    assert view.status is IncidentStatus.FAILED and view.escalated
+    assert any("vault-city" in e for e in view.escalations)
