@@ -4,7 +4,7 @@ FastAPI documents a JSON `HTTPValidationError` for 422s, but every error here is
 9457 problem (problems.install); and it cannot see the webhook route's raw body. This
 module rewrites the generated document once: the Problem schema for every error, a
 `default` problem response on every operation (any route may answer 401, 404 or 503),
-the webhook models and the security schemes.
+the webhook models and the security schemes, and an example for every other route.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from orchestrator.api.examples import add_examples
 from orchestrator.api.problems import PROBLEM_JSON, PROBLEM_SCHEMA_REF, ProblemDetails
 from orchestrator.api.webhook_docs import SECURITY_SCHEMES, WebhookAccepted
 
@@ -57,6 +58,7 @@ def rewrite(document: dict[str, Any]) -> dict[str, Any]:
             responses.setdefault("default", DEFAULT_ERROR)
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    add_examples(document)
     return document
 
 

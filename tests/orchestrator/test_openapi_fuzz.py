@@ -11,6 +11,7 @@ derandomized and bounded, so the run is repeatable and takes well under a minute
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -196,3 +197,19 @@ async def test_every_generated_request_gets_a_documented_non_5xx_answer(
     # The run reached past authentication into every kind of answer, not only 401s.
     assert {200, 202, 400, 401, 404, 422} <= set(statuses), statuses
     assert not failures, "\n\n".join(failures[:5])
+
+
+def test_every_route_is_documented_with_an_example(temporal_client):
+    """An integrator reading /openapi.json sees a sample answer for every route, and a
+    sample body for every route that takes one."""
+    document = create_app(build_context(make_settings(1), temporal_client, None, "")).openapi()
+    missing = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            text = json.dumps(operation)
+            if '"example' not in text:
+                missing.append(f"{method.upper()} {path}")
+            body = operation.get("requestBody", {}).get("content", {})
+            if body and not any("example" in m or "examples" in m for m in body.values()):
+                missing.append(f"{method.upper()} {path} (request body)")
+    assert missing == []
