@@ -32,6 +32,7 @@ from adapters.base import (
     TransientAdapterError,
     Verification,
 )
+from adapters.identity.systems import check_action, lab_or, names
 from adapters.secrets import SecretRef
 
 with warnings.catch_warnings():
@@ -108,11 +109,7 @@ class LdapDirectory:
         record = dict(config)
         if "password" in record or "probe_password" in record:
             raise ValueError(f"{system}: passwords are read from *_file or *_env keys only")
-        endpoint = _text(system, record, "endpoint")
-        if endpoint == "lab":
-            if url is None:
-                raise ValueError(f"{system}: key 'endpoint' is 'lab' but no lab URL was given")
-            endpoint = url
+        endpoint = lab_or(_text(system, record, "endpoint"), url, f"{system}: key 'endpoint'")
         password = SecretRef.from_config(record, "password", base=secrets_dir)
         if password.env is None and password.file is None:
             raise ValueError(f"{system}: set key 'password_file' or 'password_env'")
@@ -486,7 +483,7 @@ class LdapAdapter:
     ) -> _Account:
         system, identity = target.get("system"), target.get("identity")
         if not isinstance(system, str) or system not in self._directories:
-            known = ", ".join(sorted(self._directories)) or "none"
+            known = names(self._directories)
             raise PermanentAdapterError(f"no LDAP directory {system!r} is configured ({known})")
         if not isinstance(identity, str) or not _IDENTITY.match(identity):
             raise PermanentAdapterError(f"target identity {identity!r} is not an account name")
@@ -498,10 +495,7 @@ class LdapAdapter:
         return _STRATEGIES[kind](directory, identity)
 
     def _check(self, command: StepCommand) -> _Account:
-        if command.action not in SUPPORTED_ACTIONS:
-            raise PermanentAdapterError(
-                f"ldap adapter supports {SUPPORTED_ACTIONS}, not {command.action!r}"
-            )
+        check_action(self.name, command, SUPPORTED_ACTIONS)
         return self._account(command.target)
 
     @staticmethod

@@ -43,12 +43,10 @@ from adapters.base import (
     TransientAdapterError,
     Verification,
 )
+from adapters.identity import systems
 from adapters.secrets import SecretRef
 
 SUPPORTED_ACTIONS = ("deny",)
-LAB_ENDPOINT = "lab"
-# Keys every inventory system record carries; accepted so the whole record can be passed.
-_SYSTEM_KEYS = frozenset({"description", "adapter", "zone", "revocation"})
 _KEYS = frozenset({"endpoint", "token_env", "token_file", "remove_groups", "timeout_s"})
 _PAGE = 100
 _PROVIDER = ScimProvider(models=[User, Group])
@@ -77,37 +75,19 @@ class ScimService:
         "scim-token" | "token_env": "VAR", "remove_groups": false, "timeout_s": 5}`.
         `url` is what endpoint "lab" (the default) means; relative token files are read
         from `secrets_dir`."""
-        unknown = sorted(set(config) - _KEYS - _SYSTEM_KEYS)
-        if unknown:
-            raise ValueError(f"systems.{system}: unknown key(s) {unknown} (known: {sorted(_KEYS)})")
-        endpoint = str(config.get("endpoint", LAB_ENDPOINT))
-        if endpoint == LAB_ENDPOINT:
-            if url is None:
-                raise ValueError(f"systems.{system}.endpoint is 'lab' but no lab URL was given")
-            endpoint = url
-        if not endpoint.startswith(("http://", "https://")):
-            raise ValueError(f"systems.{system}.endpoint: {endpoint!r} is not an http(s) URL")
+        systems.check_keys(system, config, _KEYS)
+        endpoint = systems.http_endpoint(system, config, url)
         remove_groups = config.get("remove_groups", False)
         if not isinstance(remove_groups, bool):
             # ValueError like every other inventory mistake, so callers catch one type.
             raise ValueError(f"systems.{system}.remove_groups must be true or false")  # noqa: TRY004
-        token = SecretRef.from_config(dict(config), "token", base=secrets_dir)
-        if token.env is None and token.file is None:
-            raise ValueError(f"systems.{system}: set token_file or token_env")
         return cls(
             system=system,
-            url=endpoint.rstrip("/"),
-            token=token,
+            url=endpoint,
+            token=systems.token_ref(system, config, secrets_dir),
             remove_groups=remove_groups,
-            timeout_s=_timeout(system, config),
+            timeout_s=systems.timeout_of(system, config),
         )
-
-
-def _timeout(system: str, config: Mapping[str, Any]) -> float:
-    value = config.get("timeout_s", 5.0)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"systems.{system}.timeout_s must be a positive number")
-    return float(value)
 
 
 class _HttpxScimClient(BaseAsyncSCIMClient):
@@ -162,19 +142,10 @@ class ScimAdapter:
         self._services = dict(services)
 
     def _service(self, target: Mapping[str, Any]) -> ScimService:
-        system = target.get("system")
-        if not isinstance(system, str) or system not in self._services:
-            known = ", ".join(sorted(self._services)) or "none"
-            raise PermanentAdapterError(
-                f"no SCIM system is known for target {dict(target)!r} (known: {known})"
-            )
-        return self._services[system]
+        return systems.system_for(target, self._services, "SCIM")
 
     def _check(self, command: StepCommand) -> tuple[ScimService, str]:
-        if command.action not in SUPPORTED_ACTIONS:
-            raise PermanentAdapterError(
-                f"scim adapter supports {SUPPORTED_ACTIONS}, not {command.action!r}"
-            )
+        systems.check_action(self.name, command, SUPPORTED_ACTIONS)
         return self._service(command.target), _identity(command.target)
 
     @asynccontextmanager
@@ -355,7 +326,7 @@ class ScimAdapter:
             usable=bool(self._services),
             actions=list(SUPPORTED_ACTIONS),
             detail=f"reversible; {len(self._services)} SCIM system(s): "
-            + (", ".join(sorted(self._services)) or "none"),
+            + systems.names(self._services),
         )
 
 

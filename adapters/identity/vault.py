@@ -41,13 +41,12 @@ from adapters.base import (
     TransientAdapterError,
     Verification,
 )
+from adapters.identity import systems
 from adapters.secrets import SecretRef
 
 SUPPORTED_ACTIONS = ("deny",)
-LAB_ENDPOINT = "lab"
 # The leases of the account's own logins; a system adds its secrets engines' prefixes.
 DEFAULT_LEASE_PREFIXES = ("auth/{auth_mount}/login/{identity}",)
-_SYSTEM_KEYS = frozenset({"description", "adapter", "zone", "revocation"})
 _KEYS = frozenset(
     {
         "endpoint",
@@ -97,30 +96,20 @@ class VaultServer:
         "probe_password_file": "identities/{identity}.vault-password", "timeout_s": 5}`.
         `url` is what endpoint "lab" (the default) means; relative files are read from
         `secrets_dir`."""
-        unknown = sorted(set(config) - _KEYS - _SYSTEM_KEYS)
-        if unknown:
-            raise ValueError(f"systems.{system}: unknown key(s) {unknown} (known: {sorted(_KEYS)})")
-        endpoint = str(config.get("endpoint", LAB_ENDPOINT))
-        if endpoint == LAB_ENDPOINT:
-            if url is None:
-                raise ValueError(f"systems.{system}.endpoint is 'lab' but no lab URL was given")
-            endpoint = url
-        if not endpoint.startswith(("http://", "https://")):
-            raise ValueError(f"systems.{system}.endpoint: {endpoint!r} is not an http(s) URL")
-        token = SecretRef.from_config(dict(config), "token", base=secrets_dir)
-        if token.env is None and token.file is None:
-            raise ValueError(f"systems.{system}: set token_file or token_env")
+        systems.check_keys(system, config, _KEYS)
+        endpoint = systems.http_endpoint(system, config, url)
+        token = systems.token_ref(system, config, secrets_dir)
         auth_mount = str(config.get("auth_mount", "userpass")).strip("/")
         if not _NAME.fullmatch(auth_mount):
             raise ValueError(f"systems.{system}.auth_mount: {auth_mount!r} is not a mount name")
         return cls(
             system=system,
-            url=endpoint.rstrip("/"),
+            url=endpoint,
             token=token,
             auth_mount=auth_mount,
             lease_prefixes=_prefixes(system, config.get("lease_prefixes")),
             probe_password_file=_probe_file(system, config, secrets_dir),
-            timeout_s=_timeout(system, config),
+            timeout_s=systems.timeout_of(system, config),
         )
 
     @property
@@ -161,13 +150,6 @@ def _probe_file(system: str, config: Mapping[str, Any], base: Path | None) -> st
         raise ValueError(f"systems.{system}.probe_password_file needs an {{identity}} template")
     path = Path(value)
     return str(base / path) if base is not None and not path.is_absolute() else value
-
-
-def _timeout(system: str, config: Mapping[str, Any]) -> float:
-    value = config.get("timeout_s", 5.0)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"systems.{system}.timeout_s must be a positive number")
-    return float(value)
 
 
 @dataclass
@@ -344,19 +326,10 @@ class VaultAdapter:
         self._servers = dict(servers)
 
     def _server(self, target: Mapping[str, Any]) -> VaultServer:
-        system = target.get("system")
-        if not isinstance(system, str) or system not in self._servers:
-            known = ", ".join(sorted(self._servers)) or "none"
-            raise PermanentAdapterError(
-                f"no Vault system is known for target {dict(target)!r} (known: {known})"
-            )
-        return self._servers[system]
+        return systems.system_for(target, self._servers, "Vault")
 
     def _check(self, command: StepCommand) -> tuple[VaultServer, str]:
-        if command.action not in SUPPORTED_ACTIONS:
-            raise PermanentAdapterError(
-                f"vault adapter supports {SUPPORTED_ACTIONS}, not {command.action!r}"
-            )
+        systems.check_action(self.name, command, SUPPORTED_ACTIONS)
         return self._server(command.target), _identity(command.target)
 
     async def _run(self, server: VaultServer, work: Callable[[_Session], T]) -> T:
@@ -486,7 +459,7 @@ class VaultAdapter:
             actions=list(SUPPORTED_ACTIONS),
             detail="IRREVERSIBLE: deny rotates the password and revokes tokens and leases; "
             f"rollback cannot undo it. {len(self._servers)} Vault system(s): "
-            + (", ".join(sorted(self._servers)) or "none"),
+            + systems.names(self._servers),
         )
 
 

@@ -17,29 +17,23 @@ from __future__ import annotations
 import functools
 import re
 import ssl
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
-from adapters.base import (
-    Capabilities,
-    PermanentAdapterError,
-    Plan,
-    Receipt,
-    StepCommand,
-    TransientAdapterError,
-    Verification,
-)
+from adapters.base import PermanentAdapterError, TransientAdapterError
 from adapters.secrets import SecretRef
+from adapters.service.modes import (
+    LAB_ENDPOINT,
+    ModeSwitchAdapter,
+    ModeTable,
+    NoModeError,
+)
 
-SUPPORTED_ACTIONS = ("set",)
-LAB_ENDPOINT = "lab"
 MODE_PLACEHOLDER = "{mode}"
 JsonScalar = str | int | float | bool | None
 _TRANSIENT_STATUS = frozenset({408, 425, 429})
@@ -133,7 +127,7 @@ class HttpCall:
 
 
 @dataclass(frozen=True)
-class HttpSwitch:
+class HttpSwitch(ModeTable[JsonScalar]):
     """How to read and set the mode of one web service."""
 
     asset: str
@@ -148,8 +142,7 @@ class HttpSwitch:
     def __post_init__(self) -> None:
         if self.read.path is None:
             raise ValueError(f"{self.asset}: the read call needs the JSON path of the mode")
-        if self.safe_mode is not None and self.safe_mode not in self.modes:
-            raise ValueError(f"{self.asset}: safe_mode {self.safe_mode!r} is not one of its modes")
+        self.check_safe_mode(self.asset)
 
     @classmethod
     def from_config(
@@ -195,20 +188,6 @@ class HttpSwitch:
             safe_mode=safe_mode,
         )
 
-    def value_of(self, mode: str) -> JsonScalar:
-        if mode not in self.modes:
-            allowed = ", ".join(sorted(self.modes))
-            raise PermanentAdapterError(
-                f"mode {mode!r} is not allowed on {self.asset} (allowed: {allowed})"
-            )
-        return self.modes[mode]
-
-    def mode_of(self, value: object) -> str:
-        for name, known in self.modes.items():
-            if known == value and isinstance(known, bool) == isinstance(value, bool):
-                return name
-        return f"unknown({value!r})"
-
 
 def _excerpt(response: httpx.Response, secrets: list[str]) -> str:
     text = response.text
@@ -217,27 +196,31 @@ def _excerpt(response: httpx.Response, secrets: list[str]) -> str:
     return re.sub(r"\s+", " ", text).strip()[:_EXCERPT_CHARS]
 
 
-class _NoModeError(PermanentAdapterError):
-    """The service answered, but not with a mode value where the switch says it is."""
-
-
 def _mode_in(response: httpx.Response, switch: HttpSwitch, call: HttpCall) -> JsonScalar:
     where = f"{switch.asset}: {call.method} {shown_url(call.url)}"
     try:
         value = json_at(response.json(), call.path or switch.read.path or "")
     except ValueError as exc:  # JSONDecodeError is a ValueError
-        raise _NoModeError(f"{where} did not answer JSON") from exc
+        raise NoModeError(f"{where} did not answer JSON") from exc
     except LookupError as exc:
-        raise _NoModeError(f"{where}: {exc}") from exc
+        raise NoModeError(f"{where}: {exc}") from exc
     if value is not None and not isinstance(value, str | int | float | bool):
-        raise _NoModeError(f"{where}: the mode is a {type(value).__name__}, not a value")
+        raise NoModeError(f"{where}: the mode is a {type(value).__name__}, not a value")
     return value
 
 
-class HttpFallbackAdapter:
+class HttpFallbackAdapter(ModeSwitchAdapter[HttpSwitch, httpx.AsyncClient, JsonScalar]):
     """Adapter `http`: action `set` with `args.mode` on target `{"asset": ...}`."""
 
     name = "http"
+    kind = "HTTP switch"
+    noun = "switch(es)"
+    done = "sent"
+    reads_back = "service reports the mode"
+    mismatch = "service reports {current!r}, expected {expected!r}"
+    # One pool serves every switch and replaces its own broken connections; an answer
+    # like 503 says nothing against the pool, and closing it would break calls in flight.
+    redial_after_transient = False
 
     def __init__(
         self,
@@ -246,29 +229,15 @@ class HttpFallbackAdapter:
         timeout_s: float = 2.0,
         keep_connections: bool = False,
     ) -> None:
-        self._switches = dict(switches)
+        super().__init__(switches, keep_connections=keep_connections)
         self._timeout = httpx.Timeout(timeout_s)
-        self._keep = keep_connections
-        self._kept: httpx.AsyncClient | None = None
 
-    async def __aenter__(self) -> HttpFallbackAdapter:
-        return self
+    # --- connections: one kept pool for all switches -----------------------------------
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
+    def _endpoint(self, point: HttpSwitch) -> None:
+        return None
 
-    async def aclose(self) -> None:
-        """Close the kept connection pool (a no-op without keep_connections)."""
-        client, self._kept = self._kept, None
-        if client is not None:
-            await client.aclose()
-
-    def _new_client(self) -> httpx.AsyncClient:
+    async def _connect(self, point: HttpSwitch) -> httpx.AsyncClient:
         # No redirects (a redirect is usually a login page, not success) and no proxies or
         # .netrc from the environment: the adapter talks to exactly the configured URL.
         return httpx.AsyncClient(
@@ -278,21 +247,11 @@ class HttpFallbackAdapter:
             verify=ssl_context(),
         )
 
-    @asynccontextmanager
-    async def _client(self) -> AsyncIterator[httpx.AsyncClient]:
-        if self._keep:
-            if self._kept is None:
-                self._kept = self._new_client()
-            yield self._kept
-            return
-        async with self._new_client() as client:
-            yield client
+    async def _disconnect(self, connection: httpx.AsyncClient) -> None:
+        await connection.aclose()
 
-    def _switch(self, target: Mapping[str, object]) -> HttpSwitch:
-        asset = target.get("asset")
-        if not isinstance(asset, str) or asset not in self._switches:
-            raise PermanentAdapterError(f"no HTTP switch is known for target {dict(target)!r}")
-        return self._switches[asset]
+    def _alive(self, connection: httpx.AsyncClient) -> bool:
+        return not connection.is_closed
 
     # --- requests ----------------------------------------------------------------------
 
@@ -329,101 +288,26 @@ class HttpFallbackAdapter:
             raise TransientAdapterError(answer)
         raise PermanentAdapterError(answer)
 
-    async def _observe(
-        self, http: httpx.AsyncClient, switch: HttpSwitch, call: HttpCall
+    async def _read(
+        self, connection: httpx.AsyncClient, point: HttpSwitch, *, verifying: bool
     ) -> JsonScalar:
-        """The mode value a read or verify call reports."""
-        return _mode_in(await self._send(http, switch, call), switch, call)
+        """The mode value the read call (or for verify, the verify call) reports."""
+        call = (point.verify or point.read) if verifying else point.read
+        return _mode_in(await self._send(connection, point, call), point, call)
 
-    # --- the adapter contract ----------------------------------------------------------
+    async def _write(
+        self,
+        connection: httpx.AsyncClient,
+        point: HttpSwitch,
+        value: JsonScalar,
+        *,
+        restoring: bool,
+    ) -> None:
+        call = (point.rollback or point.apply) if restoring else point.apply
+        await self._send(connection, point, call, value)
 
-    def _check(self, command: StepCommand) -> tuple[HttpSwitch, str, JsonScalar]:
-        if command.action not in SUPPORTED_ACTIONS:
-            raise PermanentAdapterError(
-                f"http adapter supports {SUPPORTED_ACTIONS}, not {command.action!r}"
-            )
-        switch = self._switch(command.target)
-        mode = command.args.get("mode", switch.safe_mode)
-        if not isinstance(mode, str):
-            raise PermanentAdapterError("http step needs args.mode (a mode name)")
-        return switch, mode, switch.value_of(mode)
-
-    async def plan(self, command: StepCommand) -> Plan:
-        switch, mode, value = self._check(command)
-        async with self._client() as http:
-            current = await self._observe(http, switch, switch.read)
-        change = (
-            f"no change: {switch.asset} already in {mode}"
-            if current == value
-            else f"{switch.apply.method} {shown_url(switch.apply.url)} with mode {value!r} "
-            f"({mode}), was {current!r} ({switch.mode_of(current)})"
-        )
-        return Plan(
-            adapter=self.name,
-            summary=f"switch {switch.asset} to {mode}",
-            changes=[change],
-            before={"mode": switch.mode_of(current), "value": current},
-            after={"mode": mode, "value": value},
-        )
-
-    async def apply(self, command: StepCommand, *, key: str) -> Receipt:
-        switch, mode, value = self._check(command)
-        async with self._client() as http:
-            current = await self._observe(http, switch, switch.read)
-            if current != value:
-                await self._send(http, switch, switch.apply, value)
-        return Receipt(
-            adapter=self.name,
-            key=key,
-            target=dict(command.target),
-            action=command.action,
-            applied=True,
-            before={"mode": switch.mode_of(current), "value": current},
-            after={"mode": mode, "value": value},
-            detail="already in mode, nothing sent" if current == value else "sent",
-        )
-
-    async def verify(self, receipt: Receipt) -> Verification:
-        switch = self._switch(receipt.target)
-        expected = receipt.after.get("value")
-        call = switch.verify or switch.read
-        try:
-            async with self._client() as http:
-                current = await self._observe(http, switch, call)
-        except _NoModeError as exc:
-            # The service answered, just not with the mode: that is a failed check.
-            return Verification(ok=False, detail=str(exc))
-        observed = {"mode": switch.mode_of(current), "value": current}
-        if current == expected:
-            return Verification(ok=True, observed=observed, detail="service reports the mode")
-        return Verification(
-            ok=False,
-            observed=observed,
-            detail=f"service reports {current!r}, expected {expected!r}",
-        )
-
-    async def rollback(self, receipt: Receipt) -> Receipt:
-        switch = self._switch(receipt.target)
-        if not receipt.applied or "value" not in receipt.before:
-            return receipt.model_copy(update={"applied": False, "detail": "nothing to undo"})
-        previous = receipt.before["value"]
-        async with self._client() as http:
-            current = await self._observe(http, switch, switch.read)
-            if current != previous:
-                await self._send(http, switch, switch.rollback or switch.apply, previous)
-        return receipt.model_copy(
-            update={
-                "applied": False,
-                "before": receipt.after,
-                "after": receipt.before,
-                "detail": "restored previous mode",
-            }
-        )
-
-    async def capabilities(self) -> Capabilities:
-        return Capabilities(
-            adapter=self.name,
-            usable=bool(self._switches),
-            actions=list(SUPPORTED_ACTIONS),
-            detail=f"{len(self._switches)} switch(es) configured",
+    def _change(self, point: HttpSwitch, mode: str, value: JsonScalar, current: JsonScalar) -> str:
+        return (
+            f"{point.apply.method} {shown_url(point.apply.url)} with mode {value!r} "
+            f"({mode}), was {current!r} ({point.mode_of(current)})"
         )

@@ -8,18 +8,19 @@ busy server). Passwords come from a SecretRef at connect time and never reach a 
 
 By default every call connects and disconnects (asyncua runs background tasks per client,
 so a kept client must be closed by its owner). `keep_connections=True` keeps one session
-per endpoint and user, reopened after any transport failure; then `await aclose()`.
+per endpoint and user, reopened after any transport failure; then `await aclose()`. Plan,
+receipts and that connection keeping are shared with the other mode switches
+(`adapters.service.modes`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, cast
 
 from asyncua import ua
@@ -30,20 +31,14 @@ from asyncua.ua import status_codes
 from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
-from adapters.base import (
-    AdapterError,
-    Capabilities,
-    PermanentAdapterError,
-    Plan,
-    Receipt,
-    StepCommand,
-    TransientAdapterError,
-    Verification,
-)
+from adapters.base import AdapterError, PermanentAdapterError, TransientAdapterError
 from adapters.secrets import SecretRef
+from adapters.service.modes import (
+    LAB_ENDPOINT,
+    ModeSwitchAdapter,
+    ModeTable,
+)
 
-SUPPORTED_ACTIONS = ("set",)
-LAB_ENDPOINT = "lab"
 ModeValue = int | float | str | bool
 
 # Status codes that say "not now": the same request may succeed later.
@@ -84,7 +79,7 @@ def _fits(variant_type: str, value: object) -> bool:
 
 
 @dataclass(frozen=True)
-class OpcUaNode:
+class OpcUaNode(ModeTable[ModeValue]):
     """A writable control point and the modes it takes."""
 
     asset: str
@@ -108,8 +103,7 @@ class OpcUaNode:
                 raise ValueError(
                     f"{where}: mode {mode!r} value {value!r} is not a {self.variant_type}"
                 )
-        if self.safe_mode is not None and self.safe_mode not in self.modes:
-            raise ValueError(f"{where}: safe_mode {self.safe_mode!r} is not one of its modes")
+        self.check_safe_mode(where)
         if (self.username is None) != (self.password is None):
             raise ValueError(f"{where}: username and password go together")
         try:
@@ -155,20 +149,6 @@ class OpcUaNode:
     @property
     def ua_type(self) -> ua.VariantType:
         return ua.VariantType[self.variant_type]
-
-    def value_of(self, mode: str) -> ModeValue:
-        if mode not in self.modes:
-            allowed = ", ".join(sorted(self.modes))
-            raise PermanentAdapterError(
-                f"mode {mode!r} is not allowed on {self.asset} (allowed: {allowed})"
-            )
-        return self.modes[mode]
-
-    def mode_of(self, value: object) -> str:
-        for name, known in self.modes.items():
-            if known == value and isinstance(known, bool) == isinstance(value, bool):
-                return name
-        return f"unknown({value!r})"
 
 
 def _error(node: OpcUaNode, what: str, exc: BaseException) -> AdapterError:
@@ -230,10 +210,14 @@ class _Session:
             self.client.disconnect_socket()
 
 
-class OpcUaFallbackAdapter:
+class OpcUaFallbackAdapter(ModeSwitchAdapter[OpcUaNode, _Session, ModeValue]):
     """Adapter `opcua`: action `set` with `args.mode` on target `{"asset": ...}`."""
 
     name = "opcua"
+    kind = "OPC UA node"
+    noun = "node(s)"
+    reads_back = "node reads back"
+    mismatch = "node holds {current!r}, expected {expected!r}"
 
     def __init__(
         self,
@@ -242,46 +226,24 @@ class OpcUaFallbackAdapter:
         timeout_s: float = 2.0,
         keep_connections: bool = False,
     ) -> None:
-        self._nodes = dict(nodes)
+        super().__init__(nodes, keep_connections=keep_connections)
         self._timeout_s = timeout_s
-        self._keep = keep_connections
-        self._sessions: dict[tuple[str, str | None], _Session] = {}
-        self._connecting: dict[tuple[str, str | None], asyncio.Lock] = {}
 
-    async def __aenter__(self) -> OpcUaFallbackAdapter:
-        return self
+    # --- connections: one session per endpoint and user ------------------------------
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
+    def _endpoint(self, point: OpcUaNode) -> tuple[str, str | None]:
+        return (point.endpoint, point.username)
 
-    async def aclose(self) -> None:
-        """Disconnect kept sessions (a no-op without keep_connections)."""
-        sessions, self._sessions = self._sessions, {}
-        await asyncio.gather(*(s.close(self._timeout_s) for s in sessions.values()))
-
-    def _node(self, target: Mapping[str, object]) -> OpcUaNode:
-        asset = target.get("asset")
-        if not isinstance(asset, str) or asset not in self._nodes:
-            raise PermanentAdapterError(f"no OPC UA node is known for target {dict(target)!r}")
-        return self._nodes[asset]
-
-    # --- connections -----------------------------------------------------------------
-
-    async def _connect(self, node: OpcUaNode) -> _Session:
-        client = Client(node.endpoint, timeout=self._timeout_s, watchdog_intervall=_WATCHDOG_S)
+    async def _connect(self, point: OpcUaNode) -> _Session:
+        client = Client(point.endpoint, timeout=self._timeout_s, watchdog_intervall=_WATCHDOG_S)
         client.name = client.description = "Bulkhead containment"
         client.application_uri = "urn:bulkhead:adapter:opcua"
         # A minute, not asyncua's hour: a session we could not close is freed soon, and a
         # kept one stays alive through the watchdog's reads.
         client.session_timeout = _SESSION_TIMEOUT_MS
-        if node.username is not None and node.password is not None:
-            client.set_user(node.username)
-            client.set_password(node.password.read())  # read now: a rotated file counts
+        if point.username is not None and point.password is not None:
+            client.set_user(point.username)
+            client.set_password(point.password.read())  # read now: a rotated file counts
         try:
             await client.connect()
         except UaStatusCodeError as exc:
@@ -289,77 +251,49 @@ class OpcUaFallbackAdapter:
             name, _doc = status_codes.get_name_and_doc(exc.code)
             if exc.code in _TRANSIENT_STATUS:
                 raise TransientAdapterError(
-                    f"connecting to {node.endpoint} failed: {name}"
+                    f"connecting to {point.endpoint} failed: {name}"
                 ) from exc
-            who = f"user {node.username} ({node.password!r})" if node.username else "anonymous"
+            who = f"user {point.username} ({point.password!r})" if point.username else "anonymous"
             raise PermanentAdapterError(
-                f"{node.endpoint} refused the session for {who}: {name}"
+                f"{point.endpoint} refused the session for {who}: {name}"
             ) from exc
         except (OSError, TimeoutError, UaError) as exc:
             client.disconnect_socket()
             raise TransientAdapterError(
-                f"cannot connect to {node.asset} at {node.endpoint}: "
+                f"cannot connect to {point.asset} at {point.endpoint}: "
                 f"{exc.__class__.__name__} {exc}".rstrip()
             ) from exc
         return _Session(client)
 
-    async def _kept(self, node: OpcUaNode) -> _Session:
-        key = (node.endpoint, node.username)
-        session = self._sessions.get(key)
-        if session is not None and session.alive:
-            return session
-        async with self._connecting.setdefault(key, asyncio.Lock()):
-            session = self._sessions.get(key)
-            if session is not None and session.alive:
-                return session
-            if session is not None:
-                del self._sessions[key]
-                await session.close(self._timeout_s)
-            self._sessions[key] = session = await self._connect(node)
-            return session
+    async def _disconnect(self, connection: _Session) -> None:
+        await connection.close(self._timeout_s)
 
-    @asynccontextmanager
-    async def _session(self, node: OpcUaNode) -> AsyncIterator[_Session]:
-        if not self._keep:
-            session = await self._connect(node)
-            try:
-                yield session
-            finally:
-                await session.close(self._timeout_s)
-            return
-        session = await self._kept(node)
-        try:
-            yield session
-        except TransientAdapterError:
-            # Lost or confused: the next call starts from a fresh session.
-            key = (node.endpoint, node.username)
-            if self._sessions.get(key) is session:
-                del self._sessions[key]
-            await session.close(self._timeout_s)
-            raise
+    def _alive(self, connection: _Session) -> bool:
+        return connection.alive
 
     # --- one request each ------------------------------------------------------------
 
-    async def _read(self, session: _Session, node: OpcUaNode, *, check_type: bool) -> ModeValue:
-        """The current value; with check_type, its DataType in the same request."""
+    async def _read(self, connection: _Session, point: OpcUaNode, *, verifying: bool) -> ModeValue:
+        """The current value; before a write, its DataType too, in the same request."""
+        check_type = not verifying
         attributes = (
             [AttributeIds.Value, AttributeIds.DataType] if check_type else [AttributeIds.Value]
         )
         try:
-            handle = await session.node(node.node_id)
+            handle = await connection.node(point.node_id)
             results = await handle.read_attributes(attributes)
             for result in results:
                 if result.StatusCode is not None:
                     result.StatusCode.check()
         except (UaError, OSError, TimeoutError) as exc:
-            raise _error(node, "reading", exc) from exc
+            raise _error(point, "reading", exc) from exc
         variant = results[0].Value
         if check_type:
-            self._check_type(node, variant, results[1].Value)
+            self._check_type(point, variant, results[1].Value)
         value = variant.Value if variant is not None else None
         if not isinstance(value, int | float | str):  # bool is an int
             raise PermanentAdapterError(
-                f"{node.asset}: {node.node_id} holds {value!r}, not a scalar mode value"
+                f"{point.asset}: {point.node_id} holds {value!r}, not a scalar mode value"
             )
         return value
 
@@ -374,101 +308,26 @@ class OpcUaFallbackAdapter:
                 "refusing to write a mismatched type"
             )
 
-    async def _write(self, session: _Session, node: OpcUaNode, value: ModeValue) -> None:
+    async def _write(
+        self, connection: _Session, point: OpcUaNode, value: ModeValue, *, restoring: bool
+    ) -> None:
         try:
-            handle = await session.node(node.node_id)
+            handle = await connection.node(point.node_id)
             await handle.write_attribute(
-                AttributeIds.Value, ua.DataValue(ua.Variant(value, node.ua_type))
+                AttributeIds.Value, ua.DataValue(ua.Variant(value, point.ua_type))
             )
         except (UaError, OSError, TimeoutError) as exc:
-            raise _error(node, "writing", exc) from exc
+            raise _error(point, "writing", exc) from exc
 
-    # --- the adapter contract --------------------------------------------------------
+    def _change(self, point: OpcUaNode, mode: str, value: ModeValue, current: ModeValue) -> str:
+        return (
+            f"write {value!r} ({mode}) as {point.variant_type} to {point.node_id} at "
+            f"{point.endpoint}, was {current!r} ({point.mode_of(current)})"
+        )
 
-    def _check(self, command: StepCommand) -> tuple[OpcUaNode, str, ModeValue]:
-        if command.action not in SUPPORTED_ACTIONS:
+    def _previous(self, point: OpcUaNode, value: Any) -> ModeValue:
+        if not _fits(point.variant_type, value):
             raise PermanentAdapterError(
-                f"opcua adapter supports {SUPPORTED_ACTIONS}, not {command.action!r}"
+                f"{point.asset}: recorded previous value {value!r} is not a {point.variant_type}"
             )
-        node = self._node(command.target)
-        mode = command.args.get("mode", node.safe_mode)
-        if not isinstance(mode, str):
-            raise PermanentAdapterError("opcua step needs args.mode (a mode name)")
-        return node, mode, node.value_of(mode)
-
-    async def plan(self, command: StepCommand) -> Plan:
-        node, mode, value = self._check(command)
-        async with self._session(node) as session:
-            current = await self._read(session, node, check_type=True)
-        change = (
-            f"no change: {node.asset} already in {mode}"
-            if current == value
-            else f"write {value!r} ({mode}) as {node.variant_type} to {node.node_id} at "
-            f"{node.endpoint}, was {current!r} ({node.mode_of(current)})"
-        )
-        return Plan(
-            adapter=self.name,
-            summary=f"switch {node.asset} to {mode}",
-            changes=[change],
-            before={"mode": node.mode_of(current), "value": current},
-            after={"mode": mode, "value": value},
-        )
-
-    async def apply(self, command: StepCommand, *, key: str) -> Receipt:
-        node, mode, value = self._check(command)
-        async with self._session(node) as session:
-            current = await self._read(session, node, check_type=True)
-            if current != value:
-                await self._write(session, node, value)
-        return Receipt(
-            adapter=self.name,
-            key=key,
-            target=dict(command.target),
-            action=command.action,
-            applied=True,
-            before={"mode": node.mode_of(current), "value": current},
-            after={"mode": mode, "value": value},
-            detail="already in mode, nothing written" if current == value else "written",
-        )
-
-    async def verify(self, receipt: Receipt) -> Verification:
-        node = self._node(receipt.target)
-        expected = receipt.after.get("value")
-        async with self._session(node) as session:
-            current = await self._read(session, node, check_type=False)
-        observed = {"mode": node.mode_of(current), "value": current}
-        if current == expected:
-            return Verification(ok=True, observed=observed, detail="node reads back")
-        return Verification(
-            ok=False, observed=observed, detail=f"node holds {current!r}, expected {expected!r}"
-        )
-
-    async def rollback(self, receipt: Receipt) -> Receipt:
-        node = self._node(receipt.target)
-        if not receipt.applied or "value" not in receipt.before:
-            return receipt.model_copy(update={"applied": False, "detail": "nothing to undo"})
-        previous = receipt.before["value"]
-        if not _fits(node.variant_type, previous):
-            raise PermanentAdapterError(
-                f"{node.asset}: recorded previous value {previous!r} is not a {node.variant_type}"
-            )
-        async with self._session(node) as session:
-            current = await self._read(session, node, check_type=True)
-            if current != previous:
-                await self._write(session, node, previous)
-        return receipt.model_copy(
-            update={
-                "applied": False,
-                "before": receipt.after,
-                "after": receipt.before,
-                "detail": "restored previous mode",
-            }
-        )
-
-    async def capabilities(self) -> Capabilities:
-        return Capabilities(
-            adapter=self.name,
-            usable=bool(self._nodes),
-            actions=list(SUPPORTED_ACTIONS),
-            detail=f"{len(self._nodes)} node(s) configured",
-        )
+        return cast("ModeValue", value)

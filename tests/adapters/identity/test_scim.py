@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 from adapters.base import PermanentAdapterError, StepCommand, TransientAdapterError
 from adapters.identity.scim import ScimAdapter, ScimService
@@ -15,20 +15,9 @@ from orchestrator.lab.scim import ScimLab
 ACCOUNTS = ("svc-scada", "svc-permits")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-async def lab(tmp_path):
-    lab = ScimLab(port=free_port(), directory=tmp_path, accounts=ACCOUNTS)
-    await lab.start()
-    try:
-        yield lab
-    finally:
-        await lab.stop()
+async def lab(tmp_path, start_lab):
+    return await start_lab(ScimLab(port=free_port(), directory=tmp_path, accounts=ACCOUNTS))
 
 
 def service(lab: ScimLab, **record) -> ScimService:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import hvac
 import hvac.exceptions
 import pytest
+from conftest import free_port
 
 from adapters.base import PermanentAdapterError, StepCommand, TransientAdapterError
 from adapters.identity.vault import VaultAdapter, VaultServer
@@ -22,20 +22,9 @@ PASSWORDS = {"svc-scada": "scada-old-password-1", "svc-signals": "signals-passwo
 PREFIXES = ["auth/{auth_mount}/login/{identity}", "pki/issue/{identity}"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-async def lab(tmp_path):
-    lab = VaultLab(port=free_port(), directory=tmp_path, accounts=PASSWORDS)
-    await lab.start()
-    try:
-        yield lab
-    finally:
-        await lab.stop()
+async def lab(tmp_path, start_lab):
+    return await start_lab(VaultLab(port=free_port(), directory=tmp_path, accounts=PASSWORDS))
 
 
 def server(lab: VaultLab, **record) -> VaultServer:

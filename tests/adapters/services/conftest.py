@@ -6,28 +6,37 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Iterator
+from typing import Protocol, TypeVar
 
 import pytest
+from conftest import free_port
 
 from orchestrator.lab.cityservice import SERVICES, CityServiceLab
 from orchestrator.lab.substation import MODE_REMOTE, SubstationLab
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class _Lab(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
 
 
-@pytest.fixture(scope="session")
-async def substation_server() -> AsyncIterator[SubstationLab]:
-    """One OPC UA server for the session: building its address space takes a second."""
-    lab = SubstationLab(port=free_port())
+LabT = TypeVar("LabT", bound=_Lab)
+
+
+@contextlib.asynccontextmanager
+async def running(lab: LabT) -> AsyncIterator[LabT]:
     await lab.start()
     try:
         yield lab
     finally:
         await lab.stop()
+
+
+@pytest.fixture(scope="session")
+async def substation_server() -> AsyncIterator[SubstationLab]:
+    """One OPC UA server for the session: building its address space takes a second."""
+    async with running(SubstationLab(port=free_port())) as lab:
+        yield lab
 
 
 @pytest.fixture
@@ -43,12 +52,8 @@ async def substation(substation_server: SubstationLab) -> SubstationLab:
 
 @pytest.fixture(scope="session")
 async def city_server() -> AsyncIterator[CityServiceLab]:
-    lab = CityServiceLab(port=free_port())
-    await lab.start()
-    try:
+    async with running(CityServiceLab(port=free_port())) as lab:
         yield lab
-    finally:
-        await lab.stop()
 
 
 @pytest.fixture

@@ -111,7 +111,7 @@ async def test_concurrent_steps_share_one_kept_connection(traffic_lab):
             *(modbus.apply(command(asset=f"tsc-000{u}"), key=f"k{u}") for u in (1, 2, 3, 4))
         )
         checks = await asyncio.gather(*(modbus.verify(r) for r in receipts))
-        assert len(modbus._clients) == 1
+        assert len(modbus._connections) == 1
     assert all(c.ok for c in checks)
     assert [traffic_lab.write_count(u) for u in (1, 2, 3, 4)] == [1, 1, 1, 1]
 
