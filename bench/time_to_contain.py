@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pymodbus.client import AsyncModbusTcpClient
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -37,7 +36,7 @@ from orchestrator.config import Settings, new_webhook_secret
 from orchestrator.inventory import Inventory
 from orchestrator.lab.network import CityNetwork
 from orchestrator.lab.network import unavailable as network_unavailable
-from orchestrator.lab.traffic import MODE_NORMAL, MODE_REGISTER, TrafficLab
+from orchestrator.lab.traffic import TrafficLab
 from orchestrator.temporal import temporal_binary
 from orchestrator.webhooks import sign
 from orchestrator.wiring import build_activities, build_worker
@@ -47,6 +46,7 @@ EXAMPLE = (
     Path(__file__).resolve().parent.parent / "examples/findings/traffic-controller-compromise.json"
 )
 POLL_S = 0.002
+RELEASE = ReleaseRequest(principal=Principal(name="bench", roles=["duty-officer"]), reason="bench")
 
 
 async def bare(env: WorkflowEnvironment, workflow_name: str, n: int) -> list[float]:
@@ -81,14 +81,6 @@ async def adapter_only(settings: Settings, n: int) -> list[float]:
         await adapter.verify(receipt)
         samples.append(time.perf_counter() - started)
     return samples
-
-
-async def reset_controller(settings: Settings) -> None:
-    """Back to normal outside the timed part, so every containment really writes."""
-    client = AsyncModbusTcpClient("127.0.0.1", port=settings.lab_modbus_port, retries=0)
-    await client.connect()
-    await client.write_register(MODE_REGISTER, MODE_NORMAL, device_id=1)
-    client.close()
 
 
 async def containment(
@@ -128,9 +120,10 @@ async def containment(
                 await asyncio.sleep(POLL_S)
             samples.append(time.perf_counter() - started)
             writes_before = lab.write_count(1)
-            await handle.terminate("bench done")
-            await reset_controller(settings)
-            assert lab.write_count(1) == writes_before + 1, "each containment writes once"
+            # Released, not terminated: the city's blast-radius ledger must see it end,
+            # and the rollback puts the controller back to normal for the next sample.
+            await handle.execute_update("release", RELEASE, result_type=IncidentView)
+            assert lab.write_count(1) == writes_before + 1, "each release writes once"
     return samples
 
 
@@ -144,7 +137,6 @@ async def containment_nftables(env: WorkflowEnvironment, settings: Settings, n: 
     context = build_context(settings, env.client, activities.engine, secret)
     transport = httpx.ASGITransport(app=create_app(context))
     template = json.loads(EXAMPLE.read_text())
-    duty = Principal(name="bench", roles=["duty-officer"])
     samples = []
     async with (
         build_worker(env.client, settings, activities),
@@ -175,9 +167,7 @@ async def containment_nftables(env: WorkflowEnvironment, settings: Settings, n: 
                     raise RuntimeError(f"nftables step failed: {view.escalations}")
                 await asyncio.sleep(POLL_S)
             samples.append(time.perf_counter() - started)
-            await handle.execute_update(
-                "release", ReleaseRequest(principal=duty, reason="bench"), result_type=IncidentView
-            )
+            await handle.execute_update("release", RELEASE, result_type=IncidentView)
     return samples
 
 
