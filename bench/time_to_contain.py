@@ -46,6 +46,9 @@ EXAMPLE = (
     Path(__file__).resolve().parent.parent / "examples/findings/traffic-controller-compromise.json"
 )
 POLL_S = 0.002
+# After each release: its tail (city ledger update, audit export) finishes before the next
+# sample, so every sample starts on a quiet system, as the baselines do.
+SETTLE_S = 0.2
 RELEASE = ReleaseRequest(principal=Principal(name="bench", roles=["duty-officer"]), reason="bench")
 
 
@@ -61,6 +64,7 @@ async def bare(env: WorkflowEnvironment, workflow_name: str, n: int) -> list[flo
                 workflow_name, id=f"b-{uuid.uuid4().hex}", task_queue=queue
             )
             samples.append(time.perf_counter() - started)
+            await asyncio.sleep(SETTLE_S)  # the same pace as the containment samples
     return samples
 
 
@@ -124,6 +128,7 @@ async def containment(
             # and the rollback puts the controller back to normal for the next sample.
             await handle.execute_update("release", RELEASE, result_type=IncidentView)
             assert lab.write_count(1) == writes_before + 1, "each release writes once"
+            await asyncio.sleep(SETTLE_S)
     return samples
 
 
@@ -168,6 +173,7 @@ async def containment_nftables(env: WorkflowEnvironment, settings: Settings, n: 
                 await asyncio.sleep(POLL_S)
             samples.append(time.perf_counter() - started)
             await handle.execute_update("release", RELEASE, result_type=IncidentView)
+            await asyncio.sleep(SETTLE_S)
     return samples
 
 
