@@ -68,10 +68,19 @@ def build_activities(settings: Settings, city: CityState | None = None) -> Conta
     )
 
 
-def build_worker(client: Client, settings: Settings, activities: ContainmentActivities) -> Worker:
+def build_worker(
+    client: Client,
+    settings: Settings,
+    activities: ContainmentActivities,
+    *,
+    max_cached_workflows: int = 1000,
+) -> Worker:
+    """`max_cached_workflows=0` replays every workflow task from history: tests use it to
+    prove the workflow code is deterministic on every path, not only on committed ones."""
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[IncidentWorkflow, CityWorkflow],
         activities=activities.all(),
+        max_cached_workflows=max_cached_workflows,
     )

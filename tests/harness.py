@@ -48,9 +48,18 @@ def make_settings(lab_port: int, **overrides: Any) -> Settings:
 
 @asynccontextmanager
 async def running_worker(
-    client: Client, settings: Settings, activities: ContainmentActivities | None = None
+    client: Client,
+    settings: Settings,
+    activities: ContainmentActivities | None = None,
+    *,
+    replay_every_task: bool = False,
 ) -> AsyncIterator[Worker]:
-    worker = build_worker(client, settings, activities or build_activities(settings))
+    worker = build_worker(
+        client,
+        settings,
+        activities or build_activities(settings),
+        max_cached_workflows=0 if replay_every_task else 1000,
+    )
     async with worker:
         yield worker
 

@@ -22,7 +22,7 @@ from orchestrator.policy.base import Authorization
 from orchestrator.temporal import deliver_finding
 from orchestrator.wiring import build_adapters
 from workflows.model import Decision, DecisionStep, Finding, FindingEnvelope, Verdict
-from workflows.state import IncidentParams
+from workflows.state import GuardReport, IncidentParams, ServiceHealth
 
 
 class ScriptedEngine:
@@ -79,6 +79,24 @@ class FakeModbusAdapter:
 
     async def capabilities(self) -> Capabilities:
         return Capabilities(adapter=self.name, usable=True, actions=["set"])
+
+
+class SharedDependency:
+    """A dispatch service whose health an adapter can break, like a real shared link."""
+
+    def __init__(self, *, healthy: bool = True, breaks_on_apply: bool) -> None:
+        self.healthy = healthy
+        self.breaks_on_apply = breaks_on_apply
+        self.checks: list[tuple[list[str], bool]] = []
+
+    async def check(self, services: list[str], *, settle: bool) -> GuardReport:
+        self.checks.append((services, settle))
+        return GuardReport(
+            services={
+                name: ServiceHealth(healthy=self.healthy, detail="ok" if self.healthy else "503")
+                for name in services
+            }
+        )
 
 
 def fallback_step(asset: str, **changes: Any) -> dict[str, Any]:

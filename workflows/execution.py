@@ -84,6 +84,9 @@ class StepExecution:
         self._applied = 0
         self._ledger_tasks: set[asyncio.Task[None]] = set()
         self._export: asyncio.Task[None] | None = None
+        # Whether this run probes essential services (set by the workflow's run, from its
+        # patch: histories from before the guard replay without probes).
+        self.guarded = False
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -180,7 +183,7 @@ class StepExecution:
     async def _probe_guard(self, step: StepView, moment: str) -> GuardReport | None:
         """Probe the essential services the step names; None when there is nothing to watch
         or the probes themselves could not run (the audit says which)."""
-        if not step.guard or not workflow.patched(GUARD_PATCH):
+        if not step.guard or not self.guarded:
             return None
         request = GuardRequest(
             incident_id=self.incident_id, step_id=step.id, services=step.guard, moment=moment

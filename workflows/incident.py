@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import gates
-    from workflows.execution import StepExecution
+    from workflows.execution import GUARD_PATCH, StepExecution
     from workflows.model import (
         ActivityId,
         DecideRequest,
@@ -90,6 +90,7 @@ class IncidentWorkflow:
         self._release: ReleaseRequest | None = carry.release_requested if carry else None
         self._released = False
         self._after_release: list[Finding] = []
+        self._previews = False  # set by run(): dry-run plans for steps awaiting approval
         # A run that starts from findings alone (the next incident after a release) decides.
         self._needs_decision = bool(carry and carry.findings and carry.decision is None)
         self._run = carry.run + 1 if carry else 1
@@ -248,6 +249,10 @@ class IncidentWorkflow:
     @workflow.run
     async def run(self, params: IncidentParams) -> IncidentView:
         del params  # kept by __init__
+        # Versioning decided once, at the start of each run: a patch checked deep inside
+        # the loop can meet its marker at a different point of a replay than it was made.
+        self._previews = workflow.patched(PREVIEW_PATCH)
+        self._x.guarded = workflow.patched(GUARD_PATCH)
         while True:
             # A timeout means an approval deadline or a lease is due.
             with contextlib.suppress(TimeoutError):
@@ -376,7 +381,7 @@ class IncidentWorkflow:
                 waiting.append(step)
         # Approvers see what a step would change before they decide: a dry-run plan of
         # each step that waits for them (the plan that counts is made again at apply).
-        if waiting and workflow.patched(PREVIEW_PATCH):
+        if waiting and self._previews:
             await asyncio.gather(*(self._x.preview(step) for step in waiting))
 
     def _expire_gates(self) -> None:

@@ -10,30 +10,19 @@ from __future__ import annotations
 
 from harness import make_settings, running_worker, wait_for
 from temporalio.client import Client
-from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new_incident, send
+from workflow_fakes import (
+    FakeModbusAdapter,
+    ScriptedEngine,
+    SharedDependency,
+    fallback_step,
+    new_incident,
+    send,
+)
 
 from adapters.base import Receipt, StepCommand
 from orchestrator.activities import ContainmentActivities
 from orchestrator.inventory import Inventory
-from workflows.state import GuardReport, IncidentStatus, ServiceHealth, StepState
-
-
-class SharedDependency:
-    """A dispatch service whose health an adapter can break, like a real shared link."""
-
-    def __init__(self, *, healthy: bool = True, breaks_on_apply: bool) -> None:
-        self.healthy = healthy
-        self.breaks_on_apply = breaks_on_apply
-        self.checks: list[tuple[list[str], bool]] = []
-
-    async def check(self, services: list[str], *, settle: bool) -> GuardReport:
-        self.checks.append((services, settle))
-        return GuardReport(
-            services={
-                name: ServiceHealth(healthy=self.healthy, detail="ok" if self.healthy else "503")
-                for name in services
-            }
-        )
+from workflows.state import IncidentStatus, StepState
 
 
 class CouplingAdapter(FakeModbusAdapter):

@@ -1,0 +1,79 @@
+"""Determinism on every path, not only on committed histories: with no workflow cache the
+worker replays the whole history at each task, so a command that a replay would order
+differently (a patch checked in the wrong place, a clock read) fails here at once.
+
+The scenario touches every versioned or concurrent path: a guarded automatic step, a
+gated step with its dry-run preview, approvals, a lease extension and the release saga.
+"""
+
+from __future__ import annotations
+
+from harness import make_settings, running_worker, wait_for
+from temporalio.client import Client
+from workflow_fakes import (
+    FakeModbusAdapter,
+    ScriptedEngine,
+    SharedDependency,
+    fallback_step,
+    new_incident,
+    send,
+)
+
+from orchestrator.activities import ContainmentActivities
+from orchestrator.inventory import Inventory
+from workflows.state import (
+    ApproveRequest,
+    IncidentStatus,
+    IncidentView,
+    Principal,
+    ReleaseRequest,
+    StepState,
+    StepView,
+)
+
+ALICE = Principal(name="alice", roles=["responder"])
+DORA = Principal(name="dora", roles=["duty-officer"])
+
+
+async def test_every_path_replays_deterministically(temporal_client: Client):
+    settings = make_settings(1)
+    dependency = SharedDependency(breaks_on_apply=False)
+    engine = ScriptedEngine(
+        [
+            fallback_step("tsc-0001", guard={"essential": ["emergency-dispatch"]}),
+            fallback_step(
+                "tsc-0002", approval={"required": 2, "must_include_roles": ["duty-officer"]}
+            ),
+        ]
+    )
+    activities = ContainmentActivities(
+        engine,
+        Inventory.load(settings.policy_dir),
+        {"modbus": FakeModbusAdapter()},
+        guard=dependency,
+    )
+    params = new_incident()
+    handle = temporal_client.get_workflow_handle(params.incident_id)
+    async with running_worker(temporal_client, settings, activities, replay_every_task=True):
+        await send(temporal_client, settings, params)
+        await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: len(v.steps) == 2 and all(s.preview or s.automatic for s in v.steps),
+        )
+        for who in (ALICE, DORA):
+            await handle.execute_update(
+                "approve",
+                ApproveRequest(step_id="fallback:tsc-0002", principal=who, reason="ok"),
+                result_type=StepView,
+            )
+        await wait_for(
+            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
+        )
+        released = await handle.execute_update(
+            "release", ReleaseRequest(principal=DORA, reason="done"), result_type=IncidentView
+        )
+    assert released.status is IncidentStatus.RELEASED
+    assert {s.state for s in released.steps} == {StepState.ROLLED_BACK}
+    kinds = {e.kind for e in released.audit}
+    assert {"guard.before", "guard.after", "step.preview"} <= kinds
