@@ -109,10 +109,12 @@ async def run_up(settings: Settings, *, with_lab: bool) -> int:
         print(f"Stopping ({reason}) ...", file=sys.stderr, flush=True)
         return 0 if reason == "signal" else 1
     finally:
-        if lab is not None:
-            await lab.stop()
-        await dev.stop()
-        print("Stopped.", file=sys.stderr, flush=True)
+        try:
+            if lab is not None:
+                await lab.stop()
+        finally:
+            await dev.stop()  # never leave the dev server behind
+            print("Stopped.", file=sys.stderr, flush=True)
 
 
 def up(settings: Settings, *, with_lab: bool) -> int:

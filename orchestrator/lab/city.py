@@ -11,6 +11,7 @@ from orchestrator.config import Settings
 from orchestrator.lab.cityservice import CityServiceLab
 from orchestrator.lab.identity import IdentityLab
 from orchestrator.lab.network import CityNetwork, start_city_lab
+from orchestrator.lab.parts import stop_all
 from orchestrator.lab.secretfiles import write_secret
 from orchestrator.lab.substation import SubstationLab
 from orchestrator.lab.traffic import TrafficLab
@@ -43,9 +44,7 @@ class CityLab:
             self.identity = IdentityLab.from_inventory(settings)
             self.substation = SubstationLab(host=settings.lab_host, port=settings.lab_opcua_port)
             self.services = CityServiceLab(host=settings.lab_host, port=settings.lab_http_port)
-            write_secret(
-                settings.lab_dir / "secrets" / CITY_SERVICE_TOKEN_FILE, self.services.token
-            )
+            write_secret(settings.lab_secrets_dir / CITY_SERVICE_TOKEN_FILE, self.services.token)
             # The OPC UA server takes a second or two to build: start the three together.
             await asyncio.gather(
                 self.identity.start(), self.substation.start(), self.services.start()
@@ -61,15 +60,14 @@ class CityLab:
             raise
 
     async def stop(self) -> None:
-        for part in (self.services, self.substation):
-            if part is not None:
-                await part.stop()
-        if self.identity is not None:
-            await self.identity.stop()
-        if self.network is not None:
-            await self.network.stop()
-        if self.traffic is not None:
-            await self.traffic.stop()
+        parts = {
+            "city services": self.services,
+            "substation": self.substation,
+            "identity": self.identity,
+            "network": self.network,
+            "traffic": self.traffic,
+        }
+        await stop_all({name: p.stop if p is not None else None for name, p in parts.items()})
 
     def banner_lines(self) -> list[str]:
         return [f"  {name:<13} {line}" for name, line in self.lines.items()]

@@ -15,6 +15,7 @@ from orchestrator.config import Settings
 from orchestrator.inventory import Inventory
 from orchestrator.lab import ldap
 from orchestrator.lab.ldap import SlapdLab
+from orchestrator.lab.parts import stop_all
 from orchestrator.lab.scim import ScimLab
 from orchestrator.lab.vault import VaultLab
 
@@ -60,9 +61,8 @@ class IdentityLab:
             raise
 
     async def stop(self) -> None:
-        for server in (self.vault, self.scim, self.slapd):
-            if server is not None:
-                await server.stop()
+        servers = {"OpenBao": self.vault, "SCIM": self.scim, "slapd": self.slapd}
+        await stop_all({n: srv.stop if srv is not None else None for n, srv in servers.items()})
 
     def banner(self) -> str:
         parts = []
@@ -74,6 +74,6 @@ class IdentityLab:
             parts.append(f"OpenBao {self.vault.url}")
         accounts = ", ".join(self.accounts)
         line = (
-            f"{'; '.join(parts)}; accounts {accounts}; secrets in {self.settings.lab_dir}/secrets"
+            f"{'; '.join(parts)}; accounts {accounts}; secrets in {self.settings.lab_secrets_dir}"
         )
         return "; ".join([line, *self.notes])
