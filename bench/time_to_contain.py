@@ -87,9 +87,30 @@ async def adapter_only(settings: Settings, n: int) -> list[float]:
     return samples
 
 
+def finding_about(asset: str, index: int, *, evidences: bool) -> dict[str, Any]:
+    """The example finding about `asset`, under a fresh entity: one incident per sample."""
+    template: dict[str, Any] = json.loads(EXAMPLE.read_text())
+    finding = {
+        **template,
+        "resources": [{"uid": f"{asset}-bench-{index}-{uuid.uuid4().hex[:6]}"}, {"uid": asset}],
+        "finding_info": {"uid": f"det-{asset}-{index}-{uuid.uuid4().hex}", "title": "bench"},
+    }
+    if not evidences:
+        finding["evidences"] = []  # the example's addresses would implicate other assets
+    return finding
+
+
 async def containment(
-    env: WorkflowEnvironment, settings: Settings, lab: TrafficLab, n: int
+    env: WorkflowEnvironment,
+    settings: Settings,
+    n: int,
+    asset: str,
+    *,
+    evidences: bool = True,
+    lab: TrafficLab | None = None,
 ) -> list[float]:
+    """Webhook → every step of the incident about `asset` verified; each incident is then
+    released outside the timed part (with `lab`: checking the release wrote unit 1 once)."""
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     # The real city record: every decision reads the kill switch and the ledger from it.
     city = TemporalCity(env.client, settings)
@@ -97,68 +118,14 @@ async def containment(
     activities = build_activities(settings, city)
     context = build_context(settings, env.client, activities.engine, secret)
     transport = httpx.ASGITransport(app=create_app(context))
-    template = json.loads(EXAMPLE.read_text())
     samples = []
     async with (
         build_worker(env.client, settings, activities),
         httpx.AsyncClient(transport=transport, base_url="http://bench") as http,
     ):
         for index in range(n):
-            entity = f"tsc-0001-bench-{uuid.uuid4().hex[:8]}"
-            finding = {
-                **template,
-                "resources": [{"uid": entity}, {"uid": "tsc-0001"}],
-                "finding_info": {"uid": f"det-{index}-{entity}", "title": "bench"},
-            }
-            body = json.dumps(finding).encode()
-            headers = sign(body, secret, msg_id=f"m{index}-{entity}", timestamp=int(time.time()))
-            headers["content-type"] = "application/json"
-            started = time.perf_counter()
-            response = await http.post("/v1/webhooks/generic", content=body, headers=headers)
-            incident_id = response.json()["findings"][0]["incident_id"]
-            handle = env.client.get_workflow_handle(incident_id)
-            while True:
-                view = await handle.query("state", result_type=IncidentView)
-                if view.steps and all(s.state.value == "verified" for s in view.steps):
-                    break
-                await asyncio.sleep(POLL_S)
-            samples.append(time.perf_counter() - started)
-            writes_before = lab.write_count(1)
-            # Released, not terminated: the city's blast-radius ledger must see it end,
-            # and the rollback puts the controller back to normal for the next sample.
-            await handle.execute_update("release", RELEASE, result_type=IncidentView)
-            assert lab.write_count(1) == writes_before + 1, "each release writes once"
-            await asyncio.sleep(SETTLE_S)
-    return samples
-
-
-async def containment_nftables(env: WorkflowEnvironment, settings: Settings, n: int) -> list[float]:
-    """Webhook → `quarantine:eng-ws-03` verified in the lab gateway's nftables (root only);
-    each incident is released (rules removed) outside the timed part."""
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
-    city = TemporalCity(env.client, settings)
-    await city.ensure()
-    activities = build_activities(settings, city)
-    context = build_context(settings, env.client, activities.engine, secret)
-    transport = httpx.ASGITransport(app=create_app(context))
-    template = json.loads(EXAMPLE.read_text())
-    samples = []
-    async with (
-        build_worker(env.client, settings, activities),
-        httpx.AsyncClient(transport=transport, base_url="http://bench") as http,
-    ):
-        for index in range(n):
-            finding = {
-                **template,
-                # A fresh entity first: one incident per sample, about the same host.
-                "resources": [{"uid": f"eng-ws-03-bench-{index}"}, {"uid": "eng-ws-03"}],
-                "evidences": [],
-                "finding_info": {"uid": f"det-nft-{index}-{uuid.uuid4().hex[:6]}", "title": "b"},
-            }
-            body = json.dumps(finding).encode()
-            headers = sign(
-                body, secret, msg_id=f"n{index}-{uuid.uuid4().hex}", timestamp=int(time.time())
-            )
+            body = json.dumps(finding_about(asset, index, evidences=evidences)).encode()
+            headers = sign(body, secret, msg_id=f"m-{uuid.uuid4().hex}", timestamp=int(time.time()))
             headers["content-type"] = "application/json"
             started = time.perf_counter()
             response = await http.post("/v1/webhooks/generic", content=body, headers=headers)
@@ -169,10 +136,15 @@ async def containment_nftables(env: WorkflowEnvironment, settings: Settings, n: 
                 if view.steps and all(s.state.value == "verified" for s in view.steps):
                     break
                 if view.status.value == "failed":
-                    raise RuntimeError(f"nftables step failed: {view.escalations}")
+                    raise RuntimeError(f"{asset}: a step failed: {view.escalations}")
                 await asyncio.sleep(POLL_S)
             samples.append(time.perf_counter() - started)
+            writes_before = lab.write_count(1) if lab is not None else 0
+            # Released, not terminated: the city's blast-radius ledger must see it end,
+            # and the rollback puts the target back for the next sample.
             await handle.execute_update("release", RELEASE, result_type=IncidentView)
+            if lab is not None:
+                assert lab.write_count(1) == writes_before + 1, "each release writes once"
             await asyncio.sleep(SETTLE_S)
     return samples
 
@@ -191,7 +163,8 @@ async def with_network_lab(
         nft_settings = settings.model_copy(
             update={"lab_netns_prefix": prefix, "task_queue": f"{settings.task_queue}-nft"}
         )
-        return percentiles_ms(await containment_nftables(env, nft_settings, n))
+        # A host quarantine: the workstation has no safe mode.
+        return percentiles_ms(await containment(env, nft_settings, n, "eng-ws-03", evidences=False))
     finally:
         await network.stop()
 
@@ -224,7 +197,9 @@ async def main(n: int) -> None:
                 await bare(env, "BenchOneLocalActivity", n)
             ),
             "bare_adapter_apply_verify": percentiles_ms(await adapter_only(settings, n)),
-            "containment_modbus": percentiles_ms(await containment(env, settings, lab, n)),
+            "containment_modbus": percentiles_ms(
+                await containment(env, settings, n, "tsc-0001", lab=lab)
+            ),
             "containment_nftables_quarantine": await with_network_lab(env, settings, n),
         }
         result["containment_p50_vs_bare_one_activity"] = round(

@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         return self.state_dir / "lab"
 
     @property
+    def lab_secrets_dir(self) -> Path:
+        """The lab's credentials (0600); inventory records name files relative to it."""
+        return self.lab_dir / "secrets"
+
+    @property
     def lab_gateway_netns(self) -> str:
         return f"{self.lab_netns_prefix}gw"
 

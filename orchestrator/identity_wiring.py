@@ -28,7 +28,7 @@ def lab_urls(settings: Settings) -> dict[str, str]:
 
 
 def identity_adapters(settings: Settings, inventory: Inventory) -> dict[str, Adapter]:
-    secrets_dir = settings.lab_dir / "secrets"
+    secrets_dir = settings.lab_secrets_dir
     urls = lab_urls(settings)
     directories: dict[str, LdapDirectory] = {}
     services: dict[str, ScimService] = {}

@@ -18,7 +18,7 @@ from orchestrator.lab.substation import endpoint_url
 
 
 def service_adapters(settings: Settings, inventory: Inventory) -> dict[str, Adapter]:
-    secrets_dir = settings.lab_dir / "secrets"
+    secrets_dir = settings.lab_secrets_dir
     device_types: dict[str, Any] = inventory.data.get("device_types", {})
     nodes: dict[str, OpcUaNode] = {}
     switches: dict[str, HttpSwitch] = {}

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from conftest import free_port
+from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -21,6 +23,7 @@ from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
 from orchestrator.config import Settings, new_webhook_secret
 from orchestrator.policy.base import PolicyEngine
+from orchestrator.runtime import api_server
 from orchestrator.webhooks import sign
 from orchestrator.wiring import build_activities, build_worker
 from workflows.state import IncidentView
@@ -76,6 +79,24 @@ def api_client(
     context = build_context(settings, client, engine, secret)
     transport = httpx.ASGITransport(app=create_app(context))
     return httpx.AsyncClient(transport=transport, base_url="http://bulkhead.test")
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """The app under a real uvicorn on a free loopback port, in this event loop."""
+    port = free_port()
+    server = api_server(app, "127.0.0.1", port)
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = server.force_exit = True
+        await asyncio.wait_for(task, 10)
 
 
 def signed(body: bytes, secret: str, msg_id: str | None = None) -> dict[str, str]:

@@ -87,7 +87,7 @@ async def test_corridor_flash_substation_local_and_guard_rollback(temporal_clien
         lab_http_port=services.port,
         guard_settle_s=0.2,
     )
-    write_secret(settings.lab_dir / "secrets" / CITY_SERVICE_TOKEN_FILE, services.token)
+    write_secret(settings.lab_secrets_dir / CITY_SERVICE_TOKEN_FILE, services.token)
     watch = DispatchWatch(f"{services.url}/dispatch/health")
     watcher = asyncio.ensure_future(watch.run())
     store = PrincipalStore(settings.principals_path)

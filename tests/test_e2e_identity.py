@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import AsyncIterator
 
 import hvac
 import hvac.exceptions
@@ -44,8 +45,25 @@ FINDING = {
 }
 
 
+@pytest.fixture
+async def lab() -> AsyncIterator[IdentityLab]:
+    """slapd, SCIM and OpenBao on private ports, seeded with the inventory's accounts."""
+    settings = make_settings(
+        free_port(),
+        lab_ldap_port=free_port(),
+        lab_scim_port=free_port(),
+        lab_vault_port=free_port(),
+    )
+    servers = IdentityLab.from_inventory(settings)
+    await servers.start()
+    try:
+        yield servers
+    finally:
+        await servers.stop()
+
+
 def secret(lab: IdentityLab, name: str) -> str:
-    return (lab.settings.lab_dir / "secrets" / name).read_text().strip()
+    return (lab.settings.lab_secrets_dir / name).read_text().strip()
 
 
 def ldap_bind_works(lab: IdentityLab) -> bool:
@@ -89,74 +107,63 @@ async def scim_active(lab: IdentityLab) -> bool:
 
 
 async def test_shared_account_is_revoked_everywhere_and_release_restores_what_it_can(
-    temporal_client: Client,
+    temporal_client: Client, lab: IdentityLab
 ):
-    settings = make_settings(
-        free_port(),
-        lab_ldap_port=free_port(),
-        lab_scim_port=free_port(),
-        lab_vault_port=free_port(),
-    )
-    lab = IdentityLab.from_inventory(settings)
-    await lab.start()
-    try:
-        assert ldap_bind_works(lab) and vault_token_works(lab) and await scim_active(lab)
-        store = PrincipalStore(settings.principals_path)
-        alice = {"Authorization": f"Bearer {store.add('alice', ['responder'])}"}
-        dora = {"Authorization": f"Bearer {store.add('dora', ['duty-officer'])}"}
-        activities = build_activities(settings)
-        secret_key = settings.webhook_secret.get_secret_value()
-        async with (
-            running_worker(temporal_client, settings, activities),
-            api_client(temporal_client, settings, activities) as http,
-        ):
-            body = json.dumps(FINDING).encode()
-            posted = await http.post(
-                "/v1/webhooks/generic", content=body, headers=signed(body, secret_key)
-            )
-            assert posted.status_code == 202, posted.text
-            incident_id = posted.json()["findings"][0]["incident_id"]
-            waiting = await wait_for(
-                temporal_client,
-                incident_id,
-                lambda v: (
-                    len(v.steps) == 3
-                    and all(s.state is StepState.AWAITING_APPROVAL for s in v.steps)
-                ),
-            )
-            assert {s.id for s in waiting.steps} == {f"revoke:svc-scada@{s}" for s in SYSTEMS}
-            # Nothing is revoked before a person approves: the account still works.
-            assert ldap_bind_works(lab) and vault_token_works(lab)
-            for step in waiting.steps:
-                base = f"/v1/incidents/{incident_id}/steps/{step.id}/approve"
-                for who in (alice, dora):
-                    answer = await http.post(base, json={"reason": "svc-scada abused"}, headers=who)
-                    assert answer.status_code == 200, answer.text
-            contained = await wait_for(
-                temporal_client,
-                incident_id,
-                lambda v: all(s.state is StepState.VERIFIED for s in v.steps),
-                timeout_s=60,
-            )
-            # Proven on the real servers, not on the adapters' word.
-            assert not ldap_bind_works(lab), "LDAP still accepts svc-scada"
-            assert not await scim_active(lab), "SCIM still shows svc-scada active"
-            assert not vault_token_works(lab), "Vault still accepts svc-scada's token"
-            assert not vault_login_works(lab), "Vault still lets svc-scada log in"
-            released = await http.post(
-                f"/v1/incidents/{incident_id}/release",
-                json={"reason": "credentials rotated"},
-                headers=dora,
-            )
-            assert released.status_code == 200, released.text
-            view = await wait_for(
-                temporal_client, incident_id, lambda v: v.status is IncidentStatus.RELEASED
-            )
-            assert ldap_bind_works(lab), "release did not restore the LDAP account"
-            assert await scim_active(lab), "release did not restore the SCIM account"
-            assert not vault_token_works(lab), "a Vault revocation cannot come back"
-    finally:
-        await lab.stop()
+    settings = lab.settings
+    assert ldap_bind_works(lab) and vault_token_works(lab) and await scim_active(lab)
+    store = PrincipalStore(settings.principals_path)
+    alice = {"Authorization": f"Bearer {store.add('alice', ['responder'])}"}
+    dora = {"Authorization": f"Bearer {store.add('dora', ['duty-officer'])}"}
+    activities = build_activities(settings)
+    secret_key = settings.webhook_secret.get_secret_value()
+    async with (
+        running_worker(temporal_client, settings, activities),
+        api_client(temporal_client, settings, activities) as http,
+    ):
+        body = json.dumps(FINDING).encode()
+        posted = await http.post(
+            "/v1/webhooks/generic", content=body, headers=signed(body, secret_key)
+        )
+        assert posted.status_code == 202, posted.text
+        incident_id = posted.json()["findings"][0]["incident_id"]
+        waiting = await wait_for(
+            temporal_client,
+            incident_id,
+            lambda v: (
+                len(v.steps) == 3 and all(s.state is StepState.AWAITING_APPROVAL for s in v.steps)
+            ),
+        )
+        assert {s.id for s in waiting.steps} == {f"revoke:svc-scada@{s}" for s in SYSTEMS}
+        # Nothing is revoked before a person approves: the account still works.
+        assert ldap_bind_works(lab) and vault_token_works(lab)
+        for step in waiting.steps:
+            base = f"/v1/incidents/{incident_id}/steps/{step.id}/approve"
+            for who in (alice, dora):
+                answer = await http.post(base, json={"reason": "svc-scada abused"}, headers=who)
+                assert answer.status_code == 200, answer.text
+        contained = await wait_for(
+            temporal_client,
+            incident_id,
+            lambda v: all(s.state is StepState.VERIFIED for s in v.steps),
+            timeout_s=60,
+        )
+        # Proven on the real servers, not on the adapters' word.
+        assert not ldap_bind_works(lab), "LDAP still accepts svc-scada"
+        assert not await scim_active(lab), "SCIM still shows svc-scada active"
+        assert not vault_token_works(lab), "Vault still accepts svc-scada's token"
+        assert not vault_login_works(lab), "Vault still lets svc-scada log in"
+        released = await http.post(
+            f"/v1/incidents/{incident_id}/release",
+            json={"reason": "credentials rotated"},
+            headers=dora,
+        )
+        assert released.status_code == 200, released.text
+        view = await wait_for(
+            temporal_client, incident_id, lambda v: v.status is IncidentStatus.RELEASED
+        )
+        assert ldap_bind_works(lab), "release did not restore the LDAP account"
+        assert await scim_active(lab), "release did not restore the SCIM account"
+        assert not vault_token_works(lab), "a Vault revocation cannot come back"
     states = {s.id: s.state for s in view.steps}
     assert states["revoke:svc-scada@ldap-city"] is StepState.ROLLED_BACK
     assert states["revoke:svc-scada@scim-idp"] is StepState.ROLLED_BACK
@@ -167,51 +174,39 @@ async def test_shared_account_is_revoked_everywhere_and_release_restores_what_it
 
 
 async def test_a_holder_that_is_down_fails_alone_and_the_others_still_revoke(
-    temporal_client: Client,
+    temporal_client: Client, lab: IdentityLab
 ):
     """Partial failure is reported per system: Vault is down, LDAP and SCIM still revoke."""
-    settings = make_settings(
-        free_port(),
-        lab_ldap_port=free_port(),
-        lab_scim_port=free_port(),
-        lab_vault_port=free_port(),
-    )
-    lab = IdentityLab.from_inventory(settings)
-    await lab.start()
-    try:
-        assert lab.vault is not None
-        await lab.vault.stop()
-        store = PrincipalStore(settings.principals_path)
-        people = [
-            {"Authorization": f"Bearer {store.add('alice', ['responder'])}"},
-            {"Authorization": f"Bearer {store.add('dora', ['duty-officer'])}"},
-        ]
-        activities = build_activities(settings)
-        key = settings.webhook_secret.get_secret_value()
-        async with (
-            running_worker(temporal_client, settings, activities),
-            api_client(temporal_client, settings, activities) as http,
-        ):
-            body = json.dumps(FINDING).encode()
-            posted = await http.post(
-                "/v1/webhooks/generic", content=body, headers=signed(body, key)
-            )
-            incident_id = posted.json()["findings"][0]["incident_id"]
-            await wait_for(temporal_client, incident_id, lambda v: len(v.steps) == 3)
-            for system in SYSTEMS:
-                path = f"/v1/incidents/{incident_id}/steps/revoke:svc-scada@{system}/approve"
-                for who in people:
-                    assert (await http.post(path, json={"reason": "x"}, headers=who)).is_success
-            view = await wait_for(
-                temporal_client,
-                incident_id,
-                lambda v: all(s.state in (StepState.VERIFIED, StepState.FAILED) for s in v.steps),
-                timeout_s=90,
-            )
-            assert not ldap_bind_works(lab)
-            assert not await scim_active(lab)
-    finally:
-        await lab.stop()
+    settings = lab.settings
+    assert lab.vault is not None
+    await lab.vault.stop()
+    store = PrincipalStore(settings.principals_path)
+    people = [
+        {"Authorization": f"Bearer {store.add('alice', ['responder'])}"},
+        {"Authorization": f"Bearer {store.add('dora', ['duty-officer'])}"},
+    ]
+    activities = build_activities(settings)
+    key = settings.webhook_secret.get_secret_value()
+    async with (
+        running_worker(temporal_client, settings, activities),
+        api_client(temporal_client, settings, activities) as http,
+    ):
+        body = json.dumps(FINDING).encode()
+        posted = await http.post("/v1/webhooks/generic", content=body, headers=signed(body, key))
+        incident_id = posted.json()["findings"][0]["incident_id"]
+        await wait_for(temporal_client, incident_id, lambda v: len(v.steps) == 3)
+        for system in SYSTEMS:
+            path = f"/v1/incidents/{incident_id}/steps/revoke:svc-scada@{system}/approve"
+            for who in people:
+                assert (await http.post(path, json={"reason": "x"}, headers=who)).is_success
+        view = await wait_for(
+            temporal_client,
+            incident_id,
+            lambda v: all(s.state in (StepState.VERIFIED, StepState.FAILED) for s in v.steps),
+            timeout_s=90,
+        )
+        assert not ldap_bind_works(lab)
+        assert not await scim_active(lab)
     states = {s.id: s.state for s in view.steps}
     assert states == {
         "revoke:svc-scada@ldap-city": StepState.VERIFIED,

@@ -7,6 +7,7 @@ way. Colours and widths come from rich, which falls back to plain text when pipe
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -32,10 +33,8 @@ PIPED_WIDTH = 200  # piped output is read by people and grep: never cut ids shor
 
 
 def console() -> Console:
-    out = Console(soft_wrap=False, highlight=False)
-    if not out.is_terminal:
-        out = Console(soft_wrap=False, highlight=False, width=PIPED_WIDTH)
-    return out
+    width = None if sys.stdout.isatty() else PIPED_WIDTH
+    return Console(soft_wrap=False, highlight=False, width=width)
 
 
 def _styled(value: str) -> str:

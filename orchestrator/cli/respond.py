@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -11,14 +10,9 @@ import httpx
 TIMEOUT_S = 70.0  # a release waits for every rollback to be verified
 
 
-def _token(explicit: str | None) -> str | None:
-    return explicit or os.environ.get("BULKHEAD_TOKEN")
-
-
 def post(
     api_url: str, path: str, body: dict[str, Any], token: str | None, *, as_json: bool = False
 ) -> int:
-    token = _token(token)
     if not token:
         print(
             "error: no token: pass --token or set BULKHEAD_TOKEN (see `bulkhead principals add`)",

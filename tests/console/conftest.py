@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -10,9 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import free_port
 from fastapi import FastAPI
-from harness import make_settings, running_worker
+from harness import make_settings, running_worker, serving
 from playwright.async_api import Browser, async_playwright
 from temporalio.client import Client
 from workflow_fakes import ScriptedEngine, scripted_activities
@@ -24,7 +22,6 @@ from orchestrator.config import DEFAULT_POLICY_DIR, Settings
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.principals import PrincipalStore
-from orchestrator.runtime import api_server
 from orchestrator.wiring import build_activities
 
 PEOPLE = {
@@ -61,24 +58,6 @@ def console_app(client: Client, settings: Settings, engine: Any) -> FastAPI:
 
 def asgi(app: FastAPI, base_url: str = "http://bulkhead.test") -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
-
-
-@asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """The app under a real uvicorn on a free loopback port, in this event loop."""
-    port = free_port()
-    server = api_server(app, "127.0.0.1", port)
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = server.force_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 async def end_incidents(client: Client, settings: Settings) -> None:

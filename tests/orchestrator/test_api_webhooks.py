@@ -6,14 +6,21 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from conftest import free_port
-from harness import api_client, example_finding, make_settings, running_worker, signed, wait_for
+from harness import (
+    api_client,
+    example_finding,
+    make_settings,
+    running_worker,
+    serving,
+    signed,
+    wait_for,
+)
 from temporalio.client import Client
 from temporalio.service import RPCError
 from workflow_fakes import ScriptedEngine
@@ -29,7 +36,6 @@ from orchestrator.connectors import CONNECTORS
 from orchestrator.connectors.base import Item
 from orchestrator.incidents import entity_of, incident_id_for
 from orchestrator.inventory import Inventory
-from orchestrator.runtime import api_server
 from orchestrator.temporal import connect
 from orchestrator.wiring import build_activities
 from workflows.state import IncidentStatus
@@ -46,24 +52,6 @@ def unique_finding(**changes: object) -> dict[str, object]:
     # First resource decides the incident key; keep it unique per test.
     finding["resources"] = [{"uid": asset}, {"uid": "tsc-0001"}]
     return finding
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """The app under a real uvicorn on a free loopback port, in this event loop."""
-    port = free_port()
-    server = api_server(app, "127.0.0.1", port)
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def incident_count(client: Client, incident_id: str) -> int:
