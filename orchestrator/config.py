@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -99,6 +99,25 @@ class Settings(BaseSettings):
     oidc_name_claim: str = "preferred_username"
     oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
     oidc_leeway_s: int = Field(default=30, ge=0)
+    # Without an audience any token of the issuer is accepted, including ones minted for
+    # other applications; refusing to start unless told so keeps that a conscious choice.
+    oidc_allow_any_audience: bool = False
+    # --- The front door (#14) ----------------------------------------------------------------
+    # /metrics: served to loopback clients only unless metrics_public; a bearer token when set.
+    metrics_token: SecretStr | None = None
+    metrics_public: bool = False
+    # Proxies whose X-Forwarded-For is believed (client addresses for IP allowlists and
+    # /metrics). Empty: the socket's peer is the client, whatever a header claims.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    # /docs and /redoc (Swagger UI, ReDoc) load scripts from a public CDN: off by default.
+    # /openapi.json is always served.
+    api_docs: bool = False
+    # Policy dry runs (POST /v1/policy/evaluate) evaluated at once, off the event loop.
+    evaluate_concurrency: int = Field(default=2, ge=1, le=32)
+    # A client must send its request headers within this, and an idle keep-alive
+    # connection is closed after http_keepalive_timeout_s (slowloris).
+    http_header_timeout_s: float = Field(default=10.0, gt=0)
+    http_keepalive_timeout_s: float = Field(default=5.0, gt=0)
 
     @classmethod
     def settings_customise_sources(
