@@ -118,6 +118,8 @@ class Settings(BaseSettings):
     # connection is closed after http_keepalive_timeout_s (slowloris).
     http_header_timeout_s: float = Field(default=10.0, gt=0)
     http_keepalive_timeout_s: float = Field(default=5.0, gt=0)
+    # A request body must arrive in full within this (a trickled body holds a socket).
+    http_body_timeout_s: float = Field(default=30.0, gt=0)
 
     @classmethod
     def settings_customise_sources(
@@ -172,6 +174,21 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     finally:
         _config_file = None
+
+
+def secure_state_dir(state_dir: Path) -> None:
+    """The state dir 0700 and everything in it private to its owner (0600 for files).
+
+    A state dir made by an older version, or by hand, is tightened in place; symlinks
+    are left alone (they may point outside it)."""
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    state_dir.chmod(0o700)
+    for path in state_dir.rglob("*"):
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
 
 
 def new_webhook_secret() -> str:

@@ -12,6 +12,7 @@ request as is would let any client create time series without limit.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -84,9 +85,9 @@ async def metrics_of(request: Request) -> Metrics:
     return found
 
 
-def install(app: FastAPI, metrics: Metrics | None = None) -> Metrics:
-    """Give the app its registry and the /metrics route."""
+def install(app: FastAPI, metrics: Metrics | None = None, *, guard: Sequence[Any] = ()) -> Metrics:
+    """Give the app its registry and the /metrics route, behind `guard` dependencies."""
     app.state.metrics = metrics or Metrics()
-    app.include_router(router)
+    app.include_router(router, dependencies=list(guard))
     installed: Metrics = app.state.metrics
     return installed

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Generator
 import uvicorn
 from fastapi import FastAPI
 
+from orchestrator.api.server import uvicorn_config
+
 
 class EmbeddedServer(uvicorn.Server):
     """uvicorn without its own signal handling: the supervisor decides when to stop."""
@@ -20,10 +22,8 @@ class EmbeddedServer(uvicorn.Server):
 
 
 def api_server(app: FastAPI, host: str, port: int) -> EmbeddedServer:
-    config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
-    )
-    return EmbeddedServer(config)
+    """The API's server, with the deadlines and proxy trust of the app's own settings."""
+    return EmbeddedServer(uvicorn_config(app, app.state.context.settings, host, port))
 
 
 def stop_event_on_signals() -> asyncio.Event:

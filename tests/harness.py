@@ -23,6 +23,7 @@ from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
 from orchestrator.config import Settings, new_webhook_secret
 from orchestrator.policy.base import PolicyEngine
+from orchestrator.principals import PrincipalStore
 from orchestrator.runtime import api_server
 from orchestrator.webhooks import sign
 from orchestrator.wiring import build_activities, build_worker
@@ -67,18 +68,35 @@ async def running_worker(
         yield worker
 
 
+_READERS: dict[Path, str] = {}
+
+
+def reader_headers(settings: Settings) -> dict[str, str]:
+    """Authorization for reads: a viewer principal in the settings' store (made once)."""
+    path = settings.principals_path
+    if path not in _READERS:
+        _READERS[path] = PrincipalStore(path).add("test-reader", ["viewer"])
+    return {"Authorization": f"Bearer {_READERS[path]}"}
+
+
 def api_client(
     client: Client,
     settings: Settings,
     activities: ContainmentActivities | None,
     engine: PolicyEngine | None = None,
+    *,
+    anonymous: bool = False,
 ) -> httpx.AsyncClient:
-    """The app in-process; `engine` (default: the activities' one) authorizes actions."""
+    """The app in-process; `engine` (default: the activities' one) authorizes actions.
+
+    Requests carry a viewer's token unless `anonymous` (a request's own Authorization
+    header wins), so reads work and writes still need a principal that may act."""
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     engine = engine or (activities.engine if activities else None)
     context = build_context(settings, client, engine, secret)
-    transport = httpx.ASGITransport(app=create_app(context))
-    return httpx.AsyncClient(transport=transport, base_url="http://bulkhead.test")
+    transport = httpx.ASGITransport(app=create_app(context), client=("127.0.0.1", 40000))
+    headers = {} if anonymous else reader_headers(settings)
+    return httpx.AsyncClient(transport=transport, base_url="http://bulkhead.test", headers=headers)
 
 
 @asynccontextmanager

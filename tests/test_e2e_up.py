@@ -94,6 +94,12 @@ class Up:
         assert done.returncode == 0, f"bulkhead {' '.join(args)}: {done.stderr}"
         return done.stdout
 
+    @property
+    def reader(self) -> dict[str, str]:
+        """Headers with the local operator's viewer token, which `up` writes (0600)."""
+        token = (self.state_dir / "operator-token").read_text().strip()
+        return {"Authorization": f"Bearer {token}"}
+
     def send(self, finding: Path) -> str:
         """`bulkhead send generic FILE`; the incident id it was filed under."""
         accepted = json.loads(self.cli("send", "generic", str(finding)))
@@ -109,11 +115,11 @@ class Up:
                 self.process.stdout.close()
 
 
-def incident(api: str, incident_id: str, state: str, timeout_s: float = 20) -> dict[str, object]:
+def incident(up: Up, incident_id: str, state: str, timeout_s: float = 20) -> dict[str, object]:
     deadline = time.monotonic() + timeout_s
     body: dict[str, object] = {}
     while time.monotonic() < deadline:
-        response = httpx.get(f"{api}/v1/incidents/{incident_id}", timeout=5)
+        response = httpx.get(f"{up.api}/v1/incidents/{incident_id}", headers=up.reader, timeout=5)
         if response.status_code == 200:
             body = response.json()
             steps = body["steps"]
@@ -128,10 +134,18 @@ def test_readme_demo_contains_and_survives_a_restart(tmp_path: Path):
     banner = up.start()
     try:
         assert f"API           {up.api}" in banner
-        assert "Webhook secret (dev) whsec_" in banner
+        # The banner says where the secret is, never the secret itself.
+        assert "whsec_" not in banner
+        assert f"Webhook secret in {(up.state_dir / 'webhook-secret').resolve()}" in banner
         up.ready()
+        # Reads need a principal: anonymous is 401, the local operator's viewer token reads.
+        assert httpx.get(f"{up.api}/v1/incidents", timeout=10).status_code == 401
+        assert up.state_dir.stat().st_mode & 0o777 == 0o700
+        for path in up.state_dir.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
         incident_id = up.send(EXAMPLE)
-        shown = incident(up.api, incident_id, "verified")
+        shown = incident(up, incident_id, "verified")
         assert shown["status"] == "contained"
         assert asyncio.run(read_mode("127.0.0.1", up.lab_port, 1)) == MODE_FLASH
         # One process, one /metrics: the API's webhook counts and the worker's steps.
@@ -154,9 +168,11 @@ def test_readme_demo_contains_and_survives_a_restart(tmp_path: Path):
     again.start()
     try:
         again.ready()
-        listed = httpx.get(f"{again.api}/v1/incidents", timeout=10).json()["incidents"]
+        listed = httpx.get(
+            f"{again.api}/v1/incidents", headers=again.reader, timeout=10
+        ).json()["incidents"]
         assert incident_id in [row["incident_id"] for row in listed]
-        assert incident(again.api, incident_id, "verified")["status"] == "contained"
+        assert incident(again, incident_id, "verified")["status"] == "contained"
     finally:
         assert again.stop() == 0
 
@@ -200,13 +216,13 @@ def test_readme_responder_walkthrough(tmp_path: Path):
         up.cli("automation", "pause", "--reason", "drill", token=dora)
         incident_id = up.send(REPO / "examples/findings/signal-firmware-change.json")
         assert incident_id == "inc-tsc-0002"
-        waiting = incident(up.api, incident_id, "awaiting_approval")
+        waiting = incident(up, incident_id, "awaiting_approval")
         assert waiting["steps"][0]["id"] == "fallback:tsc-0002"
         shown = json.loads(up.cli("incidents", "show", incident_id, "--json"))
         assert shown["steps"][0]["state"] == "awaiting_approval"
         assert incident_id in up.cli("incidents", "ls")
         up.cli("approve", incident_id, "fallback:tsc-0002", "--reason", "confirmed", token=alice)
-        contained = incident(up.api, incident_id, "verified")
+        contained = incident(up, incident_id, "verified")
         assert asyncio.run(read_mode("127.0.0.1", up.lab_port, 2)) == MODE_FLASH
         up.cli(
             "extend",
@@ -240,7 +256,7 @@ def test_broken_policy_edit_under_up_is_rejected_and_incidents_carry_on(tmp_path
     up.start()
     try:
         up.ready()
-        before = httpx.get(f"{up.api}/v1/policy", timeout=10).json()
+        before = httpx.get(f"{up.api}/v1/policy", headers=up.reader, timeout=10).json()
         (policies / "bulkhead" / "containment" / "steps.rego").write_text(
             "package bulkhead.containment\n\ncandidates contains x if {\n"
         )
@@ -248,11 +264,11 @@ def test_broken_policy_edit_under_up_is_rejected_and_incidents_carry_on(tmp_path
         status = before
         while time.monotonic() < deadline and not status.get("last_rejection"):
             time.sleep(0.2)
-            status = httpx.get(f"{up.api}/v1/policy", timeout=10).json()
+            status = httpx.get(f"{up.api}/v1/policy", headers=up.reader, timeout=10).json()
         assert status["last_rejection"], "the broken edit was never rejected"
         assert status["version"] == before["version"]
         incident_id = up.send(EXAMPLE)
-        shown = incident(up.api, incident_id, "verified")
+        shown = incident(up, incident_id, "verified")
         assert shown["decision"]["policy_version"] == before["version"]
     finally:
         assert up.stop() == 0

@@ -17,7 +17,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from orchestrator.api.access import BEARER, Reader
 from orchestrator.api.auth import current_principal
+from orchestrator.api.body import json_body
 from orchestrator.api.context import ApiContext, get_context
 from orchestrator.api.incidents import fetch_incident
 from orchestrator.api.problems import Problem, temporal_unavailable
@@ -47,12 +49,33 @@ class ReasonBody(_Body):
     reason: str = Field(min_length=1, max_length=2000, description="why, for the audit trail")
 
 
+MAX_LEASE_S = 7 * 24 * 3600
+
+
 class ExtendBody(_Body):
-    lease_s: int = Field(gt=0, le=7 * 24 * 3600, description="seconds added to the lease")
+    lease_s: int = Field(gt=0, le=MAX_LEASE_S, description="seconds added to the lease")
     reason: str = Field(default="", max_length=2000)
 
 
 Caller = Annotated[Principal, Depends(current_principal)]
+# Declared after Caller in every route: the body is read only once the caller is known.
+Reason = Annotated[ReasonBody, Depends(json_body(ReasonBody))]
+Extension = Annotated[ExtendBody, Depends(json_body(ExtendBody))]
+
+
+def _takes(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a route that reads its body in a dependency (FastAPI cannot see it)."""
+    return {
+        "security": BEARER,
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+            },
+        },
+    }
+
+
 Context = Annotated[ApiContext, Depends(get_context)]
 
 
@@ -186,27 +209,29 @@ STEP_REQUESTS: dict[str, type[ApproveRequest] | type[DenyRequest] | type[ExtendR
 }
 
 
-@router.post("/v1/incidents/{incident_id}/steps/{step_id}/approve")
+@router.post(
+    "/v1/incidents/{incident_id}/steps/{step_id}/approve", openapi_extra=_takes(ReasonBody)
+)
 async def approve(
-    incident_id: str, step_id: str, body: ReasonBody, principal: Caller, context: Context
+    incident_id: str, step_id: str, principal: Caller, body: Reason, context: Context
 ) -> dict[str, Any]:
     return await step_action(
         context, principal, incident_id, step_id, action="approve", fields={"reason": body.reason}
     )
 
 
-@router.post("/v1/incidents/{incident_id}/steps/{step_id}/deny")
+@router.post("/v1/incidents/{incident_id}/steps/{step_id}/deny", openapi_extra=_takes(ReasonBody))
 async def deny(
-    incident_id: str, step_id: str, body: ReasonBody, principal: Caller, context: Context
+    incident_id: str, step_id: str, principal: Caller, body: Reason, context: Context
 ) -> dict[str, Any]:
     return await step_action(
         context, principal, incident_id, step_id, action="deny", fields={"reason": body.reason}
     )
 
 
-@router.post("/v1/incidents/{incident_id}/steps/{step_id}/extend")
+@router.post("/v1/incidents/{incident_id}/steps/{step_id}/extend", openapi_extra=_takes(ExtendBody))
 async def extend(
-    incident_id: str, step_id: str, body: ExtendBody, principal: Caller, context: Context
+    incident_id: str, step_id: str, principal: Caller, body: Extension, context: Context
 ) -> dict[str, Any]:
     fields = {"lease_s": body.lease_s, "reason": body.reason}
     return await step_action(
@@ -214,9 +239,9 @@ async def extend(
     )
 
 
-@router.post("/v1/incidents/{incident_id}/release")
+@router.post("/v1/incidents/{incident_id}/release", openapi_extra=_takes(ReasonBody))
 async def release(
-    incident_id: str, body: ReasonBody, principal: Caller, context: Context
+    incident_id: str, principal: Caller, body: Reason, context: Context
 ) -> dict[str, Any]:
     return await release_incident(context, principal, incident_id, reason=body.reason)
 
@@ -236,8 +261,8 @@ async def release_incident(
     return released.model_dump(mode="json")
 
 
-@router.get("/v1/automation")
-async def automation(context: Context) -> dict[str, Any]:
+@router.get("/v1/automation", openapi_extra={"security": BEARER})
+async def automation(_reader: Reader, context: Context) -> dict[str, Any]:
     try:
         view = await context.city.view()
     except RPCError as exc:
@@ -245,9 +270,9 @@ async def automation(context: Context) -> dict[str, Any]:
     return {**view.model_dump(mode="json"), "active_containments": view.active_containments}
 
 
-@router.post("/v1/automation/{change}")
+@router.post("/v1/automation/{change}", openapi_extra=_takes(ReasonBody))
 async def set_automation(
-    change: str, body: ReasonBody, principal: Caller, context: Context
+    change: str, principal: Caller, body: Reason, context: Context
 ) -> dict[str, Any]:
     if change not in ("pause", "resume"):
         raise Problem(404, f"no automation action {change!r}; use pause or resume")

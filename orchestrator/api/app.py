@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from orchestrator import metrics
 from orchestrator.api import actions, health, incidents, openapi, policy, problems, webhooks
+from orchestrator.api.access import metrics_caller
 from orchestrator.api.context import ApiContext
+from orchestrator.api.limits import RequestLimits
 from orchestrator.connectors import CONNECTORS
 from orchestrator.console import router as console_router
 
@@ -40,10 +42,18 @@ def create_app(context: ApiContext, metrics_registry: metrics.Metrics | None = N
         summary="Policy-driven containment for city infrastructure",
         description=DESCRIPTION,
         openapi_tags=TAGS,
+        # Swagger UI and ReDoc load their scripts from a public CDN: off unless asked for.
+        docs_url="/docs" if context.settings.api_docs else None,
+        redoc_url="/redoc" if context.settings.api_docs else None,
     )
     app.state.context = context
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=context.settings.max_body_bytes,
+        body_timeout_s=context.settings.http_body_timeout_s,
+    )
     problems.install(app)
-    metrics.install(app, metrics_registry)
+    metrics.install(app, metrics_registry, guard=[Depends(metrics_caller)])
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(incidents.router)

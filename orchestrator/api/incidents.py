@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from temporalio.service import RPCError, RPCStatusCode
 
+from orchestrator.api.access import BEARER, Reader
 from orchestrator.api.context import ApiContext, get_context
 from orchestrator.api.problems import Problem, temporal_unavailable
 from workflows.state import IncidentStatus, IncidentView
@@ -48,16 +49,17 @@ def summary(view: IncidentView) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/incidents/{incident_id}")
+@router.get("/v1/incidents/{incident_id}", openapi_extra={"security": BEARER})
 async def get_incident(
-    incident_id: str, context: Annotated[ApiContext, Depends(get_context)]
+    incident_id: str, _reader: Reader, context: Annotated[ApiContext, Depends(get_context)]
 ) -> dict[str, Any]:
     view = await fetch_incident(context, incident_id)
     return view.model_dump(mode="json")
 
 
-@router.get("/v1/incidents")
+@router.get("/v1/incidents", openapi_extra={"security": BEARER})
 async def list_incidents(
+    _reader: Reader,
     context: Annotated[ApiContext, Depends(get_context)],
     status: IncidentStatus | None = None,
     zone: str | None = None,

@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from orchestrator.api.access import BEARER
+from orchestrator.api.actions import ExtendBody, ReasonBody
 from orchestrator.api.examples import add_examples
 from orchestrator.api.problems import PROBLEM_JSON, PROBLEM_SCHEMA_REF, ProblemDetails
 from orchestrator.api.webhook_docs import SECURITY_SCHEMES, WebhookAccepted
@@ -25,6 +27,27 @@ DEFAULT_ERROR = {
     "description": "Any error: an RFC 9457 problem document saying what was wrong",
     "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA_REF}},
 }
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+METRICS_SCHEME = {
+    "metricsToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "metrics_token, when set; /metrics answers loopback clients only "
+        "unless metrics_public",
+    }
+}
+
+
+def _security(path: str, operation: dict[str, Any]) -> None:
+    """Every operation says how it authenticates, so generated clients send credentials."""
+    if "security" in operation:
+        return
+    if path in OPEN_PATHS:
+        operation["security"] = []
+    elif path == "/metrics":
+        operation["security"] = [{"metricsToken": []}, {}]
+    else:
+        operation["security"] = BEARER
 
 
 def _schemas(*models: type[BaseModel]) -> dict[str, Any]:
@@ -45,10 +68,11 @@ def _problem_422(response: dict[str, Any]) -> bool:
 def rewrite(document: dict[str, Any]) -> dict[str, Any]:
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    schemas.update(_schemas(ProblemDetails, WebhookAccepted))
-    components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
-    for operations in document.get("paths", {}).values():
+    schemas.update(_schemas(ProblemDetails, WebhookAccepted, ReasonBody, ExtendBody))
+    components.setdefault("securitySchemes", {}).update({**SECURITY_SCHEMES, **METRICS_SCHEME})
+    for path, operations in document.get("paths", {}).items():
         for operation in operations.values():
+            _security(path, operation)
             responses = operation.setdefault("responses", {})
             if "422" in responses and _problem_422(responses["422"]):
                 responses["422"] = {

@@ -48,6 +48,15 @@ def too_deep(text: bytes, limit: int) -> bool:
     return False
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number (RFC 8259 has no NaN or Infinity)")
+
+
+def json_loads(text: str) -> Any:
+    """json.loads without Python's NaN/Infinity extension: they would be stored as is."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
 def _json_error(exc: ValueError) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -119,7 +128,7 @@ def parse(body: bytes, limits: Limits, *, ndjson: bool) -> list[Document | Item]
             [FieldError("", f"nests deeper than {limits.max_depth} levels")], "the document"
         )
     try:
-        value = json.loads(text)
+        value = json_loads(text)
     except json.JSONDecodeError as exc:
         if ndjson and exc.msg == "Extra data":
             return parse_ndjson(body, limits)
@@ -154,7 +163,7 @@ def parse_ndjson(body: bytes, limits: Limits) -> list[Document | Item]:
             errors = [FieldError(where, f"nests deeper than {limits.max_depth} levels")]
         else:
             try:
-                value = json.loads(line)
+                value = json_loads(line)
             except ValueError as exc:
                 errors = [FieldError(where, _json_error(exc))]
             else:

@@ -25,6 +25,7 @@ from temporalio.service import RPCError
 
 from orchestrator import sources
 from orchestrator.api import payload, webhook_docs
+from orchestrator.api.body import read_limited
 from orchestrator.api.context import ApiContext
 from orchestrator.api.problems import RETRY_AFTER_S, Problem
 from orchestrator.api.webhook_docs import (
@@ -94,20 +95,6 @@ def _log_rejection(source: str, status: int, reason: str) -> None:
     skipped = _rejections.admit(f"{source}:{status}")
     if skipped is not None:
         log.info("webhook.rejected", source=source, status=status, reason=reason, skipped=skipped)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, f"body of {declared} bytes exceeds the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Problem(413, f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _media_type(request: Request, connector: Connector) -> bool:
@@ -248,7 +235,7 @@ async def _receive(source: str, request: Request, context: ApiContext) -> tuple[
     except sources.AuthError as exc:
         _log_rejection(source, exc.status, exc.detail)
         raise Problem(exc.status, exc.detail, slug="client-not-allowed") from None
-    body = await _read_body(request, context.settings.max_body_bytes)
+    body = await read_limited(request, context.settings.max_body_bytes)
     ndjson = _media_type(request, connector)
     delivery_id = _authenticate(request, context, source, config, body)
     limits = payload.Limits(

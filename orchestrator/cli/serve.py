@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 import prometheus_client
@@ -78,10 +79,12 @@ async def _lab(settings: Settings) -> int:
 
 
 def api(settings: Settings) -> int:
+    os.umask(0o077)  # what the API writes (console sessions, tokens) is private
     return asyncio.run(_api(settings))
 
 
 def worker(settings: Settings) -> int:
+    os.umask(0o077)  # the audit trail and the lab's secrets are private
     return asyncio.run(_worker(settings))
 
 

@@ -15,10 +15,11 @@ import structlog
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
 from orchestrator.city import TemporalCity
-from orchestrator.config import Settings, webhook_secret
+from orchestrator.config import WEBHOOK_SECRET_FILE, Settings, secure_state_dir, webhook_secret
 from orchestrator.devserver import DevServer, port_open
 from orchestrator.lab.city import CityLab
 from orchestrator.metrics import Metrics
+from orchestrator.operator import ensure_operator, operator_token_path
 from orchestrator.policy.factory import policy_parts
 from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
 from orchestrator.temporal import connect
@@ -44,7 +45,7 @@ def state_dir_lock(state_dir: Path) -> Iterator[None]:
         yield
 
 
-def banner(settings: Settings, dev: DevServer, secret: str, *, lab: CityLab | None) -> str:
+def banner(settings: Settings, dev: DevServer, *, lab: CityLab | None) -> str:
     lab_lines = lab.banner_lines() if lab else [f"  Lab           {NO_LAB}"]
     return "\n".join(
         [
@@ -54,7 +55,8 @@ def banner(settings: Settings, dev: DevServer, secret: str, *, lab: CityLab | No
             f"  Temporal      {dev.address}  namespace {settings.temporal_namespace}",
             *lab_lines,
             f"  State dir     {settings.state_dir.resolve()}",
-            f"  Webhook secret (dev) {secret}",
+            f"  Webhook secret {secret_source(settings)}",
+            f"  Read access   {operator_token_path(settings).resolve()} (viewer; the CLI uses it)",
             "Try:  bulkhead send generic examples/findings/traffic-controller-compromise.json",
             "Stop: Ctrl-C",
         ]
@@ -74,6 +76,7 @@ async def run_up(settings: Settings, *, with_lab: bool) -> int:
         return 2
     secret = webhook_secret(settings, create=True)
     assert secret is not None  # noqa: S101 - create=True always yields one
+    ensure_operator(settings)
     stop = stop_event_on_signals()
     print(
         f"Starting Temporal dev server on {dev.address} (state in {settings.state_dir}) ...",
@@ -95,7 +98,7 @@ async def run_up(settings: Settings, *, with_lab: bool) -> int:
         # One process: /metrics serves the worker's measurements next to the API's own.
         metrics = Metrics(also=[activities.metrics.registry])
         server = api_server(create_app(context, metrics), settings.api_host, settings.api_port)
-        print(banner(settings, dev, secret, lab=lab), flush=True)
+        print(banner(settings, dev, lab=lab), flush=True)
         reason = await run_until_stopped(
             stop,
             {
@@ -117,6 +120,17 @@ async def run_up(settings: Settings, *, with_lab: bool) -> int:
             print("Stopped.", file=sys.stderr, flush=True)
 
 
+def secret_source(settings: Settings) -> str:
+    """Where the webhook secret comes from; the secret itself is never printed."""
+    if settings.webhook_secret is not None:
+        return "from BULKHEAD_WEBHOOK_SECRET"
+    return f"in {(settings.state_dir / WEBHOOK_SECRET_FILE).resolve()}"
+
+
 def up(settings: Settings, *, with_lab: bool) -> int:
+    # Everything `up` and its children (the dev server's SQLite, the lab) create in the
+    # state dir is private: the audit trail, tokens and the database are nobody else's.
+    os.umask(0o077)
+    secure_state_dir(settings.state_dir)
     with state_dir_lock(settings.state_dir):
         return asyncio.run(run_up(settings, with_lab=with_lab))

@@ -49,7 +49,7 @@ def tokens(settings) -> dict[str, dict[str, str]]:
 
 async def test_actions_need_a_valid_bearer_token(temporal_client: Client, rego):
     settings = make_settings(1)
-    async with api_client(temporal_client, settings, None, rego) as http:
+    async with api_client(temporal_client, settings, None, rego, anonymous=True) as http:
         missing = await http.post(
             f"/v1/incidents/inc-x/steps/{STEP}/approve", json={"reason": "ok"}
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from harness import reader_headers
 
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
@@ -29,7 +30,9 @@ async def client_for(engine: EmbeddedEngine | None, tmp_path: Path) -> httpx.Asy
     temporal = await connect(settings, lazy=True)
     context = build_context(settings, temporal, engine, new_webhook_secret())
     transport = httpx.ASGITransport(app=create_app(context))
-    return httpx.AsyncClient(transport=transport, base_url="http://bulkhead.test")
+    return httpx.AsyncClient(
+        transport=transport, base_url="http://bulkhead.test", headers=reader_headers(settings)
+    )
 
 
 @pytest.fixture
