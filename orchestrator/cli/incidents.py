@@ -1,35 +1,21 @@
-"""`bulkhead incidents ls|show`: read incidents from a running API."""
+"""`bulkhead incidents ls|show`: read incidents from a running API (viewer or higher)."""
 
 from __future__ import annotations
 
-import sys
 from typing import Any
-from urllib.parse import urlencode
-
-import httpx
 
 from orchestrator.cli import render
+from orchestrator.cli.client import EXIT_API_FAILED, Api, Failure, path_segment
 
 TIMEOUT_S = 15.0
 
 
-def _get(url: str) -> tuple[int, Any]:
-    try:
-        response = httpx.get(url, timeout=TIMEOUT_S)
-    except httpx.HTTPError as exc:
-        print(f"error: cannot reach {url}: {exc}", file=sys.stderr)
-        return 0, None
-    try:
-        return response.status_code, response.json()
-    except ValueError:
-        return response.status_code, response.text
-
-
-def ls(api_url: str, *, as_json: bool, filters: dict[str, Any] | None = None) -> int:
-    query = urlencode({k: v for k, v in (filters or {}).items() if v is not None})
-    status, body = _get(f"{api_url}/v1/incidents" + (f"?{query}" if query else ""))
-    if status != 200:
-        return _fail(status, body)
+def ls(api: Api, *, as_json: bool, filters: dict[str, Any] | None = None) -> int:
+    """Print the incident list; `Failure` when the API cannot or will not give it."""
+    params = {k: v for k, v in (filters or {}).items() if v is not None}
+    body = api.get("/v1/incidents", params=params)
+    if not isinstance(body, dict) or not isinstance(body.get("incidents"), list):
+        raise Failure(EXIT_API_FAILED, f"{api.url} answered without an incident list")
     if as_json:
         render.print_json(body)
     else:
@@ -37,19 +23,13 @@ def ls(api_url: str, *, as_json: bool, filters: dict[str, Any] | None = None) ->
     return 0
 
 
-def show(api_url: str, incident_id: str, *, as_json: bool = False) -> int:
-    status, body = _get(f"{api_url}/v1/incidents/{incident_id}")
-    if status != 200:
-        return _fail(status, body)
+def show(api: Api, incident_id: str, *, as_json: bool = False) -> int:
+    """Print one incident; `Failure` when the API cannot or will not give it."""
+    body = api.get(f"/v1/incidents/{path_segment(incident_id)}")
+    if not isinstance(body, dict) or "incident_id" not in body:
+        raise Failure(EXIT_API_FAILED, f"{api.url} answered without an incident")
     if as_json:
         render.print_json(body)
     else:
         render.incident_detail(body)
     return 0
-
-
-def _fail(status: int, body: Any) -> int:
-    if status:
-        detail = body.get("detail") if isinstance(body, dict) else body
-        print(f"error: API answered {status}: {detail}", file=sys.stderr)
-    return 1

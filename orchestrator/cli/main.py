@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from orchestrator import logs
 from orchestrator.cli import adapters, policy, responders
+from orchestrator.cli.client import EXIT_CODES_HELP
 from orchestrator.config import Settings, load_settings
 from workflows.state import IncidentStatus
 
@@ -42,7 +43,10 @@ def _api_port(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="bulkhead", description="Policy-driven containment orchestrator."
+        prog="bulkhead",
+        description="Policy-driven containment orchestrator.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps the exit code table
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -85,11 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--status", choices=[s.value for s in IncidentStatus], help="only this status")
     ls.add_argument("--zone", help="only incidents touching this zone")
     ls.add_argument("--severity", type=int, help="only incidents at or above this severity_id")
+    responders.token_flag(ls, read=True)
+    ls.set_defaults(handler=responders.list_incidents)
     show = incident_commands.add_parser("show", help="show one incident")
     _common(show)
     show.add_argument("incident_id")
     show.add_argument("--api-url", help="API base URL (default from settings)")
     show.add_argument("--json", action="store_true", help="print JSON")
+    responders.token_flag(show, read=True)
+    show.set_defaults(handler=responders.show_incident)
     responders.register(commands)
     adapters.register(commands)
     policy.register(commands, _common)
@@ -120,7 +128,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if handler is not None:
         result: int = handler(args, settings)
         return result
-    from orchestrator.cli import incidents, send, serve, up  # noqa: PLC0415 - keeps --help fast
+    from orchestrator.cli import send, serve, up  # noqa: PLC0415 - keeps --help fast
 
     api_url = getattr(args, "api_url", None) or settings.api_url
     handlers: dict[str, Callable[[], int]] = {
@@ -129,15 +137,6 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         "worker": lambda: serve.worker(settings),
         "lab": lambda: serve.lab_up(settings),
         "send": lambda: send.send(settings, args.source, args.file, api_url=api_url),
-        "incidents": lambda: (
-            incidents.ls(
-                api_url,
-                as_json=args.json,
-                filters={"status": args.status, "zone": args.zone, "severity": args.severity},
-            )
-            if args.incidents_command == "ls"
-            else incidents.show(api_url, args.incident_id, as_json=args.json)
-        ),
     }
     return handlers[args.command]()
 

@@ -1,5 +1,6 @@
 """Parsers for the responder commands: principals, approve/deny/extend/release,
-automation pause|resume, audit verify. Each sets `handler(args, settings) -> int`."""
+automation pause|resume, audit verify, and the handlers of `incidents ls|show`. Each sets
+`handler(args, settings) -> int`."""
 
 from __future__ import annotations
 
@@ -8,45 +9,84 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from orchestrator.cli.client import Api, path_segment, reports_failures, require_credential
+from orchestrator.cli.durations import ACCEPTED, duration
 from orchestrator.config import Settings
 from orchestrator.principals import ROLES
-from orchestrator.wiring import AUDIT_FILE
+
+
+def token_flag(parser: argparse.ArgumentParser, *, read: bool = False) -> None:
+    fallback = ", then the local operator credential of `bulkhead up`" if read else ""
+    parser.add_argument(
+        "--token", help=f"bearer token (default: BULKHEAD_TOKEN or `token` setting{fallback})"
+    )
 
 
 def _api(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML settings file")
     parser.add_argument("--state-dir", type=Path, help="where state lives (default .bulkhead/)")
     parser.add_argument("--api-url", help="API base URL (default from settings)")
-    parser.add_argument("--token", help="bearer token (default: BULKHEAD_TOKEN or `token`)")
+    token_flag(parser)
     parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
 
 
-def _url(args: argparse.Namespace, settings: Settings) -> str:
-    return str(args.api_url or settings.api_url)
+def _connect(args: argparse.Namespace, settings: Settings, *, read: bool, timeout_s: float) -> Api:
+    """The API with the token this command may use; `Failure` (exit 2) when there is none."""
+    action = "read incidents" if read else getattr(args, "change", None) or args.command
+    found = require_credential(args.token, settings, read=read, action=action)
+    return Api(str(args.api_url or settings.api_url), found, timeout_s)
 
 
-def _post(args: argparse.Namespace, settings: Settings, path: str, body: dict[str, Any]) -> int:
+@reports_failures
+def _post(
+    args: argparse.Namespace,
+    settings: Settings,
+    path: str,
+    body: dict[str, Any],
+    *,
+    incident_id: str | None = None,
+) -> int:
     from orchestrator.cli import respond  # noqa: PLC0415 - keeps --help fast
 
-    token = args.token or (settings.token.get_secret_value() if settings.token else None)
-    return respond.post(_url(args, settings), path, body, token, as_json=args.json)
+    api = _connect(args, settings, read=False, timeout_s=respond.TIMEOUT_S)
+    return respond.post(api, path, body, incident_id=incident_id, as_json=args.json)
 
 
 def _step_action(args: argparse.Namespace, settings: Settings) -> int:
     body: dict[str, Any] = {"reason": args.reason}
     if args.command == "extend":
         body = {"lease_s": args.lease_s, "reason": args.reason or ""}
-    path = f"/v1/incidents/{args.incident_id}/steps/{args.step_id}/{args.command}"
-    return _post(args, settings, path, body)
+    incident, step = path_segment(args.incident_id), path_segment(args.step_id)
+    path = f"/v1/incidents/{incident}/steps/{step}/{args.command}"
+    return _post(args, settings, path, body, incident_id=args.incident_id)
 
 
 def _release(args: argparse.Namespace, settings: Settings) -> int:
-    path = f"/v1/incidents/{args.incident_id}/release"
+    path = f"/v1/incidents/{path_segment(args.incident_id)}/release"
     return _post(args, settings, path, {"reason": args.reason})
 
 
 def _automation(args: argparse.Namespace, settings: Settings) -> int:
     return _post(args, settings, f"/v1/automation/{args.change}", {"reason": args.reason})
+
+
+@reports_failures
+def list_incidents(args: argparse.Namespace, settings: Settings) -> int:
+    """`incidents ls`; a read, so the local operator credential will do."""
+    from orchestrator.cli import incidents  # noqa: PLC0415 - keeps --help fast
+
+    api = _connect(args, settings, read=True, timeout_s=incidents.TIMEOUT_S)
+    filters = {"status": args.status, "zone": args.zone, "severity": args.severity}
+    return incidents.ls(api, as_json=args.json, filters=filters)
+
+
+@reports_failures
+def show_incident(args: argparse.Namespace, settings: Settings) -> int:
+    """`incidents show ID`; a read, so the local operator credential will do."""
+    from orchestrator.cli import incidents  # noqa: PLC0415 - keeps --help fast
+
+    api = _connect(args, settings, read=True, timeout_s=incidents.TIMEOUT_S)
+    return incidents.show(api, args.incident_id, as_json=args.json)
 
 
 def _principals(args: argparse.Namespace, settings: Settings) -> int:
@@ -61,6 +101,7 @@ def _principals(args: argparse.Namespace, settings: Settings) -> int:
 
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
     from orchestrator.cli import audit  # noqa: PLC0415
+    from orchestrator.wiring import AUDIT_FILE  # noqa: PLC0415 - imports every adapter: slow
 
     if args.postgres:
         if settings.audit_postgres_dsn is None:
@@ -84,7 +125,15 @@ def register(commands: Any) -> None:
     _api(extend)
     extend.add_argument("incident_id")
     extend.add_argument("step_id")
-    extend.add_argument("--lease-s", type=int, required=True, help="seconds to add")
+    extend.add_argument(
+        "--lease-s",
+        "--lease",
+        dest="lease_s",
+        type=duration,
+        required=True,
+        metavar="DURATION",
+        help=f"time to add to the lease: {ACCEPTED}",
+    )
     extend.add_argument("--reason", default="", help="why (kept in the audit trail)")
     extend.set_defaults(handler=_step_action)
 

@@ -8,13 +8,18 @@ ending in .ndjson or .jsonl is sent as application/x-ndjson (a Suricata batch).
 from __future__ import annotations
 
 import json
-import sys
 import time
 import uuid
 from pathlib import Path
 
-import httpx
-
+from orchestrator.cli.client import (
+    EXIT_USAGE,
+    Failure,
+    answer_json,
+    path_segment,
+    reports_failures,
+    request,
+)
 from orchestrator.config import Settings, webhook_secret
 from orchestrator.sources import resolve
 from orchestrator.webhooks import sign
@@ -45,34 +50,29 @@ def _auth(
     return sign(body, secret, msg_id=f"msg_{uuid.uuid4().hex}", timestamp=int(time.time())), {}
 
 
+@reports_failures
 def send(settings: Settings, source: str, path: Path, *, api_url: str | None = None) -> int:
+    """Post the file; print the API's 202 answer (findings, rejected, ignored alerts)."""
     try:
         body = path.read_bytes()
     except OSError as exc:
-        print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
-        return 2
+        raise Failure(EXIT_USAGE, f"cannot read {path}: {exc.strerror}") from None
     auth = _auth(settings, source, body)
     if isinstance(auth, str):
-        print(f"error: {auth}", file=sys.stderr)
-        return 2
+        raise Failure(EXIT_USAGE, auth)
     headers, params = auth
     ndjson = path.suffix.lower() in NDJSON_SUFFIXES
     headers["content-type"] = "application/x-ndjson" if ndjson else "application/json"
-    url = f"{api_url or settings.api_url}/v1/webhooks/{source}"
-    try:
-        response = httpx.post(url, content=body, headers=headers, params=params, timeout=TIMEOUT_S)
-    except httpx.HTTPError as exc:
-        message = str(exc)
-        for secret in params.values():  # an error may quote the URL, which holds the token
-            message = message.replace(secret, "<token>")
-        print(f"error: cannot reach {url}: {message}", file=sys.stderr)
-        return 1
-    try:
-        shown = json.dumps(response.json(), indent=2, ensure_ascii=False)
-    except ValueError:
-        shown = response.text
-    print(shown)
-    if response.status_code != 202:
-        print(f"error: {url} answered {response.status_code}", file=sys.stderr)
-        return 1
+    base = (api_url or settings.api_url).rstrip("/")
+    url = f"{base}/v1/webhooks/{path_segment(source)}"
+    response = request(
+        "POST",
+        url,
+        timeout_s=TIMEOUT_S,
+        redact=params.values(),  # an error may quote the URL, which holds the URL token
+        content=body,
+        headers=headers,
+        params=params,
+    )
+    print(json.dumps(answer_json(response), indent=2, ensure_ascii=False))
     return 0
