@@ -1,7 +1,16 @@
-"""`generic` source: OCSF Detection Finding JSON, one object or a list of them.
+"""`generic` source: OCSF findings as their producers send them, one object or a list.
 
-The dedupe key is the sender's own `finding_info.uid`; `activity_id` (1 create, 2 update,
-3 close) says whether a finding is new, changed or resolved.
+Accepted (docs/SIEMS.md, "Generic (OCSF)"):
+- OCSF 1.x Detection Finding (class_uid 2004) and Security Finding (2001), validated for
+  what OCSF requires and nothing more (orchestrator/connectors/ocsf_models.py), then
+  normalized (ocsf_normalize.py). Unknown attributes are kept in `raw_data`, verbatim.
+- Bulkhead's own normalized finding, the subset `GET /v1/incidents/{id}` shows under
+  `findings[]` and `examples/findings/*.json` hold: a document whose top-level attributes
+  are all of that subset. It carries no `category_uid` or `type_uid`, so it is not OCSF;
+  it is validated as before, strictly, and passes as is.
+
+The dedupe key is the sender's own `finding_info.uid` (`finding.uid` for 2001); the
+activity (1 create, 2 update, 3 close) says whether a finding is new, changed or resolved.
 """
 
 from __future__ import annotations
@@ -19,14 +28,18 @@ from orchestrator.connectors.base import (
     raw_json,
     rejected,
 )
+from orchestrator.connectors.ocsf_models import model_for
+from orchestrator.connectors.ocsf_normalize import to_finding
 from workflows.model import Finding
 
 MAX_FINDINGS_PER_PAYLOAD = MAX_ITEMS
+# Bulkhead's own form: every top-level attribute is one of the normalized Finding's.
+COMPACT_ATTRIBUTES = frozenset(Finding.model_fields)
 
 
 class GenericConnector(VendorConnector):
     source = "generic"
-    title = "OCSF Detection Finding (class 2004) JSON"
+    title = "OCSF 1.x Detection Finding (2004) or Security Finding (2001) JSON"
     ndjson = False
 
     def items(self, payload: Any, received_at_ms: int) -> list[Item]:
@@ -40,14 +53,32 @@ class GenericConnector(VendorConnector):
         return [_one(item, (index,)) for index, item in enumerate(payload)]
 
 
+def is_compact(document: dict[str, Any]) -> bool:
+    """Bulkhead's own normalized form rather than an OCSF event."""
+    return document.keys() <= COMPACT_ATTRIBUTES
+
+
 def _one(item: Any, where: tuple[int, ...]) -> Item:
     if not isinstance(item, dict):
         return rejected(where, "expected a JSON object")
-    # A vendor's own raw_data (any JSON type) travels inside ours instead of failing.
-    document = {k: v for k, v in item.items() if k != "raw_data"}
+    here = pointer(*where)
+    if is_compact(item):
+        # A vendor's own raw_data (any JSON type) travels inside ours instead of failing.
+        document = {k: v for k, v in item.items() if k != "raw_data"}
+        try:
+            finding = Finding.model_validate(document)
+        except ValidationError as exc:
+            return Item(here, errors=tuple(field_errors(exc, *where)))
+        # Keep what the SIEM sent, verbatim, for the audit and for re-normalization.
+        return Item(here, finding=finding.model_copy(update={"raw_data": raw_json(item)}))
     try:
-        finding = Finding.model_validate(document)
+        ocsf = model_for(item).model_validate(item)
     except ValidationError as exc:
-        return Item(pointer(*where), errors=tuple(field_errors(exc, *where)))
-    # Keep what the SIEM sent, verbatim, for the audit and for re-normalization.
-    return Item(pointer(*where), finding=finding.model_copy(update={"raw_data": raw_json(item)}))
+        return Item(here, errors=tuple(field_errors(exc, *where)))
+    try:
+        return Item(here, finding=to_finding(ocsf, raw_json(item)))
+    except ValidationError as exc:
+        # The OCSF models admitted something the Finding model refuses: a Bulkhead bug,
+        # but still the sender's finding that could not be taken, so say so at its place.
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return rejected(where, f"cannot be normalized: {details}")

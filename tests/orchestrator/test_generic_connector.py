@@ -87,7 +87,8 @@ def test_raw_data_sent_by_the_siem_is_kept_verbatim_not_validated():
     assert json.loads(normalized.raw_data)["raw_data"] == {"vendor": ["blob", 1]}
 
 
-def test_omitted_optional_fields_take_ocsf_defaults():
+def test_bulkheads_own_form_takes_defaults_for_omitted_fields():
+    """Bulkhead's normalized form (examples/findings) is not OCSF: class_uid may be left out."""
     document = example()
     for optional in ("class_uid", "activity_id", "confidence_id", "resources", "evidences"):
         del document[optional]
@@ -136,22 +137,32 @@ def test_wrong_class_uid_is_rejected():
     assert pointers_of(example(class_uid=2003)) == ["/class_uid"]
 
 
-def test_unknown_extra_field_is_rejected():
+def test_an_attribute_outside_bulkheads_form_makes_the_document_ocsf():
+    """`unmapped` is no attribute of Bulkhead's form, so OCSF's requirements apply (this
+    replaces the test that refused unknown attributes: OCSF documents keep them)."""
     with pytest.raises(InvalidPayload) as caught:
         normalize(example(unmapped={"x": 1}))
-    (error,) = caught.value.errors
-    assert error.pointer == "/unmapped"
-    assert "Extra inputs are not permitted" in error.detail
+    assert [e.pointer for e in caught.value.errors] == ["/category_uid", "/type_uid"]
+    assert {e.detail for e in caught.value.errors} == {"Field required"}
 
 
-def test_unknown_nested_field_is_rejected():
+def test_the_same_document_made_ocsf_keeps_its_unknown_attribute():
+    original = example(unmapped={"x": 1}, category_uid=2, type_uid=200401)
+    (normalized,) = normalize(original)
+    assert normalized.finding_info.uid == "det-2026-0001"
+    assert normalized.raw_data is not None
+    assert json.loads(normalized.raw_data)["unmapped"] == {"x": 1}
+
+
+def test_bulkheads_own_form_refuses_unknown_nested_attributes():
     assert pointers_of(example(finding_info={"uid": "u", "title": "t", "tags": []})) == [
         "/finding_info/tags"
     ]
 
 
 def test_pointer_escapes_slash_and_tilde_per_rfc_6901():
-    assert pointers_of(example(**{"a/b~c": 1})) == ["/a~1b~0c"]
+    finding_info = {"uid": "u", "title": "t", "a/b~c": 1}
+    assert pointers_of(example(finding_info=finding_info)) == ["/finding_info/a~1b~0c"]
     assert pointer("a/b", "~", 0) == "/a~1b/~0/0"
     assert pointer() == ""
 
