@@ -43,6 +43,7 @@ from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
 from orchestrator.inventory import Inventory
 from orchestrator.policy.embedded import EmbeddedEngine
+from orchestrator.principals import PrincipalStore
 from orchestrator.temporal import temporal_binary
 from orchestrator.webhooks import sign
 
@@ -115,11 +116,20 @@ def signed(prepared: requests.PreparedRequest, secret: str) -> requests.Prepared
     return prepared
 
 
-async def send(http: httpx.AsyncClient, prepared: requests.PreparedRequest) -> httpx.Response:
+async def send(
+    http: httpx.AsyncClient, prepared: requests.PreparedRequest, caller: dict[str, str]
+) -> httpx.Response:
+    headers = dict(prepared.headers)
+    if caller and "authorization" in {k.lower() for k in headers}:
+        # Where schemathesis sends credentials, the authenticated run sends real ones, so
+        # the request reaches validation; where it leaves them out (a negative case of
+        # the security scheme), none are sent and a 401 is the right answer.
+        headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        headers.update(caller)
     return await http.request(
         prepared.method or "GET",
         prepared.url or "/",
-        headers=dict(prepared.headers),
+        headers=headers,
         content=prepared.body,
     )
 
@@ -148,15 +158,24 @@ async def own_temporal() -> AsyncIterator[Client]:
         await env.shutdown()
 
 
+@pytest.mark.parametrize("caller", ["anonymous", "responder"])
 async def test_every_generated_request_gets_a_documented_non_5xx_answer(
-    own_temporal: Client, tmp_path
+    own_temporal: Client, tmp_path, caller: str
 ):
     """A healthy deployment (worker polling, city record kept) answers as documented.
 
-    The worker decides with a scripted engine that contains nothing: accepted fuzz findings
-    must not drive adapters. The API's own engine is the real policy.
+    Run twice: anonymously (most routes stop at 401) and as a principal holding every
+    acting role, so every generated body gets past authentication to validation and the
+    handlers. The worker decides with a scripted engine that contains nothing: accepted
+    fuzz findings must not drive adapters. The API's own engine is the real policy.
     """
     settings = make_settings(1, state_dir=tmp_path)
+    headers = {}
+    if caller != "anonymous":
+        token = PrincipalStore(settings.principals_path).add(
+            "fuzzer", ["responder", "duty-officer", "admin"]
+        )
+        headers = {"Authorization": f"Bearer {token}"}
     secret = settings.webhook_secret.get_secret_value()
     engine = EmbeddedEngine(settings.policy_dir)
     context = build_context(settings, own_temporal, engine, secret)
@@ -166,6 +185,7 @@ async def test_every_generated_request_gets_a_documented_non_5xx_answer(
     schema = schemathesis.openapi.from_dict(app.openapi())
     failures: list[str] = []
     statuses: dict[int, int] = {}
+    past_auth: dict[str, int] = {}  # operation -> answers other than 401
     sent = 0
     transport = httpx.ASGITransport(app=app)
     async with (
@@ -186,8 +206,10 @@ async def test_every_generated_request_gets_a_documented_non_5xx_answer(
                     if operation.label == WEBHOOKS:
                         variants.append(signed(wire(case), secret))
                     for prepared in variants:
-                        response = await send(http, prepared)
+                        response = await send(http, prepared, headers)
                         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                        if response.status_code != 401:
+                            past_auth[operation.label] = past_auth.get(operation.label, 0) + 1
                         sent += 1
                         try:
                             case.validate_response(response, checks=checks)
@@ -196,6 +218,9 @@ async def test_every_generated_request_gets_a_documented_non_5xx_answer(
     assert sent > 300
     # The run reached past authentication into every kind of answer, not only 401s.
     assert {200, 202, 400, 401, 404, 422} <= set(statuses), statuses
+    if headers:  # with a token, every operation's cases reach validation and handlers
+        operations = {r.ok().label for r in schema.get_all_operations()}
+        assert operations <= set(past_auth), operations - set(past_auth)
     assert not failures, "\n\n".join(failures[:5])
 
 
