@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from orchestrator.connectors.generic import GenericConnector
 from orchestrator.inventory import Inventory
 from orchestrator.policy.input import containment_input
 from orchestrator.policy.models import ContainmentInput
@@ -93,10 +94,11 @@ def _findings(raw_findings: Any, prefix: str) -> list[Finding]:
     errors: list[dict[str, str]] = []
     for index, raw in enumerate(raw_findings):
         where = f"{prefix}/{index}" if prefix or len(raw_findings) > 1 else ""
-        try:
-            findings.append(Finding.model_validate(raw))
-        except ValidationError as exc:
-            errors += _pointers(exc, where)
+        # As the `generic` webhook takes it: any valid OCSF finding, or Bulkhead's own form.
+        for item in GenericConnector().items(raw, 0):
+            errors += [{"pointer": where + e.pointer, "detail": e.detail} for e in item.errors]
+            if item.finding is not None:
+                findings.append(item.finding)
     if errors:
         raise DryRunError(f"{len(errors)} invalid field(s) in the findings", errors)
     return findings

@@ -159,3 +159,15 @@ async def test_dry_run_uses_the_inventory_of_the_version_being_served(http, poli
     assert await reload_once(http.engine) == "loaded"
     after = await http.post("/v1/policy/evaluate", json=new_controller)
     assert [s["id"] for s in after.json()["decision"]["steps"]] == ["fallback:tsc-0009"]
+
+
+async def test_dry_run_takes_a_real_ocsf_finding_as_the_generic_webhook_does(http):
+    """A producer's OCSF 1.6 Detection Finding (extra attributes and all) is evaluated."""
+    finding = json.loads((REPO_ROOT / "tests/fixtures/ocsf/crowdstrike.json").read_text())
+    response = await http.post("/v1/policy/evaluate", json=finding)
+    assert response.status_code == 200, response.text
+    assert response.json()["input"]["assets"], "the finding's host was not resolved"
+    broken = {k: v for k, v in finding.items() if k != "class_uid"}
+    refused = await http.post("/v1/policy/evaluate", json=broken)
+    assert refused.status_code == 422
+    assert "/class_uid" in [e["pointer"] for e in refused.json()["errors"]]
