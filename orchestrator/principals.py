@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from workflows.state import Principal
+from workflows.state import Principal, local_principal_id
 
 ROLES = ("responder", "duty-officer", "admin", "viewer", "policy-engineer")
 TOKEN_PREFIX = "bh_"  # noqa: S105 - a recognizable prefix, not a secret
@@ -38,6 +38,10 @@ class PrincipalRecord:
     roles: tuple[str, ...]
     created_at: str
     token_sha256: str
+
+    def principal(self) -> Principal:
+        # Local names cannot contain ":", so `local:<name>` never meets an `oidc:` id.
+        return Principal(id=local_principal_id(self.name), name=self.name, roles=list(self.roles))
 
 
 class PrincipalStore:
@@ -123,4 +127,4 @@ class PrincipalStore:
         record = self._by_digest.get(_digest(token))
         if record is None:
             return None
-        return Principal(name=record.name, roles=list(record.roles))
+        return record.principal()

@@ -16,11 +16,13 @@ def approval_refusal(step: StepView | None, request: ApproveRequest) -> str | No
         return f"no step {request.step_id!r} in this incident"
     if step.state is not StepState.AWAITING_APPROVAL:
         return f"step {step.id} is {step.state.value}, not awaiting approval"
-    name = request.principal.name
-    if name == step.requested_by:
-        return f"{name} requested step {step.id} and cannot also approve it (four-eyes)"
-    if any(a.principal == name for a in step.approvals):
-        return f"{name} already approved step {step.id}; another principal must (four-eyes)"
+    # Ids, never display names: one IdP subject may show under several names, and two
+    # people may share one.
+    who = request.principal
+    if who.id == step.requested_by_id:
+        return f"{who.name} requested step {step.id} and cannot also approve it (four-eyes)"
+    if any(a.principal_id == who.id for a in step.approvals):
+        return f"{who.name} already approved step {step.id}; another principal must (four-eyes)"
     roles = set(request.principal.roles)
     if step.approval_roles and not roles & set(step.approval_roles):
         return f"step {step.id} needs an approver with one of the roles {step.approval_roles}"

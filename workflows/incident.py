@@ -186,6 +186,7 @@ class IncidentWorkflow:
             "step.approval",
             step=step.id,
             principal=request.principal.name,
+            principal_id=request.principal.id,
             reason=request.reason,
             authz_decision_id=request.authz_decision_id,
         )
@@ -204,7 +205,11 @@ class IncidentWorkflow:
         step.denial = self._record_of(request)
         step.approval_deadline = None
         self._x.transition(
-            step, StepState.DENIED, principal=request.principal.name, reason=request.reason
+            step,
+            StepState.DENIED,
+            principal=request.principal.name,
+            principal_id=request.principal.id,
+            reason=request.reason,
         )
         return step
 
@@ -223,6 +228,7 @@ class IncidentWorkflow:
             "lease.extended",
             step=step.id,
             principal=request.principal.name,
+            principal_id=request.principal.id,
             lease_expires_at=step.lease_expires_at,
             reason=request.reason,
         )
@@ -235,7 +241,12 @@ class IncidentWorkflow:
     @workflow.update(name="release")
     async def release(self, request: ReleaseRequest) -> IncidentView:
         self._release = request
-        self._x.record("release.requested", principal=request.principal.name, reason=request.reason)
+        self._x.record(
+            "release.requested",
+            principal=request.principal.name,
+            principal_id=request.principal.id,
+            reason=request.reason,
+        )
         await workflow.wait_condition(lambda: self._released)
         return self.state()
 
@@ -433,7 +444,11 @@ class IncidentWorkflow:
             else:
                 self._x.record("release.irreversible", step=step.id)
         self._released = True
-        self._x.record("incident.released", principal=request.principal.name)
+        self._x.record(
+            "incident.released",
+            principal=request.principal.name,
+            principal_id=request.principal.id,
+        )
 
     # --- bookkeeping ----------------------------------------------------------------------
 
@@ -485,6 +500,7 @@ class IncidentWorkflow:
     def _record_of(self, request: ApproveRequest | DenyRequest | ReleaseRequest) -> ApprovalRecord:
         return ApprovalRecord(
             principal=request.principal.name,
+            principal_id=request.principal.id,
             roles=request.principal.roles,
             reason=request.reason,
             at=workflow.now().isoformat(),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adapters.base import Plan, Receipt
 from workflows.model import Decision, Finding
@@ -43,20 +43,50 @@ class StepState(StrEnum):
     ROLLED_BACK = "rolled_back"
 
 
-class Principal(_Model):
-    """Who acts, as the API authenticated them; roles come from the principal store."""
+def local_principal_id(name: str) -> str:
+    """The id of a principal of the local store (orchestrator/principals.py)."""
+    return f"local:{name}"
 
+
+def _with_local_id(data: Any, id_key: str, name_key: str) -> Any:
+    """Payloads recorded before principals had ids (running incidents, committed
+    histories) named local principals only: their id is `local:<name>`."""
+    if isinstance(data, dict) and id_key not in data and isinstance(data.get(name_key), str):
+        return {**data, id_key: local_principal_id(data[name_key])}
+    return data
+
+
+class Principal(_Model):
+    """Who acts, as the API authenticated them.
+
+    `id` is what identity checks compare (four-eyes here and in the approval policy):
+    namespaced (`local:<name>`, `oidc:<issuer>#<sub>`), so a local principal and an IdP
+    user never meet, and stable while an IdP display name changes. `name` is for people.
+    """
+
+    id: str = Field(min_length=1)
     name: str = Field(min_length=1, max_length=128)
     roles: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _id_of_an_old_payload(cls, data: Any) -> Any:
+        return _with_local_id(data, "id", "name")
+
 
 class ApprovalRecord(_Model):
-    principal: str
+    principal: str  # the display name, as it was when they acted
+    principal_id: str = Field(min_length=1)
     roles: list[str] = Field(default_factory=list)
     reason: str
     at: str
     # The approval policy's decision that allowed this principal to act.
     decision_id: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _id_of_an_old_payload(cls, data: Any) -> Any:
+        return _with_local_id(data, "principal_id", "principal")
 
 
 class StepView(_Model):
@@ -69,6 +99,9 @@ class StepView(_Model):
     reversible: bool = True
     automatic: bool = True
     requested_by: str = "policy"
+    # The requesting principal's id; None while the policy is the requester (it always is
+    # today), so no principal's id can match it.
+    requested_by_id: str | None = None
     approvals: list[ApprovalRecord] = Field(default_factory=list)
     denial: ApprovalRecord | None = None
     required_approvals: int = 0
@@ -89,6 +122,13 @@ class StepView(_Model):
     # Essential services the policy asked to watch while this step is applied.
     guard: list[str] = Field(default_factory=list)
     guard_report: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _id_of_an_old_requester(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("requested_by", "policy") == "policy":
+            return data
+        return _with_local_id(data, "requested_by_id", "requested_by")
 
 
 class AuditEntry(_Model):

@@ -152,7 +152,11 @@ def authorization_request(
                 "roles": step.approval_roles,
                 "must_include_roles": step.must_include_roles,
             },
-            "approvals": [{"principal": a.principal, "roles": a.roles} for a in step.approvals],
+            # Four-eyes in the policy compares ids; the name is only for its reasons.
+            "approvals": [
+                {"principal": a.principal, "principal_id": a.principal_id, "roles": a.roles}
+                for a in step.approvals
+            ],
         },
     }
 

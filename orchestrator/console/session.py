@@ -4,8 +4,10 @@ The cookie holds no token: a principal name, a fingerprint of the token's stored
 (so revoking or rotating the token ends every session it opened), a random session id
 and the CSRF token every form must echo. It is signed with itsdangerous under a secret
 kept in the state dir (`console-secret`, 0600), so every process of one deployment that
-shares the state dir accepts the same sessions. A session without a principal exists
-only to protect the login form itself against CSRF.
+shares the state dir accepts the same sessions; logouts are kept there too
+(orchestrator/console/ended.py), so each of those processes, and any started later,
+refuses a logged-out cookie. A session without a principal exists only to protect the
+login form itself against CSRF.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 import secrets
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from orchestrator.console.ended import ENDED_FILE, EndedSessions
 from orchestrator.principals import PrincipalStore
 from workflows.state import Principal
 
@@ -84,14 +87,19 @@ class Session:
 
 @dataclass
 class Sessions:
-    """Signs and reads session cookies; remembers logged-out ids until they expire."""
+    """Signs and reads session cookies; refuses logged-out ones until they expire."""
 
     secret: str
+    ended: EndedSessions
     max_age_s: int = SESSION_MAX_S
-    _ended: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._serializer = URLSafeTimedSerializer(self.secret, salt=SALT)
+
+    @classmethod
+    def in_state_dir(cls, state_dir: Path) -> Sessions:
+        """The sessions of every process sharing this state dir."""
+        return cls(console_secret(state_dir), EndedSessions(state_dir / ENDED_FILE))
 
     def read(self, request: Request) -> Session | None:
         raw = request.cookies.get(COOKIE)
@@ -114,8 +122,8 @@ class Sessions:
         return session
 
     def active(self, session: Session) -> bool:
-        """False once the session was logged out (in this process)."""
-        return session.sid not in self._ended
+        """False once the session was logged out, by any process sharing the state dir."""
+        return not self.ended.holds(session.sid)
 
     def write(self, response: Response, request: Request, session: Session) -> None:
         value = self._serializer.dumps(
@@ -132,11 +140,12 @@ class Sessions:
         )
 
     def end(self, response: Response, request: Request, session: Session | None) -> None:
-        """Log out: the cookie is cleared and its id refused by this process from now on."""
-        now = time.monotonic()
-        self._ended = {sid: t for sid, t in self._ended.items() if t > now}
-        if session is not None:
-            self._ended[session.sid] = now + self.max_age_s
+        """Log out: the cookie is cleared, and its id refused from now on by every process
+        sharing the state dir, for as long as the cookie could be presented."""
+        # Only logged-in sessions carry authority to revoke; recording anonymous ones would
+        # let anyone grow the shared list at will.
+        if session is not None and session.name is not None:
+            self.ended.add(session.sid, until=time.time() + self.max_age_s)
         response.delete_cookie(
             COOKIE,
             path=COOKIE_PATH,
@@ -155,7 +164,7 @@ def principal_of(session: Session | None, store: PrincipalStore) -> Principal | 
         if record.name == session.name and hmac.compare_digest(
             token_fingerprint(record.token_sha256).encode(), session.key.encode()
         ):
-            return Principal(name=record.name, roles=list(record.roles))
+            return record.principal()
     return None
 
 

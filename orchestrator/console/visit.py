@@ -14,7 +14,7 @@ from orchestrator.api.context import ApiContext, get_context
 from orchestrator.api.problems import Problem
 from orchestrator.console import live
 from orchestrator.console.render import page
-from orchestrator.console.session import COOKIE, Session, Sessions, console_secret, principal_of
+from orchestrator.console.session import COOKIE, Session, Sessions, principal_of
 from workflows.state import Principal
 
 
@@ -53,7 +53,7 @@ def visit_of(request: Request) -> Visit:
     context = get_context(request)
     console = getattr(request.app.state, "console", None)
     if not isinstance(console, Console):
-        console = Console(Sessions(console_secret(context.settings.state_dir)), live.Streams())
+        console = Console(Sessions.in_state_dir(context.settings.state_dir), live.Streams())
         request.app.state.console = console
     session = console.sessions.read(request)
     return Visit(request, context, console, session, principal_of(session, context.principals))

@@ -10,6 +10,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
 from workflows.model import Decision, DecisionStep, Finding, Verdict
@@ -71,13 +72,28 @@ Action = Literal["approve", "deny", "extend", "release", "pause", "resume"]
 Role = Literal["responder", "duty-officer", "admin", "viewer", "policy-engineer"]
 
 
+# Identity is the id (what four-eyes compares); the name is for people. An input without
+# ids (written before they existed) names local principals: the id is then `local:<name>`.
+PRINCIPAL_ID = "local:<name> or oidc:<issuer>#<sub>; absent: local:<name>"
+
+
+def _absent_by_default(schema: JsonDict) -> None:
+    schema.pop("default", None)  # absent, never null: the schema documents a string
+
+
+def _principal_id() -> Any:
+    return Field(default=None, description=PRINCIPAL_ID, json_schema_extra=_absent_by_default)
+
+
 class Principal(_Strict):
+    id: str | SkipJsonSchema[None] = _principal_id()
     name: str
     roles: list[str]
 
 
 class PriorApproval(_Strict):
     principal: str
+    principal_id: str | SkipJsonSchema[None] = _principal_id()
     roles: list[str] = Field(default_factory=list)
 
 

@@ -3,16 +3,22 @@ every form, logout, revocation; the JSON API keeps answering problem+json."""
 
 from __future__ import annotations
 
+import json
 import re
 import stat
+import threading
+import time
 from http.cookies import SimpleCookie
 
 import httpx
 import pytest
+from fastapi import Request
+from fastapi.responses import Response
 from harness import make_settings
 from temporalio.client import Client
 
-from orchestrator.console.session import COOKIE, SECRET_FILE, console_secret
+from orchestrator.console.ended import ENDED_FILE, EndedSessions
+from orchestrator.console.session import COOKIE, SECRET_FILE, Session, Sessions, console_secret
 from orchestrator.principals import PrincipalStore
 
 from .conftest import add_people, asgi, console_app
@@ -135,6 +141,112 @@ async def test_logout_ends_the_session_even_for_a_kept_cookie(app):
     assert after.status_code == replayed.status_code == 303
 
 
+async def test_a_logout_holds_in_every_api_process_of_the_state_dir_and_after_a_restart(
+    temporal_client: Client, rego
+):
+    """Two apps on one state dir are two API processes; a third, started later, a restart."""
+    settings = make_settings(1)
+    people = add_people(settings)
+    first = console_app(temporal_client, settings, rego)
+    second = console_app(temporal_client, settings, rego)
+    async with asgi(first) as one, asgi(second) as two:
+        await log_in(one, people["alice"])
+        kept = one.cookies[COOKIE]
+        two.cookies.set(COOKIE, kept, path="/console")
+        shared = await two.get(QUICK)
+        out = await two.post("/console/logout", data={"csrf": csrf_of(shared)})
+        elsewhere = await one.get(QUICK)
+    async with asgi(console_app(temporal_client, settings, rego)) as restarted:
+        restarted.cookies.set(COOKIE, kept, path="/console")
+        after_restart = await restarted.get(QUICK)
+    assert shared.status_code == 404, "the other process accepts the session while it lives"
+    assert out.status_code == 303
+    assert elsewhere.status_code == 303, "logged out on one process is logged out on all"
+    assert after_restart.status_code == 303, "and stays logged out after a restart"
+
+
+def request_with(cookie: str | None = None) -> Request:
+    headers = [(b"cookie", f"{COOKIE}={cookie}".encode())] if cookie else []
+    return Request({"type": "http", "scheme": "http", "path": "/console", "headers": headers})
+
+
+def signed_cookie(sessions: Sessions, session: Session) -> str:
+    response = Response()
+    sessions.write(response, request_with(), session)
+    return set_cookie_of(response.headers.getlist("set-cookie"))
+
+
+def set_cookie_of(headers: list[str]) -> str:
+    cookie: SimpleCookie = SimpleCookie()
+    for header in headers:
+        cookie.load(header)
+    return cookie[COOKIE].value
+
+
+def test_two_processes_and_a_restart_share_every_logout(tmp_path):
+    """`Sessions` per process, one state dir: what one logs out, the others refuse."""
+    one, two = Sessions.in_state_dir(tmp_path), Sessions.in_state_dir(tmp_path)
+    alice = Session.anonymous().logged_in("alice", "fingerprint")
+    cookie = signed_cookie(one, alice)
+    assert one.read(request_with(cookie)) == two.read(request_with(cookie)) == alice
+    one.end(Response(), request_with(cookie), alice)
+    assert two.read(request_with(cookie)) is None, "the other process refuses it at once"
+    assert one.read(request_with(cookie)) is None
+    assert Sessions.in_state_dir(tmp_path).read(request_with(cookie)) is None, "after a restart"
+    ended = tmp_path / ENDED_FILE
+    assert stat.S_IMODE(ended.stat().st_mode) == 0o600
+    assert alice.sid in ended.read_text()
+
+
+def test_logging_out_an_anonymous_session_records_nothing(tmp_path):
+    """Only logins can grow the shared list, not anyone who fetches the login form."""
+    sessions = Sessions.in_state_dir(tmp_path)
+    sessions.end(Response(), request_with(), Session.anonymous())
+    assert not (tmp_path / ENDED_FILE).exists()
+
+
+def test_ended_sessions_are_forgotten_once_their_cookie_expired(tmp_path):
+    now = [1_000.0]
+    ended = EndedSessions(tmp_path / ENDED_FILE, clock=lambda: now[0])
+    ended.add("old", until=1_100.0)
+    ended.add("new", until=5_000.0)
+    assert ended.holds("old") and ended.holds("new") and not ended.holds("other")
+    now[0] = 2_000.0
+    assert not ended.holds("old"), "an expired cookie is refused by its signature anyway"
+    ended.add("later", until=9_000.0)
+    stored = json.loads((tmp_path / ENDED_FILE).read_text())["ended"]
+    assert sorted(stored) == ["later", "new"], "pruned at the next write"
+
+
+def test_concurrent_logouts_in_several_processes_all_hold(tmp_path):
+    """Each writer has its own instance (as a process would); the lock keeps every entry."""
+
+    def log_out(worker: int) -> None:
+        ended = EndedSessions(tmp_path / ENDED_FILE)
+        for n in range(25):
+            ended.add(f"w{worker}-{n}", until=time.time() + 60)
+
+    threads = [threading.Thread(target=log_out, args=(w,)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    reader = EndedSessions(tmp_path / ENDED_FILE)
+    assert all(reader.holds(f"w{w}-{n}") for w in range(6) for n in range(25))
+
+
+def test_an_unreadable_list_keeps_what_the_process_knew_and_the_next_logout_repairs_it(
+    tmp_path,
+):
+    ended = EndedSessions(tmp_path / ENDED_FILE)
+    ended.add("a", until=time.time() + 60)
+    (tmp_path / ENDED_FILE).write_text("{not json")
+    assert ended.holds("a"), "a broken file does not resurrect what this process saw end"
+    ended.add("b", until=time.time() + 60)
+    fresh = EndedSessions(tmp_path / ENDED_FILE)
+    assert fresh.holds("a") and fresh.holds("b")
+
+
 async def test_revoking_the_token_ends_its_sessions(app):
     async with asgi(app) as http:
         await log_in(http, app.state.people["bob"])
@@ -169,7 +281,8 @@ async def test_errors_show_on_pages_and_json_errors_stay_problem_json(app):
     assert "no incident &#39;inc-does-not-exist&#39;" in console.text
     assert bad_filter.status_code == 400
     assert "unknown status" in bad_filter.text and "severity must be" in bad_filter.text
-    assert api.status_code == 404 and api.headers["content-type"] == "application/problem+json"
+    # Reads need a principal too (#14), and a console cookie is none.
+    assert api.status_code == 401 and api.headers["content-type"] == "application/problem+json"
     assert api_action.status_code == 401, "the console's cookie is no API credential"
 
 

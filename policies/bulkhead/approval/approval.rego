@@ -1,11 +1,13 @@
 # METADATA
 # title: Who may do what to an incident
 # description: |
-#   Input (schemas/authorization-input.schema.json): action, principal {name, roles},
+#   Input (schemas/authorization-input.schema.json): action, principal {id, name, roles},
 #   incident, step (with its approval and, when known, the approvals it already has).
+#   Identity is the principal's id (local:<name>, oidc:<issuer>#<sub>), never its display
+#   name: one IdP user may show under several names, and two people may share one.
 #   Roles: responder, duty-officer, admin, viewer, policy-engineer.
 #   - approve: a holder of one of the step's approval roles (or, when it names none,
-#     responder or duty-officer); never twice by one principal; the last approvals
+#     responder or duty-officer); never twice by one principal (by id); the last approvals
 #     must bring the roles in must_include_roles that earlier approvers lacked.
 #   - deny: as approve, or admin: not acting is always the safe direction for services.
 #   - extend, release: responder, duty-officer, or admin.
@@ -28,6 +30,13 @@ allow if {
 roles := {role | some role in object.get(input, ["principal", "roles"], [])}
 
 principal := object.get(input, ["principal", "name"], "")
+
+# Inputs from before ids existed named local principals only.
+principal_id := object.get(input, ["principal", "id"], local_id(principal))
+
+local_id(name) := sprintf("local:%v", [name])
+
+approver_id(prior) := object.get(prior, "principal_id", local_id(object.get(prior, "principal", "")))
 
 step_id := object.get(input, ["step", "id"], "")
 
@@ -85,7 +94,7 @@ prior_approvals := object.get(input, ["step", "approvals"], [])
 
 already_approved if {
 	some prior in prior_approvals
-	prior.principal == principal
+	approver_id(prior) == principal_id
 }
 
 held_before(role) if {

@@ -77,6 +77,41 @@ test_one_principal_never_approves_a_step_twice if {
 	"dan already approved step isolate:energy: the next approval must come from someone else" in reasons(r)
 }
 
+# --- four-eyes by identity, not by display name -------------------------------------------
+
+subject(id, name, roles) := {"id": id, "name": name, "roles": roles}
+
+idp := "https://idp.city.test/realms/ops"
+
+test_one_idp_subject_never_approves_twice_under_another_display_name if {
+	step := with_prior(essential_step, [{"principal": "olivia", "principal_id": sprintf("oidc:%s#u-1", [idp]), "roles": ["responder"]}])
+	r := request("approve", subject(sprintf("oidc:%s#u-1", [idp]), "u-1", ["duty-officer"]), step)
+	not allowed(r)
+	"u-1 already approved step isolate:energy: the next approval must come from someone else" in reasons(r)
+}
+
+test_two_idp_subjects_sharing_a_display_name_are_two_approvers if {
+	step := with_prior(essential_step, [{"principal": "sam", "principal_id": sprintf("oidc:%s#u-1", [idp]), "roles": ["responder"]}])
+	allowed(request("approve", subject(sprintf("oidc:%s#u-2", [idp]), "sam", ["duty-officer"]), step))
+}
+
+test_a_local_principal_and_an_idp_user_of_one_name_are_two_approvers if {
+	step := with_prior(essential_step, [{"principal": "duty1", "principal_id": "local:duty1", "roles": ["responder"]}])
+	allowed(request("approve", subject(sprintf("oidc:%s#duty1", [idp]), "duty1", ["duty-officer"]), step))
+	not allowed(request("approve", subject("local:duty1", "duty1", ["duty-officer"]), step))
+}
+
+test_an_approval_recorded_without_an_id_is_the_local_principal_of_its_name if {
+	step := with_prior(essential_step, [{"principal": "dan", "roles": ["duty-officer"]}])
+	not allowed(request("approve", subject("local:dan", "dan", ["duty-officer"]), step))
+	allowed(request("approve", subject(sprintf("oidc:%s#dan", [idp]), "dan", ["responder"]), step))
+}
+
+test_a_principal_sent_without_an_id_is_the_local_principal_of_its_name if {
+	step := with_prior(essential_step, [{"principal": "dan", "principal_id": "local:dan", "roles": ["duty-officer"]}])
+	not allowed(request("approve", person("dan", ["duty-officer"]), step))
+}
+
 test_admin_is_no_approver_without_an_operational_role if {
 	r := request("approve", person("root", ["admin"]), open_step)
 	not allowed(r)
