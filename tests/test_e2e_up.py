@@ -168,9 +168,8 @@ def test_readme_demo_contains_and_survives_a_restart(tmp_path: Path):
     again.start()
     try:
         again.ready()
-        listed = httpx.get(
-            f"{again.api}/v1/incidents", headers=again.reader, timeout=10
-        ).json()["incidents"]
+        response = httpx.get(f"{again.api}/v1/incidents", headers=again.reader, timeout=10)
+        listed = response.json()["incidents"]
         assert incident_id in [row["incident_id"] for row in listed]
         assert incident(again, incident_id, "verified")["status"] == "contained"
     finally:
