@@ -143,11 +143,11 @@ async def ready(http: httpx.AsyncClient) -> None:
     raise AssertionError("the app never became ready")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def own_temporal() -> AsyncIterator[Client]:
-    """A dev server of this test's own: GET /v1/incidents queries every running incident
-    in the namespace, and incidents other tests left behind (no worker polls their task
-    queues any more) would each hold a query until its timeout."""
+    """A dev server of each run's own: GET /v1/incidents queries every running incident
+    in the namespace, and incidents other tests (or the other run) left behind, which no
+    worker polls any more, would each hold a query until its timeout."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_binary()),
         data_converter=pydantic_data_converter,
