@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from orchestrator.api.context import ApiContext, get_context
-from orchestrator.api.problems import Problem
+from orchestrator.api.problems import Problem, problem_response
 from orchestrator.console import live
 from orchestrator.console.render import page
 from orchestrator.console.session import COOKIE, Session, Sessions, principal_of
@@ -76,12 +76,26 @@ def current_path(request: Request) -> str:
 
 
 def to_login(request: Request, target: str | None = None) -> Response:
+    """A browser is sent to the login page; any other client gets 401 problem+json."""
+    if not wants_html(request):
+        return problem_response(
+            401,
+            "log in to the console, or call the /v1 API with Authorization: Bearer <token>",
+            slug="unauthenticated",
+            instance=request.url.path,
+            headers={"WWW-Authenticate": 'Bearer realm="bulkhead"'},
+        )
     if request.method == "GET" and cross_site_without_cookie(request):
         return bounce(request)
     query = {"next": target or current_path(request)}
     if request.method == "POST":
         query["lost"] = "1"  # the login page says the action was not carried out
     return RedirectResponse(f"/console/login?{urlencode(query)}", status_code=303)
+
+
+def wants_html(request: Request) -> bool:
+    """Browsers ask for text/html when they navigate or submit a form."""
+    return "text/html" in request.headers.get("accept", "")
 
 
 def cross_site_without_cookie(request: Request) -> bool:

@@ -18,10 +18,10 @@ class Authorization:
 
     Input of `data.bulkhead.approval.allow`:
     `{"action": "approve"|"deny"|"extend"|"release"|"pause"|"resume",
-      "principal": {"name", "roles": [...]},
+      "principal": {"id", "name", "roles": [...]},  (id: local:<name> | oidc:<iss>#<sub>)
       "incident": {"incident_id", "status", "zones": [...]} | null,
       "step": {"id", "adapter", "action", "target", "approval": {...}, "reversible",
-               "approvals": [{"principal", "roles"}] (optional: the ones it already has)}
+               "approvals": [{"principal", "principal_id", "roles"}] (the ones it has)}
                | null}`
     Anything but a literal `true` denies (fail closed). Schema:
     policies/schemas/authorization-input.schema.json; rules: policies/bulkhead/approval/.

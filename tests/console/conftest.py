@@ -56,8 +56,14 @@ def console_app(client: Client, settings: Settings, engine: Any) -> FastAPI:
     return create_app(build_context(settings, client, engine, secret))
 
 
+# What a browser's navigation asks for: the console answers it with pages and redirects.
+BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
 def asgi(app: FastAPI, base_url: str = "http://bulkhead.test") -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=base_url, headers=BROWSER
+    )
 
 
 async def end_incidents(client: Client, settings: Settings) -> None:

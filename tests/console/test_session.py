@@ -323,3 +323,17 @@ async def test_an_action_after_the_session_ended_says_nothing_was_done(app):
     assert form.status_code == 303
     assert form.headers["location"].startswith("/console/login?next=%2Fconsole%2Fincidents%2Finc-x")
     assert "nothing was done" in login.text
+
+
+async def test_a_client_that_is_not_a_browser_gets_401_problem_json(app):
+    """Scripts and API clients get the API's answer (401 problem+json), not a login page."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bulkhead.test") as http:
+        pages = [await http.get(path) for path in ("/console", "/console/approvals", QUICK)]
+        action = await http.post(
+            "/console/incidents/inc-none/actions", data={"action": "release", "reason": "x"}
+        )
+    for answer in [*pages, action]:
+        assert answer.status_code == 401, answer.request.url
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.headers["www-authenticate"].startswith("Bearer")
