@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mutation import json_paths, replaced
 
 from orchestrator.config import REPO_ROOT
 from orchestrator.connectors.base import InvalidPayload, pointer
@@ -241,30 +242,12 @@ JSON = st.recursive(
 )
 
 
-def _paths(document: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [path]
-    if isinstance(document, dict):
-        for key, value in document.items():
-            found += _paths(value, (*path, key))
-    elif isinstance(document, list):
-        for index, value in enumerate(document):
-            found += _paths(value, (*path, index))
-    return found
-
-
 @st.composite
 def mutated_fixtures(draw: st.DrawFn) -> Any:
     """A documented finding with one subtree replaced by arbitrary JSON."""
     names = sorted(p.name for p in FIXTURES.glob("*.json"))
     document = fixture(draw(st.sampled_from(names)))
-    where = draw(st.sampled_from(_paths(document)))
-    if not where:
-        return draw(JSON)
-    node = document
-    for step in where[:-1]:
-        node = node[step]
-    node[where[-1]] = draw(JSON)
-    return document
+    return replaced(document, draw(st.sampled_from(json_paths(document))), draw(JSON))
 
 
 @settings(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mutation import json_paths, replaced
 
 from orchestrator.api.webhook_docs import example_payload
 from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT
@@ -121,35 +122,13 @@ JSON = st.recursive(
 )
 
 
-def _paths(document: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [path]
-    if isinstance(document, dict):
-        for key, value in document.items():
-            found += _paths(value, (*path, key))
-    elif isinstance(document, list):
-        for index, value in enumerate(document):
-            found += _paths(value, (*path, index))
-    return found
-
-
-def _replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
-    if not path:
-        return value
-    copied = json.loads(json.dumps(document))
-    node = copied
-    for step in path[:-1]:
-        node = node[step]
-    node[path[-1]] = value
-    return copied
-
-
 @st.composite
 def mutated_fixtures(draw: st.DrawFn) -> tuple[str, Any]:
     """A real vendor payload with one subtree replaced by arbitrary JSON: deep coverage."""
     path = draw(st.sampled_from(fixture_files()))
     document = draw(st.sampled_from(documents(path)))
-    where = draw(st.sampled_from(_paths(document)))
-    return path.parent.name, _replaced(document, where, draw(JSON))
+    where = draw(st.sampled_from(json_paths(document)))
+    return path.parent.name, replaced(document, where, draw(JSON))
 
 
 def _never_raises(source: str, payload: Any) -> None:
