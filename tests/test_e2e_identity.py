@@ -36,6 +36,7 @@ pytestmark = [
 ]
 SYSTEMS = ("ldap-city", "scim-idp", "vault-city")
 FINDING = {
+    "class_uid": 2004,
     "finding_info": {"uid": "det-svc-scada-e2e", "title": "svc-scada logon from unknown host"},
     "severity_id": 4,
     "confidence_id": 3,

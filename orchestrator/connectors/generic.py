@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from orchestrator.connectors.base import (
     MAX_ITEMS,
+    FieldError,
     Item,
     VendorConnector,
     field_errors,
@@ -58,11 +59,39 @@ def is_compact(document: dict[str, Any]) -> bool:
     return document.keys() <= COMPACT_ATTRIBUTES
 
 
+# OCSF integers that pydantic (lax) would take as `true`, `4.0` or `"4"`.
+INTEGER_ATTRIBUTES = frozenset(
+    {"class_uid", "activity_id", "severity_id", "confidence_id", "time", "port", "type_id"}
+)
+
+
+def compact_errors(document: dict[str, Any], where: tuple[int, ...]) -> list[FieldError]:
+    """What Bulkhead's own form must hold beyond its model: `class_uid`, and integers
+    that are integers (JSON `true` and `4.0` are not OCSF ids)."""
+    errors: list[FieldError] = []
+    if "class_uid" not in document:
+        errors.append(FieldError(pointer(*where, "class_uid"), "Field required"))
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(document, where)]
+    while stack:
+        node, path = stack.pop()
+        children = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in children:
+            if key == "raw_data":
+                continue
+            if isinstance(value, dict | list):
+                stack.append((value, (*path, key)))
+            elif key in INTEGER_ATTRIBUTES and isinstance(value, bool | float | str):
+                errors.append(FieldError(pointer(*path, key), "must be an integer"))
+    return errors
+
+
 def _one(item: Any, where: tuple[int, ...]) -> Item:
     if not isinstance(item, dict):
         return rejected(where, "expected a JSON object")
     here = pointer(*where)
     if is_compact(item):
+        if errors := compact_errors(item, where):
+            return Item(here, errors=tuple(errors))
         # A vendor's own raw_data (any JSON type) travels inside ours instead of failing.
         document = {k: v for k, v in item.items() if k != "raw_data"}
         try:

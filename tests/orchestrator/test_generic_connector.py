@@ -88,14 +88,23 @@ def test_raw_data_sent_by_the_siem_is_kept_verbatim_not_validated():
 
 
 def test_bulkheads_own_form_takes_defaults_for_omitted_fields():
-    """Bulkhead's normalized form (examples/findings) is not OCSF: class_uid may be left out."""
+    """Bulkhead's normalized form (examples/findings) is not OCSF: optional fields may be
+    left out, but `class_uid`, which every OCSF event carries, may not."""
     document = example()
-    for optional in ("class_uid", "activity_id", "confidence_id", "resources", "evidences"):
+    for optional in ("activity_id", "confidence_id", "resources", "evidences"):
         del document[optional]
     (normalized,) = normalize(document)
     assert normalized.class_uid == 2004
     assert normalized.confidence_id is ConfidenceId.UNKNOWN
     assert normalized.resources == []
+    del document["class_uid"]
+    assert pointers_of(document) == ["/class_uid"]
+
+
+@pytest.mark.parametrize("value", [True, 4.0, "4"])
+def test_bulkheads_own_form_takes_integers_only_as_integers(value):
+    """`severity_id: true` or `4.0` is not an OCSF id, in either form."""
+    assert pointers_of([example(), example(severity_id=value)]) == ["/1/severity_id"]
 
 
 def test_list_of_findings_normalizes_each_in_order():
