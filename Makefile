@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: venv run test lint typecheck pytest lock bench drill clean
+.PHONY: venv run test lint typecheck pytest lock bench drill histories clean
 
 venv: $(STAMP)
 
@@ -47,6 +47,10 @@ bench: venv
 # Fault drills: SIGKILL workers and APIs, restart Temporal; prints a table and JSON.
 drill: venv
 	$(BIN)/python bench/drills/run.py $(ARGS)
+
+# Re-record the workflow histories the suite replays (after any change under workflows/).
+histories: venv
+	PYTHONPATH=.:tests $(BIN)/python tests/workflows/record_histories.py
 
 clean:
 	rm -rf $(VENV) .bulkhead .mypy_cache .pytest_cache .ruff_cache

@@ -1,8 +1,11 @@
 """Record workflow histories for the replay test (tests/workflows/test_replay.py).
 
-Run after an intentional, compatible change to the workflows, and commit the result:
-    .venv/bin/python tests/workflows/record_histories.py
-A change that makes these histories fail to replay would break running incidents.
+`make histories` runs this (with PYTHONPATH=.:tests, as pytest's `pythonpath`) after any
+change under workflows/, and the result is
+committed: one folder per version of the workflow code (histories/<source hash>/), one
+history per path an incident or the city record can take. Older folders stay: they
+stand for incidents that started under older code and are still running somewhere, so
+the current code must keep replaying them.
 """
 
 from __future__ import annotations
@@ -10,27 +13,38 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from conftest import free_port
 from harness import make_settings, running_worker, wait_for
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from workflow_fakes import (
+    FakeModbusAdapter,
     ScriptedEngine,
+    SharedDependency,
     fallback_step,
     finding,
     new_incident,
     scripted_activities,
     send,
 )
+from workflow_histories import HISTORIES, source_hash
 
+from adapters.base import Receipt, StepCommand
+from orchestrator.activities import ContainmentActivities
+from orchestrator.city import TemporalCity
+from orchestrator.config import Settings
+from orchestrator.inventory import Inventory
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.temporal import temporal_binary
+from workflows.city import AutomationChange
 from workflows.state import (
     ApproveRequest,
+    DenyRequest,
+    ExtendRequest,
     IncidentStatus,
     IncidentView,
     Principal,
@@ -38,58 +52,195 @@ from workflows.state import (
     StepState,
 )
 
-OUT = Path(__file__).resolve().parent / "histories"
 GATED = {
     "required": 2,
     "roles": ["responder", "duty-officer"],
     "must_include_roles": ["duty-officer"],
     "timeout_s": 600,
 }
+ALICE = Principal(id="local:alice", name="alice", roles=["responder"])
+DORA = Principal(id="local:dora", name="dora", roles=["duty-officer"])
+IDP_DORA = Principal(id="oidc:https://idp.example#u-17", name="Dora", roles=["duty-officer"])
+
+Recorded = list[tuple[str, WorkflowHandle]]
+Scenario = Callable[[Client, Settings, TrafficLab], Awaitable[Recorded]]
 
 
-async def record() -> None:
+def first_step_is(view: IncidentView, state: StepState) -> bool:
+    return bool(view.steps) and view.steps[0].state is state
+
+
+def handle_of(client: Client, incident_id: str, run_id: str | None = None) -> WorkflowHandle:
+    return client.get_workflow_handle(incident_id, run_id=run_id, result_type=IncidentView)
+
+
+async def released(client: Client, incident_id: str, who: Principal) -> WorkflowHandle:
+    handle = handle_of(client, incident_id)
+    await handle.execute_update("release", ReleaseRequest(principal=who, reason="recorded"))
+    await handle.result()
+    return handle
+
+
+async def auto_contain_and_release(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:
+    """A policy step runs on its own (plan, apply, verify); a duplicate changes nothing;
+    release reverts it."""
+    engine = ScriptedEngine([fallback_step("tsc-0001")])
+    async with running_worker(client, settings, scripted_activities(settings, engine)):
+        params = new_incident()
+        await send(client, settings, params, webhook_id="wh-1")
+        await send(client, settings, params, webhook_id="wh-1")  # a duplicate
+        await wait_for(client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED)
+        return [("auto-contain-release", await released(client, params.incident_id, DORA))]
+
+
+async def four_eyes_deny_extend(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:
+    """Two gated steps: one approved by two principals (one local, one from an IdP),
+    then extended; the other denied. Then released."""
+    engine = ScriptedEngine(
+        [
+            fallback_step("tsc-0001", approval=GATED),
+            fallback_step("tsc-0002", approval=GATED),
+        ]
+    )
+    async with running_worker(client, settings, scripted_activities(settings, engine)):
+        params = new_incident()
+        await send(client, settings, params)
+        await wait_for(
+            client, params.incident_id, lambda v: v.status is IncidentStatus.AWAITING_APPROVAL
+        )
+        handle = handle_of(client, params.incident_id)
+        for who in (ALICE, IDP_DORA):
+            await handle.execute_update(
+                "approve", ApproveRequest(step_id="fallback:tsc-0001", principal=who, reason="ok")
+            )
+        await handle.execute_update(
+            "deny", DenyRequest(step_id="fallback:tsc-0002", principal=DORA, reason="no")
+        )
+        await wait_for(
+            client,
+            params.incident_id,
+            lambda v: first_step_is(v, StepState.VERIFIED),
+        )
+        await handle.execute_update(
+            "extend",
+            ExtendRequest(step_id="fallback:tsc-0001", principal=DORA, lease_s=600, reason="more"),
+        )
+        return [("four-eyes-deny-extend", await released(client, params.incident_id, DORA))]
+
+
+async def lease_expiry(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:
+    """A step's lease runs out: the workflow reverts it on its own, then it is released."""
+    engine = ScriptedEngine([fallback_step("tsc-0003", lease_s=2)])
+    async with running_worker(client, settings, scripted_activities(settings, engine)):
+        params = new_incident()
+        await send(client, settings, params)
+        await wait_for(
+            client,
+            params.incident_id,
+            lambda v: first_step_is(v, StepState.ROLLED_BACK),
+        )
+        return [("lease-expiry", await released(client, params.incident_id, ALICE))]
+
+
+class _Coupling(FakeModbusAdapter):
+    """Applying breaks the shared dependency; rolling back heals it (tests/workflows/test_guard)."""
+
+    def __init__(self, dependency: SharedDependency) -> None:
+        super().__init__()
+        self.dependency = dependency
+
+    async def apply(self, command: StepCommand, *, key: str) -> Receipt:
+        self.dependency.healthy = False
+        return await super().apply(command, key=key)
+
+    async def rollback(self, receipt: Receipt) -> Receipt:
+        self.dependency.healthy = True
+        return await super().rollback(receipt)
+
+
+async def guard_rollback(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:
+    """A verified step harms an essential service: the guard rolls it back, escalates."""
+    dependency = SharedDependency(breaks_on_apply=True)
+    engine = ScriptedEngine(
+        [fallback_step("tsc-0001", guard={"essential": ["emergency-dispatch"]})]
+    )
+    activities = ContainmentActivities(
+        engine,
+        Inventory.load(settings.policy_dir),
+        {"modbus": _Coupling(dependency)},
+        guard=dependency,
+    )
+    async with running_worker(client, settings, activities):
+        params = new_incident()
+        await send(client, settings, params)
+        await wait_for(client, params.incident_id, lambda v: v.status is IncidentStatus.FAILED)
+        return [("guard-rollback", await released(client, params.incident_id, DORA))]
+
+
+async def continue_as_new(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:
+    """A long incident continues as new with its state carried; both runs are kept."""
+    engine = ScriptedEngine([fallback_step("tsc-0002")])
+    async with running_worker(client, settings, scripted_activities(settings, engine)):
+        params = new_incident(max_history_events=100)
+        await send(client, settings, params)
+        first = (await handle_of(client, params.incident_id).describe()).run_id
+        for _ in range(40):
+            await send(client, settings, params, finding())
+        await wait_for(
+            client,
+            params.incident_id,
+            lambda v: v.findings_received >= 41 and v.status is IncidentStatus.CONTAINED,
+        )
+        current = (await handle_of(client, params.incident_id).describe()).run_id
+        assert current != first, "the incident never continued as new"
+        await released(client, params.incident_id, DORA)
+        return [
+            ("continue-as-new-first-run", handle_of(client, params.incident_id, first)),
+            ("continue-as-new-next-run", handle_of(client, params.incident_id, current)),
+        ]
+
+
+async def city_pause_resume(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:
+    """The city record: automation paused and resumed by principals."""
+    city = TemporalCity(client, settings)
+    async with running_worker(client, settings, scripted_activities(settings, ScriptedEngine([]))):
+        await city.ensure()
+        await city.set_paused(AutomationChange(principal=DORA, reason="drill"), paused=True)
+        await city.set_paused(AutomationChange(principal=IDP_DORA, reason="over"), paused=False)
+        await city.view()
+    return [("city-pause-resume", client.get_workflow_handle(city.workflow_id))]
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    auto_contain_and_release,
+    four_eyes_deny_extend,
+    lease_expiry,
+    guard_rollback,
+    continue_as_new,
+    city_pause_resume,
+)
+
+
+async def record() -> Path:
+    out = HISTORIES / source_hash()
+    out.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_binary()), data_converter=pydantic_data_converter
     )
     lab = TrafficLab(port=free_port())
     await lab.start()
-    client = env.client
     try:
-        settings = make_settings(lab.port, state_dir=Path(tempfile.mkdtemp()))
-        engine = ScriptedEngine(
-            [fallback_step("tsc-0001"), fallback_step("tsc-0002", approval=GATED, lease_s=2)]
-        )
-        async with running_worker(client, settings, scripted_activities(settings, engine)):
-            params = new_incident()
-            await send(client, settings, params, webhook_id="wh-1")
-            await send(client, settings, params, webhook_id="wh-1")  # a duplicate
-            await send(client, settings, params, finding(resources=[{"uid": "tsc-0003"}]))
-            await wait_for(
-                client, params.incident_id, lambda v: v.status is IncidentStatus.AWAITING_APPROVAL
-            )
-            handle = client.get_workflow_handle(params.incident_id, result_type=IncidentView)
-            for who in (
-                Principal(name="alice", roles=["responder"]),
-                Principal(name="dora", roles=["duty-officer"]),
-            ):
-                await handle.execute_update(
-                    "approve",
-                    ApproveRequest(step_id="fallback:tsc-0002", principal=who, reason="ok"),
-                )
-            await wait_for(
-                client, params.incident_id, lambda v: v.steps[1].state is StepState.ROLLED_BACK
-            )  # lease expiry
-            await handle.execute_update(
-                "release", ReleaseRequest(principal=Principal(name="dora"), reason="done")
-            )
-            await handle.result()
-            history = await handle.fetch_history()
-            (OUT / "approve-lease-release.json").write_text(history.to_json())
-            print(f"recorded {len(history.events)} events", file=sys.stderr)
+        for scenario in SCENARIOS:
+            settings = make_settings(lab.port, state_dir=Path(tempfile.mkdtemp()))
+            for name, handle in await scenario(env.client, settings, lab):
+                history = await handle.fetch_history()
+                (out / f"{name}.json").write_text(history.to_json())
+                print(f"{out.name}/{name}: {len(history.events)} events", file=sys.stderr)
     finally:
         await lab.stop()
         await env.shutdown()
+    return out
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    print(asyncio.run(record()))

@@ -1,32 +1,48 @@
-"""Committed histories must still replay: a non-deterministic workflow change fails CI.
+"""Committed histories must still replay, and there must be some from the current code.
 
-Regenerate with `tests/workflows/record_histories.py` only for deliberate, compatible
-changes (running incidents replay the same way these do).
+Every folder under histories/ holds the histories recorded from one version of workflows/
+(`make histories`); old folders stay, because incidents started under old code are still
+running somewhere and the current code must replay them. A change to workflows/ without
+a new recording fails here, so nobody ships workflow code that was never replayed.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
+from workflow_histories import HISTORIES, source_hash
 
 from workflows.city import CityWorkflow
 from workflows.incident import IncidentWorkflow
 
-HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
+RECORDED = sorted(HISTORIES.rglob("*.json"))
+# The paths every recording must cover (record_histories.SCENARIOS).
+PATHS = {
+    "auto-contain-release",
+    "four-eyes-deny-extend",
+    "lease-expiry",
+    "guard-rollback",
+    "continue-as-new-first-run",
+    "continue-as-new-next-run",
+    "city-pause-resume",
+}
 
 
-def test_there_are_histories_to_replay():
-    assert HISTORIES, "record some with tests/workflows/record_histories.py"
+def test_histories_were_recorded_from_the_current_workflow_code():
+    current = HISTORIES / source_hash()
+    assert current.is_dir(), (
+        f"workflows/ changed since the last recording: run `make histories` and commit "
+        f"{current.relative_to(HISTORIES.parent.parent.parent)}"
+    )
+    assert {p.stem for p in current.glob("*.json")} >= PATHS
 
 
 @pytest.mark.parametrize(
     "history",
-    [WorkflowHistory.from_json(p.stem, p.read_text()) for p in HISTORIES],
-    ids=[p.stem for p in HISTORIES],
+    [WorkflowHistory.from_json(p.stem, p.read_text()) for p in RECORDED],
+    ids=[p.relative_to(HISTORIES).as_posix() for p in RECORDED],
 )
 async def test_committed_history_replays_deterministically(history: WorkflowHistory):
     replayer = Replayer(
