@@ -6,7 +6,8 @@ pydantic models; they stay free of temporalio so adapters can be used and tested
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -97,3 +98,18 @@ class Adapter(Protocol):
     async def rollback(self, receipt: Receipt) -> Receipt: ...
 
     async def capabilities(self) -> Capabilities: ...
+
+
+@runtime_checkable
+class RenewsLease(Protocol):
+    """An adapter whose applied steps also expire on the target by themselves (a dead-man's
+    switch, such as nftables element timeouts), should Bulkhead die while holding them.
+
+    When a responder extends a step's lease, the orchestrator moves that deadline too, or
+    the target lets go at the old time while the console shows the step still in force.
+    `expires_at` is the lease's new absolute deadline (timezone-aware), so a retried call
+    lands on the same deadline. The returned receipt records it, and `verify` checks it.
+    A receipt without a deadline on the target comes back unchanged.
+    """
+
+    async def renew_lease(self, receipt: Receipt, *, expires_at: datetime) -> Receipt: ...

@@ -9,24 +9,29 @@ a dead-man's switch equal to the lease, should Bulkhead die while holding a zone
 Apply is one atomic batch per enforcement point whose sets are `create`d: a repeated apply
 of the same `incident:step` key fails inside the kernel before adding anything, and then
 finds the step already in place. Verify and rollback read the table back and act only on
-the step's own sets and the rules that reference them.
+the step's own sets and the rules that reference them. `renew_lease` moves the switch to
+a lease's new deadline (see lease.py); verify then also checks that deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from adapters.base import (
     AdapterError,
     Capabilities,
+    PermanentAdapterError,
     Plan,
     Receipt,
     StepCommand,
     TransientAdapterError,
     Verification,
 )
+from adapters.network.lease import deadline_problem, deadline_text, seconds_until
 from adapters.network.nft import Nft, NftConflictError, NftGoneError
 from adapters.network.ruleset import (
     FAMILY,
@@ -41,6 +46,7 @@ from adapters.network.ruleset import (
     remove_commands,
     render,
     render_rule,
+    renew_commands,
     tag_of,
 )
 from adapters.network.topology import (
@@ -108,14 +114,30 @@ class NftablesAdapter:
 
     @staticmethod
     def _difference(
-        observed: Observed, after: dict[str, Any], point: EnforcementPoint
+        observed: Observed,
+        after: dict[str, Any],
+        point: EnforcementPoint,
+        *,
+        listed_between: tuple[float, float],
     ) -> str | None:
         rules = after.get("rules", {})
-        return difference(
+        sets: dict[str, list[str]] = after.get("sets", {})
+        problem = difference(
             observed,
-            after.get("sets", {}),
+            sets,
             int(rules.get(point.id, -1)) if isinstance(rules, dict) else -1,
             timeout_s=after.get("timeout_s"),
+        )
+        renewed_until = after.get("expires_at")
+        if problem is not None or not renewed_until:
+            return problem
+        # A renewed lease: the switch must fire at its deadline, not at the applied one.
+        expiring = {name: sets[name] for name in observed.expiring if name in sets}
+        return deadline_problem(
+            observed,
+            expiring,
+            datetime.fromisoformat(renewed_until),
+            listed_between=listed_between,
         )
 
     # --- the contract -------------------------------------------------------------------
@@ -199,11 +221,15 @@ class NftablesAdapter:
     async def verify(self, receipt: Receipt) -> Verification:
         points = self._points_of(receipt)
         tag = tag_of(receipt.key)
+        started = time.time()
         observed = await self._all([self._observe(p, tag) for p in points])
+        listed_between = (started, time.time())
         problems = []
         for point, seen in zip(points, observed, strict=True):
             if receipt.applied:
-                problem = self._difference(seen, receipt.after, point)
+                problem = self._difference(
+                    seen, receipt.after, point, listed_between=listed_between
+                )
             else:
                 problem = (
                     f"{len(seen.rules)} rules and sets {sorted(seen.sets)} remain"
@@ -251,6 +277,62 @@ class NftablesAdapter:
                     "points": [p.as_record() for p in points],
                 },
                 "detail": "; ".join(parts) or "nothing to undo",
+            }
+        )
+
+    # --- the lease on the target (adapters.base.RenewsLease) -----------------------------
+
+    async def _renew_at(self, point: EnforcementPoint, receipt: Receipt, until: datetime) -> str:
+        tag = tag_of(receipt.key)
+        sets: dict[str, list[str]] = receipt.after.get("sets", {})
+        held = await self._observe(point, tag)
+        missing = sorted(set(sets) - set(held.sets))
+        if missing:
+            # Rolled back (or deleted by hand): renewing must not bring a released step back.
+            raise PermanentAdapterError(
+                f"{point.describe()}: step {receipt.key} is not in place (sets {missing} "
+                "missing): nothing to renew"
+            )
+        expiring = {name: sets[name] for name in held.expiring if name in sets}
+        if not expiring:
+            return f"{point.id}: no expiring sets"
+        lapsed = sorted(name for name in expiring if not held.sets[name])
+        try:
+            await self.nft.apply(
+                point, renew_commands(expiring, receipt.key, seconds_until(until, time.time()))
+            )
+        except NftGoneError:
+            raise PermanentAdapterError(
+                f"{point.describe()}: step {receipt.key} was removed while renewing its lease"
+            ) from None
+        started = time.time()
+        renewed = await self._observe(point, tag)
+        problem = deadline_problem(renewed, expiring, until, listed_between=(started, time.time()))
+        if problem is not None:
+            # Another writer changed the sets between our batch and the listing; the
+            # renewal is idempotent, so a retry converges.
+            raise TransientAdapterError(f"{point.describe()}: lease not renewed: {problem}")
+        count = f"{len(expiring)} set{'' if len(expiring) == 1 else 's'}"
+        detail = f"{point.id}: {count} held until {deadline_text(until)}"
+        if lapsed:
+            detail += f" ({', '.join(lapsed)} had timed out: back in force)"
+        return detail
+
+    async def renew_lease(self, receipt: Receipt, *, expires_at: datetime) -> Receipt:
+        """Move the step's dead-man's switch to `expires_at`, prove it by reading it back, and
+        return the receipt recording the new deadline (`after.expires_at`, which verify then
+        checks). Idempotent. A step applied without `timeout_s`, or rolled back, holds no
+        deadline on the target: its receipt comes back unchanged.
+        """
+        if not receipt.applied or not receipt.after.get("timeout_s"):
+            return receipt
+        seconds_until(expires_at, time.time())  # refuse a bad deadline before touching nft
+        points = self._points_of(receipt)
+        outcomes = await self._all([self._renew_at(p, receipt, expires_at) for p in points])
+        return receipt.model_copy(
+            update={
+                "after": {**receipt.after, "expires_at": deadline_text(expires_at)},
+                "detail": "; ".join(outcomes),
             }
         )
 

@@ -1,5 +1,6 @@
 """The nftables side of a step: its names, the JSON batch that adds it, the batch that
-removes it, its rendering in nft syntax (for plans), and reading it back from a listing.
+removes it, the batch that renews its timeouts, its rendering in nft syntax (for plans),
+and reading it back from a listing.
 
 Bulkhead owns one table, `inet bulkhead`, whose base chains (one per netfilter hook an
 enforcement point uses: forward, plus input/output on an endpoint) have policy accept:
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from ipaddress import ip_address, ip_network, summarize_address_range
 from typing import Any
 
@@ -170,16 +171,38 @@ def add_commands(step: StepRules) -> list[dict[str, Any]]:
     for spec in step.sets:
         flags = ["interval", "timeout"] if spec.timeout_s else ["interval"]
         commands.append({"create": {"set": _ids(name=spec.name, type=spec.type, flags=flags)}})
-        elems = []
-        for net in spec.elements:
-            elem: dict[str, Any] = {"val": _prefix(net), "comment": comment}
-            if spec.timeout_s:
-                elem["timeout"] = spec.timeout_s
-            elems.append({"elem": elem})
-        commands.append({"add": {"element": _ids(name=spec.name, elem=elems)}})
+        commands.append(_add_elements(spec.name, spec.elements, step.key, spec.timeout_s))
     for rule in step.rules:
         expr = [*(_match_json(m) for m in rule.matches), {"counter": None}, {"drop": None}]
         commands.append({"add": {"rule": _ids(chain=rule.chain, comment=comment, expr=expr)}})
+    return commands
+
+
+def _add_elements(
+    name: str, nets: Iterable[IPNet], key: str, timeout_s: int | None
+) -> dict[str, Any]:
+    elems = []
+    for net in nets:
+        elem: dict[str, Any] = {"val": _prefix(net), "comment": comment_of(key)}
+        if timeout_s:
+            elem["timeout"] = timeout_s
+        elems.append({"elem": elem})
+    return {"add": {"element": _ids(name=name, elem=elems)}}
+
+
+def renew_commands(
+    expiring: Mapping[str, Iterable[str]], key: str, timeout_s: int
+) -> list[dict[str, Any]]:
+    """One atomic batch that gives every element of the step's expiring sets a new timeout:
+    each set is flushed and filled again. No packet sees a set empty (the kernel commits
+    the batch whole), it also brings back elements that already timed out, and it does
+    not rely on re-adding an element updating its timeout, which older kernels ignore.
+    """
+    commands: list[dict[str, Any]] = []
+    for name, elements in expiring.items():
+        nets = collapse(ip_network(e) for e in elements)
+        commands.append({"flush": {"set": _ids(name=name)}})
+        commands.append(_add_elements(name, nets, key, timeout_s))
     return commands
 
 
@@ -245,6 +268,9 @@ class Observed:
     sets: Mapping[str, tuple[IPNet, ...]]
     rules: tuple[ObservedRule, ...]
     expires_s: int | None = None
+    # Sets created with the `timeout` flag: each listed element's seconds left (None: the
+    # element has no timeout of its own). nft lists whole seconds, rounded down.
+    expiring: Mapping[str, tuple[int | None, ...]] = field(default_factory=dict)
 
     @property
     def present(self) -> bool:
@@ -273,16 +299,24 @@ def _value_nets(value: Any) -> list[IPNet]:
     raise ValueError(f"unexpected set element {value!r}")
 
 
-def _elements(raw: Any) -> tuple[tuple[IPNet, ...], int | None]:
+def _elements(raw: Any) -> tuple[tuple[IPNet, ...], tuple[int | None, ...]]:
+    """The set's addresses, collapsed, and each listed element's seconds left."""
     nets: list[IPNet] = []
-    expires: list[int] = []
+    expires: list[int | None] = []
     for item in raw if isinstance(raw, list) else [raw]:
+        left = None
         if isinstance(item, dict) and "elem" in item:
             if "expires" in item["elem"]:
-                expires.append(int(item["elem"]["expires"]))
+                left = int(item["elem"]["expires"])
             item = item["elem"]["val"]  # noqa: PLW2901 - unwrap the element's value
+        expires.append(left)
         nets.extend(_value_nets(item))
-    return collapse(nets), min(expires) if expires else None
+    return collapse(nets), tuple(expires)
+
+
+def _has_timeout_flag(listed_set: Mapping[str, Any]) -> bool:
+    flags = listed_set.get("flags", [])
+    return "timeout" in ([flags] if isinstance(flags, str) else flags)
 
 
 def _references(rule: Mapping[str, Any], tag: str) -> bool:
@@ -305,19 +339,25 @@ def observe(listing: list[dict[str, Any]] | None, tag: str) -> Observed:
     if listing is None:
         return Observed(table=False, sets={}, rules=())
     sets: dict[str, tuple[IPNet, ...]] = {}
-    expiries: list[int] = []
+    expiring: dict[str, tuple[int | None, ...]] = {}
+    left: list[int] = []
     rules: list[ObservedRule] = []
     for item in listing:
         if "set" in item and str(item["set"].get("name", "")).startswith(f"{tag}_"):
-            nets, expires = _elements(item["set"].get("elem", []))
-            sets[item["set"]["name"]] = nets
-            if expires is not None:
-                expiries.append(expires)
+            name = item["set"]["name"]
+            sets[name], expires = _elements(item["set"].get("elem", []))
+            left.extend(e for e in expires if e is not None)
+            if _has_timeout_flag(item["set"]):
+                expiring[name] = expires
         elif "rule" in item and _references(item["rule"], tag):
             rule = item["rule"]
             rules.append(ObservedRule(rule["chain"], int(rule["handle"]), _packets(rule)))
     return Observed(
-        table=True, sets=sets, rules=tuple(rules), expires_s=min(expiries) if expiries else None
+        table=True,
+        sets=sets,
+        rules=tuple(rules),
+        expires_s=min(left) if left else None,
+        expiring=expiring,
     )
 
 
