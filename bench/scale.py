@@ -45,6 +45,7 @@ from workflows.state import (
     Principal,
     ReleaseRequest,
 )
+from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 EXAMPLE = (
@@ -146,7 +147,9 @@ async def approval_round_trips(client: Client, waiting: list[str], n: int) -> li
 async def main(levels: list[int], contain_samples: int, approvals: int) -> None:
     logs.configure("warning")
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(temporal_binary()), data_converter=pydantic_data_converter
+        search_attributes=VISIBILITY_KEYS,
+        dev_server_existing_path=str(temporal_binary()),
+        data_converter=pydantic_data_converter,
     )
     lab = TrafficLab(port=free_port())
     await lab.start()

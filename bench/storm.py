@@ -36,6 +36,7 @@ from orchestrator.lab.traffic import TrafficLab
 from orchestrator.temporal import temporal_binary
 from orchestrator.webhooks import sign
 from workflows.state import IncidentView
+from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 EXAMPLE = (
@@ -150,7 +151,9 @@ async def wait_ready(api: str) -> None:
 async def main(n: int, entities: int, clients: int) -> None:
     logs.configure("warning")
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(temporal_binary()), data_converter=pydantic_data_converter
+        search_attributes=VISIBILITY_KEYS,
+        dev_server_existing_path=str(temporal_binary()),
+        data_converter=pydantic_data_converter,
     )
     lab = TrafficLab(port=free_port())
     await lab.start()

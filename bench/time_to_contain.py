@@ -41,6 +41,7 @@ from orchestrator.temporal import temporal_binary
 from orchestrator.webhooks import sign
 from orchestrator.wiring import build_activities, build_worker
 from workflows.state import IncidentView, Principal, ReleaseRequest
+from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 EXAMPLE = (
     Path(__file__).resolve().parent.parent / "examples/findings/traffic-controller-compromise.json"
@@ -174,7 +175,9 @@ async def main(n: int) -> None:
     lab = TrafficLab(port=free_port())
     await lab.start()
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(temporal_binary()), data_converter=pydantic_data_converter
+        search_attributes=VISIBILITY_KEYS,
+        dev_server_existing_path=str(temporal_binary()),
+        data_converter=pydantic_data_converter,
     )
     try:
         settings = Settings(

@@ -86,13 +86,14 @@ class ContainmentActivities:
             log.warning("city.unreadable", incident_id=request.incident_id, error=str(exc))
             # Unknown kill-switch state: behave as paused, so every step waits for a human.
             city = CityView(paused=True, reason="city record unreadable")
-        decision = self._engine.decide(
-            containment_input(
-                request,
-                self._current_inventory(),
-                automation_paused=city.paused,
-                active_containments=city.active_containments,
-            )
+        policy_input = containment_input(
+            request,
+            self._current_inventory(),
+            automation_paused=city.paused,
+            active_containments=city.active_containments,
+        )
+        decision = self._engine.decide(policy_input).model_copy(
+            update={"zones": sorted({a["zone"] for a in policy_input["assets"] if a.get("zone")})}
         )
         log.info(
             "policy.decided",

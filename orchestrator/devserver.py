@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.temporal import temporal_binary
+from orchestrator.visibility import dev_server_flags
 
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
@@ -57,6 +58,7 @@ class DevServer:
             "--db-filename", str(self.state_dir / "temporal.db"),
             "--namespace", self.namespace,
             "--log-level", "warn",
+            *dev_server_flags(),
         ]  # fmt: skip
 
     async def start(self) -> None:

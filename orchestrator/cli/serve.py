@@ -16,6 +16,7 @@ from orchestrator.lab.city import CityLab
 from orchestrator.policy.factory import build_engine, policy_parts
 from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
 from orchestrator.temporal import connect
+from orchestrator.visibility import ensure_search_attributes
 from orchestrator.wiring import build_activities, build_worker
 
 
@@ -44,6 +45,7 @@ async def _api(settings: Settings) -> int:
 async def _worker(settings: Settings) -> int:
     stop = stop_event_on_signals()
     client = await connect(settings)
+    await ensure_search_attributes(client, settings.temporal_namespace)
     city = TemporalCity(client, settings)
     await city.ensure()
     activities = build_activities(settings, city)

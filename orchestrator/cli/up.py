@@ -23,6 +23,7 @@ from orchestrator.operator import ensure_operator, operator_token_path
 from orchestrator.policy.factory import policy_parts
 from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
 from orchestrator.temporal import connect
+from orchestrator.visibility import ensure_search_attributes
 from orchestrator.wiring import build_activities, build_worker
 
 log = structlog.get_logger(__name__)
@@ -90,6 +91,7 @@ async def run_up(settings: Settings, *, with_lab: bool) -> int:
             print("Starting the lab ...", file=sys.stderr, flush=True)
             await lab.start()
         client = await connect(settings)
+        await ensure_search_attributes(client, settings.temporal_namespace)
         city = TemporalCity(client, settings)
         await city.ensure()
         activities = build_activities(settings, city)

@@ -7,6 +7,8 @@ authorization, the same workflow Update, the same problem details, shown on the 
 
 from __future__ import annotations
 
+import asyncio
+import re
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -18,7 +20,8 @@ from starlette.datastructures import QueryParams
 
 from orchestrator.api.actions import ExtendBody, ReasonBody, release_incident, step_action
 from orchestrator.api.context import ApiContext
-from orchestrator.api.incidents import fetch_incident, fetch_running, select, summary
+from orchestrator.api.incidents import fetch_incident
+from orchestrator.api.listing import ZONE_PATTERN, Filters, list_page
 from orchestrator.api.problems import Problem
 from orchestrator.console import live, login, views
 from orchestrator.console.render import STATIC, fragment, page
@@ -29,6 +32,7 @@ from workflows.state import IncidentStatus, Principal
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)
 router.include_router(login.router)
+CONSOLE_PAGE = 200  # incidents a console list shows (the API pages further)
 STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript"}
 DONE = {
     "approve": "Your approval of step {step} is recorded.",
@@ -58,7 +62,10 @@ def _filters(query: QueryParams) -> tuple[dict[str, Any], list[str]]:
         except ValueError:
             errors.append(f"unknown status {raw!r}")
     if raw := (query.get("zone") or "").strip():
-        chosen["zone"] = raw
+        if re.fullmatch(ZONE_PATTERN, raw):
+            chosen["zone"] = raw
+        else:
+            errors.append(f"no zone is called {raw!r}")
     if raw := query.get("severity"):
         if raw.isdigit() and 0 <= int(raw) <= 99:
             chosen["severity"] = int(raw)
@@ -68,7 +75,8 @@ def _filters(query: QueryParams) -> tuple[dict[str, Any], list[str]]:
 
 
 async def _incident_rows(context: ApiContext, chosen: dict[str, Any]) -> list[dict[str, Any]]:
-    return select([summary(v) for v in await fetch_running(context)], **chosen)
+    rows, _ = await list_page(context, Filters(**chosen), limit=CONSOLE_PAGE)
+    return rows
 
 
 @router.get("")
@@ -117,9 +125,10 @@ async def _pending(visit: Visit) -> list[views.Pending]:
     principal = principal_of(visit.session, visit.context.principals)
     if principal is None:
         raise Problem(401, "your session ended; log in again")
-    return await views.pending_approvals(
-        visit.context, principal, await fetch_running(visit.context)
-    )
+    # The same visibility query as the API's ?awaiting_approval=true, then each one read.
+    rows, _ = await list_page(visit.context, Filters(awaiting_approval=True), limit=CONSOLE_PAGE)
+    waiting = await asyncio.gather(*(fetch_incident(visit.context, r["incident_id"]) for r in rows))
+    return await views.pending_approvals(visit.context, principal, waiting)
 
 
 @router.get("/approvals")

@@ -46,6 +46,7 @@ from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.principals import PrincipalStore
 from orchestrator.temporal import temporal_binary
 from orchestrator.webhooks import sign
+from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 EXAMPLES_PER_OPERATION = 40
 BASE_URL = "http://bulkhead.test"
@@ -149,6 +150,7 @@ async def own_temporal() -> AsyncIterator[Client]:
     in the namespace, and incidents other tests (or the other run) left behind, which no
     worker polls any more, would each hold a query until its timeout."""
     env = await WorkflowEnvironment.start_local(
+        search_attributes=VISIBILITY_KEYS,
         dev_server_existing_path=str(temporal_binary()),
         data_converter=pydantic_data_converter,
     )

@@ -51,6 +51,7 @@ from workflows.state import (
     ReleaseRequest,
     StepState,
 )
+from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 GATED = {
     "required": 2,
@@ -225,7 +226,9 @@ async def record() -> Path:
     out = HISTORIES / source_hash()
     out.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(temporal_binary()), data_converter=pydantic_data_converter
+        search_attributes=VISIBILITY_KEYS,
+        dev_server_existing_path=str(temporal_binary()),
+        data_converter=pydantic_data_converter,
     )
     lab = TrafficLab(port=free_port())
     await lab.start()
