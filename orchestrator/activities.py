@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -20,6 +21,7 @@ from adapters.base import (
     PermanentAdapterError,
     Plan,
     Receipt,
+    RenewsLease,
     StepCommand,
     TransientAdapterError,
     Verification,
@@ -33,7 +35,7 @@ from orchestrator.policy.input import containment_input
 from orchestrator.worker_metrics import WorkerMetrics
 from workflows.city import CityView
 from workflows.model import DecideRequest, Decision
-from workflows.state import AuditBatch, GuardReport, GuardRequest
+from workflows.state import AuditBatch, GuardReport, GuardRequest, RenewLeaseRequest
 
 log = structlog.get_logger(__name__)
 
@@ -135,6 +137,19 @@ class ContainmentActivities:
         with self._calling(receipt.adapter, incident_id, step_id, "rollback"):
             return await self._adapter(receipt.adapter).rollback(receipt)
 
+    @activity.defn(name="renew_lease")
+    async def renew_lease(self, request: RenewLeaseRequest) -> Receipt:
+        """The step's deadline moved on the target too (a no-op where it has none)."""
+        receipt = request.receipt
+        adapter = self._adapter(receipt.adapter)
+        if not isinstance(adapter, RenewsLease):
+            return receipt
+        incident_id, _, step_id = receipt.key.partition(":")
+        with self._calling(receipt.adapter, incident_id, step_id, "renew_lease"):
+            return await adapter.renew_lease(
+                receipt, expires_at=datetime.fromisoformat(request.expires_at)
+            )
+
     @activity.defn(name="probe_guard")
     async def probe_guard(self, request: GuardRequest) -> GuardReport:
         report = await self._guard.check(request.services, settle=request.moment == "after")
@@ -166,6 +181,7 @@ class ContainmentActivities:
             self.apply_step,
             self.verify_step,
             self.rollback_step,
+            self.renew_lease,
             self.probe_guard,
             self.export_audit,
         ]

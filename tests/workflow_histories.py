@@ -6,13 +6,17 @@ import hashlib
 from pathlib import Path
 
 HISTORIES = Path(__file__).resolve().parent / "workflows" / "histories"
-WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
+ROOT = Path(__file__).resolve().parent.parent
+# What a history's replay depends on: the workflow code and the payload types it records
+# (plans, receipts and verifications are defined beside the adapters).
+SOURCES = ("workflows/**/*.py", "adapters/base.py")
 
 
 def source_hash() -> str:
-    """The version of the workflow code: a hash of every module under workflows/."""
+    """The version of the workflow code and of the payloads it keeps in history."""
     digest = hashlib.sha256()
-    for path in sorted(WORKFLOWS.rglob("*.py")):
-        digest.update(path.relative_to(WORKFLOWS).as_posix().encode() + b"\0")
+    paths = {p for pattern in SOURCES for p in ROOT.glob(pattern)}
+    for path in sorted(paths):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0")
         digest.update(path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
     return digest.hexdigest()[:12]

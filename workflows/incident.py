@@ -16,11 +16,18 @@ import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from adapters.base import Receipt
     from workflows import gates
-    from workflows.execution import GUARD_PATCH, StepExecution
+    from workflows.execution import (
+        ADAPTER_RETRY,
+        GUARD_PATCH,
+        STEP_CALL_TIMEOUT,
+        STEP_FAILURES,
+        StepExecution,
+    )
     from workflows.model import (
         ActivityId,
         DecideRequest,
@@ -39,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         IncidentParams,
         IncidentView,
         ReleaseRequest,
+        RenewLeaseRequest,
         StepState,
         StepView,
     )
@@ -51,6 +59,7 @@ DEFAULT_LEASE_S = 3600  # a reversible change never stays without a lease
 DECIDE_TIMEOUT = timedelta(seconds=10)
 PREVIEW_PATCH = "preview-plans"  # histories from before previews replay without them
 VISIBILITY_PATCH = "visibility"  # older histories never upserted search attributes
+RENEW_PATCH = "renew-lease-on-target"  # older extends moved only the workflow's lease
 
 
 def _parse(moment: str) -> datetime:
@@ -94,6 +103,7 @@ class IncidentWorkflow:
         self._after_release: list[Finding] = []
         self._previews = False  # set by run(): dry-run plans for steps awaiting approval
         self._visible = False  # set by run(): search attributes and memo for the list
+        self._renews = False  # set by run(): extend moves the target's own deadline too
         self._published: Visible | None = None
         # A run that starts from findings alone (the next incident after a release) decides.
         self._needs_decision = bool(carry and carry.findings and carry.decision is None)
@@ -222,12 +232,15 @@ class IncidentWorkflow:
         self._refuse_if(gates.denial_refusal(self._steps.get(request.step_id), request))
 
     @workflow.update(name="extend")
-    def extend(self, request: ExtendRequest) -> StepView:
+    async def extend(self, request: ExtendRequest) -> StepView:
         step = self._steps[request.step_id]
         if step.lease_expires_at is None:  # the validator refuses this; kept for the types
             raise ApplicationError(f"step {step.id} holds no lease", type="Refused")
-        expires = _parse(step.lease_expires_at) + timedelta(seconds=request.lease_s)
+        before = step.lease_expires_at
+        expires = _parse(before) + timedelta(seconds=request.lease_s)
         step.lease_expires_at = expires.isoformat()
+        if self._renews and step.receipt is not None:
+            await self._renew_on_target(step, before, request)
         self._x.record(
             "lease.extended",
             step=step.id,
@@ -237,6 +250,33 @@ class IncidentWorkflow:
             reason=request.reason,
         )
         return step
+
+    async def _renew_on_target(self, step: StepView, before: str, request: ExtendRequest) -> None:
+        """Move the target's own deadline (a dead-man's switch) with the lease, or keep
+        the old lease: a console that shows a step held while the target lets go at the
+        old time is worse than a refused extension."""
+        if step.receipt is None or step.lease_expires_at is None:
+            return
+        renewal = RenewLeaseRequest(receipt=step.receipt, expires_at=step.lease_expires_at)
+        try:
+            step.receipt = await workflow.execute_activity(
+                "renew_lease",
+                renewal,
+                result_type=Receipt,
+                start_to_close_timeout=STEP_CALL_TIMEOUT,
+                retry_policy=ADAPTER_RETRY,
+            )
+        except STEP_FAILURES as exc:
+            step.lease_expires_at = before
+            error = str(exc.cause or exc) if isinstance(exc, ActivityError) else str(exc)
+            self._x.record(
+                "lease.not_extended", step=step.id, principal=request.principal.name, error=error
+            )
+            raise ApplicationError(
+                f"the target of step {step.id} did not take the new deadline ({error}); "
+                f"the lease still ends at {before}",
+                type="Refused",
+            ) from None
 
     @extend.validator
     def _validate_extend(self, request: ExtendRequest) -> None:
@@ -269,6 +309,7 @@ class IncidentWorkflow:
         self._previews = workflow.patched(PREVIEW_PATCH)
         self._x.guarded = workflow.patched(GUARD_PATCH)
         self._visible = workflow.patched(VISIBILITY_PATCH)
+        self._renews = workflow.patched(RENEW_PATCH)
         while True:
             self._publish()
             # A timeout means an approval deadline or a lease is due.

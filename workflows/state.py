@@ -216,6 +216,13 @@ class ExtendRequest(_Model):
     authz_decision_id: str | None = None
 
 
+class RenewLeaseRequest(_Model):
+    """Move an applied step's deadline on the target itself (adapters.base.RenewsLease)."""
+
+    receipt: Receipt
+    expires_at: str  # ISO 8601, timezone-aware: the lease's new end
+
+
 class ReleaseRequest(_Model):
     principal: Principal
     reason: str = Field(min_length=1, max_length=2000)

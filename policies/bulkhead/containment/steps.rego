@@ -13,6 +13,13 @@ unknown_zone := "<unknown>"
 
 has_safe_mode(asset) if device_types[asset.type].safe_mode
 
+# Every cut keeps the inventory's management conduits open (responders still reach a
+# contained host; dispatch keeps signal pre-emption), and expires on the gateway itself
+# when its lease does: a dead-man's switch, should Bulkhead die while holding it.
+network_args(lease_s) := {"allow": conduit_ids, "timeout_s": lease_s}
+
+conduit_ids := sort([id | some id, _ in object.get(object.get(data.inventory, "network", {}), "conduits", {})])
+
 # A device with a safe mode is switched to it: the service keeps running, degraded.
 candidates contains {"zones": [zone], "step": step} if {
 	acting
@@ -43,6 +50,7 @@ candidates contains {"zones": [zone], "step": step} if {
 		"adapter": "nftables",
 		"action": "contain",
 		"target": {"device": asset.id},
+		"args": network_args(settings.lease_s.quarantine),
 		"lease_s": settings.lease_s.quarantine,
 		"reversible": true,
 	}
@@ -59,6 +67,7 @@ candidates contains {"zones": [name], "step": step} if {
 		"adapter": "nftables",
 		"action": "contain",
 		"target": {"zone": name},
+		"args": network_args(settings.lease_s.isolate),
 		"lease_s": settings.lease_s.isolate,
 		"reversible": true,
 	}
