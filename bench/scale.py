@@ -23,7 +23,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -33,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, free_port, machine, percentiles_ms, spawn
 
 from orchestrator import logs
+from orchestrator.api.context import ApiContext
+from orchestrator.api.listing import Filters, list_page
 from orchestrator.config import Settings
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.temporal import deliver_finding, temporal_binary
@@ -144,6 +147,17 @@ async def approval_round_trips(client: Client, waiting: list[str], n: int) -> li
     return samples
 
 
+async def list_latency(client: Client, settings: Settings, n: int = 20) -> list[float]:
+    """`GET /v1/incidents?status=awaiting_approval&limit=200` as the API answers it."""
+    context = cast(ApiContext, SimpleNamespace(client=client, settings=settings))
+    samples: list[float] = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await list_page(context, Filters(status=IncidentStatus.AWAITING_APPROVAL), limit=200)
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
 async def main(levels: list[int], contain_samples: int, approvals: int) -> None:
     logs.configure("warning")
     env = await WorkflowEnvironment.start_local(
@@ -185,6 +199,9 @@ async def main(levels: list[int], contain_samples: int, approvals: int) -> None:
                     "opened_in_s": round(opened_s, 1),
                     "worker_rss_mib": rss_mib(worker.pid),
                     "time_to_contain": ttc,
+                    "list_awaiting_page_of_200": percentiles_ms(
+                        await list_latency(env.client, settings)
+                    ),
                 }
             )
         print(f"# {approvals} approvals to random waiting incidents", file=sys.stderr)
