@@ -220,6 +220,9 @@ def test_readme_responder_walkthrough(tmp_path: Path):
         shown = json.loads(up.cli("incidents", "show", incident_id, "--json"))
         assert shown["steps"][0]["state"] == "awaiting_approval"
         assert incident_id in up.cli("incidents", "ls")
+        # The list is Temporal visibility's: the waiting step is found by the filter.
+        waiting_rows = json.loads(up.cli("incidents", "ls", "--awaiting", "--json"))
+        assert incident_id in [row["incident_id"] for row in waiting_rows["incidents"]]
         up.cli("approve", incident_id, "fallback:tsc-0002", "--reason", "confirmed", token=alice)
         contained = incident(up, incident_id, "verified")
         assert asyncio.run(read_mode("127.0.0.1", up.lab_port, 2)) == MODE_FLASH

@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--status", choices=[s.value for s in IncidentStatus], help="only this status")
     ls.add_argument("--zone", help="only incidents touching this zone")
     ls.add_argument("--severity", type=int, help="only incidents at or above this severity_id")
+    ls.add_argument(
+        "--awaiting",
+        dest="awaiting_approval",
+        action="store_const",
+        const="true",
+        help="only incidents with a step waiting for a person",
+    )
     responders.token_flag(ls, read=True)
     ls.set_defaults(handler=responders.list_incidents)
     show = incident_commands.add_parser("show", help="show one incident")

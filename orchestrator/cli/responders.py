@@ -76,7 +76,12 @@ def list_incidents(args: argparse.Namespace, settings: Settings) -> int:
     from orchestrator.cli import incidents  # noqa: PLC0415 - keeps --help fast
 
     api = _connect(args, settings, read=True, timeout_s=incidents.TIMEOUT_S)
-    filters = {"status": args.status, "zone": args.zone, "severity": args.severity}
+    filters = {
+        "status": args.status,
+        "zone": args.zone,
+        "severity": args.severity,
+        "awaiting_approval": args.awaiting_approval,
+    }
     return incidents.ls(api, as_json=args.json, filters=filters)
 
 
