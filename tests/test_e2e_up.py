@@ -221,8 +221,12 @@ def test_readme_responder_walkthrough(tmp_path: Path):
         assert shown["steps"][0]["state"] == "awaiting_approval"
         assert incident_id in up.cli("incidents", "ls")
         # The list is Temporal visibility's: the waiting step is found by the filter.
-        waiting_rows = json.loads(up.cli("incidents", "ls", "--awaiting", "--json"))
-        assert incident_id in [row["incident_id"] for row in waiting_rows["incidents"]]
+        deadline = time.monotonic() + 15
+        listed: list[str] = []
+        while incident_id not in listed and time.monotonic() < deadline:
+            rows = json.loads(up.cli("incidents", "ls", "--awaiting", "--json"))["incidents"]
+            listed = [row["incident_id"] for row in rows]
+        assert incident_id in listed
         up.cli("approve", incident_id, "fallback:tsc-0002", "--reason", "confirmed", token=alice)
         contained = incident(up, incident_id, "verified")
         assert asyncio.run(read_mode("127.0.0.1", up.lab_port, 2)) == MODE_FLASH
