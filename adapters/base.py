@@ -7,7 +7,7 @@ pydantic models; they stay free of temporalio so adapters can be used and tested
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,6 +44,23 @@ class Plan(_Frozen):
     after: dict[str, Any] = Field(default_factory=dict)
 
 
+# What became of one write: the target answered yes (acknowledged) or no (refused); it was
+# left unconfirmed (no answer in time, or "accepted, will take a while") and a later read
+# showed the value (landed_late) or never did within the settle period (not_seen); or the
+# attempt ended with it in flight (interrupted).
+WriteOutcome = Literal["acknowledged", "refused", "landed_late", "not_seen", "interrupted"]
+
+
+class WriteRecord(_Frozen):
+    """One write an adapter sent to a target, and what became of it (evidence for audit)."""
+
+    value: Any
+    purpose: Literal["apply", "rollback"]
+    at: datetime  # when it was sent (UTC)
+    outcome: WriteOutcome
+    detail: str = ""
+
+
 class Receipt(_Frozen):
     """Proof of what apply (or rollback) did, with enough state to undo it."""
 
@@ -55,6 +72,10 @@ class Receipt(_Frozen):
     before: dict[str, Any] = Field(default_factory=dict)
     after: dict[str, Any] = Field(default_factory=dict)
     detail: str = ""
+    # Every write made for this step, oldest first, including those of attempts that failed
+    # (a retried apply lists the timed-out write of the attempt before it). Adapters that do
+    # not track writes leave it empty; payloads from before it existed read as empty.
+    writes: list[WriteRecord] = Field(default_factory=list)
 
 
 class Verification(_Frozen):

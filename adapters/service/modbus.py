@@ -2,13 +2,27 @@
 
 Apply writes the safe value only when the register does not already hold it, so a retried
 apply after a crash writes nothing twice. Verify reads the register back from the device.
-Plan, receipts and connection keeping are shared with the other mode switches
-(`adapters.service.modes`); `keep_connections=True` keeps one client per host:port.
+Plan, receipts, connection keeping and the late-write fence are shared with the other mode
+switches (`adapters.service.modes`); `keep_connections=True` keeps one client per host:port.
+
+A write that outlasts the timeout (settle reasoning for Modbus TCP): the connection is cut
+by a reset (SO_LINGER 0), which drops even bytes still in our send buffer where a plain
+close would deliver them; after that nothing of ours can reach the device over it. A
+request the device already received may still be executed, though: Modbus has no way to
+cancel it. The adapter therefore re-reads the register until the written value
+shows or `settle_s` has passed, the longest the device type may take to act on a request
+it received (a controller applying a mode change at the end of a cycle needs more than
+its scan time). A device that answers exception 05 ACKNOWLEDGE ("accepted, will take a
+while") or a gateway answering 0B ("no response from the target") leaves the write in
+the same doubt; 06 DEVICE BUSY and 0A GATEWAY PATH UNAVAILABLE say it was not applied.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import socket
+import struct
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +31,12 @@ from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ModbusException
 
 from adapters.base import PermanentAdapterError, TransientAdapterError
-from adapters.service.modes import ModeSwitchAdapter, ModeTable
+from adapters.service.modes import (
+    DEFAULT_SETTLE_S,
+    ModeSwitchAdapter,
+    ModeTable,
+    WriteRefusedError,
+)
 
 # Exception responses that say "not now" rather than "never": busy device, or a gateway
 # that could not reach it. Everything else (illegal address, value...) is permanent.
@@ -29,6 +48,10 @@ _TRANSIENT_EXCEPTION_CODES = frozenset(
         ExcCodes.GATEWAY_NO_RESPONSE,
     }
 )
+# Of those, the answers to a write that say the device did not (and will not) apply it;
+# after ACKNOWLEDGE or GATEWAY_NO_RESPONSE it may still land.
+_NOT_APPLIED_CODES = frozenset({ExcCodes.DEVICE_BUSY, ExcCodes.GATEWAY_PATH_UNAVIABLE})
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close sends RST, drops unsent
 
 
 @dataclass(frozen=True)
@@ -55,6 +78,8 @@ class ModbusDevice(ModeTable[int]):
 def _exception_error(device: ModbusDevice, what: str, response: Any) -> Exception:
     code = getattr(response, "exception_code", None)
     message = f"{device.asset} refused the {what}: {response}"
+    if what == "write" and code in _NOT_APPLIED_CODES:
+        return WriteRefusedError(message)
     if code in _TRANSIENT_EXCEPTION_CODES:
         return TransientAdapterError(message)
     return PermanentAdapterError(message)
@@ -75,12 +100,17 @@ class ModbusFallbackAdapter(ModeSwitchAdapter[ModbusDevice, AsyncModbusTcpClient
         *,
         timeout_s: float = 2.0,
         keep_connections: bool = False,
+        settle_s: float = DEFAULT_SETTLE_S,
     ) -> None:
-        super().__init__(devices, keep_connections=keep_connections)
+        super().__init__(devices, keep_connections=keep_connections, settle_s=settle_s)
         self._timeout_s = timeout_s
 
     def _endpoint(self, point: ModbusDevice) -> tuple[str, int]:
         return (point.host, point.port)
+
+    def _fence_key(self, point: ModbusDevice) -> Hashable:
+        # The register itself: two asset names for one register still exclude each other.
+        return (point.host, point.port, point.unit, point.mode_register)
 
     async def _connect(self, point: ModbusDevice) -> AsyncModbusTcpClient:
         # retries=0: Temporal owns retries, so a slow device is not hammered twice over;
@@ -100,6 +130,15 @@ class ModbusFallbackAdapter(ModeSwitchAdapter[ModbusDevice, AsyncModbusTcpClient
         return client
 
     async def _disconnect(self, connection: AsyncModbusTcpClient) -> None:
+        connection.close()
+
+    async def _abandon(self, connection: AsyncModbusTcpClient) -> None:
+        transport = connection.ctx.transport
+        if isinstance(transport, asyncio.WriteTransport):
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+            transport.abort()  # drop our unsent buffer instead of flushing it
         connection.close()
 
     def _alive(self, connection: AsyncModbusTcpClient) -> bool:

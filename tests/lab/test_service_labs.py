@@ -1,10 +1,13 @@
-"""The lab's service simulators as any client sees them: the OPC UA substation server and
-the city web services, their write counters, faults and the dispatch break switch."""
+"""The lab's service simulators as any client sees them: the OPC UA substation server,
+the city web services and the Modbus traffic controllers' late writes, their write
+counters, faults and the dispatch break switch."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -12,9 +15,12 @@ from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.ua.uaerrors import BadIdentityTokenRejected
 from conftest import free_port
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.constants import ExcCodes
 
 from orchestrator.lab.cityservice import CityServiceLab
 from orchestrator.lab.substation import MODE_LOCAL_MANUAL, SubstationLab, node_id
+from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, MODE_REGISTER, TrafficLab
 
 
 @pytest.fixture
@@ -140,3 +146,67 @@ async def test_a_substation_with_credentials_refuses_anonymous_sessions():
             assert await client.get_node(node_id("North")).read_value() == 0
     finally:
         await lab.stop()
+
+
+# --- Modbus traffic controllers: late writes ----------------------------------------------
+
+
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def modbus(traffic_lab: TrafficLab) -> AsyncIterator[AsyncModbusTcpClient]:
+    client = AsyncModbusTcpClient(traffic_lab.host, port=traffic_lab.port, timeout=30, retries=0)
+    assert await client.connect()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+async def test_a_held_write_is_counted_on_arrival_and_applied_and_answered_when_released(
+    traffic_lab, modbus
+):
+    release = traffic_lab.land_late(1)
+    write = asyncio.create_task(modbus.write_register(MODE_REGISTER, MODE_FLASH, device_id=1))
+    await until(lambda: traffic_lab.write_count(1) == 1, "the controller received the write")
+    assert traffic_lab.writes_in_flight == 1
+    assert await traffic_lab.read_mode(1) == MODE_NORMAL, "applied before it was released"
+    assert not write.done()
+    release.set()
+    assert not (await write).isError()
+    assert await traffic_lab.read_mode(1) == MODE_FLASH
+    assert traffic_lab.landed == [(1, MODE_REGISTER, MODE_FLASH)]
+    assert traffic_lab.writes_in_flight == 0
+
+
+async def test_a_write_acknowledged_first_answers_exception_05_and_is_applied_later(
+    traffic_lab, modbus
+):
+    release = traffic_lab.land_late(1, acknowledge_first=True)
+    response = await modbus.write_register(MODE_REGISTER, MODE_FLASH, device_id=1)
+    assert response.isError()
+    assert response.exception_code == ExcCodes.ACKNOWLEDGE
+    assert await traffic_lab.read_mode(1) == MODE_NORMAL
+    assert traffic_lab.writes_in_flight == 1
+    release.set()
+    await until(lambda: traffic_lab.writes_in_flight == 0, "the write was applied")
+    assert await traffic_lab.read_mode(1) == MODE_FLASH
+    assert traffic_lab.landed == [(1, MODE_REGISTER, MODE_FLASH)]
+
+
+async def test_only_the_next_writes_land_late_a_delay_releases_them_and_reads_are_counted(
+    traffic_lab, modbus
+):
+    traffic_lab.land_late(1, delay_s=0.2)
+    slow = modbus.write_register(MODE_REGISTER, MODE_FLASH, device_id=1)
+    assert not (await slow).isError()
+    fast = await modbus.write_register(MODE_REGISTER, MODE_NORMAL, device_id=1)
+    assert not fast.isError()
+    assert traffic_lab.landed == [(1, MODE_REGISTER, MODE_FLASH), (1, MODE_REGISTER, MODE_NORMAL)]
+    assert await traffic_lab.read_mode(1) == MODE_NORMAL
+    assert traffic_lab.reads[1] == 1, "one read, the writes not counted as reads"
