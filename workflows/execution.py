@@ -9,7 +9,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -19,7 +19,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from adapters.base import Plan, Receipt, StepCommand, Verification
+    from adapters.base import Plan, Receipt, StepCommand, Verification, WriteRecord
     from workflows.city import ContainmentEvent, city_workflow_id
     from workflows.state import (
         AuditBatch,
@@ -115,7 +115,9 @@ class StepExecution:
             step.receipt = receipt
             self._applied += 1
             step.applied_seq = self._applied
-            self.transition(step, StepState.APPLIED, detail=receipt.detail)
+            self.transition(
+                step, StepState.APPLIED, detail=receipt.detail, **_writes(receipt.writes)
+            )
             verification = await self._call("verify_step", receipt, Verification)
             step.verification = verification.model_dump()
         except STEP_FAILURES as exc:
@@ -252,7 +254,12 @@ class StepExecution:
             self.transition(step, StepState.FAILED, error=step.error)
             self._escalate(f"step {step.id}: {step.error}")
             return
-        self.transition(step, StepState.ROLLED_BACK, observed=check.observed)
+        self.transition(
+            step,
+            StepState.ROLLED_BACK,
+            observed=check.observed,
+            **_writes(undone.writes[len(restore.writes) :]),
+        )
         if step.automatic and was_holding:
             self._tell_city("containment_ended", step)
 
@@ -355,3 +362,9 @@ class StepExecution:
             pass
         finally:
             self._export = None
+
+
+def _writes(writes: list[WriteRecord]) -> dict[str, Any]:
+    """Every write an adapter made to the target (late and refused ones too), for the
+    audit: a write that landed after its timeout must be visible, not only its effect."""
+    return {"writes": [w.model_dump(mode="json") for w in writes]} if writes else {}
