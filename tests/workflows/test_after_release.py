@@ -24,8 +24,17 @@ from workflows.state import IncidentStatus, IncidentView, Principal, ReleaseRequ
 
 
 class SlowRollback(FakeModbusAdapter):
+    """A rollback that holds until the test lets it finish: the window in which the next
+    finding arrives is the test's to choose, not a guess at how fast the machine is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = asyncio.Event()
+        self.proceed = asyncio.Event()
+
     async def rollback(self, receipt: Receipt) -> Receipt:
-        await asyncio.sleep(1.0)  # the window in which the next finding arrives
+        self.started.set()
+        await self.proceed.wait()
         return await super().rollback(receipt)
 
 
@@ -52,8 +61,9 @@ async def test_finding_during_release_opens_the_next_incident(temporal_client: C
                 result_type=IncidentView,
             )
         )
-        await asyncio.sleep(0.4)  # the rollback is under way
+        await asyncio.wait_for(adapter.started.wait(), 30)  # the rollback is under way
         await send(temporal_client, settings, params, finding("second"))
+        adapter.proceed.set()
         released = await release
         view = await wait_for(
             temporal_client,

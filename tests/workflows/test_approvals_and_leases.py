@@ -206,8 +206,12 @@ async def test_extend_pushes_the_lease_out(temporal_client: Client, traffic_lab:
             ExtendRequest(step_id=step, principal=ALICE, lease_s=60),
             result_type=StepView,
         )
-        await asyncio.sleep(3)  # past the original lease
-        view = await wait_for(temporal_client, params.incident_id, lambda v: True)
+        await asyncio.sleep(3)  # past the original lease (its timer has fired by now)
+        # A workflow task after that moment: had the old deadline held, this one would
+        # have reverted the step. A duplicate finding makes one and is seen to be done.
+        await send(temporal_client, settings, params, webhook_id="after-the-old-lease")
+        await send(temporal_client, settings, params, webhook_id="after-the-old-lease")
+        view = await wait_for(temporal_client, params.incident_id, lambda v: v.duplicates >= 1)
     assert extended.lease_expires_at is not None
     assert extended.lease_expires_at > (before.steps[0].lease_expires_at or "")
     assert view.steps[0].state is StepState.VERIFIED
