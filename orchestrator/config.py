@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # After a guarded step is verified, wait this long before probing its essential
     # services again: harm can take a moment to show. Containment does not wait for it.
     guard_settle_s: float = Field(default=1.0, ge=0)
+    # While a step holds, its target is verified again this often: a reboot or a hand
+    # that undid the containment is caught, and the step re-applied or escalated.
+    drift_check_s: int = Field(default=30, ge=1)
     log_level: str = "info"
     # A standalone `bulkhead worker` serves its Prometheus metrics here (`bulkhead up`
     # serves them at the API's /metrics); unset: not served.

@@ -71,7 +71,12 @@ async def deliver_finding(
     *,
     rpc_timeout: timedelta | None = None,
 ) -> WorkflowHandle[IncidentWorkflow, IncidentView]:
-    """Signal-with-start: returns only once Temporal durably accepted the finding."""
+    """Signal-with-start: returns only once Temporal durably accepted the finding.
+
+    The settings' drift check interval goes with a new incident unless the caller set one.
+    """
+    if "drift_check_s" not in params.model_fields_set:
+        params = params.model_copy(update={"drift_check_s": settings.drift_check_s})
     return await client.start_workflow(
         IncidentWorkflow.run,
         params,

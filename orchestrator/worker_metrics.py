@@ -1,5 +1,5 @@
 """What the worker measures, for Prometheus: findings, decisions by verdict, step
-transitions by state, approval wait, time-to-contain, adapter latency.
+transitions by state, drift caught on held steps, approval wait, time-to-contain, adapter latency.
 
 Counted from the sealed audit trail as it is exported (each entry once, whatever the
 retries), and from the adapter calls the activities make. The workflow itself stays
@@ -62,6 +62,13 @@ class WorkerMetrics:
             "Steps undone because an essential service went down after them.",
             registry=self.registry,
         )
+        self.drift = Counter(
+            "bulkhead_drift",
+            "Held steps whose target was found out of its contained state, by adapter and "
+            "what was done (reapply or escalate).",
+            ["adapter", "outcome"],
+            registry=self.registry,
+        )
         self.time_to_contain = Histogram(
             "bulkhead_time_to_contain_seconds",
             "From an incident's first finding to each step verified (workflow time; steps "
@@ -101,6 +108,9 @@ class WorkerMetrics:
             self.decisions.labels(verdict=str(detail.get("verdict", "unknown"))).inc()
         elif kind == "guard.tripped":
             self.guard_trips.inc()
+        elif kind == "step.drift":
+            adapter, outcome = str(detail.get("adapter", "unknown")), str(detail.get("outcome"))
+            self.drift.labels(adapter=adapter, outcome=outcome).inc()
         elif kind == "step.planned" and detail.get("awaiting_approval"):
             _remember(self._waiting_since, step, _at(entry))
         elif kind.startswith(STEP_KINDS) and kind.removeprefix(STEP_KINDS) in STATES:
@@ -111,7 +121,8 @@ class WorkerMetrics:
         if state == "approved" and step in self._waiting_since:
             waited = _at(entry) - self._waiting_since.pop(step)
             self.approval_wait.observe(waited.total_seconds())
-        elif state == "verified":
+        elif state == "verified" and not entry.detail.get("reapplied"):
+            # A re-apply after drift is not a new containment: time-to-contain counts once.
             first = self._first_finding.get(entry.incident_id)
             if first is not None:
                 self.time_to_contain.observe((_at(entry) - first).total_seconds())

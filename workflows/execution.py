@@ -59,7 +59,7 @@ ResultT = TypeVar("ResultT")
 STEP_FAILURES = (ActivityError, ApplicationError, TemporalTimeoutError)
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
     cause = exc.cause if isinstance(exc, ActivityError) and exc.cause is not None else exc
     if isinstance(cause, ApplicationError) and cause.type:
         return f"{cause.type}: {cause.message}"
@@ -90,7 +90,9 @@ class StepExecution:
 
     # --- steps ----------------------------------------------------------------------------
 
-    async def execute(self, step: StepView) -> None:
+    async def execute(self, step: StepView, *, reapply: bool = False) -> None:
+        """Plan, apply and verify a step; `reapply` when a drift check found its target
+        out of the contained state (workflows/drift.py): the step keeps its lease."""
         command = self._command(step)
         guard_before = await self._probe_guard(step, "before")
         try:
@@ -106,10 +108,7 @@ class StepExecution:
                 start_to_close_timeout=STEP_CALL_TIMEOUT,
                 retry_policy=ADAPTER_RETRY,
             )
-            # The rollback intent is durable before apply runs: an apply can land even when
-            # its activity times out, and a retried apply only sees the changed target.
-            step.rollback_intent = plan.before
-            self.record("step.intent", step=step.id, before=plan.before, after=plan.after)
+            self._record_intent(step, plan, reapply=reapply)
             self.transition(step, StepState.APPLYING)
             receipt = await self._call("apply_step", command, Receipt)
             step.receipt = receipt
@@ -121,31 +120,80 @@ class StepExecution:
             verification = await self._call("verify_step", receipt, Verification)
             step.verification = verification.model_dump()
         except STEP_FAILURES as exc:
-            step.error = _error_text(exc)
+            step.error = error_text(exc)
             self.transition(step, StepState.FAILED, error=step.error)
             self._escalate(f"step {step.id}: {step.error}")
             return
         if verification.ok:
-            if step.reversible and step.lease_s:
-                expires = workflow.now() + timedelta(seconds=step.lease_s)
-                step.lease_expires_at = expires.isoformat()
-            self.transition(
-                step,
-                StepState.VERIFIED,
-                observed=verification.observed,
-                lease_expires_at=step.lease_expires_at,
-            )
-            if step.automatic:
-                self._tell_city("containment_started", step)
-            # Contained first, watched after: the guard never delays containment, and it
-            # undoes the step if an essential service it watches went down meanwhile.
-            if guard_before is not None:
-                await self._guard_after(step, guard_before)
+            await self._hold(step, verification, guard_before, reapply=reapply)
             return
         step.error = f"verification failed: {verification.detail}"
         self.transition(step, StepState.FAILED, error=step.error)
         self._escalate(f"step {step.id}: {step.error}")
         await self.roll_back(step, from_failure=True)
+
+    def _record_intent(self, step: StepView, plan: Plan, *, reapply: bool) -> None:
+        """The rollback intent is durable before apply runs: an apply can land even when
+        its activity times out, and a retried apply only sees the changed target.
+
+        A re-apply after drift keeps the first intent: the target now holds what a reboot
+        or a hand put there, not what it held before the incident, and a release must
+        restore the latter. What the re-plan found is recorded beside it.
+        """
+        if reapply and step.rollback_intent is not None:
+            self.record(
+                "step.intent",
+                step=step.id,
+                before=step.rollback_intent,
+                after=plan.after,
+                found=plan.before,
+                reapply=True,
+            )
+            return
+        step.rollback_intent = plan.before
+        self.record("step.intent", step=step.id, before=plan.before, after=plan.after)
+
+    async def _hold(
+        self,
+        step: StepView,
+        verification: Verification,
+        guard_before: GuardReport | None,
+        *,
+        reapply: bool,
+    ) -> None:
+        if step.reversible and step.lease_s and not reapply:
+            expires = workflow.now() + timedelta(seconds=step.lease_s)
+            step.lease_expires_at = expires.isoformat()
+        step.drift_checked_at = workflow.now().isoformat()
+        self.transition(
+            step,
+            StepState.VERIFIED,
+            observed=verification.observed,
+            lease_expires_at=step.lease_expires_at,
+            **({"reapplied": True} if reapply else {}),
+        )
+        if step.automatic and not reapply:
+            self._tell_city("containment_started", step)
+        # Contained first, watched after: the guard never delays containment, and it
+        # undoes the step if an essential service it watches went down meanwhile.
+        if guard_before is not None:
+            await self._guard_after(step, guard_before)
+
+    async def observe(self, step: StepView) -> Verification:
+        """Verify a held step's target again (a drift check); adapter errors propagate."""
+        if step.receipt is None:
+            raise ApplicationError(f"step {step.id} holds no receipt", non_retryable=True)
+        return await self._call("verify_step", step.receipt, Verification)
+
+    def abandon(self, step: StepView, error: str) -> None:
+        """The step no longer holds and Bulkhead leaves its target as found: a person
+        decides. Nothing rolls it back later (it is not held), and the city is told."""
+        step.error = error
+        step.lease_expires_at = None
+        self.transition(step, StepState.FAILED, error=error)
+        self._escalate(f"step {step.id}: {error}")
+        if step.automatic:
+            self._tell_city("containment_ended", step)
 
     async def preview(self, step: StepView) -> None:
         """A dry-run plan for a step awaiting approval: no side effect on the target."""
@@ -158,7 +206,7 @@ class StepExecution:
                 retry_policy=RetryPolicy(maximum_attempts=2),
             )
         except STEP_FAILURES as exc:
-            self.record("step.preview_failed", step=step.id, error=_error_text(exc))
+            self.record("step.preview_failed", step=step.id, error=error_text(exc))
             return
         step.preview = plan
         self.record(
@@ -199,7 +247,7 @@ class StepExecution:
                 retry_policy=RetryPolicy(maximum_attempts=2),
             )
         except STEP_FAILURES as exc:
-            self.record("guard.unavailable", step=step.id, moment=moment, error=_error_text(exc))
+            self.record("guard.unavailable", step=step.id, moment=moment, error=error_text(exc))
             return None
         self.record(
             f"guard.{moment}",
@@ -242,7 +290,7 @@ class StepExecution:
             undone = await self._call("rollback_step", restore, Receipt)
             check = await self._call("verify_step", undone, Verification)
         except STEP_FAILURES as exc:
-            step.error = f"rollback failed: {_error_text(exc)}"
+            step.error = f"rollback failed: {error_text(exc)}"
             self.transition(step, StepState.FAILED, error=step.error)
             self._escalate(f"step {step.id}: {step.error}")
             return

@@ -5,8 +5,9 @@ target is a (local) activity, so the history records it and a replay repeats not
 Activities are called by name so this package never imports the orchestrator.
 
 The run loop wakes on new findings, approvals, a release, or the next timer (approval
-deadline or lease expiry) and then does, in order: decide, expire gates, expire leases,
-release, execute ready steps, export the audit trail, continue-as-new when due.
+deadline, lease expiry, drift check) and then does, in order: decide, expire gates,
+expire leases, release or check held steps for drift, execute ready steps, export the
+audit trail, continue-as-new when due.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from adapters.base import Receipt
     from workflows import gates
+    from workflows.drift import DRIFT_PATCH, DriftChecks
     from workflows.execution import (
         ADAPTER_RETRY,
         GUARD_PATCH,
@@ -115,6 +117,7 @@ class IncidentWorkflow:
             exported_seq=carry.exported_seq if carry else 0,
             escalate=self._escalate,
         )
+        self._drift = DriftChecks(self._x, params.drift_check_s)
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -310,9 +313,10 @@ class IncidentWorkflow:
         self._x.guarded = workflow.patched(GUARD_PATCH)
         self._visible = workflow.patched(VISIBILITY_PATCH)
         self._renews = workflow.patched(RENEW_PATCH)
+        self._drift.enabled = workflow.patched(DRIFT_PATCH)
         while True:
             self._publish()
-            # A timeout means an approval deadline or a lease is due.
+            # A timeout means an approval deadline, a lease or a drift check is due.
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(self._has_work, timeout=self._next_timer())
             if self._needs_decision:
@@ -322,6 +326,8 @@ class IncidentWorkflow:
             await self._expire_leases()
             if self._release is not None and not self._released:
                 await self._do_release(self._release)
+            elif self._release is None:
+                await self._drift.check_due(list(self._steps.values()))
             ready = [
                 s
                 for s in self._steps.values()
@@ -338,26 +344,12 @@ class IncidentWorkflow:
                 if self._after_release:
                     # Findings that came during the release are not lost with it: they
                     # open a fresh incident for the same entity, in the same audit chain.
-                    workflow.continue_as_new(
-                        IncidentParams(
-                            incident_id=self._id,
-                            entity=self._entity,
-                            carry=self._next_incident(),
-                            max_history_events=self._max_history,
-                        )
-                    )
+                    workflow.continue_as_new(self._params(self._next_incident()))
                 return self.state()
             if self._should_continue_as_new():
                 # Unexported entries travel in the carry; the next run exports them.
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    IncidentParams(
-                        incident_id=self._id,
-                        entity=self._entity,
-                        carry=self._carry(),
-                        max_history_events=self._max_history,
-                    )
-                )
+                workflow.continue_as_new(self._params(self._carry()))
 
     def _has_work(self) -> bool:
         return (
@@ -379,6 +371,7 @@ class IncidentWorkflow:
             for s in self._steps.values()
             if s.state in gates.HOLDING and s.lease_expires_at and s.reversible
         ]
+        deadlines += self._drift.deadlines(self._steps.values())
         if not deadlines:
             return None
         return max(min(deadlines) - workflow.now(), timedelta(milliseconds=1))
@@ -427,6 +420,7 @@ class IncidentWorkflow:
                 else None,
                 lease_s=planned.lease_s or (DEFAULT_LEASE_S if planned.reversible else None),
                 guard=planned.guard.essential,
+                drift=planned.drift,
                 state=StepState.AWAITING_APPROVAL if waits else StepState.PLANNED,
             )
             self._steps[step.id] = step
@@ -524,6 +518,16 @@ class IncidentWorkflow:
         return not self._released and (
             info.is_continue_as_new_suggested()
             or info.get_current_history_length() > self._max_history
+        )
+
+    def _params(self, carry: IncidentCarry) -> IncidentParams:
+        """The next run's input: the same incident and settings, with this carry."""
+        return IncidentParams(
+            incident_id=self._id,
+            entity=self._entity,
+            carry=carry,
+            max_history_events=self._max_history,
+            drift_check_s=self._drift.interval_s,
         )
 
     def _carry(self) -> IncidentCarry:

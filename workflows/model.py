@@ -134,6 +134,14 @@ class OnTimeout(StrEnum):
     APPROVE = "approve"
 
 
+class OnDrift(StrEnum):
+    """What a drift check does when a held step's target is found out of its contained
+    state: apply the step again, or leave the target as found and call a human."""
+
+    REAPPLY = "reapply"
+    ESCALATE = "escalate"
+
+
 class Approval(_Model):
     required: int = Field(default=0, ge=0, le=5)
     # Any one of these roles qualifies a principal to approve (empty: any responder).
@@ -158,6 +166,7 @@ class DecisionStep(_Model):
     lease_s: int | None = Field(default=None, gt=0)
     reversible: bool = True
     guard: Guard = Field(default_factory=Guard)
+    drift: OnDrift = OnDrift.REAPPLY
 
 
 class Decision(_Model):

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adapters.base import Plan, Receipt
-from workflows.model import Decision, Finding
+from workflows.model import Decision, Finding, OnDrift
 
 
 class _Model(BaseModel):
@@ -122,6 +122,11 @@ class StepView(_Model):
     # Essential services the policy asked to watch while this step is applied.
     guard: list[str] = Field(default_factory=list)
     guard_report: dict[str, Any] | None = None
+    # While held, the target is observed again on a schedule (workflows/drift.py): what
+    # to do when it is found out of its contained state, and when it was last seen in it.
+    drift: OnDrift = OnDrift.REAPPLY
+    drift_checked_at: str | None = None
+    drift_checks: int = 0
 
     @model_validator(mode="before")
     @classmethod
@@ -257,3 +262,5 @@ class IncidentParams(_Model):
     carry: IncidentCarry | None = None
     # History length at which a run hands over to a fresh one (tests lower it).
     max_history_events: int = Field(default=10_000, ge=100)
+    # Seconds between drift checks of a held step's target (settings.drift_check_s).
+    drift_check_s: int = Field(default=30, ge=1)

@@ -1,0 +1,143 @@
+"""Drift checks: a held step's target is verified again on a schedule, so a containment
+undone behind Bulkhead's back (a reboot, an operator's hand) is caught and re-applied or
+escalated, as the policy says.
+
+Against the lab's real Modbus controller: the "hand" is a direct register write from
+another Modbus client, exactly what a field technician's tool would send.
+"""
+
+from __future__ import annotations
+
+from harness import make_settings, running_worker, wait_for
+from pymodbus.client import AsyncModbusTcpClient
+from temporalio.client import Client
+from workflow_fakes import ScriptedEngine, fallback_step, new_incident, scripted_activities, send
+
+from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, MODE_REGISTER, TrafficLab
+from orchestrator.worker_metrics import WorkerMetrics
+from workflows.state import IncidentView, Principal, ReleaseRequest, StepState
+
+# Generous: the first check is 2 s after verify, and the dev server fires timers on a
+# ~1 s tick; a loaded machine must not turn that into a failure.
+DEADLINE_S = 60.0
+
+
+def kinds(view: IncidentView) -> list[str]:
+    return [entry.kind for entry in view.audit]
+
+
+def verified(view: IncidentView) -> bool:
+    return bool(view.steps) and view.steps[0].state is StepState.VERIFIED
+
+
+async def revert_by_hand(lab: TrafficLab, device_id: int = 1) -> None:
+    """Put the controller back to normal mode as any Modbus client can, unseen."""
+    client = AsyncModbusTcpClient(lab.host, port=lab.port, timeout=2, retries=0)
+    assert await client.connect(), "the lab controller does not answer"
+    try:
+        response = await client.write_register(MODE_REGISTER, MODE_NORMAL, device_id=device_id)
+        assert not response.isError(), response
+    finally:
+        client.close()
+
+
+def drift_counted(view: IncidentView, outcome: str) -> float:
+    metrics = WorkerMetrics()
+    metrics.observe_audit(view.audit)
+    value = metrics.registry.get_sample_value(
+        "bulkhead_drift_total", {"adapter": "modbus", "outcome": outcome}
+    )
+    return value or 0.0
+
+
+async def test_controller_reverted_by_hand_is_caught_and_contained_again(
+    temporal_client: Client, traffic_lab: TrafficLab
+):
+    settings = make_settings(traffic_lab.port)
+    activities = scripted_activities(settings, ScriptedEngine([fallback_step("tsc-0001")]))
+    params = new_incident(drift_check_s=2)
+    async with running_worker(temporal_client, settings, activities):
+        await send(temporal_client, settings, params)
+        before = await wait_for(temporal_client, params.incident_id, verified)
+        assert await traffic_lab.read_mode(1) == MODE_FLASH
+        await revert_by_hand(traffic_lab)
+        view = await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: verified(v) and kinds(v).count("step.verified") == 2,
+            timeout_s=DEADLINE_S,
+        )
+        assert await traffic_lab.read_mode(1) == MODE_FLASH, "re-contained on the target"
+        step = view.steps[0]
+        drift = next(e for e in view.audit if e.kind == "step.drift")
+        assert drift.detail["outcome"] == "reapply"
+        assert drift.detail["observed"] == {"mode": "normal", "value": MODE_NORMAL}
+        seen = kinds(view)
+        assert seen[seen.index("step.drift") :].count("step.applying") == 1, "applied again"
+        # The re-apply keeps the lease and the first rollback intent (what the target held
+        # before the incident), and records what the re-plan found beside it.
+        assert step.lease_expires_at == before.steps[0].lease_expires_at
+        assert step.rollback_intent == {"mode": "normal", "value": MODE_NORMAL}
+        reapplied = [e for e in view.audit if e.kind == "step.intent"][-1]
+        assert reapplied.detail["reapply"] is True
+        assert reapplied.detail["found"] == {"mode": "normal", "value": MODE_NORMAL}
+        assert not view.escalated
+        assert drift_counted(view, "reapply") == 1
+        # A release still undoes the containment: the controller goes back to normal.
+        handle = temporal_client.get_workflow_handle(params.incident_id, result_type=IncidentView)
+        await handle.execute_update(
+            "release", ReleaseRequest(principal=Principal(name="dora"), reason="done")
+        )
+        await handle.result()
+    assert await traffic_lab.read_mode(1) == MODE_NORMAL
+
+
+async def test_policy_escalate_leaves_the_reverted_controller_as_found_and_says_why(
+    temporal_client: Client, traffic_lab: TrafficLab
+):
+    settings = make_settings(traffic_lab.port)
+    engine = ScriptedEngine([fallback_step("tsc-0001", drift="escalate")])
+    params = new_incident(drift_check_s=2)
+    async with running_worker(temporal_client, settings, scripted_activities(settings, engine)):
+        await send(temporal_client, settings, params)
+        await wait_for(temporal_client, params.incident_id, verified)
+        await revert_by_hand(traffic_lab)
+        view = await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: bool(v.steps) and v.steps[0].state is StepState.FAILED,
+            timeout_s=DEADLINE_S,
+        )
+    step = view.steps[0]
+    assert await traffic_lab.read_mode(1) == MODE_NORMAL, "left as found"
+    assert traffic_lab.write_count(1) == 2, "the apply and the hand, nothing from Bulkhead after"
+    assert step.lease_expires_at is None
+    assert "drift" in (step.error or "") and "escalate" in (step.error or "")
+    assert view.escalated and any("drift" in reason for reason in view.escalations)
+    drift = next(e for e in view.audit if e.kind == "step.drift")
+    assert drift.detail["outcome"] == "escalate"
+    assert drift.detail["observed"] == {"mode": "normal", "value": MODE_NORMAL}
+    assert kinds(view).count("step.applying") == 1
+    assert drift_counted(view, "escalate") == 1
+
+
+async def test_step_that_stays_in_place_is_verified_again_without_reapply(
+    temporal_client: Client, traffic_lab: TrafficLab
+):
+    """The interval comes from the settings when the caller does not set one."""
+    settings = make_settings(traffic_lab.port, drift_check_s=2)
+    activities = scripted_activities(settings, ScriptedEngine([fallback_step("tsc-0001")]))
+    params = new_incident()
+    async with running_worker(temporal_client, settings, activities):
+        await send(temporal_client, settings, params)
+        view = await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: verified(v) and v.steps[0].drift_checks >= 2,
+            timeout_s=DEADLINE_S,
+        )
+    assert await traffic_lab.read_mode(1) == MODE_FLASH
+    assert traffic_lab.write_count(1) == 1, "one write: the first apply"
+    assert kinds(view).count("step.applying") == 1
+    assert "step.drift" not in kinds(view)
+    assert view.steps[0].verification is not None and view.steps[0].verification["ok"]
