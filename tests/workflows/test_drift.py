@@ -8,6 +8,7 @@ another Modbus client, exactly what a field technician's tool would send.
 
 from __future__ import annotations
 
+import pytest
 from harness import make_settings, running_worker, wait_for
 from pymodbus.client import AsyncModbusTcpClient
 from temporalio.client import Client
@@ -50,13 +51,18 @@ def drift_counted(view: IncidentView, outcome: str) -> float:
     return value or 0.0
 
 
+@pytest.mark.parametrize("cache", ["cached", "replayed"])
 async def test_controller_reverted_by_hand_is_caught_and_contained_again(
-    temporal_client: Client, traffic_lab: TrafficLab
+    temporal_client: Client, traffic_lab: TrafficLab, cache: str
 ):
+    """Also with every workflow task replayed from history: the checks are deterministic."""
     settings = make_settings(traffic_lab.port)
     activities = scripted_activities(settings, ScriptedEngine([fallback_step("tsc-0001")]))
     params = new_incident(drift_check_s=2)
-    async with running_worker(temporal_client, settings, activities):
+    worker = running_worker(
+        temporal_client, settings, activities, replay_every_task=cache == "replayed"
+    )
+    async with worker:
         await send(temporal_client, settings, params)
         before = await wait_for(temporal_client, params.incident_id, verified)
         assert await traffic_lab.read_mode(1) == MODE_FLASH
