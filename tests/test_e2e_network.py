@@ -185,7 +185,11 @@ async def test_edr_finding_quarantines_the_host_by_shipped_policy_and_api_releas
         [],
     )
     assert step["lease_expires_at"], "a reversible step holds a lease"
-    assert list(step["receipt"]["after"]["sets"].values()) == [[f"{ENG_WS}/32"]]
+    # The host's own address is cut, and the gateway lets go by itself when the lease
+    # would end (the shipped policy's dead-man's switch).
+    after_apply = step["receipt"]["after"]
+    assert list(after_apply["sets"].values()) == [[f"{ENG_WS}/32"]]
+    assert after_apply["timeout_s"] == 3600
     guard = step["guard_report"]["after"]["services"]["emergency-dispatch"]
     assert guard["healthy"] is True, "the guard's own probe: dispatch stayed up"
     assert cut_during == [True] * len(QUARANTINED)

@@ -74,14 +74,14 @@ test_critical_finding_isolates_every_zone_it_touches if {
 	s.args.timeout_s == 1800 # the gateway lets go by itself when the lease would end
 }
 
-test_network_cuts_keep_every_management_conduit_open if {
+test_zone_isolation_keeps_the_conduits_open_and_a_quarantined_host_none if {
 	assets := [controller("tsc-1", "traffic"), server("web-1", "it", "198.18.40.20")]
 	conduits := {"soc": {"cidrs": ["198.18.40.5/32"]}, "preempt": {"cidrs": ["198.18.30.0/24"]}}
 	decision := data.bulkhead.containment.decision with input as incident([finding(5, 3)], assets)
 		with data.inventory as object.union(city, {"network": {"conduits": conduits}})
 		with data.guardrails as guardrails
 	step(decision, "isolate:traffic").args.allow == ["preempt", "soc"]
-	step(decision, "quarantine:web-1").args == {"allow": ["preempt", "soc"], "timeout_s": 3600}
+	step(decision, "quarantine:web-1").args == {"timeout_s": 3600}
 }
 
 test_high_but_not_critical_finding_isolates_no_zone if {

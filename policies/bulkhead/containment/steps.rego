@@ -13,11 +13,11 @@ unknown_zone := "<unknown>"
 
 has_safe_mode(asset) if device_types[asset.type].safe_mode
 
-# Every cut keeps the inventory's management conduits open (responders still reach a
-# contained host; dispatch keeps signal pre-emption), and expires on the gateway itself
-# when its lease does: a dead-man's switch, should Bulkhead die while holding it.
-network_args(lease_s) := {"allow": conduit_ids, "timeout_s": lease_s}
-
+# Every cut expires on the gateway itself when its lease does (`timeout_s`): a dead-man's
+# switch, should Bulkhead die while holding it. A zone's isolation keeps the inventory's
+# management conduits open (dispatch keeps signal pre-emption, responders their jump
+# host); a quarantined host keeps none: it is the one suspected, and a conduit would let
+# it reach dispatch.
 conduit_ids := sort([id | some id, _ in object.get(object.get(data.inventory, "network", {}), "conduits", {})])
 
 # A device with a safe mode is switched to it: the service keeps running, degraded.
@@ -50,7 +50,7 @@ candidates contains {"zones": [zone], "step": step} if {
 		"adapter": "nftables",
 		"action": "contain",
 		"target": {"device": asset.id},
-		"args": network_args(settings.lease_s.quarantine),
+		"args": {"timeout_s": settings.lease_s.quarantine},
 		"lease_s": settings.lease_s.quarantine,
 		"reversible": true,
 	}
@@ -67,7 +67,7 @@ candidates contains {"zones": [name], "step": step} if {
 		"adapter": "nftables",
 		"action": "contain",
 		"target": {"zone": name},
-		"args": network_args(settings.lease_s.isolate),
+		"args": {"allow": conduit_ids, "timeout_s": settings.lease_s.isolate},
 		"lease_s": settings.lease_s.isolate,
 		"reversible": true,
 	}
