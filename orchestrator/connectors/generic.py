@@ -90,14 +90,16 @@ def _one(item: Any, where: tuple[int, ...]) -> Item:
         return rejected(where, "expected a JSON object")
     here = pointer(*where)
     if is_compact(item):
-        if errors := compact_errors(item, where):
-            return Item(here, errors=tuple(errors))
+        errors = compact_errors(item, where)
         # A vendor's own raw_data (any JSON type) travels inside ours instead of failing.
         document = {k: v for k, v in item.items() if k != "raw_data"}
         try:
             finding = Finding.model_validate(document)
         except ValidationError as exc:
-            return Item(here, errors=tuple(field_errors(exc, *where)))
+            named = {e.pointer for e in errors}
+            errors += [e for e in field_errors(exc, *where) if e.pointer not in named]
+        if errors:
+            return Item(here, errors=tuple(errors))
         # Keep what the SIEM sent, verbatim, for the audit and for re-normalization.
         return Item(here, finding=finding.model_copy(update={"raw_data": raw_json(item)}))
     try:
