@@ -18,6 +18,7 @@ from pathlib import Path
 
 from conftest import free_port
 from harness import make_settings, running_worker, wait_for
+from pymodbus.client import AsyncModbusTcpClient
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -38,7 +39,7 @@ from orchestrator.activities import ContainmentActivities
 from orchestrator.city import TemporalCity
 from orchestrator.config import Settings
 from orchestrator.inventory import Inventory
-from orchestrator.lab.traffic import TrafficLab
+from orchestrator.lab.traffic import MODE_NORMAL, MODE_REGISTER, TrafficLab
 from orchestrator.temporal import temporal_binary
 from workflows.city import AutomationChange
 from workflows.state import (
@@ -143,6 +144,31 @@ async def lease_expiry(client: Client, settings: Settings, lab: TrafficLab) -> R
         return [("lease-expiry", await released(client, params.incident_id, ALICE))]
 
 
+async def drift_reapply(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:
+    """A controller put back to normal behind Bulkhead's back is caught and re-contained."""
+    engine = ScriptedEngine([fallback_step("tsc-0004")])
+    async with running_worker(client, settings, scripted_activities(settings, engine)):
+        params = new_incident(drift_check_s=2)
+        await send(client, settings, params)
+        await wait_for(client, params.incident_id, lambda v: first_step_is(v, StepState.VERIFIED))
+        modbus = AsyncModbusTcpClient(lab.host, port=lab.port, timeout=2, retries=0)
+        await modbus.connect()
+        try:
+            await modbus.write_register(MODE_REGISTER, MODE_NORMAL, device_id=4)
+        finally:
+            modbus.close()
+        await wait_for(
+            client,
+            params.incident_id,
+            lambda v: (
+                any(e.kind == "step.drift" for e in v.audit)
+                and first_step_is(v, StepState.VERIFIED)
+            ),
+            timeout_s=60,
+        )
+        return [("drift-reapply", await released(client, params.incident_id, ALICE))]
+
+
 class _Coupling(FakeModbusAdapter):
     """Applying breaks the shared dependency; rolling back heals it (tests/workflows/test_guard)."""
 
@@ -217,6 +243,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     four_eyes_deny_extend,
     lease_expiry,
     guard_rollback,
+    drift_reapply,
     continue_as_new,
     city_pause_resume,
 )

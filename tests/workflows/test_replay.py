@@ -24,6 +24,7 @@ PATHS = {
     "four-eyes-deny-extend",
     "lease-expiry",
     "guard-rollback",
+    "drift-reapply",
     "continue-as-new-first-run",
     "continue-as-new-next-run",
     "city-pause-resume",
