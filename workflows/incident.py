@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         ExtendRequest,
         IncidentCarry,
         IncidentParams,
+        IncidentStatus,
         IncidentView,
         ReleaseRequest,
         RenewLeaseRequest,
@@ -169,17 +170,20 @@ class IncidentWorkflow:
                 return True
         return False
 
+    def _status(self) -> IncidentStatus:
+        return derive_status(
+            self._decision,
+            list(self._steps.values()),
+            failed=bool(self._escalations) and not self._released,
+            released=self._released,
+        )
+
     @workflow.query(name="state")
     def state(self) -> IncidentView:
         steps = list(self._steps.values())
         return IncidentView(
             incident_id=self._id,
-            status=derive_status(
-                self._decision,
-                steps,
-                failed=bool(self._escalations) and not self._released,
-                released=self._released,
-            ),
+            status=self._status(),
             entity=self._entity,
             findings=self._findings,
             findings_received=self._received,
@@ -496,8 +500,14 @@ class IncidentWorkflow:
     # --- bookkeeping ----------------------------------------------------------------------
 
     def _visibility(self) -> Visible:
-        zones = self._decision.zones if self._decision else []
-        return visible(self.state(), zones)
+        return visible(
+            status=self._status(),
+            entity=self._entity,
+            findings=self._findings,
+            received=self._received,
+            decision=self._decision,
+            steps=list(self._steps.values()),
+        )
 
     def _unpublished(self) -> bool:
         return self._visible and self._visibility() != self._published

@@ -14,13 +14,14 @@ workflow task for good.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate, TypedSearchAttributes
 
-from workflows.state import IncidentView, StepState
+from workflows.model import Decision, Finding
+from workflows.state import IncidentStatus, IncidentView, StepState, StepView
 
 STATUS = SearchAttributeKey.for_keyword("BulkheadStatus")
 ZONES = SearchAttributeKey.for_keyword_list("BulkheadZones")
@@ -58,19 +59,42 @@ class Visible:
                            "steps": dict(self.steps)}}  # fmt: skip
 
 
-def visible(view: IncidentView, resolved_zones: list[str]) -> Visible:
-    """The list's view of an incident; zones from the findings and from the inventory's
-    resolution of its assets (a SIEM rarely names the zone of what it saw)."""
-    zones = {r.zone for f in view.findings for r in f.resources if r.zone} | set(resolved_zones)
+def visible(
+    *,
+    status: IncidentStatus,
+    entity: str,
+    findings: Sequence[Finding],
+    received: int,
+    decision: Decision | None,
+    steps: Sequence[StepView],
+) -> Visible:
+    """The list's view of an incident, from the workflow's own fields (it is computed on
+    every activation, so no IncidentView is built for it). Zones come from the findings
+    and from the inventory's resolution of its assets (`decision.zones`): a SIEM rarely
+    names the zone of what it saw."""
+    zones = {r.zone for f in findings for r in f.resources if r.zone}
+    zones.update(decision.zones if decision else ())
     return Visible(
-        status=view.status.value,
+        status=status.value,
         zones=tuple(sorted(zones)),
-        severity=max((int(f.severity_id) for f in view.findings), default=0),
-        awaiting_approval=any(s.state is StepState.AWAITING_APPROVAL for s in view.steps),
+        severity=max((int(f.severity_id) for f in findings), default=0),
+        awaiting_approval=any(s.state is StepState.AWAITING_APPROVAL for s in steps),
+        entity=entity,
+        findings=received or len(findings),
+        verdict=decision.verdict.value if decision else None,
+        steps=tuple((s.id, s.state.value) for s in steps),
+    )
+
+
+def visible_view(view: IncidentView) -> Visible:
+    """The same, from an incident's `state` query (one that has not published yet)."""
+    return visible(
+        status=view.status,
         entity=view.entity,
-        findings=view.findings_received or len(view.findings),
-        verdict=view.decision.verdict.value if view.decision else None,
-        steps=tuple((s.id, s.state.value) for s in view.steps),
+        findings=view.findings,
+        received=view.findings_received,
+        decision=view.decision,
+        steps=view.steps,
     )
 
 

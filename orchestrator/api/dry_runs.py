@@ -70,15 +70,14 @@ class DryRuns:
             work = partial(dry_run_in_worker, engine.bundle, raw, explain=explain)
             status, body, extra = await self.call(work)
         else:
-            work = partial(answer, engine, Inventory.load(policy_dir), raw, explain=False)
-            status, body, extra = await self.call(work, in_process=False)
+
+            def on_a_thread() -> Answer:  # the inventory file is read off the event loop too
+                return answer(engine, Inventory.load(policy_dir), raw, explain=False)
+
+            status, body, extra = await self.call(on_a_thread, in_process=False)
         if status != 200:
             raise Problem(status, body.decode(), **extra)
         return body
-
-    def close(self) -> None:
-        self._processes.shutdown(wait=False, cancel_futures=True)
-        self._threads.shutdown(wait=False, cancel_futures=True)
 
 
 _SHARED: dict[int, DryRuns] = {}

@@ -11,7 +11,6 @@ bypass waiting to happen.
 from __future__ import annotations
 
 import asyncio
-import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,7 +36,7 @@ class RequestLimits:
             await refusal(scope, receive, send)
             return
         received = 0
-        deadline = time.monotonic() + self.body_timeout_s
+        deadline = asyncio.get_running_loop().time() + self.body_timeout_s
 
         body_done = False
 
@@ -46,7 +45,9 @@ class RequestLimits:
             if body_done:  # later receives wait for a disconnect (SSE): no deadline there
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+                # timeout_at, not wait_for: no extra task per body chunk.
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 raise Problem(
                     408,

@@ -28,7 +28,7 @@ from workflows.visibility import (
     ZONES,
     published,
     row,
-    visible,
+    visible_view,
 )
 
 LIST_TIMEOUT = timedelta(seconds=10)
@@ -126,4 +126,4 @@ async def _row(context: ApiContext, execution: WorkflowExecution) -> dict[str, A
     except RPCError:
         return {"incident_id": execution.id, "status": IncidentStatus.OPEN.value,
                 "published": False}  # fmt: skip
-    return row(execution.id, visible(view, view.decision.zones if view.decision else []))
+    return row(execution.id, visible_view(view))

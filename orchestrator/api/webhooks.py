@@ -25,7 +25,7 @@ from temporalio.service import RPCError
 
 from orchestrator import sources
 from orchestrator.api import payload, webhook_docs
-from orchestrator.api.body import read_limited
+from orchestrator.api.body import JSON_TYPES, read_limited
 from orchestrator.api.context import ApiContext
 from orchestrator.api.problems import RETRY_AFTER_S, Problem
 from orchestrator.api.webhook_docs import (
@@ -45,7 +45,6 @@ from workflows.state import IncidentParams
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["webhooks"])
 START_TIMEOUT = timedelta(seconds=5)
-JSON_TYPES = frozenset({"application/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})
 DELIVERY_CONCURRENCY = 16  # incidents signalled at once for one many-alert payload
 

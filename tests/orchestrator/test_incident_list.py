@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import time
 import uuid
@@ -37,7 +36,7 @@ from workflows.model import Decision, DecisionStep, Verdict
 from workflows.state import IncidentView, Principal, ReleaseRequest
 
 GATED = {"required": 2, "roles": ["responder", "duty-officer"], "timeout_s": 3600}
-ALERTS = int(os.environ.get("BULKHEAD_TEST_ALERTS", "1000"))
+ALERTS = 1000
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
