@@ -31,6 +31,13 @@ async def test_update_and_close_replace_the_finding_they_refer_to(temporal_clien
             params,
             finding(uid, severity_id=5, time=2000, activity_id=2),
         )
+        # The update's decision is made before the close arrives (otherwise both are
+        # decided together, and which severity the policy saw depends on timing).
+        await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: [e.kind for e in v.audit].count("decision") == 2,
+        )
         await send(temporal_client, settings, params, finding(uid, time=3000, activity_id=3))
         view = await wait_for(
             temporal_client,
