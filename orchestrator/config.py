@@ -38,6 +38,23 @@ class Settings(BaseSettings):
     temporal_tls_ca: Path | None = None
     temporal_tls_cert: Path | None = None
     temporal_tls_key: Path | None = None
+    # --- Temporal clusters, Temporal Cloud and the lab (#16; docs/DEPLOYMENT.md) ------------
+    # An API key (Temporal Cloud) goes out as `authorization: Bearer <key>`, so it turns TLS
+    # on: a key is never sent in the clear. Any CA, client cert or server name does too.
+    temporal_api_key: SecretStr | None = None
+    # The name the server's certificate must carry (also the TLS SNI and HTTP/2 authority)
+    # when it differs from the host in temporal_address, e.g. an address behind a proxy.
+    temporal_tls_server_name: str | None = None
+    # Task slots one worker process takes at once; unset: temporalio's defaults. A cached
+    # workflow needs two workflow-task slots (the SDK refuses fewer).
+    max_concurrent_activities: int | None = Field(default=None, ge=1)
+    max_concurrent_workflow_tasks: int | None = Field(default=None, ge=2)
+    # True only where the local lab runs (`bulkhead up` and `make run` set it; or
+    # BULKHEAD_LAB=true next to `bulkhead lab up`): then an inventory record without an
+    # endpoint means the lab's simulator. Off, such a record is a configuration error that
+    # `bulkhead adapters check` names and `bulkhead worker` refuses to start on.
+    lab: bool = False
+    # --- end of Temporal clusters and the lab (#16) ------------------------------------------
     task_queue: str = "bulkhead"
     policy_dir: Path = DEFAULT_POLICY_DIR
     # Policy engine: "embedded" (regorus, in-process, hot-reloads policy_dir) or "opa"

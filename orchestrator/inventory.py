@@ -7,6 +7,7 @@ resources a finding names to inventory assets, and asset records to adapter devi
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,79 @@ from workflows.model import Finding
 LAB_ENDPOINT = "lab"
 LOCAL_ENDPOINT = "local"  # an enforcement point in the network stack Bulkhead runs in
 NETNS_ENDPOINT = "netns:"
+
+
+# The key that says where each kind of record's target is; without it the adapters fall
+# back to the lab, which is only right where the lab runs (Settings.lab).
+_ENDPOINT_KEYS = {"modbus": "endpoint", "opcua": "endpoint", "http": "base_url"}
+_IDENTITY_ADAPTERS = ("ldap", "scim", "vault")
+
+
+@dataclass(frozen=True)
+class UnsetEndpoint:
+    """A record the adapters would point at the lab because it names no endpoint."""
+
+    kind: str  # "asset", "system" or "enforcement point"
+    record_id: str
+    adapter: str
+    key: str  # the JSON path that is missing, e.g. assets.tsc-0009.modbus.endpoint
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.record_id} (adapter {self.adapter}): {self.key} is not set"
+
+
+class MissingEndpointError(RuntimeError):
+    """Records without an endpoint outside the lab: they would drive nothing real."""
+
+    def __init__(self, unset: list[UnsetEndpoint]) -> None:
+        self.unset = unset
+        lines = "\n".join(f"  {record.describe()}" for record in unset)
+        super().__init__(
+            f"{len(unset)} inventory record(s) name no endpoint; outside the lab that is "
+            "an error, not the lab on this host (set each endpoint, or BULKHEAD_LAB=true "
+            f"where the lab runs):\n{lines}"
+        )
+
+
+def _unset(record: dict[str, Any], key: str) -> bool:
+    return record.get(key) in (None, "")
+
+
+def _unset_asset_endpoints(
+    assets: dict[str, dict[str, Any]], device_types: dict[str, Any]
+) -> list[UnsetEndpoint]:
+    """Service assets: the record named by the device type's protocol (as the wiring reads)."""
+    found = []
+    for uid, asset in assets.items():
+        protocol = str(device_types.get(asset.get("type", ""), {}).get("protocol"))
+        record, key = asset.get(protocol), _ENDPOINT_KEYS.get(protocol)
+        if key is not None and isinstance(record, dict) and _unset(record, key):
+            found.append(UnsetEndpoint("asset", uid, protocol, f"assets.{uid}.{protocol}.{key}"))
+    return found
+
+
+def _unset_system_endpoints(systems: dict[str, dict[str, Any]]) -> list[UnsetEndpoint]:
+    """Identity systems with a `connection` (the others are not driven at all)."""
+    found = []
+    for sid, system in systems.items():
+        connection, adapter = system.get("connection"), str(system.get("adapter"))
+        if not isinstance(connection, dict) or adapter not in _IDENTITY_ADAPTERS:
+            continue
+        if _unset(connection, "endpoint"):
+            key = f"systems.{sid}.connection.endpoint"
+            found.append(UnsetEndpoint("system", sid, adapter, key))
+    return found
+
+
+def _unset_point_endpoints(points: dict[str, dict[str, Any]]) -> list[UnsetEndpoint]:
+    """nftables enforcement points: without an endpoint, the lab's gateway namespace."""
+    return [
+        UnsetEndpoint(
+            "enforcement point", pid, "nftables", f"network.enforcement_points.{pid}.endpoint"
+        )
+        for pid, point in points.items()
+        if _unset(point, "endpoint")
+    ]
 
 
 class Inventory:
@@ -51,6 +125,14 @@ class Inventory:
 
     def asset_records(self, asset_ids: list[str]) -> list[dict[str, Any]]:
         return [{"id": uid, **self.assets[uid]} for uid in asset_ids]
+
+    def unset_endpoints(self) -> list[UnsetEndpoint]:
+        """Every record an adapter is built from that leaves its endpoint out."""
+        return [
+            *_unset_asset_endpoints(self.assets, self.data.get("device_types", {})),
+            *_unset_system_endpoints(self.data.get("systems", {})),
+            *_unset_point_endpoints(self.data.get("network", {}).get("enforcement_points", {})),
+        ]
 
     def modbus_devices(self, *, lab_host: str, lab_port: int) -> dict[str, ModbusDevice]:
         """Every asset reachable over Modbus; endpoint "lab" means the local lab server."""

@@ -16,7 +16,7 @@ from orchestrator.city import CityState
 from orchestrator.config import Settings
 from orchestrator.guard import ProbeGuard
 from orchestrator.identity_wiring import identity_adapters
-from orchestrator.inventory import Inventory
+from orchestrator.inventory import Inventory, MissingEndpointError
 from orchestrator.policy.factory import build_engine
 from orchestrator.service_wiring import service_adapters
 from orchestrator.worker_metrics import WorkerMetrics
@@ -26,7 +26,20 @@ from workflows.incident import IncidentWorkflow
 AUDIT_FILE = "audit.jsonl"
 
 
+def require_endpoints(settings: Settings, inventory: Inventory) -> None:
+    """Outside the lab every record names its target: the adapters would otherwise aim a
+    record without one at the lab on this host, and a production typo would drive nothing.
+
+    Raises MissingEndpointError naming each such record."""
+    if settings.lab:
+        return
+    unset = inventory.unset_endpoints()
+    if unset:
+        raise MissingEndpointError(unset)
+
+
 def build_adapters(settings: Settings, inventory: Inventory) -> dict[str, Adapter]:
+    require_endpoints(settings, inventory)
     devices = inventory.modbus_devices(
         lab_host=settings.lab_host, lab_port=settings.lab_modbus_port
     )
@@ -83,4 +96,7 @@ def build_worker(
         workflows=[IncidentWorkflow, CityWorkflow],
         activities=activities.all(),
         max_cached_workflows=max_cached_workflows,
+        # None keeps temporalio's default for that slot kind.
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
     )

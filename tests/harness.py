@@ -42,6 +42,8 @@ def example_finding(**changes: Any) -> dict[str, Any]:
 
 def make_settings(lab_port: int, **overrides: Any) -> Settings:
     overrides.setdefault("state_dir", Path(tempfile.mkdtemp(prefix="bulkhead-test-")))
+    # These settings drive the lab's servers (the traffic lab at lab_port, at least).
+    overrides.setdefault("lab", True)
     return Settings(
         task_queue=f"test-{uuid.uuid4().hex[:12]}",
         lab_modbus_port=lab_port,

@@ -1,7 +1,8 @@
 """`bulkhead adapters check`: can each configured adapter act here, and if not, why.
 
 Exit 1 when one cannot, so a deployment script notices a worker that would only plan
-(e.g. the nftables adapter without root or without `nft`).
+(e.g. the nftables adapter without root or without `nft`), and when an inventory record
+names no endpoint outside the lab (each such record is listed; a worker refuses it too).
 """
 
 from __future__ import annotations
@@ -9,18 +10,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import Settings
+
+if TYPE_CHECKING:
+    from orchestrator.inventory import MissingEndpointError
+
+
+def _report_unset(exc: MissingEndpointError, *, as_json: bool) -> None:
+    """Each record without an endpoint by id and adapter; the adapters are not built."""
+    if as_json:
+        unset = [
+            {"kind": u.kind, "id": u.record_id, "adapter": u.adapter, "missing": u.key}
+            for u in exc.unset
+        ]
+        print(json.dumps({"unset_endpoints": unset}, indent=2))
+    print(f"error: {exc}", file=sys.stderr)
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.base import Capabilities  # noqa: PLC0415 - keeps --help fast
-    from orchestrator.inventory import Inventory  # noqa: PLC0415
+    from orchestrator.inventory import Inventory, MissingEndpointError  # noqa: PLC0415
     from orchestrator.wiring import build_adapters  # noqa: PLC0415
 
-    adapters = build_adapters(settings, Inventory.load(settings.policy_dir))
+    try:
+        adapters = build_adapters(settings, Inventory.load(settings.policy_dir))
+    except MissingEndpointError as exc:
+        _report_unset(exc, as_json=args.json)
+        return 1
 
     async def gather() -> list[Capabilities]:
         return list(await asyncio.gather(*(a.capabilities() for a in adapters.values())))

@@ -12,12 +12,13 @@ from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
 from orchestrator.city import TemporalCity
 from orchestrator.config import Settings, webhook_secret
+from orchestrator.inventory import Inventory
 from orchestrator.lab.city import CityLab
 from orchestrator.policy.factory import build_engine, policy_parts
 from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
 from orchestrator.temporal import connect
 from orchestrator.visibility import ensure_search_attributes
-from orchestrator.wiring import build_activities, build_worker
+from orchestrator.wiring import build_activities, build_worker, require_endpoints
 
 
 async def _api(settings: Settings) -> int:
@@ -43,6 +44,9 @@ async def _api(settings: Settings) -> int:
 
 
 async def _worker(settings: Settings) -> int:
+    # Before Temporal: an inventory that would drive the lab outside it is refused at once
+    # (MissingEndpointError names each record; the CLI prints it and exits 1).
+    require_endpoints(settings, Inventory.load(settings.policy_dir))
     stop = stop_event_on_signals()
     client = await connect(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)

@@ -133,6 +133,9 @@ def up(settings: Settings, *, with_lab: bool) -> int:
     # Everything `up` and its children (the dev server's SQLite, the lab) create in the
     # state dir is private: the audit trail, tokens and the database are nobody else's.
     os.umask(0o077)
+    if with_lab:
+        # The lab runs here, so inventory records without an endpoint mean its simulators.
+        settings = settings.model_copy(update={"lab": True})
     secure_state_dir(settings.state_dir)
     with state_dir_lock(settings.state_dir):
         return asyncio.run(run_up(settings, with_lab=with_lab))
