@@ -1,5 +1,10 @@
 """Audit forwarders: the sealed trail also goes to a webhook (e.g. back to the SIEM) and
 to PostgreSQL when configured. Both accept the same entry twice (delivery is retried).
+
+They are the trail's anchors: stores that whoever can write the state dir cannot reach.
+Each sealed entry goes there with its sequence number, and so does each signed checkpoint
+of every incident's head (orchestrator/audit_checkpoint.py); `bulkhead audit verify
+--postgres` compares the file with what PostgreSQL holds.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from orchestrator.audit_checkpoint import Checkpoint
 from orchestrator.audit_sink import AuditForwarder
 from orchestrator.webhooks import sign
 from workflows.state import AuditEntry
@@ -33,6 +39,19 @@ INSERT INTO bulkhead_audit (incident_id, seq, at, kind, detail, prev, hash)
 VALUES (%s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (incident_id, seq) DO NOTHING
 """
+# A checkpoint is kept whole (its MAC covers the document); the MAC identifies it.
+CHECKPOINT_DDL = """
+CREATE TABLE IF NOT EXISTS bulkhead_audit_checkpoints (
+    mac text PRIMARY KEY,
+    number integer NOT NULL,
+    at text NOT NULL,
+    body jsonb NOT NULL
+)
+"""
+INSERT_CHECKPOINT = """
+INSERT INTO bulkhead_audit_checkpoints (mac, number, at, body) VALUES (%s, %s, %s, %s)
+ON CONFLICT (mac) DO NOTHING
+"""
 
 
 class AuditExportError(Exception):
@@ -40,8 +59,9 @@ class AuditExportError(Exception):
 
 
 class WebhookForwarder:
-    """POSTs `{"entries": [...]}` signed with Standard Webhooks; the webhook-id is the
-    last entry's hash, so a receiver can drop a repeated delivery."""
+    """POSTs `{"entries": [...]}` (and `{"checkpoint": {...}}`) signed with Standard
+    Webhooks; the webhook-id is the last entry's seal (the checkpoint's MAC), so a receiver
+    can drop a repeated delivery."""
 
     name = "webhook"
 
@@ -51,10 +71,16 @@ class WebhookForwarder:
         self._timeout_s = timeout_s
 
     def send(self, sealed: Sequence[AuditEntry]) -> None:
-        body = json.dumps({"entries": [e.model_dump(mode="json") for e in sealed]}).encode()
-        headers = sign(
-            body, self._secret, msg_id=f"audit_{sealed[-1].hash}", timestamp=int(time.time())
-        )
+        entries = [e.model_dump(mode="json") for e in sealed]
+        self._post({"entries": entries}, msg_id=f"audit_{_id_part(sealed[-1].hash or '')}")
+
+    def send_checkpoint(self, checkpoint: Checkpoint) -> None:
+        document = {"checkpoint": checkpoint.model_dump(mode="json")}
+        self._post(document, msg_id=f"audit_checkpoint_{_id_part(checkpoint.mac)}")
+
+    def _post(self, document: dict[str, Any], *, msg_id: str) -> None:
+        body = json.dumps(document).encode()
+        headers = sign(body, self._secret, msg_id=msg_id, timestamp=int(time.time()))
         headers["content-type"] = "application/json"
         try:
             response = httpx.post(self.url, content=body, headers=headers, timeout=self._timeout_s)
@@ -65,7 +91,8 @@ class WebhookForwarder:
 
 
 class PostgresForwarder:
-    """Inserts each sealed entry once, keyed by (incident_id, seq)."""
+    """Inserts each sealed entry once, keyed by (incident_id, seq), and each checkpoint
+    once, keyed by its MAC."""
 
     name = "postgres"
 
@@ -83,18 +110,29 @@ class PostgresForwarder:
             raise AuditExportError(f"PostgreSQL audit export cannot connect: {exc}") from exc
 
     def send(self, sealed: Sequence[AuditEntry]) -> None:
-        import psycopg  # noqa: PLC0415
         from psycopg.types.json import Jsonb  # noqa: PLC0415
 
         rows = [
             (e.incident_id, e.seq, e.at, e.kind, Jsonb(e.detail), e.prev, e.hash) for e in sealed
         ]
+        self._execute(INSERT, rows)
+
+    def send_checkpoint(self, checkpoint: Checkpoint) -> None:
+        from psycopg.types.json import Jsonb  # noqa: PLC0415
+
+        body = Jsonb(checkpoint.model_dump(mode="json"))
+        self._execute(INSERT_CHECKPOINT, [(checkpoint.mac, checkpoint.number, checkpoint.at, body)])
+
+    def _execute(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        import psycopg  # noqa: PLC0415
+
         try:
             with self._connect() as connection, connection.cursor() as cursor:
                 if not self._ready:
                     cursor.execute(TABLE_DDL)
+                    cursor.execute(CHECKPOINT_DDL)
                     self._ready = True
-                cursor.executemany(INSERT, rows)
+                cursor.executemany(statement, rows)
         except psycopg.Error as exc:
             raise AuditExportError(f"PostgreSQL audit export failed: {exc}") from exc
 
@@ -122,6 +160,32 @@ def read_postgres(dsn: str, incident_id: str | None = None) -> list[AuditEntry]:
             )
             for row in cursor.fetchall()
         ]
+
+
+def read_postgres_checkpoints(dsn: str) -> list[Checkpoint | str]:
+    """Every checkpoint PostgreSQL holds, oldest first (none when the table is absent); a
+    row that is not a checkpoint yields its error text."""
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(dsn, connect_timeout=5) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('bulkhead_audit_checkpoints') IS NOT NULL")
+        row = cursor.fetchone()
+        if row is None or not row[0]:
+            return []
+        cursor.execute("SELECT mac, body FROM bulkhead_audit_checkpoints ORDER BY number, at")
+        return [_checkpoint_or_error(mac, body) for mac, body in cursor.fetchall()]
+
+
+def _checkpoint_or_error(mac: str, body: Any) -> Checkpoint | str:
+    try:
+        return Checkpoint.model_validate(body)
+    except ValueError as exc:
+        return f"PostgreSQL checkpoint {mac}: not a checkpoint ({exc.__class__.__name__})"
+
+
+def _id_part(seal_value: str) -> str:
+    """A seal as a webhook-id part: `hmac-sha256:` dropped (ids are best kept plain)."""
+    return seal_value.rpartition(":")[2]
 
 
 def forwarders(

@@ -1,14 +1,14 @@
 """Where the audit trail goes: a JSONL file by default (one sealed entry a line), and
 optionally on to a webhook and PostgreSQL (orchestrator/audit_export.py).
 
-The JSONL file is the primary copy: it seals the hash chain. Forwarders receive the
-sealed entries, so every copy carries the same hashes and `bulkhead audit verify` checks
-any of them.
+The JSONL file is the primary copy: it seals the chain (keyed with the audit key, see
+orchestrator/audit_chain.py). Forwarders receive the sealed entries, so every copy
+carries the same seals and `bulkhead audit verify` checks any of them; they are also the
+anchors that the signed checkpoints go to (orchestrator/audit_checkpointer.py).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from orchestrator.audit_chain import genesis, seal
+from orchestrator.audit_checkpoint import Checkpoint, Head, append_private
 from workflows.state import AuditEntry
 
 # Sealed entries remembered for forwarders whose delivery is retried: an export activity
@@ -28,39 +29,66 @@ class AuditSink(Protocol):
 
 
 class AuditForwarder(Protocol):
-    """A secondary copy of the trail; must accept the same sealed entry twice."""
+    """A secondary copy of the trail, and an anchor for its checkpoints; must accept the
+    same sealed entry (and the same checkpoint) twice."""
 
     name: str
 
     def send(self, sealed: Sequence[AuditEntry]) -> None: ...
 
+    def send_checkpoint(self, checkpoint: Checkpoint) -> None: ...
+
+
+class CheckpointHook(Protocol):
+    """Told of every batch once the file and the forwarders hold it."""
+
+    def after_write(self, sealed: Sequence[AuditEntry]) -> None: ...
+
 
 class JsonlAuditSink:
-    """Append-only, hash-chained file.
+    """Append-only, chained file, private to its owner (0600).
 
     Export is at-least-once, so the sink remembers the last sealed entry of each incident
     (rebuilt from the file on first use) and drops entries it already holds. Each batch is
     flushed and fsynced before the activity returns, so an entry counted as exported
-    survives a crash of this host.
+    survives a crash of this host. With a `key` each entry is sealed with an HMAC; without
+    one (tests, and trails from before the key) with a plain hash that `bulkhead audit
+    verify` reports as unkeyed.
     """
 
     def __init__(
-        self, path: Path, on_sealed: Callable[[list[AuditEntry]], None] | None = None
+        self,
+        path: Path,
+        on_sealed: Callable[[list[AuditEntry]], None] | None = None,
+        *,
+        key: bytes | None = None,
     ) -> None:
         self.path = path
         # Told of each entry once, when it is first sealed (metrics count from it).
         self._on_sealed = on_sealed
+        self._key = key
         self._lock = threading.Lock()
-        self._heads: dict[str, tuple[int, str]] | None = None
+        self._heads: dict[str, Head] | None = None
         self._recent: OrderedDict[tuple[str, int], AuditEntry] = OrderedDict()
 
-    def _load_heads(self) -> dict[str, tuple[int, str]]:
-        heads: dict[str, tuple[int, str]] = {}
+    @property
+    def keyed(self) -> bool:
+        return self._key is not None
+
+    def _load_heads(self) -> dict[str, Head]:
+        heads: dict[str, Head] = {}
         if self.path.is_file():
             for _, entry in read_entries(self.path):
                 if isinstance(entry, AuditEntry) and entry.hash is not None:
-                    heads[entry.incident_id] = (entry.seq, entry.hash)
+                    heads[entry.incident_id] = _advanced(heads.get(entry.incident_id), entry)
         return heads
+
+    def heads(self) -> list[Head]:
+        """Every incident's head as the file holds it now, ordered by incident id."""
+        with self._lock:
+            if self._heads is None:
+                self._heads = self._load_heads()
+            return [self._heads[incident] for incident in sorted(self._heads)]
 
     def write(self, entries: list[AuditEntry]) -> None:
         self.seal(entries)
@@ -73,27 +101,21 @@ class JsonlAuditSink:
             result: list[AuditEntry] = []
             fresh: list[AuditEntry] = []
             for entry in entries:
-                last_seq, last_hash = self._heads.get(
-                    entry.incident_id, (0, genesis(entry.incident_id))
-                )
-                if entry.seq <= last_seq:
+                head = self._heads.get(entry.incident_id)
+                if head is not None and entry.seq <= head.seq:
                     # Already sealed: a retried export. Forwarders still need it.
                     known = self._sealed_copy(entry)
                     if known is not None:
                         result.append(known)
                     continue
-                sealed = seal(entry, last_hash)
-                assert sealed.hash is not None  # noqa: S101 - seal always sets it
-                self._heads[entry.incident_id] = (entry.seq, sealed.hash)
+                prev = head.hash if head is not None else genesis(entry.incident_id)
+                sealed = seal(entry, prev, self._key)
+                self._heads[entry.incident_id] = _advanced(head, sealed)
                 self._remember(sealed)
                 result.append(sealed)
                 fresh.append(sealed)
             if fresh:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as handle:
-                    handle.write("".join(e.model_dump_json() + "\n" for e in fresh))
-                    handle.flush()
-                    os.fsync(handle.fileno())
+                append_private(self.path, "".join(e.model_dump_json() + "\n" for e in fresh))
                 if self._on_sealed is not None:
                     self._on_sealed(fresh)
             return result
@@ -114,15 +136,22 @@ class JsonlAuditSink:
 
 
 class ForwardingAuditSink:
-    """The JSONL file first, then each forwarder with the sealed entries.
+    """The JSONL file first, then each forwarder with the sealed entries, then the
+    checkpoints (which must only name entries the anchors already hold).
 
     A forwarder that fails raises, so the export activity is retried: the file drops what
     it holds and hands back the sealed copies, and each forwarder accepts repeats.
     """
 
-    def __init__(self, primary: JsonlAuditSink, forwarders: Sequence[AuditForwarder]) -> None:
+    def __init__(
+        self,
+        primary: JsonlAuditSink,
+        forwarders: Sequence[AuditForwarder],
+        checkpoints: CheckpointHook | None = None,
+    ) -> None:
         self.primary = primary
         self.forwarders = list(forwarders)
+        self.checkpoints = checkpoints
 
     def write(self, entries: list[AuditEntry]) -> None:
         sealed = self.primary.seal(entries)
@@ -130,6 +159,15 @@ class ForwardingAuditSink:
             return
         for forwarder in self.forwarders:
             forwarder.send(sealed)
+        if self.checkpoints is not None:
+            self.checkpoints.after_write(sealed)
+
+
+def _advanced(head: Head | None, sealed: AuditEntry) -> Head:
+    """The head after `sealed`, counting the incident's entries."""
+    assert sealed.hash is not None  # noqa: S101 - a sealed entry carries its seal
+    count = head.count + 1 if head is not None else 1
+    return Head(incident_id=sealed.incident_id, seq=sealed.seq, hash=sealed.hash, count=count)
 
 
 def read_entries(path: Path) -> Iterator[tuple[int, AuditEntry | str]]:

@@ -107,6 +107,17 @@ class Settings(BaseSettings):
     audit_webhook_url: str | None = None
     audit_webhook_secret: SecretStr | None = None
     audit_postgres_dsn: SecretStr | None = None
+    # --- Audit integrity (#16 item 4) --------------------------------------------------------
+    # The key that seals the audit chain (HMAC-SHA256) and signs its checkpoints. It lives
+    # outside the audit file so that whoever can edit the file cannot re-seal it. Unset: the
+    # key in <state_dir>/audit-key, generated there (0600) by the first worker. Every worker
+    # of one trail and every `bulkhead audit verify` of it needs the same key.
+    # At least 32 characters (checked where the key is read: a validation error would echo it).
+    audit_key: SecretStr | None = None
+    # A signed checkpoint of every incident's head is written this long after the trail
+    # last changed (and at once at each release), to the checkpoint file and the anchors.
+    audit_checkpoint_interval_s: float = Field(default=60.0, gt=0)
+    # --- end of audit integrity (#16 item 4) -----------------------------------------------
     # The CLI's bearer token for responder commands (env BULKHEAD_TOKEN, or `token` in TOML).
     token: SecretStr | None = None
     # OIDC for responders (optional): bearer JWTs from this issuer, checked against its

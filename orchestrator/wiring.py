@@ -10,7 +10,9 @@ from adapters.network.nft import Nft
 from adapters.network.nftables import NftablesAdapter
 from adapters.service.modbus import ModbusFallbackAdapter
 from orchestrator.activities import ContainmentActivities
+from orchestrator.audit_checkpointer import Checkpointer
 from orchestrator.audit_export import forwarders
+from orchestrator.audit_keys import audit_key
 from orchestrator.audit_sink import AuditSink, ForwardingAuditSink, JsonlAuditSink
 from orchestrator.city import CityState
 from orchestrator.config import Settings
@@ -53,9 +55,13 @@ def build_adapters(settings: Settings, inventory: Inventory) -> dict[str, Adapte
 
 
 def build_audit_sink(settings: Settings, metrics: WorkerMetrics | None = None) -> AuditSink:
-    """The JSONL trail in the state dir, forwarded to a webhook / PostgreSQL if configured."""
+    """The JSONL trail in the state dir, sealed with the audit key (generated into the state
+    dir when unset), forwarded to a webhook / PostgreSQL if configured, and checkpointed
+    beside the file and to those anchors."""
     observe = metrics.observe_audit if metrics is not None else None
-    primary = JsonlAuditSink(settings.state_dir / AUDIT_FILE, on_sealed=observe)
+    key = audit_key(settings, create=True)
+    assert key is not None  # noqa: S101 - create=True always yields one
+    primary = JsonlAuditSink(settings.state_dir / AUDIT_FILE, on_sealed=observe, key=key)
     secret = settings.audit_webhook_secret
     dsn = settings.audit_postgres_dsn
     extra = forwarders(
@@ -63,7 +69,9 @@ def build_audit_sink(settings: Settings, metrics: WorkerMetrics | None = None) -
         webhook_secret=secret.get_secret_value() if secret else None,
         postgres_dsn=dsn.get_secret_value() if dsn else None,
     )
-    return ForwardingAuditSink(primary, extra) if extra else primary
+    interval_s = settings.audit_checkpoint_interval_s
+    checkpoints = Checkpointer(primary, key=key, anchors=extra, interval_s=interval_s)
+    return ForwardingAuditSink(primary, extra, checkpoints)
 
 
 def build_activities(settings: Settings, city: CityState | None = None) -> ContainmentActivities:

@@ -105,15 +105,30 @@ def _principals(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    from orchestrator.audit_keys import AuditKeyError, audit_key, read_key_file  # noqa: PLC0415
     from orchestrator.cli import audit  # noqa: PLC0415
     from orchestrator.wiring import AUDIT_FILE  # noqa: PLC0415 - imports every adapter: slow
 
+    dsn: str | None = None
     if args.postgres:
         if settings.audit_postgres_dsn is None:
             print("error: --postgres needs BULKHEAD_AUDIT_POSTGRES_DSN", file=sys.stderr)
             return 2
-        return audit.verify_postgres(settings.audit_postgres_dsn.get_secret_value())
-    return audit.verify(args.file or settings.state_dir / AUDIT_FILE)
+        dsn = settings.audit_postgres_dsn.get_secret_value()
+    try:
+        key = read_key_file(args.key_file) if args.key_file else audit_key(settings)
+    except (AuditKeyError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    request = audit.VerifyRequest(
+        file=args.file or settings.state_dir / AUDIT_FILE,
+        file_named=args.file is not None,
+        key=key,
+        postgres_dsn=dsn,
+        allow_unkeyed=args.allow_unkeyed,
+        as_json=args.json,
+    )
+    return audit.verify(request)
 
 
 def register(commands: Any) -> None:
@@ -171,13 +186,29 @@ def register(commands: Any) -> None:
 
     audit = commands.add_parser("audit", help="the exported audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
-    verify = audit_sub.add_parser("verify", help="check the hash chains of an audit JSONL file")
+    verify = audit_sub.add_parser(
+        "verify",
+        help="check the audit trail's chains and compare it with its checkpoints and anchors",
+    )
     verify.add_argument(
         "file", nargs="?", type=Path, help="audit JSONL (default <state-dir>/audit.jsonl)"
     )
     verify.add_argument("--config", type=Path, help="TOML settings file")
-    verify.add_argument("--state-dir", type=Path, help="state dir holding audit.jsonl")
+    verify.add_argument("--state-dir", type=Path, help="state dir holding audit.jsonl, audit-key")
     verify.add_argument(
-        "--postgres", action="store_true", help="check the PostgreSQL copy (audit_postgres_dsn)"
+        "--postgres",
+        action="store_true",
+        help="compare with the PostgreSQL copy (audit_postgres_dsn); alone when no file",
     )
+    verify.add_argument(
+        "--key-file",
+        type=Path,
+        help="the audit key (default BULKHEAD_AUDIT_KEY, <state-dir>/audit-key)",
+    )
+    verify.add_argument(
+        "--allow-unkeyed",
+        action="store_true",
+        help="exit 0 on intact chains sealed before the audit key (still reported)",
+    )
+    verify.add_argument("--json", action="store_true", help="print the findings as JSON")
     verify.set_defaults(handler=_audit)

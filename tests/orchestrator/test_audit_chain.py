@@ -1,4 +1,8 @@
-"""The exported audit trail is tamper-evident, and `bulkhead audit verify` says so."""
+"""The exported audit trail is tamper-evident, and `bulkhead audit verify` says so.
+
+The chain itself: edits, gaps, reorders and moved entries. Cuts, rewrites with re-sealing,
+the checkpoints and the anchors are in test_audit_tamper.py.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ import json
 from pathlib import Path
 
 import pytest
+from audit_trails import trail_settings, worker_sink
 
-from orchestrator.audit_chain import chain_errors, seal
+from orchestrator.audit_chain import chain_errors, chain_findings, seal
+from orchestrator.audit_keys import audit_key
 from orchestrator.audit_sink import JsonlAuditSink, read_entries
 from orchestrator.cli.main import main
 from workflows.state import AuditEntry
@@ -26,13 +32,26 @@ def entries(incident: str, count: int) -> list[AuditEntry]:
     ]
 
 
+@pytest.fixture(autouse=True)
+def no_ambient_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BULKHEAD_AUDIT_KEY", raising=False)
+
+
 @pytest.fixture
 def trail(tmp_path: Path) -> Path:
-    sink = JsonlAuditSink(tmp_path / "audit.jsonl")
+    """A keyed trail as a worker writes it, checkpointed at its end."""
+    sink, checkpoints = worker_sink(trail_settings(tmp_path))
     sink.write(entries("inc-a", 4))
     sink.write(entries("inc-b", 3))
     sink.write(entries("inc-a", 6)[4:])
-    return sink.path
+    checkpoints.close()
+    return sink.primary.path
+
+
+def key_of(trail: Path) -> bytes:
+    key = audit_key(trail_settings(trail.parent))
+    assert key is not None
+    return key
 
 
 def lines(path: Path) -> list[str]:
@@ -40,19 +59,31 @@ def lines(path: Path) -> list[str]:
 
 
 def errors_of(path: Path) -> list[str]:
-    return chain_errors([e for _, e in read_entries(path) if isinstance(e, AuditEntry)])
+    sealed = [e for _, e in read_entries(path) if isinstance(e, AuditEntry)]
+    return chain_errors(sealed, key_of(path))
+
+
+def verify(trail: Path) -> int:
+    return main(["audit", "verify", str(trail), "--state-dir", str(trail.parent)])
 
 
 def test_intact_trail_verifies_and_cli_exits_zero(trail: Path, capsys):
     assert errors_of(trail) == []
-    assert main(["audit", "verify", str(trail)]) == 0
+    assert verify(trail) == 0
     assert "OK  9 entries of 2 incident(s)" in capsys.readouterr().out
+
+
+def test_every_entry_is_sealed_with_the_key_not_a_bare_hash(trail: Path):
+    sealed = [e for _, e in read_entries(trail) if isinstance(e, AuditEntry)]
+    assert all((e.hash or "").startswith("hmac-sha256:") for e in sealed)
+    assert chain_errors(sealed, b"another key of thirty-two characters!!")
 
 
 def test_reexported_entries_are_dropped_by_the_sink(trail: Path):
     """Export is at-least-once; the sink keeps the first copy only."""
     before = lines(trail)
-    JsonlAuditSink(trail).write(entries("inc-a", 6))  # a fresh sink rebuilds its heads
+    # A fresh sink rebuilds its heads from the file.
+    JsonlAuditSink(trail, key=key_of(trail)).write(entries("inc-a", 6))
     assert lines(trail) == before
 
 
@@ -63,7 +94,7 @@ def test_edited_entry_is_detected(trail: Path, capsys):
     text[2] = json.dumps(record) + "\n"
     trail.write_text("".join(text))
     assert any("edited" in e for e in errors_of(trail))
-    assert main(["audit", "verify", str(trail)]) == 1
+    assert verify(trail) == 1
     assert "BROKEN" in capsys.readouterr().out
 
 
@@ -91,18 +122,27 @@ def test_entry_moved_to_another_incident_is_detected(trail: Path):
 
 
 def test_a_rewritten_tail_with_fresh_hashes_still_breaks_the_link(trail: Path):
-    """Recomputing one entry's hash after an edit does not help: the next link breaks."""
+    """Re-sealing one entry after an edit does not help: the next link breaks."""
     text = lines(trail)
     record = AuditEntry.model_validate_json(text[1])
-    forged = seal(record.model_copy(update={"detail": {"n": 99}}), record.prev or "")
+    forged = seal(record.model_copy(update={"detail": {"n": 99}}), record.prev or "", key_of(trail))
     text[1] = forged.model_dump_json() + "\n"
     trail.write_text("".join(text))
     assert any("does not link" in e for e in errors_of(trail))
 
 
+def test_an_unkeyed_chain_is_intact_but_reported_as_unkeyed(tmp_path: Path):
+    """Trails from before the key still verify link by link, but never as plainly intact."""
+    sink = JsonlAuditSink(tmp_path / "audit.jsonl")
+    sink.write(entries("inc-a", 3))
+    sealed = [e for _, e in read_entries(sink.path) if isinstance(e, AuditEntry)]
+    assert chain_errors(sealed) == []
+    assert [f.kind.value for f in chain_findings(sealed)] == ["unkeyed"]
+
+
 def test_garbage_line_and_missing_file_are_reported(trail: Path, tmp_path: Path, capsys):
     with trail.open("a") as handle:
         handle.write("not json\n")
-    assert main(["audit", "verify", str(trail)]) == 1
+    assert verify(trail) == 1
     assert main(["audit", "verify", str(tmp_path / "nope.jsonl")]) == 2
     assert "no audit file" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from audit_trails import fresh_database
 from conftest import free_port
 from harness import make_settings, running_worker, wait_for
 from pgserver import pg_bin_dir, postgres_cluster
@@ -118,9 +119,14 @@ needs_postgres = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def postgres_dsn() -> Iterator[str]:
+def postgres_cluster_dsn() -> Iterator[str]:
     with postgres_cluster(free_port()) as dsn:
         yield dsn
+
+
+@pytest.fixture
+def postgres_dsn(postgres_cluster_dsn: str) -> str:
+    return fresh_database(postgres_cluster_dsn)
 
 
 @needs_postgres
@@ -160,6 +166,8 @@ async def test_a_contained_incident_lands_in_postgres_and_verifies(
     assert hashes == [e.hash for e in in_file][: len(hashes)]
     assert len(hashes) >= view.audit_total - 1
     monkeypatch.setenv("BULKHEAD_AUDIT_POSTGRES_DSN", postgres_dsn)
+    # The worker's state dir: the file to compare, and the audit key it was sealed with.
+    monkeypatch.setenv("BULKHEAD_STATE_DIR", str(settings.state_dir))
     assert main(["audit", "verify", "--postgres"]) == 0
     assert "OK " in capsys.readouterr().out
 
@@ -183,5 +191,7 @@ def test_postgres_copy_that_was_tampered_with_fails_verification(
         )
     assert count is not None and count[0] == 3
     monkeypatch.setenv("BULKHEAD_AUDIT_POSTGRES_DSN", postgres_dsn)
+    # No audit file in this state dir: the PostgreSQL copy is checked on its own.
+    monkeypatch.setenv("BULKHEAD_STATE_DIR", str(tmp_path / "elsewhere"))
     assert main(["audit", "verify", "--postgres"]) == 1
     assert "inc-tamper" in capsys.readouterr().out
