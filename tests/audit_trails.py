@@ -53,7 +53,10 @@ def story(incident_id: str, *, approver: str = "alice", released: bool = False) 
         ("finding.received", {"uid": f"{incident_id}-f1"}),
         ("decision.made", {"verdict": "contain", "policy_version": "abc123"}),
         ("step.awaiting_approval", {"step": step}),
-        ("step.approval", {"step": step, "principal": approver, "principal_id": f"local:{approver}"}),
+        (
+            "step.approval",
+            {"step": step, "principal": approver, "principal_id": f"local:{approver}"},
+        ),
         ("step.approved", {"step": step}),
         ("step.applied", {"step": step}),
         ("step.verified", {"step": step}),
