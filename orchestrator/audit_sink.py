@@ -137,7 +137,10 @@ class JsonlAuditSink:
 
 class ForwardingAuditSink:
     """The JSONL file first, then each forwarder with the sealed entries, then the
-    checkpoints (which must only name entries the anchors already hold).
+    checkpoints, so a release checkpoint names entries the anchors already hold. (A
+    periodic one, from the timer, can name entries another export is still forwarding: an
+    anchor read on its own may then lack them for that moment, or until that export's
+    retry lands them. The file always holds what a checkpoint names.)
 
     A forwarder that fails raises, so the export activity is retried: the file drops what
     it holds and hands back the sealed copies, and each forwarder accepts repeats.

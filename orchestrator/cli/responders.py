@@ -184,6 +184,11 @@ def register(commands: Any) -> None:
         parser.add_argument("--state-dir", type=Path, help="state dir holding principals.json")
         parser.set_defaults(handler=_principals)
 
+    _register_audit(commands)
+
+
+def _register_audit(commands: Any) -> None:
+    """`bulkhead audit verify`: the trail against its checkpoints and anchors."""
     audit = commands.add_parser("audit", help="the exported audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     verify = audit_sub.add_parser(
