@@ -94,7 +94,8 @@ def verify_trail(
         anchor_findings, anchor_notes = compare_with_anchor(trail.entries, anchor)
         findings += anchor_findings
         notes += anchor_notes
-    latest = max(genuine, key=lambda c: c.number) if genuine else None
+    # By time, not number: a worker that lost its checkpoint file numbers from 1 again.
+    latest = max(genuine, key=lambda c: (c.at, c.number)) if genuine else None
     notes += _coverage_notes(trail.entries, latest, anchored=anchor is not None)
     anchors = [s.source for s in stores] + ([anchor.source] if anchor is not None else [])
     return Verdict(trail, findings, notes, latest, anchors)

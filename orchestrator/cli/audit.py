@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.audit_chain import FindingKind, is_keyed
-from orchestrator.audit_checkpoint import checkpoint_path, read_checkpoints
+from orchestrator.audit_checkpoint import Checkpoint, checkpoint_path, read_checkpoints
 from orchestrator.audit_sink import read_entries
 from orchestrator.audit_verify import CheckpointStore, Trail, Verdict, verify_trail
 from workflows.state import AuditEntry
@@ -66,9 +66,12 @@ def _load(request: VerifyRequest) -> tuple[Trail, list[CheckpointStore], Trail |
     if not request.file.is_file():
         assert anchor is not None  # noqa: S101 - checked above: no file means --postgres
         return anchor, stores, None  # the PostgreSQL copy is the trail
-    trail = _read_file(request.file)
     beside = checkpoint_path(request.file)
-    local = list(read_checkpoints(beside)) if beside.is_file() else []
+    try:
+        trail = _read_file(request.file)
+        local = list(read_checkpoints(beside)) if beside.is_file() else []
+    except OSError as exc:  # e.g. a 0600 trail owned by the worker's user
+        raise CannotVerifyError(f"cannot read the audit trail: {exc}") from exc
     stores.insert(0, CheckpointStore(f"checkpoint file {beside}", local))
     return trail, stores, anchor
 
@@ -83,7 +86,7 @@ def _read_file(path: Path) -> Trail:
     return trail
 
 
-def _read_postgres(dsn: str) -> tuple[Trail, list[Any]]:
+def _read_postgres(dsn: str) -> tuple[Trail, list[Checkpoint | str]]:
     # psycopg is only needed by deployments that export to PostgreSQL.
     from orchestrator.audit_export import read_postgres, read_postgres_checkpoints  # noqa: PLC0415
 
