@@ -498,6 +498,13 @@ class LdapAdapter:
         check_action(self.name, command, SUPPORTED_ACTIONS)
         return self._account(command.target)
 
+    def validate(self, command: StepCommand) -> None:
+        """The checks `plan` makes before it reads the target, and nothing else: no I/O.
+
+        Raises PermanentAdapterError saying why this adapter would refuse the step; used
+        by `bulkhead policy check` to catch such steps before a policy is merged."""
+        self._check(command)
+
     @staticmethod
     async def _run(account: _Account, work: Callable[[Any], T]) -> T:
         def call() -> T:

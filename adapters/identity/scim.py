@@ -148,6 +148,13 @@ class ScimAdapter:
         systems.check_action(self.name, command, SUPPORTED_ACTIONS)
         return self._service(command.target), _identity(command.target)
 
+    def validate(self, command: StepCommand) -> None:
+        """The checks `plan` makes before it reads the target, and nothing else: no I/O.
+
+        Raises PermanentAdapterError saying why this adapter would refuse the step; used
+        by `bulkhead policy check` to catch such steps before a policy is merged."""
+        self._check(command)
+
     @asynccontextmanager
     async def _client(self, service: ScimService) -> AsyncIterator[_HttpxScimClient]:
         # Read at each call, so a rotated token file is picked up without a restart.

@@ -332,6 +332,13 @@ class VaultAdapter:
         systems.check_action(self.name, command, SUPPORTED_ACTIONS)
         return self._server(command.target), _identity(command.target)
 
+    def validate(self, command: StepCommand) -> None:
+        """The checks `plan` makes before it reads the target, and nothing else: no I/O.
+
+        Raises PermanentAdapterError saying why this adapter would refuse the step; used
+        by `bulkhead policy check` to catch such steps before a policy is merged."""
+        self._check(command)
+
     async def _run(self, server: VaultServer, work: Callable[[_Session], T]) -> T:
         def session() -> T:
             # Read at each call, so a rotated token file is picked up without a restart.

@@ -75,6 +75,13 @@ class NftablesAdapter:
     def _resolve(self, command: StepCommand) -> Selection:
         return resolve(self.topology, command.action, command.target, command.args)
 
+    def validate(self, command: StepCommand) -> None:
+        """The checks `plan` makes before it reads the target, and nothing else: no I/O.
+
+        Raises PermanentAdapterError saying why this adapter would refuse the step; used
+        by `bulkhead policy check` to catch such steps before a policy is merged."""
+        self._resolve(command)
+
     def _points_of(self, receipt: Receipt) -> tuple[EnforcementPoint, ...]:
         recorded = receipt.after.get("points") or receipt.before.get("points")
         if isinstance(recorded, list) and recorded:

@@ -241,6 +241,13 @@ class ModeSwitchAdapter(PointConnections[P, C], Generic[P, C, V]):
             raise PermanentAdapterError(f"{self.name} step needs args.mode (a mode name)")
         return point, mode, point.value_of(mode)
 
+    def validate(self, command: StepCommand) -> None:
+        """The checks `plan` makes before it reads the target, and nothing else: no I/O.
+
+        Raises PermanentAdapterError saying why this adapter would refuse the step; used
+        by `bulkhead policy check` to catch such steps before a policy is merged."""
+        self._check(command)
+
     def queued_writers(self, asset: str) -> int:
         """How many calls wait behind the fence of an asset's point (diagnostics, tests)."""
         return self._fence.waiting(self._fence_key(self._points[asset]))
