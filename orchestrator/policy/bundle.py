@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 TEST_SUFFIX = "_test.rego"
+# Settings of `bulkhead policy check`'s lints (data keys kept on purpose though nothing
+# reads them); outside data/, so it is no data document.
+LINT_FILE = "lint.json"
 
 
 class PolicyLoadError(Exception):
@@ -24,7 +27,8 @@ class PolicyBundle:
     """Rego modules (tests excluded) and data documents, with their content hash.
 
     `version` hashes what decides (modules + data): it is the `policy_version` of every
-    decision. `tree_hash` also covers tests and cases: the watcher reloads when it moves.
+    decision. `tree_hash` also covers tests, cases and lint.json: the watcher re-checks
+    when it moves. `data_texts` keep the data files as written, so a check names lines.
     """
 
     modules: dict[str, str]
@@ -34,6 +38,8 @@ class PolicyBundle:
     cases: dict[str, str] = field(default_factory=dict)
     tree_hash: str = ""
     root: Path | None = None
+    data_texts: dict[str, str] = field(default_factory=dict)
+    lint: str = ""
 
     @classmethod
     def read(cls, policy_dir: Path) -> PolicyBundle:
@@ -53,8 +59,9 @@ class PolicyBundle:
             modules[relative] = text
             version.update(f"{relative}\0{text}\0".encode())
         data: dict[str, Any] = {}
+        data_texts: dict[str, str] = {}
         for path in sorted((policy_dir / "data").glob("*.json")):
-            text = _read_text(path)
+            text = data_texts[path.stem] = _read_text(path)
             try:
                 data[path.stem] = json.loads(text)
             except json.JSONDecodeError as exc:
@@ -65,6 +72,9 @@ class PolicyBundle:
         for path in sorted((policy_dir / "cases").glob("*.json")):
             cases[path.name] = _read_text(path)
             tree.update(f"cases/{path.name}\0{cases[path.name]}\0".encode())
+        lint_path = policy_dir / LINT_FILE
+        lint = _read_text(lint_path) if lint_path.is_file() else ""
+        tree.update(f"{LINT_FILE}\0{lint}\0".encode())
         if not modules:
             raise PolicyLoadError(f"no .rego files under {policy_dir}")
         return cls(
@@ -75,6 +85,8 @@ class PolicyBundle:
             cases=cases,
             tree_hash="sha256:" + tree.hexdigest(),
             root=policy_dir,
+            data_texts=data_texts,
+            lint=lint,
         )
 
     @classmethod
@@ -114,6 +126,9 @@ def tree_hash(policy_dir: Path) -> str:
         for sub in ("data", "cases"):
             for path in sorted((policy_dir / sub).glob("*.json")):
                 tree.update(f"{sub}/{path.name}\0{_read_text(path)}\0".encode())
+        lint_path = policy_dir / LINT_FILE
+        lint = _read_text(lint_path) if lint_path.is_file() else ""
+        tree.update(f"{LINT_FILE}\0{lint}\0".encode())
     except (OSError, PolicyLoadError) as exc:
         # A file removed between listing and reading: report a hash that never matches,
         # so the next poll looks again.

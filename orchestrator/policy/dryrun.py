@@ -63,12 +63,30 @@ def policy_input_from(
         prefix = ""
     else:
         raise DryRunError("expected a JSON object or a list of findings")
-    request = DecideRequest(incident_id=incident_id, findings=_findings(raw_findings, prefix))
+    return input_for_findings(
+        _findings(raw_findings, prefix),
+        inventory,
+        incident_id=incident_id,
+        automation_paused=bool(automation_paused),
+        active_containments=active_containments or 0,
+    )
+
+
+def input_for_findings(
+    findings: list[Finding],
+    inventory: Inventory,
+    *,
+    incident_id: str = "dry-run",
+    automation_paused: bool = False,
+    active_containments: int = 0,
+) -> dict[str, Any]:
+    """Findings already normalized (by a connector, say) enriched as the decide activity does."""
+    request = DecideRequest(incident_id=incident_id, findings=findings)
     return containment_input(
         request,
         inventory,
-        automation_paused=bool(automation_paused),
-        active_containments=active_containments or 0,
+        automation_paused=automation_paused,
+        active_containments=active_containments,
     )
 
 

@@ -1,8 +1,9 @@
-"""`bulkhead policy eval|check|replay` as a policy engineer runs them."""
+"""`bulkhead policy eval|check|replay|cases` as a policy engineer runs them."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +16,7 @@ from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT
 
 EXAMPLE = REPO_ROOT / "examples" / "findings" / "traffic-controller-compromise.json"
 RECORDED = REPO_ROOT / "examples" / "findings" / "replay.jsonl"
+SPLUNK = REPO_ROOT / "examples" / "findings" / "splunk.json"
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +49,7 @@ def make_energy_automatic(policies: Path) -> None:
 
 
 def test_eval_of_a_finding_prints_the_decision_as_json(capsys):
-    code, out, _ = run(capsys, "eval", "--input", str(EXAMPLE))
+    code, out, _ = run(capsys, "eval", str(EXAMPLE))
     assert code == 0
     decision = json.loads(out)
     assert decision["verdict"] == "contain"
@@ -56,14 +58,14 @@ def test_eval_of_a_finding_prints_the_decision_as_json(capsys):
 
 def test_eval_of_a_case_file_with_overrides(capsys):
     case = DEFAULT_POLICY_DIR / "cases" / "traffic-controller-compromise.json"
-    code, out, _ = run(capsys, "eval", "--input", str(case), "--paused")
+    code, out, _ = run(capsys, "eval", str(case), "--paused")
     assert code == 0
     assert json.loads(out)["steps"][0]["approval"]["required"] == 1
 
 
 def test_eval_explain_says_why_each_step_needs_its_approval(capsys):
     case = DEFAULT_POLICY_DIR / "cases" / "scada-critical-energy-isolation.json"
-    code, out, _ = run(capsys, "eval", "--input", str(case), "--explain")
+    code, out, _ = run(capsys, "eval", str(case), "--explain")
     assert code == 0
     assert "verdict   contain" in out
     assert "assets    scada-e01 (energy, essential)" in out
@@ -76,9 +78,96 @@ def test_eval_explain_says_why_each_step_needs_its_approval(capsys):
 def test_eval_of_an_invalid_finding_names_the_bad_fields(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**json.loads(EXAMPLE.read_text()), "severity_id": "high"}))
-    code, _, err = run(capsys, "eval", "--input", str(bad))
+    code, _, err = run(capsys, "eval", str(bad))
     assert code == 2
     assert "/severity_id:" in err
+
+
+def test_eval_source_runs_the_siems_own_payload_through_its_connector(capsys):
+    """Splunk's alert action JSON, as Splunk posts it: the connector makes the finding."""
+    code, out, err = run(capsys, "eval", "--source", "splunk", str(SPLUNK))
+    assert code == 0, err
+    decision = json.loads(out)
+    assert decision["verdict"] == "contain"
+    assert [s["id"] for s in decision["steps"]] == [
+        "fallback:tsc-0002",  # its `dest` address names the controller
+        "revoke:svc-signals@ldap-city",  # its `user` names the shared identity
+        "revoke:svc-signals@vault-city",
+    ]
+
+
+def test_eval_without_source_reads_a_siem_payload_as_ocsf_and_says_what_is_missing(capsys):
+    code, _, err = run(capsys, "eval", str(SPLUNK))
+    assert code == 2
+    assert "/finding_info: Field required" in err
+
+
+def test_eval_source_reads_a_batch_source_line_by_line(tmp_path, capsys):
+    """Suricata's EVE is NDJSON: each line an event, non-alerts skipped with a note."""
+    alert = json.loads((REPO_ROOT / "examples" / "findings" / "suricata.json").read_text())
+    batch = tmp_path / "eve.json"
+    flow = {"timestamp": alert["timestamp"], "event_type": "flow", "src_ip": "198.18.40.77"}
+    batch.write_text(json.dumps(flow) + "\n" + json.dumps(alert) + "\n")
+    code, out, err = run(capsys, "eval", "--source", "suricata", str(batch), "--explain")
+    assert code == 0, err
+    assert "note: the suricata connector skips /0: event_type 'flow' is not an alert" in err
+    assert "findings  1, highest severity_id" in out
+
+
+def test_eval_source_names_the_bad_fields_of_a_payload(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"result": {"src": "198.18.40.77"}}))
+    code, _, err = run(capsys, "eval", "--source", "splunk", str(bad))
+    assert code == 2
+    assert "invalid field(s) in the splunk payload" in err
+    assert re.search(r"^  /sid: ", err, re.M)
+
+
+def test_eval_of_an_unknown_source_lists_the_known_ones(capsys):
+    code, _, err = run(capsys, "eval", "--source", "qradar", str(SPLUNK))
+    assert code == 2
+    assert "unknown source 'qradar' (sources: alertmanager, elastic, falco, generic," in err
+
+
+def test_eval_input_still_works_with_a_note(capsys):
+    code, out, err = run(capsys, "eval", "--input", str(EXAMPLE))
+    assert code == 0
+    assert json.loads(out)["verdict"] == "contain"
+    assert "note: `bulkhead policy eval --input FILE` is deprecated; write " in err
+
+
+def test_eval_needs_a_file(capsys):
+    code, _, err = run(capsys, "eval")
+    assert code == 2
+    assert "error: bulkhead policy eval needs the FILE to evaluate" in err
+
+
+# --- one argument style ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["test", "check", "schemas"])
+def test_the_old_positional_policy_dir_still_works_with_a_note(capsys, command):
+    code, _, err = run(capsys, command, str(DEFAULT_POLICY_DIR))
+    assert code in (0, 1)  # the schemas of a tree in flux may be stale; the note is the point
+    assert (
+        f"note: `bulkhead policy {command} DIR` is deprecated; write "
+        f"`bulkhead policy {command} --policy-dir DIR`"
+    ) in err
+
+
+def test_two_different_policy_dirs_are_refused(tmp_path, capsys):
+    code, _, err = run(capsys, "check", str(tmp_path), "--policy-dir", str(DEFAULT_POLICY_DIR))
+    assert code == 2
+    assert "two policy directories" in err
+
+
+@pytest.mark.parametrize("command", ["test", "eval", "check", "replay", "schemas"])
+def test_every_policy_command_takes_policy_dir(command):
+    from orchestrator.cli.main import build_parser  # noqa: PLC0415 - the parser itself
+
+    extra = {"eval": ["x.json"], "replay": ["x.jsonl", "--baseline", "HEAD"]}.get(command, [])
+    args = build_parser().parse_args(["policy", command, *extra, "--policy-dir", "/p"])
+    assert args.policy_dir == Path("/p")
 
 
 # --- check -----------------------------------------------------------------------------------
@@ -87,18 +176,21 @@ def test_eval_of_an_invalid_finding_names_the_bad_fields(tmp_path, capsys):
 def test_check_fails_on_a_broken_policy_and_says_where(policies, capsys):
     path = policies / "bulkhead" / "lib" / "lib.rego"
     path.write_text(path.read_text() + "\noops := {\n")
-    code, out, _ = run(capsys, "check", str(policies))
+    code, out, _ = run(capsys, "check", "--policy-dir", str(policies))
     assert code == 1
-    assert "FAIL  compile     bulkhead/lib/lib.rego:" in out
+    assert "FAIL  compile     1 problem(s) in 1 place(s)\n      bulkhead/lib/lib.rego\n" in out
+    assert re.search(r"^        line \d+: expecting expression \(column 1\)$", out, re.M)
     assert "policy check FAILED" in out
 
 
 def test_check_fails_when_a_case_no_longer_holds(policies, capsys):
     make_energy_automatic(policies)
-    code, out, _ = run(capsys, "check", str(policies))
+    code, out, _ = run(capsys, "check", "--policy-dir", str(policies))
     assert code == 1
-    assert "FAIL  cases" in out
-    assert "substation-rtu-essential.json: ~ fallback:rtu-e01 approval: 2 approval(s)" in out
+    # Grouped by case: the case's name once, then each change on its own line.
+    case = out.index("      cases/substation-rtu-essential.json\n")
+    change = out.index("        ~ fallback:rtu-e01 approval: 2 approval(s)", case)
+    assert out.rindex("FAIL  cases ", 0, case) < case < change
 
 
 # --- replay ----------------------------------------------------------------------------------
@@ -188,3 +280,53 @@ def test_replay_against_an_unknown_ref_says_what_git_said(tmp_path, capsys):
     )
     assert code == 1
     assert "error: git archive" in err
+
+
+# --- cases update ----------------------------------------------------------------------------
+
+
+def test_cases_update_changes_nothing_when_the_cases_hold(policies, capsys):
+    before = {p.name: p.read_bytes() for p in (policies / "cases").glob("*.json")}
+    code, out, _ = run(capsys, "cases", "update", "--policy-dir", str(policies))
+    assert code == 0
+    assert out.strip() == f"updated 0 of {len(before)} case(s)"
+    assert {p.name: p.read_bytes() for p in (policies / "cases").glob("*.json")} == before
+
+
+def test_cases_update_dry_run_shows_the_diff_and_writes_nothing(policies, capsys):
+    make_energy_automatic(policies)
+    case = policies / "cases" / "substation-rtu-essential.json"
+    before = case.read_text()
+    code, out, _ = run(capsys, "cases", "update", "--policy-dir", str(policies), "--dry-run")
+    assert code == 0
+    assert case.read_text() == before
+    section = out[out.index("cases/substation-rtu-essential.json\n") :]
+    assert "  ~ fallback:rtu-e01 approval: 2 approval(s) from" in section
+    assert "--- cases/substation-rtu-essential.json (expected)" in section
+    assert '-          "required": 2,' in section
+    assert '+          "required": 0,' in section
+    assert "would update 3 of 11 case(s)" in out  # rtu, scada, and svc-scada (used in energy)
+
+
+def test_cases_update_writes_the_new_expectations_and_check_then_holds(policies, capsys):
+    make_energy_automatic(policies)
+    code, out, _ = run(capsys, "check", "--policy-dir", str(policies))
+    assert "FAIL  cases" in out
+    code, out, _ = run(capsys, "cases", "update", "--policy-dir", str(policies))
+    assert code == 0
+    assert "updated 3 of 11 case(s)" in out
+    # Pinned reasons the decision no longer gives are dropped, and said so.
+    assert "  - reason no longer given, dropped: 'zone energy is essential: never contained" in out
+    _, out, _ = run(capsys, "check", "--policy-dir", str(policies))
+    assert re.search(r"^ok    cases       11 ok$", out, re.M)
+    case = json.loads((policies / "cases" / "substation-rtu-essential.json").read_text())
+    assert case["expected"]["steps"][0]["approval"]["required"] == 0
+
+
+def test_cases_update_refuses_a_case_the_policy_fails_on(policies, capsys):
+    lib = policies / "bulkhead" / "lib" / "lib.rego"
+    lib.write_text(lib.read_text().replace('"required": 2,', '"required": 2 / 0,'))
+    code, _, err = run(capsys, "cases", "update", "--policy-dir", str(policies))
+    assert code == 1
+    assert "the policy fails: " in err
+    assert "not updated" in err

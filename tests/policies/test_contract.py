@@ -58,9 +58,9 @@ def test_schemas_in_policies_match_the_pydantic_models():
 def test_schema_drift_is_detected_and_write_repairs_it(tmp_path, capsys):
     policies = copy_policies(tmp_path)
     (policies / "schemas" / "decision.schema.json").write_text("{}\n")
-    assert main(["policy", "schemas", str(policies)]) == 1
+    assert main(["policy", "schemas", "--policy-dir", str(policies)]) == 1
     assert "stale:" in capsys.readouterr().out
-    assert main(["policy", "schemas", str(policies), "--write"]) == 0
+    assert main(["policy", "schemas", "--policy-dir", str(policies), "--write"]) == 0
     assert schemas.stale(policies / "schemas") == []
 
 
@@ -207,7 +207,8 @@ def test_authorization_input_model_accepts_what_the_api_sends():
 
 
 def test_policy_check_command_passes_on_the_shipped_policies(capsys):
-    assert main(["policy", "check", str(DEFAULT_POLICY_DIR)]) == 0
+    assert main(["policy", "check", "--policy-dir", str(DEFAULT_POLICY_DIR)]) == 0
     out = capsys.readouterr().out
-    for name in ("compile", "data", "cases", "rego tests", "schemas"):
-        assert f"ok    {name}" in out
+    stages = ("compile", "data", "data keys", "cases", "inventory", "steps", "rego tests")
+    for name in (*stages, "schemas"):
+        assert f"ok    {name} " in out

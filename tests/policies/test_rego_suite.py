@@ -35,18 +35,20 @@ def copy_policies(tmp_path: Path) -> Path:
 
 
 def test_every_rego_test_of_the_shipped_policies_passes(capsys):
-    code, out = run_cli(capsys, "test", str(DEFAULT_POLICY_DIR))
+    code, out = run_cli(capsys, "test", "--policy-dir", str(DEFAULT_POLICY_DIR))
     failing = [line for line in out.splitlines() if line.startswith(("FAIL", "ERROR"))]
     assert code == 0, "\n".join(failing) or out
     passed = int(re.search(r"^(\d+) passed, 0 failed", out, re.MULTILINE).group(1))
     assert passed >= MIN_REGO_TESTS
 
 
-def test_each_test_is_reported_pass_or_fail_by_name(capsys):
-    _, out = run_cli(capsys, "test", str(DEFAULT_POLICY_DIR))
-    assert re.search(
-        r"^PASS  data\.bulkhead\.approval_test\.test_viewer_never_mutates_anything \(", out, re.M
-    )
+def test_each_test_is_reported_pass_or_fail_by_name_under_its_package(capsys):
+    _, out = run_cli(capsys, "test", "--policy-dir", str(DEFAULT_POLICY_DIR))
+    package = out.index("data.bulkhead.approval_test  (")
+    test = re.search(r"^  PASS  test_viewer_never_mutates_anything \(\d+\.\d ms\)$", out, re.M)
+    assert test is not None
+    assert test.start() > package
+    assert re.search(r"^data\.bulkhead\.lib_test  \((\d+) of \1 passed\)$", out, re.M)
 
 
 def test_every_policy_package_has_tests_beside_it():
@@ -69,9 +71,12 @@ def test_a_failing_rego_test_fails_the_command_and_says_which(tmp_path, capsys):
             'automation_roles := {"duty-officer", "admin", "viewer"}',
         )
     )
-    code, out = run_cli(capsys, "test", str(policies))
+    code, out = run_cli(capsys, "test", "--policy-dir", str(policies))
     assert code == 1
-    assert "FAIL  data.bulkhead.approval_test.test_viewer_never_mutates_anything" in out
+    assert "  FAIL  test_viewer_never_mutates_anything (" in out
+    # Again at the end, by the full name `--run` takes.
+    failed = out[out.index("\nfailed:\n") :]
+    assert "  FAIL  data.bulkhead.approval_test.test_viewer_never_mutates_anything" in failed
     assert re.search(r"^\d+ passed, [1-9]\d* failed", out, re.M)
 
 
@@ -80,9 +85,9 @@ def test_a_rego_error_in_a_test_is_reported_as_an_error(tmp_path, capsys):
     (policies / "bulkhead" / "lib" / "broken_test.rego").write_text(
         "package bulkhead.lib_test\n\ntest_divides_by_zero if 1 / 0 == 1\n"
     )
-    code, out = run_cli(capsys, "test", str(policies))
+    code, out = run_cli(capsys, "test", "--policy-dir", str(policies))
     assert code == 1
-    assert "ERROR data.bulkhead.lib_test.test_divides_by_zero" in out
+    assert "  ERROR data.bulkhead.lib_test.test_divides_by_zero" in out
     assert "divide by zero" in out
 
 
@@ -90,19 +95,21 @@ def test_no_test_at_all_is_a_failure_not_a_pass(tmp_path, capsys):
     policies = copy_policies(tmp_path)
     for test_file in policies.rglob("*_test.rego"):
         test_file.unlink()
-    code, out = run_cli(capsys, "test", str(policies))
+    code, out = run_cli(capsys, "test", "--policy-dir", str(policies))
     assert code == 1
     assert "0 passed, 0 failed" in out
 
 
 def test_run_filter_selects_tests_by_package_and_name(capsys):
-    code, out = run_cli(capsys, "test", str(DEFAULT_POLICY_DIR), "--run", "lib_test.test_joined")
+    code, out = run_cli(
+        capsys, "test", "--policy-dir", str(DEFAULT_POLICY_DIR), "--run", "lib_test.test_joined"
+    )
     assert code == 0
     assert "1 passed, 0 failed" in out
 
 
 def test_coverage_lists_every_policy_module_with_its_uncovered_lines(capsys):
-    code, out = run_cli(capsys, "test", str(DEFAULT_POLICY_DIR), "--coverage")
+    code, out = run_cli(capsys, "test", "--policy-dir", str(DEFAULT_POLICY_DIR), "--coverage")
     assert code == 0
     for module in PolicyBundle.read(DEFAULT_POLICY_DIR).modules:
         assert re.search(rf"^  {re.escape(module)}\s+\d+\.\d%", out, re.M), module
@@ -134,7 +141,7 @@ def test_prints_of_a_failing_test_are_shown(tmp_path, capsys):
     (policies / "bulkhead" / "lib" / "print_test.rego").write_text(
         'package bulkhead.lib_test\n\ntest_says_why if {\n\tprint("looking at", 42)\n\tfalse\n}\n'
     )
-    code, out = run_cli(capsys, "test", str(policies), "--run", "test_says_why")
+    code, out = run_cli(capsys, "test", "--policy-dir", str(policies), "--run", "test_says_why")
     assert code == 1
     assert "print: bulkhead/lib/print_test.rego:4: looking at 42" in out
 
