@@ -4,6 +4,8 @@ What the policy can ask for must be something an adapter can do: every zone a ne
 step can name has an enforcement point, every asset with a fallback has a mode its
 adapter supports, every holder of a shared identity has a connection record. Each check
 asks the adapter itself (planning.StepAdapters), so the reason is the adapter's own.
+And the guard must be able to watch what it protects: every essential service has
+health probes, each one the guard can parse.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from dataclasses import replace
 from ipaddress import ip_address, ip_network
 from typing import Any
 
+from adapters.guard.probes import parse_probe
 from orchestrator.policy.jsonpos import KeyPath
-from orchestrator.policy.planning import StepAdapters
+from orchestrator.policy.planning import OFFLINE_SETTINGS, StepAdapters
 from orchestrator.policy.problems import Problem
 from workflows.model import DecisionStep
 
@@ -29,6 +32,7 @@ def inventory_problems(
         *_device_problems(inventory, adapters),
         *_fallback_problems(inventory, adapters),
         *_holder_problems(inventory, adapters),
+        *_service_problems(inventory),
     ]
     return [_placed(problem, lines or {}) for problem in problems]
 
@@ -40,6 +44,7 @@ _RECORD_KEYS = {
     "asset": ("assets",),
     "identity": ("identities",),
     "enforcement point": ("network", "enforcement_points"),
+    "service": ("services",),
 }
 
 
@@ -170,4 +175,33 @@ def _holder_problems(inventory: dict[str, Any], adapters: StepAdapters) -> list[
             reason = adapters.refusal(step)
             if reason is not None:
                 problems.append(Problem(group, f"{step.id} ({step.adapter}): {reason}"))
+    return problems
+
+
+def _service_problems(inventory: dict[str, Any]) -> list[Problem]:
+    """Probes as the guard reads them (orchestrator.guard). Without one, an essential
+    service's health is unknown, and unknown never rolls a step back: it is unguarded."""
+    settings = OFFLINE_SETTINGS
+    ports = {
+        "http": settings.lab_http_port,
+        "opcua": settings.lab_opcua_port,
+        "modbus": settings.lab_modbus_port,
+    }
+    problems = []
+    for sid, service in inventory.get("services", {}).items():
+        probes = service.get("probes", [])
+        if service.get("essential") and not probes:
+            problems.append(
+                Problem(
+                    f"service {sid}",
+                    "is essential but has no probes: the guard cannot see it degrade, so no "
+                    f"step touching zone {service.get('zone')} is rolled back for it",
+                )
+            )
+        for index, config in enumerate(probes):
+            try:
+                parse_probe(config, lab_host=settings.lab_host, lab_ports=ports)
+            except (ValueError, TypeError, AttributeError) as exc:
+                # TypeError, AttributeError: a probe that is not an object at all.
+                problems.append(Problem(f"service {sid}", f"probes[{index}]: {exc}"))
     return problems

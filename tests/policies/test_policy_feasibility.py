@@ -191,6 +191,29 @@ def test_an_enforcement_point_guarding_a_misspelt_zone_is_named(policies):
     )
 
 
+def test_an_essential_service_without_probes_is_named_unguarded(policies):
+    edit_inventory(policies, lambda d: d["services"]["emergency-dispatch"].pop("probes"))
+    report = check_bundle(PolicyBundle.read(policies), rego_tests=False)
+    (inventory,) = [c for c in report.checks if c.name == "inventory"]
+    assert [p.describe() for p in inventory.problems] == [
+        "service emergency-dispatch (data/inventory.json):"
+        f"{inventory.problems[0].line}: is essential but has no probes: the guard cannot see "
+        "it degrade, so no step touching zone dispatch is rolled back for it"
+    ]
+
+
+def test_a_probe_the_guard_cannot_read_is_named(policies):
+    edit_inventory(
+        policies,
+        lambda d: d["services"]["power-distribution"]["probes"].append({"kind": "ping"}),
+    )
+    report = check_bundle(PolicyBundle.read(policies), rego_tests=False)
+    messages = [p.message for c in report.checks for p in c.problems]
+    assert (
+        "probes[1]: probe.kind: expected one of ['http', 'modbus', 'tcp'], got 'ping'" in messages
+    )
+
+
 def test_a_policy_step_its_adapter_refuses_fails_naming_case_step_and_reason(policies):
     """A misspelt argument: nftables refuses unknown args rather than drop the conduits."""
     steps_rego = policies / "bulkhead" / "containment" / "steps.rego"
