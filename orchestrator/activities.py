@@ -88,14 +88,16 @@ class ContainmentActivities:
             log.warning("city.unreadable", incident_id=request.incident_id, error=str(exc))
             # Unknown kill-switch state: behave as paused, so every step waits for a human.
             city = CityView(paused=True, reason="city record unreadable")
+        inventory = self._current_inventory()
         policy_input = containment_input(
             request,
-            self._current_inventory(),
+            inventory,
             automation_paused=city.paused,
             active_containments=city.active_containments,
         )
+        zones = sorted({a["zone"] for a in policy_input["assets"] if a.get("zone")})
         decision = self._engine.decide(policy_input).model_copy(
-            update={"zones": sorted({a["zone"] for a in policy_input["assets"] if a.get("zone")})}
+            update={"zones": zones, "essential": inventory.any_essential(zones)}
         )
         log.info(
             "policy.decided",

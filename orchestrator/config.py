@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     # last changed (and at once at each release), to the checkpoint file and the anchors.
     audit_checkpoint_interval_s: float = Field(default=60.0, gt=0)
     # --- end of audit integrity (#16 item 4) -----------------------------------------------
+    # Raw SIEM payloads (the claim check, orchestrator/raw_store.py): PostgreSQL when set,
+    # else files under <state_dir>/raw. Several API processes need the shared one.
+    raw_postgres_dsn: SecretStr | None = None
     # The CLI's bearer token for responder commands (env BULKHEAD_TOKEN, or `token` in TOML).
     token: SecretStr | None = None
     # OIDC for responders (optional): bearer JWTs from this issuer, checked against its

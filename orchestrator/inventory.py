@@ -123,6 +123,11 @@ class Inventory:
             found.extend(c for c in candidates if c in self.assets and c not in found)
         return found
 
+    def any_essential(self, zones: list[str]) -> bool:
+        """Whether any of these zones is marked essential (the list flags the incident)."""
+        known = self.data.get("zones", {})
+        return any(bool(known.get(zone, {}).get("essential")) for zone in zones)
+
     def asset_records(self, asset_ids: list[str]) -> list[dict[str, Any]]:
         return [{"id": uid, **self.assets[uid]} for uid in asset_ids]
 

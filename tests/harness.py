@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from conftest import free_port
 from fastapi import FastAPI
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 from orchestrator.activities import ContainmentActivities
@@ -148,3 +148,21 @@ async def wait_for(
         await asyncio.sleep(0.1)
     shown = view.model_dump_json(indent=1) if view else "never started"
     raise AssertionError(f"incident {incident_id} did not reach the expected state:\n{shown}")
+
+
+async def release_and_end(
+    client: Client, incident_id: str, request: Any, timeout_s: float = 30.0
+) -> IncidentView:
+    """Release the incident and wait for the run that released it to end (its audit is
+    flushed then); its final state. A released incident rests in a new run instead of
+    completing, so `handle.result()` would wait for the entity's next incident."""
+    latest = client.get_workflow_handle(incident_id)
+    run_id = (await latest.describe()).run_id
+    handle = client.get_workflow_handle(incident_id, run_id=run_id, result_type=IncidentView)
+    await handle.execute_update("release", request, result_type=IncidentView)
+    deadline = time.monotonic() + timeout_s
+    while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+        assert time.monotonic() < deadline, f"the release run of {incident_id} did not end"
+        await asyncio.sleep(0.1)
+    view: IncidentView = await handle.query("state", result_type=IncidentView)
+    return view

@@ -41,10 +41,12 @@ class DriftChecks:
         self._unreachable: set[str] = set()
         # Set by the workflow's run, from its patch (see DRIFT_PATCH).
         self.enabled = False
+        # A worker or the lab restarted: every held step is checked now, not at its time.
+        self.recheck = False
 
     def _due_at(self, step: StepView) -> datetime:
-        if step.drift_checked_at is None:  # held since before drift checks: check now
-            return workflow.now()
+        if step.drift_checked_at is None or self.recheck:  # held since before drift checks,
+            return workflow.now()  # or asked to check again after a restart: check now
         return datetime.fromisoformat(step.drift_checked_at) + self._interval
 
     def deadlines(self, steps: Iterable[StepView]) -> list[datetime]:
@@ -58,6 +60,7 @@ class DriftChecks:
             return
         now = workflow.now()
         due = [step for step in steps if _watched(step) and self._due_at(step) <= now]
+        self.recheck = False
         if due:
             await asyncio.gather(*(self._check(step) for step in due))
 

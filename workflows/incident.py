@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -22,6 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from adapters.base import Receipt
     from workflows import gates
+    from workflows.compact import compact, short_key
     from workflows.drift import DRIFT_PATCH, DriftChecks
     from workflows.execution import (
         ADAPTER_RETRY,
@@ -30,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         STEP_FAILURES,
         StepExecution,
     )
+    from workflows.kept import KeptFindings
     from workflows.model import (
         ActivityId,
         DecideRequest,
@@ -38,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
         FindingEnvelope,
         OnTimeout,
     )
-    from workflows.picture import changes_picture, picture_keys
+    from workflows.picture import MAX_PICTURE, changes_picture, new_keys, stored_key
     from workflows.state import (
         ApprovalRecord,
         ApproveRequest,
@@ -54,15 +57,21 @@ with workflow.unsafe.imports_passed_through():
         StepView,
     )
     from workflows.status import derive_status
-    from workflows.visibility import Visible, visible
+    from workflows.visibility import CONTINUED, IDLE, STATUS, Visible, visible
 
 MAX_SEEN = 10_000  # dedupe memory per incident; the oldest keys are forgotten first
-MAX_FINDINGS_KEPT = 200  # full findings kept in state; all are counted and audited
+MAX_KEPT_IDS = 100  # decision ids and escalation reasons kept for the view (newest)
 DEFAULT_LEASE_S = 3600  # a reversible change never stays without a lease
 DECIDE_TIMEOUT = timedelta(seconds=10)
 PREVIEW_PATCH = "preview-plans"  # histories from before previews replay without them
 VISIBILITY_PATCH = "visibility"  # older histories never upserted search attributes
 RENEW_PATCH = "renew-lease-on-target"  # older extends moved only the workflow's lease
+# Older runs kept findings whole (raw payload included) and remembered keys verbatim.
+BOUNDED_PATCH = "bounded-findings"
+# Older runs completed at release, so the entity's next incident reused the id and lost
+# the link to this one; newer ones rest (idle) and number the next incident.
+HISTORY_PATCH = "incident-history"
+MAX_EARLIER = 50  # earlier incident ids kept per entity (the audit keeps them all)
 
 
 def _parse(moment: str) -> datetime:
@@ -78,6 +87,27 @@ def _dedupe_key(finding: Finding) -> str:
     return f"finding:{uid}"
 
 
+def _incident_id(key: str, sequence: int) -> str:
+    """The entity's first incident is known by its key; later ones by key@n."""
+    return key if sequence == 1 else f"{key}@{sequence}"
+
+
+def _forget_oldest(keys: dict[str, None], limit: int) -> None:
+    while len(keys) > limit:
+        del keys[next(iter(keys))]
+
+
+def _claim(finding: Finding) -> dict[str, object]:
+    """Where the finding's raw payload is kept and what was cut from it, for the audit."""
+    claim: dict[str, object] = {}
+    if finding.raw_ref is not None:
+        claim["raw_sha256"] = finding.raw_ref.sha256
+        claim["raw_bytes"] = finding.raw_ref.bytes
+    if finding.truncated:
+        claim["truncated"] = finding.truncated
+    return claim
+
+
 def _received_kind(finding: Finding, *, updated: bool) -> str:
     if not updated:
         return "finding.received"
@@ -91,7 +121,8 @@ class IncidentWorkflow:
         carry = params.carry
         self._id = params.incident_id
         self._entity = params.entity
-        self._findings: list[Finding] = list(carry.findings) if carry else []
+        self._kept = KeptFindings(list(carry.findings) if carry else [])
+        self._bounded: bool | None = None  # decided by the first finding or run(), a patch
         self._seen: dict[str, None] = dict.fromkeys(carry.seen) if carry else {}
         self._duplicates = carry.duplicates if carry else 0
         self._received = carry.findings_received if carry else 0
@@ -100,10 +131,15 @@ class IncidentWorkflow:
         self._decisions: list[str] = list(carry.decisions) if carry else []
         self._steps: dict[str, StepView] = {s.id: s for s in carry.steps} if carry else {}
         self._escalations: list[str] = list(carry.escalations) if carry else []
-        self._picture: set[str] = set(carry.picture) if carry else set()
+        self._picture: dict[str, None] = dict.fromkeys(carry.picture) if carry else {}
         self._release: ReleaseRequest | None = carry.release_requested if carry else None
-        self._released = False
-        self._after_release: list[Finding] = []
+        self._idle = bool(carry and carry.idle)
+        self._released = self._idle  # a resting run holds an incident already released
+        self._sequence = carry.sequence if carry else 1
+        self._earlier: list[str] = list(carry.earlier) if carry else []
+        self._fresh = bool(carry and carry.fresh)
+        self._history = False  # set by run(): rest after release, number later incidents
+        self._after_release = KeptFindings([])
         self._previews = False  # set by run(): dry-run plans for steps awaiting approval
         self._visible = False  # set by run(): search attributes and memo for the list
         self._renews = False  # set by run(): extend moves the target's own deadline too
@@ -124,51 +160,65 @@ class IncidentWorkflow:
 
     @workflow.signal(name="finding")
     def finding(self, envelope: FindingEnvelope) -> None:
-        finding = envelope.finding
+        bounded = self._is_bounded()
+        finding = compact(envelope.finding) if bounded else envelope.finding
         keys = [_dedupe_key(finding)]
         if envelope.webhook_id:
             keys.append(f"webhook:{envelope.source}:{envelope.webhook_id}")
-        if any(key in self._seen for key in keys):
+        if any(key in self._seen or short_key(key) in self._seen for key in keys):
             self._duplicates += 1
             self._x.record("finding.duplicate", uid=finding.finding_info.uid)
             return
         self._received += 1
         for key in keys:
-            self._seen[key] = None
-        while len(self._seen) > MAX_SEEN:
-            del self._seen[next(iter(self._seen))]
+            self._seen[short_key(key) if bounded else key] = None
+        _forget_oldest(self._seen, MAX_SEEN)
         if self._release is not None:
             # This incident is being closed: the finding opens the next one (see run).
-            if len(self._after_release) < MAX_FINDINGS_KEPT:
-                self._after_release.append(finding)
+            self._after_release.add(finding, news=True)
             self._x.record(
                 "finding.after_release", uid=finding.finding_info.uid, source=envelope.source
             )
             return
-        updated = self._replace_finding(finding)
-        if not updated and len(self._findings) < MAX_FINDINGS_KEPT:
-            self._findings.append(finding)
-        if changes_picture(self._picture, finding):
-            self._needs_decision = True
-        self._picture |= picture_keys(finding)
+        news = changes_picture(self._picture, finding)
+        updated = self._kept.replace(finding)
+        if not updated:
+            self._kept.add(finding, news=news)
+        self._needs_decision = self._needs_decision or news
+        self._remember(finding, bounded=bounded)
         self._x.record(
             _received_kind(finding, updated=updated),
             uid=finding.finding_info.uid,
             source=envelope.source,
             severity_id=int(finding.severity_id),
             changes_picture=self._needs_decision,
+            **_claim(finding),
         )
 
-    def _replace_finding(self, finding: Finding) -> bool:
-        """An update or close from the SIEM replaces the finding it refers to (same uid)
-        instead of adding another; a create always adds."""
-        if finding.activity_id not in (ActivityId.UPDATE, ActivityId.CLOSE):
-            return False
-        for index, kept in enumerate(self._findings):
-            if kept.finding_info.uid == finding.finding_info.uid:
-                self._findings[index] = finding
-                return True
-        return False
+    @workflow.signal(name="recheck")
+    def recheck(self, reason: str) -> None:
+        """Verify every held step's target now: a worker or the lab restarted, and a
+        restart is when a containment is most often undone unseen (wazuh#376)."""
+        if not self._drift.enabled or self._released:
+            return
+        self._drift.recheck = True
+        self._x.record("drift.recheck", reason=reason[:200])
+
+    def _is_bounded(self) -> bool:
+        """Whether this run keeps compact findings and digests of keys (a patch, decided
+        once per run: by its first finding, or by run() if no finding comes first)."""
+        if self._bounded is None:
+            self._bounded = workflow.patched(BOUNDED_PATCH)
+            if self._bounded:
+                self._kept.bound()
+                self._after_release.bound()
+        return self._bounded
+
+    def _remember(self, finding: Finding, *, bounded: bool) -> None:
+        for key in new_keys(self._picture, finding):
+            self._picture[stored_key(key) if bounded else key] = None
+        if bounded:
+            _forget_oldest(self._picture, MAX_PICTURE)
 
     def _status(self) -> IncidentStatus:
         return derive_status(
@@ -176,16 +226,26 @@ class IncidentWorkflow:
             list(self._steps.values()),
             failed=bool(self._escalations) and not self._released,
             released=self._released,
+            closed=self._history and self._closed_by_source(),
         )
+
+    def _closed_by_source(self) -> bool:
+        """Every finding kept was closed by the SIEM that raised it."""
+        kept = self._kept.items
+        return bool(kept) and all(f.activity_id is ActivityId.CLOSE for f in kept)
+
+    @property
+    def _incident_id(self) -> str:
+        return _incident_id(self._id, self._sequence)
 
     @workflow.query(name="state")
     def state(self) -> IncidentView:
         steps = list(self._steps.values())
         return IncidentView(
-            incident_id=self._id,
+            incident_id=self._incident_id,
             status=self._status(),
             entity=self._entity,
-            findings=self._findings,
+            findings=self._kept.items,
             findings_received=self._received,
             duplicates=self._duplicates,
             escalated=bool(self._escalations)
@@ -197,6 +257,7 @@ class IncidentWorkflow:
             audit=self._x.audit_tail,
             audit_total=self._x.audit_total,
             run=self._run,
+            earlier=self._earlier,
         )
 
     @workflow.update(name="approve")
@@ -218,7 +279,10 @@ class IncidentWorkflow:
 
     @approve.validator
     def _validate_approve(self, request: ApproveRequest) -> None:
-        self._refuse_if(gates.approval_refusal(self._steps.get(request.step_id), request))
+        self._refuse_if(
+            self._other_incident(request.incident_id)
+            or gates.approval_refusal(self._steps.get(request.step_id), request)
+        )
 
     @workflow.update(name="deny")
     def deny(self, request: DenyRequest) -> StepView:
@@ -236,7 +300,10 @@ class IncidentWorkflow:
 
     @deny.validator
     def _validate_deny(self, request: DenyRequest) -> None:
-        self._refuse_if(gates.denial_refusal(self._steps.get(request.step_id), request))
+        self._refuse_if(
+            self._other_incident(request.incident_id)
+            or gates.denial_refusal(self._steps.get(request.step_id), request)
+        )
 
     @workflow.update(name="extend")
     async def extend(self, request: ExtendRequest) -> StepView:
@@ -287,7 +354,10 @@ class IncidentWorkflow:
 
     @extend.validator
     def _validate_extend(self, request: ExtendRequest) -> None:
-        self._refuse_if(gates.extension_refusal(self._steps.get(request.step_id), request))
+        self._refuse_if(
+            self._other_incident(request.incident_id)
+            or gates.extension_refusal(self._steps.get(request.step_id), request)
+        )
 
     @workflow.update(name="release")
     async def release(self, request: ReleaseRequest) -> IncidentView:
@@ -303,6 +373,7 @@ class IncidentWorkflow:
 
     @release.validator
     def _validate_release(self, request: ReleaseRequest) -> None:
+        self._refuse_if(self._other_incident(request.incident_id))
         if self._release is not None:
             raise ApplicationError("this incident is already being released", type="Refused")
 
@@ -311,13 +382,11 @@ class IncidentWorkflow:
     @workflow.run
     async def run(self, params: IncidentParams) -> IncidentView:
         del params  # kept by __init__
-        # Versioning decided once, at the start of each run: a patch checked deep inside
-        # the loop can meet its marker at a different point of a replay than it was made.
-        self._previews = workflow.patched(PREVIEW_PATCH)
-        self._x.guarded = workflow.patched(GUARD_PATCH)
-        self._visible = workflow.patched(VISIBILITY_PATCH)
-        self._renews = workflow.patched(RENEW_PATCH)
-        self._drift.enabled = workflow.patched(DRIFT_PATCH)
+        self._decide_versions()
+        if self._idle:
+            await self._rest()
+        if self._fresh and self._history:
+            self._x.record("incident.opened", incident=self._incident_id, earlier=self._earlier)
         while True:
             self._publish()
             # A timeout means an approval deadline, a lease or a drift check is due.
@@ -343,21 +412,82 @@ class IncidentWorkflow:
                 self._x.start_export()
             self._publish()
             if self._released:
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                await self._x.flush_audit()
-                if self._after_release:
-                    # Findings that came during the release are not lost with it: they
-                    # open a fresh incident for the same entity, in the same audit chain.
-                    workflow.continue_as_new(self._params(self._next_incident()))
+                await self._hand_over_released()
                 return self.state()
             if self._should_continue_as_new():
                 # Unexported entries travel in the carry; the next run exports them.
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(self._params(self._carry()))
+                if self._history and self._visible:  # the next run is the list's row
+                    workflow.upsert_search_attributes([STATUS.value_set(CONTINUED)])
+                self._continue(self._carry(), status=self._status().value)
+
+    def _decide_versions(self) -> None:
+        """Versioning decided once, at the start of each run: a patch checked deep inside
+        the loop can meet its marker at a different point of a replay than it was made."""
+        self._previews = workflow.patched(PREVIEW_PATCH)
+        self._x.guarded = workflow.patched(GUARD_PATCH)
+        self._visible = workflow.patched(VISIBILITY_PATCH)
+        self._renews = workflow.patched(RENEW_PATCH)
+        self._drift.enabled = workflow.patched(DRIFT_PATCH)
+        self._is_bounded()
+        self._history = workflow.patched(HISTORY_PATCH)
+
+    async def _hand_over_released(self) -> None:
+        """After a release: findings that came during it open the entity's next incident
+        (in the same audit chain); otherwise the incident rests, readable and listed.
+        Runs from before incidents kept their history just end."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._x.flush_audit()
+        if self._after_release.items:
+            self._continue(self._next_incident(), status=IncidentStatus.OPEN.value)
+        if self._history:
+            self._continue(self._carry(idle=True), status=IDLE)
+
+    async def _rest(self) -> None:
+        """A released incident, kept: its state still answers, and the release run is its
+        row in the list (this run hides). The entity's next finding opens the next
+        incident, numbered and linked to this one."""
+        if self._visible:
+            workflow.upsert_search_attributes([STATUS.value_set(IDLE)])
+
+        def wakes() -> bool:
+            return bool(self._after_release.items) or self._x.export_due() or self._full()
+
+        while not (self._after_release.items or self._full()):
+            await workflow.wait_condition(wakes)
+            if self._x.export_due():
+                self._x.start_export()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._x.flush_audit()
+        if self._after_release.items:
+            self._continue(self._next_incident(), status=IncidentStatus.OPEN.value)
+        self._continue(self._carry(idle=True), status=IDLE)
+
+    def _continue(self, carry: IncidentCarry, *, status: str) -> NoReturn:
+        """Continue as new. The next run starts with the list's values already set (the
+        given status), so no row doubles or goes missing while it starts."""
+        if not (self._history and self._visible):
+            workflow.continue_as_new(self._params(carry))
+        shown = visible(
+            status=IncidentStatus.OPEN,  # replaced by `status` below
+            entity=self._entity,
+            findings=carry.findings,
+            received=carry.findings_received,
+            decision=carry.decision,
+            steps=carry.steps,
+            incident_id=_incident_id(self._id, carry.sequence),
+        )
+        workflow.continue_as_new(
+            self._params(carry), search_attributes=shown.attributes(status), memo=shown.memo()
+        )
+
+    def _full(self) -> bool:
+        return workflow.info().get_current_history_length() > self._max_history
 
     def _has_work(self) -> bool:
         return (
             self._needs_decision
+            or self._drift.recheck
             or (self._release is not None and not self._released)
             or any(s.state in (StepState.PLANNED, StepState.APPROVED) for s in self._steps.values())
             or self._should_continue_as_new()
@@ -381,7 +511,7 @@ class IncidentWorkflow:
         return max(min(deadlines) - workflow.now(), timedelta(milliseconds=1))
 
     async def _decide(self) -> None:
-        request = DecideRequest(incident_id=self._id, findings=self._findings)
+        request = DecideRequest(incident_id=self._id, findings=self._kept.items)
         decision = await workflow.execute_local_activity(
             "decide",
             request,
@@ -390,6 +520,8 @@ class IncidentWorkflow:
         )
         self._decision = decision
         self._decisions.append(decision.decision_id)
+        if self._bounded:  # every decision is in the audit; the view shows the newest
+            del self._decisions[:-MAX_KEPT_IDS]
         self._x.record(
             "decision",
             verdict=decision.verdict.value,
@@ -503,10 +635,11 @@ class IncidentWorkflow:
         return visible(
             status=self._status(),
             entity=self._entity,
-            findings=self._findings,
+            findings=self._kept.items,
             received=self._received,
             decision=self._decision,
             steps=list(self._steps.values()),
+            incident_id=self._incident_id if self._history else "",
         )
 
     def _unpublished(self) -> bool:
@@ -540,9 +673,9 @@ class IncidentWorkflow:
             drift_check_s=self._drift.interval_s,
         )
 
-    def _carry(self) -> IncidentCarry:
+    def _carry(self, *, idle: bool = False) -> IncidentCarry:
         return IncidentCarry(
-            findings=self._findings,
+            findings=self._kept.items,
             findings_received=self._received,
             seen=list(self._seen),
             duplicates=self._duplicates,
@@ -553,18 +686,22 @@ class IncidentWorkflow:
             audit_tail=self._x.audit_tail,
             audit_total=self._x.audit_total,
             exported_seq=self._x.exported_seq,
-            picture=sorted(self._picture),
+            picture=list(self._picture),
             release_requested=self._release,
             run=self._run,
+            sequence=self._sequence,
+            earlier=self._earlier,
+            idle=idle,
         )
 
     def _next_incident(self) -> IncidentCarry:
-        picture: set[str] = set()
-        for finding in self._after_release:
-            picture |= picture_keys(finding)
+        bounded = bool(self._bounded)
+        self._picture = {}
+        for finding in self._after_release.items:
+            self._remember(finding, bounded=bounded)
         return IncidentCarry(
-            findings=self._after_release,
-            findings_received=len(self._after_release),
+            findings=self._after_release.items,
+            findings_received=len(self._after_release.items),
             seen=list(self._seen),
             duplicates=0,
             decision=None,
@@ -574,8 +711,11 @@ class IncidentWorkflow:
             audit_tail=[],
             audit_total=self._x.audit_total,
             exported_seq=self._x.exported_seq,
-            picture=sorted(picture),
+            picture=list(self._picture),
             run=self._run,
+            sequence=self._sequence + 1,
+            earlier=[*self._earlier, self._incident_id][-MAX_EARLIER:],
+            fresh=True,
         )
 
     def _record_of(self, request: ApproveRequest | DenyRequest | ReleaseRequest) -> ApprovalRecord:
@@ -591,7 +731,17 @@ class IncidentWorkflow:
     def _escalate(self, reason: str) -> None:
         """The incident needs a human: it shows as failed until someone acts."""
         self._escalations.append(reason)
+        if self._bounded:
+            del self._escalations[:-MAX_KEPT_IDS]
         self._x.record("incident.escalated", reason=reason)
+
+    def _other_incident(self, incident_id: str | None) -> str | None:
+        if incident_id is None or incident_id == self._incident_id:
+            return None
+        return (
+            f"{incident_id} is not this entity's current incident ({self._incident_id}); "
+            "an earlier incident takes no actions"
+        )
 
     @staticmethod
     def _refuse_if(reason: str | None) -> None:

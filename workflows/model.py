@@ -55,7 +55,8 @@ class Analytic(_Model):
 
 class FindingInfo(_Model):
     uid: str = Field(min_length=1, max_length=256)
-    title: str = Field(min_length=1, max_length=1024)
+    # No upper bound here: a SIEM's long title is taken and cut by workflows/compact.py.
+    title: str = Field(min_length=1)
     desc: str | None = None
     analytic: Analytic | None = None
 
@@ -96,6 +97,13 @@ class Metadata(_Model):
     version: str = "1.3.0"
 
 
+class RawRef(_Model):
+    """Where a finding's raw payload is kept: the content-addressed store, by digest."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0)
+
+
 class Finding(_Model):
     class_uid: Literal[2004] = 2004
     activity_id: ActivityId = ActivityId.CREATE
@@ -103,10 +111,15 @@ class Finding(_Model):
     severity_id: SeverityId
     confidence_id: ConfidenceId = ConfidenceId.UNKNOWN
     time: int = Field(ge=0, description="event time, epoch milliseconds")
-    resources: list[Resource] = Field(default_factory=list, max_length=256)
-    evidences: list[Evidence] = Field(default_factory=list, max_length=256)
+    resources: list[Resource] = Field(default_factory=list)
+    evidences: list[Evidence] = Field(default_factory=list)
     metadata: Metadata
+    # The vendor's own payload: set by connectors, moved to the raw store (and named by
+    # raw_ref) before the finding reaches a workflow.
     raw_data: str | None = None
+    raw_ref: RawRef | None = None
+    # JSON pointers of the fields workflows/compact.py cut to keep the incident bounded.
+    truncated: list[str] = Field(default_factory=list)
 
 
 class FindingEnvelope(_Model):
@@ -179,6 +192,8 @@ class Decision(_Model):
     # The zones of the incident's assets as the inventory resolves them (set by the
     # decide activity, not the policy): the incident list filters on them.
     zones: list[str] = Field(default_factory=list)
+    # Whether any of those zones is essential in the inventory (set by the decide activity).
+    essential: bool = False
 
 
 class DecideRequest(_Model):

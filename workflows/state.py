@@ -197,6 +197,8 @@ class IncidentView(_Model):
     audit: list[AuditEntry] = Field(default_factory=list)
     audit_total: int = 0
     run: int = 1
+    # Earlier incidents of the same entity (`<key>@<n>` after the first), oldest first.
+    earlier: list[str] = Field(default_factory=list)
 
 
 # --- update payloads --------------------------------------------------------------------------
@@ -207,6 +209,9 @@ class ApproveRequest(_Model):
     principal: Principal
     reason: str = Field(min_length=1, max_length=2000)
     authz_decision_id: str | None = None
+    # The incident the responder acted on: a request meant for an earlier incident
+    # of the entity is refused, never applied to the current one.
+    incident_id: str | None = None
 
 
 class DenyRequest(ApproveRequest):
@@ -219,6 +224,9 @@ class ExtendRequest(_Model):
     lease_s: int = Field(gt=0, le=7 * 24 * 3600)
     reason: str = Field(default="", max_length=2000)
     authz_decision_id: str | None = None
+    # The incident the responder acted on: a request meant for an earlier incident
+    # of the entity is refused, never applied to the current one.
+    incident_id: str | None = None
 
 
 class RenewLeaseRequest(_Model):
@@ -232,6 +240,9 @@ class ReleaseRequest(_Model):
     principal: Principal
     reason: str = Field(min_length=1, max_length=2000)
     authz_decision_id: str | None = None
+    # The incident the responder acted on: a request meant for an earlier incident
+    # of the entity is refused, never applied to the current one.
+    incident_id: str | None = None
 
 
 # --- continue-as-new -------------------------------------------------------------------------
@@ -254,6 +265,13 @@ class IncidentCarry(_Model):
     picture: list[str]
     release_requested: ReleaseRequest | None = None
     run: int = 1
+    # Which incident of this entity this is (1 for the first), and the earlier ones' ids.
+    sequence: int = 1
+    earlier: list[str] = Field(default_factory=list)
+    # A released incident kept readable while it waits for the entity's next finding.
+    idle: bool = False
+    # The first run of a later incident: it announces itself in the audit.
+    fresh: bool = False
 
 
 class IncidentParams(_Model):

@@ -15,6 +15,7 @@ def derive_status(
     *,
     failed: bool = False,
     released: bool = False,
+    closed: bool = False,
 ) -> IncidentStatus:
     """Worst state wins: a failure outranks waiting, waiting outranks work in flight."""
     states = {step.state for step in steps}
@@ -28,6 +29,8 @@ def derive_status(
         return IncidentStatus.CONTAINING
     if states & _HOLDING:
         return IncidentStatus.CONTAINED
+    if closed:  # the SIEM closed every finding, and nothing holds or waits
+        return IncidentStatus.CLOSED
     if decision is not None and states and states <= {StepState.ROLLED_BACK, StepState.EXPIRED}:
         return IncidentStatus.RELEASED
     return IncidentStatus.OPEN

@@ -18,7 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from temporalio.common import SearchAttributeKey, SearchAttributeUpdate, TypedSearchAttributes
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
 
 from workflows.model import Decision, Finding
 from workflows.state import IncidentStatus, IncidentView, StepState, StepView
@@ -30,6 +35,10 @@ AWAITING_APPROVAL = SearchAttributeKey.for_bool("BulkheadAwaitingApproval")
 ENTITY = SearchAttributeKey.for_keyword("BulkheadEntity")
 KEYS: tuple[SearchAttributeKey[Any], ...] = (STATUS, ZONES, SEVERITY, AWAITING_APPROVAL, ENTITY)
 MEMO_KEY = "summary"
+# Statuses only the list sees, never an incident's own: a released incident's resting run
+# (its release run is the row) and a run that handed over to the next (continue-as-new).
+IDLE = "idle"
+CONTINUED = "continued"
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,9 @@ class Visible:
     findings: int
     verdict: str | None
     steps: tuple[tuple[str, str], ...]
+    # The incident's own id (`<key>@<n>` for an entity's later incidents; "" before #15).
+    incident_id: str = ""
+    essential: bool = False  # a zone it touches is essential, or a step guards a service
 
     def updates(self) -> list[SearchAttributeUpdate[Any]]:
         return [
@@ -54,9 +66,24 @@ class Visible:
             ENTITY.value_set(self.entity),
         ]
 
+    def attributes(self, status: str | None = None) -> TypedSearchAttributes:
+        """The same values as a run's starting search attributes (continue-as-new), with
+        the list status overridden for a run that must start hidden."""
+        return TypedSearchAttributes(
+            [
+                SearchAttributePair(STATUS, status or self.status),
+                SearchAttributePair(ZONES, list(self.zones)),
+                SearchAttributePair(SEVERITY, self.severity),
+                SearchAttributePair(AWAITING_APPROVAL, self.awaiting_approval),
+                SearchAttributePair(ENTITY, self.entity),
+            ]
+        )
+
     def memo(self) -> dict[str, Any]:
-        return {MEMO_KEY: {"findings": self.findings, "verdict": self.verdict,
-                           "steps": dict(self.steps)}}  # fmt: skip
+        summary = {"findings": self.findings, "verdict": self.verdict, "steps": dict(self.steps)}
+        if self.incident_id:  # absent from incidents started before it was published
+            summary.update(incident_id=self.incident_id, essential=self.essential)
+        return {MEMO_KEY: summary}
 
 
 def visible(
@@ -67,6 +94,7 @@ def visible(
     received: int,
     decision: Decision | None,
     steps: Sequence[StepView],
+    incident_id: str = "",
 ) -> Visible:
     """The list's view of an incident, from the workflow's own fields (it is computed on
     every activation, so no IncidentView is built for it). Zones come from the findings
@@ -74,6 +102,8 @@ def visible(
     names the zone of what it saw."""
     zones = {r.zone for f in findings for r in f.resources if r.zone}
     zones.update(decision.zones if decision else ())
+    if incident_id:  # and the zones its steps act on (a network step names its zone)
+        zones.update(str(s.target["zone"]) for s in steps if s.target.get("zone"))
     return Visible(
         status=status.value,
         zones=tuple(sorted(zones)),
@@ -83,6 +113,9 @@ def visible(
         findings=received or len(findings),
         verdict=decision.verdict.value if decision else None,
         steps=tuple((s.id, s.state.value) for s in steps),
+        incident_id=incident_id,
+        essential=bool(incident_id)
+        and (bool(decision and decision.essential) or any(s.guard for s in steps)),
     )
 
 
@@ -95,13 +128,14 @@ def visible_view(view: IncidentView) -> Visible:
         received=view.findings_received,
         decision=view.decision,
         steps=view.steps,
+        incident_id=view.incident_id,
     )
 
 
 def row(incident_id: str, value: Visible) -> dict[str, Any]:
     """One line of `GET /v1/incidents`."""
     return {
-        "incident_id": incident_id,
+        "incident_id": value.incident_id or incident_id,
         "status": value.status,
         "entity": value.entity,
         "severity_id": value.severity,
@@ -110,6 +144,7 @@ def row(incident_id: str, value: Visible) -> dict[str, Any]:
         "findings": value.findings,
         "verdict": value.verdict,
         "steps": dict(value.steps),
+        "essential": value.essential,
     }
 
 
@@ -129,4 +164,6 @@ def published(attributes: TypedSearchAttributes, memo: Mapping[str, Any]) -> Vis
         findings=int(extra.get("findings", 0)),
         verdict=extra.get("verdict"),
         steps=tuple(sorted((extra.get("steps") or {}).items())),
+        incident_id=str(extra.get("incident_id") or ""),
+        essential=bool(extra.get("essential")),
     )

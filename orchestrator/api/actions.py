@@ -22,6 +22,7 @@ from orchestrator.api.auth import current_principal
 from orchestrator.api.body import json_body
 from orchestrator.api.context import ApiContext, get_context
 from orchestrator.api.incidents import fetch_incident
+from orchestrator.api.listing import incident_key
 from orchestrator.api.problems import Problem, temporal_unavailable
 from orchestrator.policy.base import Authorization
 from workflows.city import AutomationChange
@@ -170,7 +171,7 @@ async def _update(
     result_type: type[Any],
     wait: timedelta = UPDATE_TIMEOUT,
 ) -> Any:
-    handle = context.client.get_workflow_handle(incident_id)
+    handle = context.client.get_workflow_handle(incident_key(incident_id))
     try:
         return await handle.execute_update(name, payload, result_type=result_type, rpc_timeout=wait)
     except WorkflowUpdateFailedError as exc:
@@ -200,7 +201,11 @@ async def step_action(
     step = _step(view, step_id)
     verdict = authorize(context, action, principal, view, step)
     request = STEP_REQUESTS[action](
-        step_id=step_id, principal=principal, authz_decision_id=verdict.decision_id, **fields
+        step_id=step_id,
+        principal=principal,
+        authz_decision_id=verdict.decision_id,
+        incident_id=view.incident_id,  # the workflow refuses it for any other incident
+        **fields,
     )
     updated: StepView = await _update(context, incident_id, action, request, result_type=StepView)
     return updated.model_dump(mode="json")
@@ -257,7 +262,10 @@ async def release_incident(
     view = await fetch_incident(context, incident_id)
     verdict = authorize(context, "release", principal, view)
     request = ReleaseRequest(
-        principal=principal, reason=reason, authz_decision_id=verdict.decision_id
+        principal=principal,
+        reason=reason,
+        authz_decision_id=verdict.decision_id,
+        incident_id=view.incident_id,
     )
     released: IncidentView = await _update(
         context, incident_id, "release", request, result_type=IncidentView, wait=RELEASE_TIMEOUT

@@ -12,6 +12,7 @@ from orchestrator.config import Settings
 from orchestrator.oidc import OidcVerifier
 from orchestrator.policy.base import PolicyEngine
 from orchestrator.principals import PrincipalStore
+from orchestrator.raw_store import RawStore, raw_store
 from orchestrator.webhooks import RecentIds
 
 
@@ -25,6 +26,13 @@ class ApiContext:
     city: TemporalCity
     recent_webhook_ids: RecentIds = field(default_factory=RecentIds)
     oidc: OidcVerifier | None = None
+    raw: RawStore | None = None  # raw SIEM payloads; the configured store on first use
+
+    @property
+    def raw_store(self) -> RawStore:
+        if self.raw is None:
+            self.raw = raw_store(self.settings)
+        return self.raw
 
     def secrets_for(self, source: str) -> list[str]:
         return self.webhook_secrets.get(source) or self.webhook_secrets.get("*", [])

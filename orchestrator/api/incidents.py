@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response
 from temporalio.service import RPCError, RPCStatusCode
 
+from orchestrator import raw_store
 from orchestrator.api.access import BEARER, Reader
 from orchestrator.api.context import ApiContext, get_context
 from orchestrator.api.listing import ZONE_PATTERN, Filters, fetch_view, list_page
@@ -38,6 +40,32 @@ async def get_incident(
 ) -> dict[str, Any]:
     view = await fetch_incident(context, incident_id)
     return view.model_dump(mode="json")
+
+
+@router.get(
+    "/v1/raw/{sha256}",
+    openapi_extra={"security": BEARER},
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}, "description": "the raw payload"}},
+)
+async def get_raw_payload(
+    sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="`raw_ref.sha256`")],
+    _reader: Reader,
+    context: Annotated[ApiContext, Depends(get_context)],
+) -> Response:
+    """A finding's raw SIEM payload, as posted: the incident names it by digest
+    (`findings[].raw_ref`, and `raw_sha256` in the audit); the workflow keeps a summary."""
+    try:
+        body = await raw_store.get(context.raw_store, sha256)
+    except raw_store.RawStoreError as exc:
+        raise Problem(503, str(exc), slug="raw-store-unavailable") from None
+    if body is None:
+        raise Problem(404, f"no raw payload with sha256 {sha256}", slug="unknown-payload")
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"ETag": f'"{sha256}"', "Cache-Control": "private, max-age=31536000, immutable"},
+    )
 
 
 def incident_filters(

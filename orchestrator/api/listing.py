@@ -23,6 +23,9 @@ from orchestrator.api.problems import Problem, temporal_unavailable
 from workflows.state import IncidentStatus, IncidentView
 from workflows.visibility import (
     AWAITING_APPROVAL,
+    CONTINUED,
+    IDLE,
+    MEMO_KEY,
     SEVERITY,
     STATUS,
     ZONES,
@@ -45,11 +48,14 @@ class Filters:
 
     def query(self, task_queue: str) -> str:
         """The visibility query; every value is an enum, an int or a checked zone name."""
-        # One row per incident: a run that continued as new lives on in the next one.
+        # One row per incident: a run that continued as new lives on in the next one,
+        # except the run that released an incident (its next run rests, hidden, or is the
+        # entity's next incident). Runs marked resting or handed over never show.
         terms = [
             "WorkflowType = 'IncidentWorkflow'",
             f"TaskQueue = '{_quoted(task_queue)}'",
-            "ExecutionStatus != 'ContinuedAsNew'",
+            f"(ExecutionStatus != 'ContinuedAsNew' OR {STATUS.name} = 'released')",
+            f"({STATUS.name} IS NULL OR {STATUS.name} NOT IN ('{IDLE}', '{CONTINUED}'))",
         ]
         if self.status is not None:
             terms.append(f"{STATUS.name} = '{self.status.value}'")
@@ -62,15 +68,55 @@ class Filters:
         return " AND ".join(terms)
 
 
+def incident_key(incident_id: str) -> str:
+    """The entity key (the workflow id) of an incident id: `key`, or `key@n` for the
+    entity's n-th incident."""
+    return incident_id.partition("@")[0]
+
+
+def canonical(incident_id: str) -> str:
+    """`key@1` is the entity's first incident, whose id is the key itself."""
+    key, _, sequence = incident_id.partition("@")
+    return key if sequence == "1" else incident_id
+
+
 async def fetch_view(
     context: ApiContext, incident_id: str, *, rpc_timeout: timedelta
 ) -> IncidentView:
-    """The incident's live state from its workflow (RPCError when it cannot answer)."""
-    handle = context.client.get_workflow_handle(incident_id)
+    """An incident's state from its workflow (RPCError when it cannot answer).
+
+    A key names the entity's current incident (the latest, released or not); `key@n`
+    names one incident, found among the key's released runs when it is not the latest.
+    """
+    key = incident_key(incident_id)
+    view = await _state(context, key, None, rpc_timeout)
+    wanted = canonical(incident_id)
+    if "@" not in incident_id or view.incident_id == wanted:
+        return view
+    run_id = await _released_run(context, key, wanted)
+    if run_id is None:
+        raise Problem(404, f"no incident {incident_id!r}", slug="unknown-incident")
+    return await _state(context, key, run_id, rpc_timeout)
+
+
+async def _state(
+    context: ApiContext, key: str, run_id: str | None, rpc_timeout: timedelta
+) -> IncidentView:
+    handle = context.client.get_workflow_handle(key, run_id=run_id)
     view: IncidentView = await handle.query(
         "state", result_type=IncidentView, rpc_timeout=rpc_timeout
     )
     return view
+
+
+async def _released_run(context: ApiContext, key: str, incident_id: str) -> str | None:
+    """The run that released this incident (the one that stays listed), newest first."""
+    query = f"WorkflowId = '{_quoted(key)}' AND {STATUS.name} = 'released'"
+    async for execution in context.client.list_workflows(query, rpc_timeout=LIST_TIMEOUT):
+        summary = (await execution.memo()).get(MEMO_KEY) or {}
+        if summary.get("incident_id", execution.id) == incident_id:
+            return execution.run_id
+    return None
 
 
 def _quoted(value: str) -> str:

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
-from orchestrator import sources
+from orchestrator import raw_store, sources
 from orchestrator.api import payload, webhook_docs
 from orchestrator.api.body import JSON_TYPES, read_limited
 from orchestrator.api.context import ApiContext
@@ -161,15 +161,16 @@ async def _deliver(
     received_at_ms = int(time.time() * 1000)
     groups: dict[str, list[tuple[IncidentParams, FindingEnvelope]]] = {}
     results: list[WebhookFinding] = []
-    for item in accepted:
-        finding = _finding(item)
+    findings = [_finding(item) for item in accepted]
+    compacted = await _check_in(context, source, findings)
+    for item, finding, summary in zip(accepted, findings, compacted, strict=True):
         entity = entity_of(finding)
         params = IncidentParams(incident_id=incident_id_for(entity), entity=entity)
         # Each finding of a many-alert payload needs its own delivery identity, stable
         # across redeliveries of the payload: the webhook id and the alert's place in it.
         one_id = delivery_id if len(accepted) == 1 else f"{delivery_id}#{item.pointer}"
         envelope = FindingEnvelope(
-            finding=finding, source=source, webhook_id=one_id, received_at_ms=received_at_ms
+            finding=summary, source=source, webhook_id=one_id, received_at_ms=received_at_ms
         )
         groups.setdefault(params.incident_id, []).append((params, envelope))
         results.append(_result(item, finding, duplicate=False))
@@ -202,6 +203,22 @@ async def _deliver(
             finding_uid=result.finding_uid,
         )
     return results
+
+
+async def _check_in(context: ApiContext, source: str, findings: list[Finding]) -> list[Finding]:
+    """Raw payloads into the store before anything reaches Temporal (the 202 promises
+    both); a store that fails is a 503 like Temporal's, and the redelivery is safe."""
+    try:
+        return await raw_store.checked_in(context.raw_store, findings)
+    except raw_store.RawStoreError as exc:
+        log.warning("webhook.raw_not_stored", source=source, error=str(exc))
+        raise Problem(
+            503,
+            "the raw payload store did not keep the finding(s), so they are not accepted; "
+            "retry later",
+            slug="not-durable",
+            headers={"Retry-After": RETRY_AFTER_S},
+        ) from exc
 
 
 def _finding(item: Item) -> Finding:

@@ -112,6 +112,9 @@ def incident_detail(view: dict[str, Any]) -> None:
             out.print(f"  - {reason}")
     for escalation in view.get("escalations", []):
         out.print(f"[bold red]escalated:[/bold red] {escalation}")
+    if view.get("earlier"):
+        # The same entity's earlier incidents, oldest first: `bulkhead incidents show ID`.
+        out.print(f"earlier incidents of {view['entity']}: {', '.join(view['earlier'])}")
     if view.get("steps"):
         out.print(step_table(view["steps"]))
     audit = view.get("audit", [])[-10:]

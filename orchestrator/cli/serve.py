@@ -15,6 +15,7 @@ from orchestrator.config import Settings, webhook_secret
 from orchestrator.inventory import Inventory
 from orchestrator.lab.city import CityLab
 from orchestrator.policy.factory import build_engine, policy_parts
+from orchestrator.recheck import recheck_held
 from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
 from orchestrator.temporal import connect
 from orchestrator.visibility import ensure_search_attributes
@@ -54,6 +55,8 @@ async def _worker(settings: Settings) -> int:
     await city.ensure()
     activities = build_activities(settings, city)
     worker = build_worker(client, settings, activities)
+    # Signals are durable: the incidents check their targets as soon as a worker polls.
+    await recheck_held(client, settings, "worker started")
     if settings.worker_metrics_port is not None:
         prometheus_client.start_http_server(
             settings.worker_metrics_port,
@@ -77,11 +80,24 @@ async def _lab(settings: Settings) -> int:
     lab = CityLab(settings)
     await lab.start()
     print("\n".join(["Lab:", *lab.banner_lines(), "Ctrl-C stops"]), file=sys.stderr, flush=True)
+    await _recheck_after_lab_start(settings)
     try:
         await stop.wait()
     finally:
         await lab.stop()
     return 0
+
+
+async def _recheck_after_lab_start(settings: Settings) -> None:
+    """A restarted lab comes back in its normal modes: incidents that hold a lab target
+    verify it now. Without Temporal there is nothing to ask (the lab runs on its own)."""
+    try:
+        client = await asyncio.wait_for(connect(settings), timeout=5)
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        print(f"(no Temporal at {settings.temporal_address}: {exc}; no recheck)", file=sys.stderr)
+        return
+    asked = await recheck_held(client, settings, "lab started")
+    print(f"asked {asked} incident(s) holding a step to verify it again", file=sys.stderr)
 
 
 def api(settings: Settings) -> int:

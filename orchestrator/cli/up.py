@@ -21,6 +21,7 @@ from orchestrator.lab.city import CityLab
 from orchestrator.metrics import Metrics
 from orchestrator.operator import ensure_operator, operator_token_path
 from orchestrator.policy.factory import policy_parts
+from orchestrator.recheck import recheck_held
 from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
 from orchestrator.temporal import connect
 from orchestrator.visibility import ensure_search_attributes
@@ -96,6 +97,8 @@ async def run_up(settings: Settings, *, with_lab: bool) -> int:
         await city.ensure()
         activities = build_activities(settings, city)
         worker = build_worker(client, settings, activities)
+        # A restart of `bulkhead up` restarts the lab too: held steps are verified now.
+        await recheck_held(client, settings, "bulkhead up started")
         context = build_context(settings, client, activities.engine, secret)
         # One process: /metrics serves the worker's measurements next to the API's own.
         metrics = Metrics(also=[activities.metrics.registry])

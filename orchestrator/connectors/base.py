@@ -9,7 +9,6 @@ does not sink its neighbours and the sender learns exactly which one was bad.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -19,10 +18,6 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from workflows.model import Finding
-
-# Past this, raw_data keeps a digest instead of the text: workflow state holds findings,
-# and one oversized vendor blob must not crowd out the rest of the incident.
-RAW_DATA_LIMIT = 256 * 1024
 
 # Alerts one payload may carry (Alertmanager groups, Elastic rule runs, OCSF lists, EVE
 # batches): each becomes a Temporal signal, so a payload is bounded in work, not only bytes.
@@ -112,12 +107,10 @@ def field_errors(exc: ValidationError, *prefix: str | int) -> list[FieldError]:
 
 
 def raw_json(document: Any) -> str:
-    """The vendor's own JSON, verbatim, for the audit trail and re-normalization."""
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    if len(text) <= RAW_DATA_LIMIT:
-        return text
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    return json.dumps({"truncated": True, "bytes": len(text), "sha256": digest})
+    """The vendor's own JSON, whole, for the responders and re-normalization. It is
+    bounded by the body limit only: the API moves it to the raw store (claim check,
+    orchestrator/raw_store.py) before the finding reaches a workflow."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
 class Reject(Exception):  # noqa: N818 - raised by a mapping: "this alert is rejected"

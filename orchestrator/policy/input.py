@@ -23,7 +23,9 @@ def containment_input(
     assets = inventory.asset_records(inventory.asset_ids_for(request.findings))
     return {
         "incident_id": request.incident_id,
-        "findings": [f.model_dump(mode="json", exclude={"raw_data"}) for f in request.findings],
+        "findings": [
+            f.model_dump(mode="json", exclude={"raw_data", "raw_ref"}) for f in request.findings
+        ],
         "assets": assets,
         "identities": identity_records(inventory, request.findings),
         "automation": {"paused": automation_paused or request.automation_paused},

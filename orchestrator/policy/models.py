@@ -32,6 +32,7 @@ class PolicyFinding(Finding):
     """A finding as the policy sees it: raw SIEM payloads stay out of policy input."""
 
     raw_data: SkipJsonSchema[None] = None
+    raw_ref: SkipJsonSchema[None] = None
 
 
 class AssetRecord(_Open):

@@ -20,6 +20,7 @@ from harness import (
     api_client,
     example_finding,
     make_settings,
+    release_and_end,
     running_worker,
     signed,
     wait_for,
@@ -33,7 +34,7 @@ from orchestrator.inventory import Inventory
 from orchestrator.policy.base import Authorization
 from orchestrator.principals import PrincipalStore
 from workflows.model import Decision, DecisionStep, Verdict
-from workflows.state import IncidentView, Principal, ReleaseRequest
+from workflows.state import Principal, ReleaseRequest
 
 GATED = {"required": 2, "roles": ["responder", "duty-officer"], "timeout_s": 3600}
 ALERTS = 1000
@@ -200,12 +201,11 @@ async def test_a_released_incident_stays_listed_and_readable(temporal_client: Cl
     ):
         await send(temporal_client, settings, params)
         await wait_for(temporal_client, params.incident_id, lambda v: v.status.value == "contained")
-        handle = temporal_client.get_workflow_handle(params.incident_id, result_type=IncidentView)
-        await handle.execute_update(
-            "release",
+        await release_and_end(
+            temporal_client,
+            params.incident_id,
             ReleaseRequest(principal=Principal(name="dora", roles=["duty-officer"]), reason="x"),
         )
-        await handle.result()
 
         async def listed_as_released() -> list[dict[str, Any]]:
             rows = (await http.get("/v1/incidents?status=released")).json()["incidents"]

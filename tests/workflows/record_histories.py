@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from conftest import free_port
-from harness import make_settings, running_worker, wait_for
+from harness import make_settings, release_and_end, running_worker, wait_for
 from pymodbus.client import AsyncModbusTcpClient
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -77,10 +77,9 @@ def handle_of(client: Client, incident_id: str, run_id: str | None = None) -> Wo
 
 
 async def released(client: Client, incident_id: str, who: Principal) -> WorkflowHandle:
-    handle = handle_of(client, incident_id)
-    await handle.execute_update("release", ReleaseRequest(principal=who, reason="recorded"))
-    await handle.result()
-    return handle
+    run_id = (await handle_of(client, incident_id).describe()).run_id
+    await release_and_end(client, incident_id, ReleaseRequest(principal=who, reason="recorded"))
+    return handle_of(client, incident_id, run_id)  # the run that released, now ended
 
 
 async def auto_contain_and_release(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:
@@ -227,6 +226,33 @@ async def continue_as_new(client: Client, settings: Settings, lab: TrafficLab) -
         ]
 
 
+async def rest_and_next_incident(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:
+    """Released, the incident rests (readable, listed); the entity's next finding opens
+    incident @2, linked to the first; a restart's recheck verifies its held step now."""
+    engine = ScriptedEngine([fallback_step("tsc-0003")])
+    async with running_worker(client, settings, scripted_activities(settings, engine)):
+        params = new_incident()
+        await send(client, settings, params)
+        await wait_for(client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED)
+        release_run = await released(client, params.incident_id, DORA)
+        resting = (await handle_of(client, params.incident_id).describe()).run_id
+        await send(client, settings, params, finding())
+        await wait_for(
+            client,
+            params.incident_id,
+            lambda v: v.incident_id.endswith("@2") and v.status is IncidentStatus.CONTAINED,
+        )
+        next_run = (await handle_of(client, params.incident_id).describe()).run_id
+        await handle_of(client, params.incident_id).signal("recheck", "worker started")
+        await wait_for(client, params.incident_id, lambda v: v.steps[0].drift_checks >= 1)
+        await released(client, params.incident_id, DORA)
+        return [
+            ("rest-release-run", release_run),
+            ("rest-idle-run", handle_of(client, params.incident_id, resting)),
+            ("rest-next-incident-recheck", handle_of(client, params.incident_id, next_run)),
+        ]
+
+
 async def city_pause_resume(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:
     """The city record: automation paused and resumed by principals."""
     city = TemporalCity(client, settings)
@@ -245,6 +271,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     guard_rollback,
     drift_reapply,
     continue_as_new,
+    rest_and_next_incident,
     city_pause_resume,
 )
 

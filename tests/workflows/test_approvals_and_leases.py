@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from harness import make_settings, running_worker, wait_for
+from harness import make_settings, release_and_end, running_worker, wait_for
 from temporalio.client import Client, WorkflowUpdateFailedError
 from workflow_fakes import (
     ScriptedEngine,
@@ -238,13 +238,12 @@ async def test_release_reverts_in_reverse_order_and_closes(
             params.incident_id,
             lambda v: sum(s.state is StepState.VERIFIED for s in v.steps) == 3,
         )
-        handle = temporal_client.get_workflow_handle(params.incident_id, result_type=IncidentView)
-        released = await handle.execute_update(
-            "release",
+        final = await release_and_end(
+            temporal_client,
+            params.incident_id,
             ReleaseRequest(principal=DORA, reason="threat removed"),
-            result_type=IncidentView,
         )
-        final = await handle.result()
+        released = final
     assert released.status is IncidentStatus.RELEASED
     assert final.status is IncidentStatus.RELEASED
     applied_order = sorted(

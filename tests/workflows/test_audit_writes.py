@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from harness import make_settings, running_worker, wait_for
+from harness import make_settings, release_and_end, running_worker, wait_for
 from temporalio.client import Client
 from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new_incident, send
 
 from adapters.base import Receipt, StepCommand, WriteRecord
 from orchestrator.activities import ContainmentActivities
 from orchestrator.inventory import Inventory
-from workflows.state import IncidentView, Principal, ReleaseRequest, StepState
+from workflows.state import Principal, ReleaseRequest, StepState
 
 AT = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
@@ -50,11 +50,11 @@ async def test_applied_and_rolled_back_steps_list_their_writes(temporal_client: 
             params.incident_id,
             lambda v: bool(v.steps) and v.steps[0].state is StepState.VERIFIED,
         )
-        handle = temporal_client.get_workflow_handle(params.incident_id, result_type=IncidentView)
-        await handle.execute_update(
-            "release", ReleaseRequest(principal=Principal(name="dora"), reason="done")
+        view = await release_and_end(
+            temporal_client,
+            params.incident_id,
+            ReleaseRequest(principal=Principal(name="dora"), reason="done"),
         )
-        view = await handle.result()
     applied = next(e for e in view.audit if e.kind == "step.applied")
     rolled_back = next(e for e in view.audit if e.kind == "step.rolled_back")
     assert [w["outcome"] for w in applied.detail["writes"]] == ["landed_late", "acknowledged"]

@@ -8,13 +8,16 @@ another Modbus client, exactly what a field technician's tool would send.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from harness import make_settings, running_worker, wait_for
+from harness import make_settings, release_and_end, running_worker, wait_for
 from pymodbus.client import AsyncModbusTcpClient
 from temporalio.client import Client
 from workflow_fakes import ScriptedEngine, fallback_step, new_incident, scripted_activities, send
 
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, MODE_REGISTER, TrafficLab
+from orchestrator.recheck import recheck_held
 from orchestrator.worker_metrics import WorkerMetrics
 from workflows.state import IncidentView, Principal, ReleaseRequest, StepState
 
@@ -90,11 +93,11 @@ async def test_controller_reverted_by_hand_is_caught_and_contained_again(
         assert not view.escalated
         assert drift_counted(view, "reapply") == 1
         # A release still undoes the containment: the controller goes back to normal.
-        handle = temporal_client.get_workflow_handle(params.incident_id, result_type=IncidentView)
-        await handle.execute_update(
-            "release", ReleaseRequest(principal=Principal(name="dora"), reason="done")
+        await release_and_end(
+            temporal_client,
+            params.incident_id,
+            ReleaseRequest(principal=Principal(name="dora"), reason="done"),
         )
-        await handle.result()
     assert await traffic_lab.read_mode(1) == MODE_NORMAL
 
 
@@ -147,3 +150,38 @@ async def test_step_that_stays_in_place_is_verified_again_without_reapply(
     assert kinds(view).count("step.applying") == 1
     assert "step.drift" not in kinds(view)
     assert view.steps[0].verification is not None and view.steps[0].verification["ok"]
+
+
+async def test_a_lab_and_worker_restart_is_rechecked_at_once_not_at_the_next_interval(
+    temporal_client: Client, traffic_lab: TrafficLab
+):
+    """The lab reboots (its controllers come back in normal mode) and the worker
+    restarts: the worker's start asks every incident holding a step to verify it now, so
+    the containment is restored long before the hour-long drift interval."""
+    settings = make_settings(traffic_lab.port)
+    activities = scripted_activities(settings, ScriptedEngine([fallback_step("tsc-0001")]))
+    params = new_incident(drift_check_s=3600)
+    async with running_worker(temporal_client, settings, activities):
+        await send(temporal_client, settings, params)
+        await wait_for(temporal_client, params.incident_id, verified)
+    await traffic_lab.stop()
+    await traffic_lab.start()  # a rebooted controller: normal mode, nothing contained
+    assert await traffic_lab.read_mode(1) == MODE_NORMAL
+    async with running_worker(temporal_client, settings, activities):
+        asked = 0
+        for _ in range(100):  # the list is eventually consistent; a restart retries
+            asked = await recheck_held(temporal_client, settings, "worker started")
+            if asked:
+                break
+            await asyncio.sleep(0.3)
+        assert asked == 1
+        view = await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: verified(v) and kinds(v).count("step.verified") == 2,
+            timeout_s=DEADLINE_S,
+        )
+    assert await traffic_lab.read_mode(1) == MODE_FLASH, "re-contained on the target"
+    assert "drift.recheck" in kinds(view)
+    drift = next(e for e in view.audit if e.kind == "step.drift")
+    assert drift.detail["observed"] == {"mode": "normal", "value": MODE_NORMAL}

@@ -27,6 +27,9 @@ PATHS = {
     "drift-reapply",
     "continue-as-new-first-run",
     "continue-as-new-next-run",
+    "rest-release-run",
+    "rest-idle-run",
+    "rest-next-incident-recheck",
     "city-pause-resume",
 }
 

@@ -1,0 +1,182 @@
+"""The claim check: raw SIEM payloads kept outside Temporal, addressed by their SHA-256.
+
+A finding crosses into a workflow as a compact summary (workflows/compact.py) that names
+its raw payload by digest (`raw_ref`); the bytes stay here, and the API and console serve
+them on demand. Content addressing makes a store write idempotent (a redelivered webhook
+stores nothing new) and lets a reader check what it got.
+
+Two stores: files under the state dir (the default; one machine), or PostgreSQL when
+`raw_postgres_dsn` is set (several API processes, one store). Writes happen before the
+finding is handed to Temporal, so a payload the API acknowledged is always readable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from orchestrator.config import Settings
+from workflows.compact import compact
+from workflows.model import Finding, RawRef
+
+DIGEST = re.compile(r"^[0-9a-f]{64}$")
+TABLE_DDL = """
+CREATE TABLE IF NOT EXISTS bulkhead_raw (
+    sha256 text PRIMARY KEY,
+    body bytea NOT NULL,
+    stored_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+INSERT = "INSERT INTO bulkhead_raw (sha256, body) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+SELECT = "SELECT body FROM bulkhead_raw WHERE sha256 = %s"
+
+
+class RawStoreError(Exception):
+    """The store could not keep or read a payload; the webhook answers 503 (retry)."""
+
+
+class RawStore(Protocol):
+    name: str
+
+    def put_many(self, bodies: Sequence[bytes]) -> list[RawRef]:
+        """Keep every body (blocking); returns their references in the same order."""
+        ...
+
+    def get(self, sha256: str) -> bytes | None:
+        """The body with this digest, or None if this store never kept it (blocking)."""
+        ...
+
+
+def ref_of(body: bytes) -> RawRef:
+    return RawRef(sha256=hashlib.sha256(body).hexdigest(), bytes=len(body))
+
+
+class FileRawStore:
+    """`<root>/<2 hex>/<64 hex>`, written to a temp file and renamed (never half a file),
+    mode 0600 like the rest of the state dir."""
+
+    name = "file"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    def put_many(self, bodies: Sequence[bytes]) -> list[RawRef]:
+        refs = [ref_of(body) for body in bodies]
+        try:
+            for ref, body in zip(refs, bodies, strict=True):
+                self._put(ref.sha256, body)
+        except OSError as exc:
+            raise RawStoreError(f"the raw payload store at {self.root} failed: {exc}") from exc
+        return refs
+
+    def _put(self, sha256: str, body: bytes) -> None:
+        path = self._path(sha256)
+        if path.exists():
+            return
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(body)
+            Path(temporary).replace(path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def get(self, sha256: str) -> bytes | None:
+        if not DIGEST.match(sha256):
+            return None
+        try:
+            return self._path(sha256).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise RawStoreError(f"the raw payload store at {self.root} failed: {exc}") from exc
+
+
+class PostgresRawStore:
+    """One row per digest in `bulkhead_raw`; a repeated body is not stored twice."""
+
+    name = "postgres"
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._ready = False
+
+    def _connect(self) -> Any:
+        import psycopg  # noqa: PLC0415 - only deployments that keep payloads there need it
+
+        try:
+            connection = psycopg.connect(self._dsn, connect_timeout=5, autocommit=True)
+        except psycopg.Error as exc:
+            # The DSN may carry a password: say what failed, not the DSN.
+            raise RawStoreError(f"PostgreSQL raw payload store cannot connect: {exc}") from exc
+        if not self._ready:
+            connection.execute(TABLE_DDL)
+            self._ready = True
+        return connection
+
+    def put_many(self, bodies: Sequence[bytes]) -> list[RawRef]:
+        import psycopg  # noqa: PLC0415
+
+        refs = [ref_of(body) for body in bodies]
+        rows = [(ref.sha256, body) for ref, body in zip(refs, bodies, strict=True)]
+        try:
+            with self._connect() as connection, connection.cursor() as cursor:
+                cursor.executemany(INSERT, rows)
+        except psycopg.Error as exc:
+            raise RawStoreError(f"PostgreSQL raw payload store failed: {exc}") from exc
+        return refs
+
+    def get(self, sha256: str) -> bytes | None:
+        import psycopg  # noqa: PLC0415
+
+        if not DIGEST.match(sha256):
+            return None
+        try:
+            with self._connect() as connection, connection.cursor() as cursor:
+                cursor.execute(SELECT, (sha256,))
+                row = cursor.fetchone()
+        except psycopg.Error as exc:
+            raise RawStoreError(f"PostgreSQL raw payload store failed: {exc}") from exc
+        return None if row is None else bytes(row[0])
+
+
+def raw_store(settings: Settings) -> RawStore:
+    """PostgreSQL when `raw_postgres_dsn` is set, else files under `<state_dir>/raw`."""
+    if settings.raw_postgres_dsn is not None:
+        return PostgresRawStore(settings.raw_postgres_dsn.get_secret_value())
+    return FileRawStore(settings.state_dir / "raw")
+
+
+def check_in(store: RawStore, findings: Sequence[Finding]) -> list[Finding]:
+    """Each finding as it may cross into Temporal: its raw payload kept in the store and
+    named by `raw_ref`, the rest compacted (blocking: run it off the event loop)."""
+    bodies = [f.raw_data.encode() for f in findings if f.raw_data is not None]
+    refs = iter(store.put_many(bodies))
+    return [
+        compact(
+            f
+            if f.raw_data is None
+            else f.model_copy(update={"raw_data": None, "raw_ref": next(refs)})
+        )
+        for f in findings
+    ]
+
+
+async def checked_in(store: RawStore, findings: Sequence[Finding]) -> list[Finding]:
+    """check_in off the event loop: hashing and writing a megabyte takes milliseconds."""
+    return await asyncio.to_thread(check_in, store, findings)
+
+
+async def get(store: RawStore, sha256: str) -> bytes | None:
+    return await asyncio.to_thread(store.get, sha256)
