@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import QueryParams
 
+from orchestrator import raw_store
 from orchestrator.api.actions import ExtendBody, ReasonBody, release_incident, step_action
 from orchestrator.api.context import ApiContext
 from orchestrator.api.incidents import fetch_incident
@@ -285,6 +286,31 @@ async def act(request: Request, incident_id: str) -> Response:
     return await _incident(
         visit, incident_id, status=problem.status, error=problem.detail, form=fields
     )
+
+
+# --- raw payloads (claim check) ----------------------------------------------------------
+
+
+@router.get("/raw/{sha256}")
+async def raw_payload(request: Request, sha256: str) -> Response:
+    """A finding's raw SIEM payload, as the sender posted it. It is attacker-controlled
+    text: served as JSON, never sniffed, in a sandbox that runs nothing."""
+    visit = visit_of(request)
+    if visit.principal is None:
+        return to_login(request)
+    try:
+        body = await raw_store.get(visit.context.raw_store, sha256)
+    except raw_store.RawStoreError as exc:
+        return error_page(visit, Problem(503, str(exc), slug="raw-store-unavailable"))
+    if body is None:
+        missing = Problem(404, f"no raw payload with sha256 {sha256[:64]}", slug="unknown-payload")
+        return error_page(visit, missing)
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+        "Cache-Control": "private, no-store",
+    }
+    return Response(body, media_type="application/json", headers=headers)
 
 
 # --- static files -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from temporalio.client import Client
 from orchestrator.console.ended import ENDED_FILE, EndedSessions
 from orchestrator.console.session import COOKIE, SECRET_FILE, Session, Sessions, console_secret
 from orchestrator.principals import PrincipalStore
+from orchestrator.raw_store import FileRawStore
 
 from .conftest import add_people, asgi, console_app
 
@@ -337,3 +338,22 @@ async def test_a_client_that_is_not_a_browser_gets_401_problem_json(app):
         assert answer.status_code == 401, answer.request.url
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_a_raw_payload_is_shown_to_a_session_as_inert_json(app):
+    """The finding's raw SIEM payload (claim check) behind the console's link: only with
+    a session, as JSON the browser never sniffs or runs (attacker-chosen bytes)."""
+    store = FileRawStore(app.state.settings.state_dir / "raw")
+    payload = b'{"payload_printable": "<script>alert(1)</script>"}'
+    (ref,) = store.put_many([payload])
+    async with asgi(app) as http:
+        anonymous = await http.get(f"/console/raw/{ref.sha256}")
+        await log_in(http, app.state.people["alice"])
+        shown = await http.get(f"/console/raw/{ref.sha256}")
+        missing = await http.get(f"/console/raw/{'0' * 64}")
+    assert anonymous.status_code == 303
+    assert shown.status_code == 200 and shown.content == payload
+    assert shown.headers["content-type"] == "application/json"
+    assert shown.headers["x-content-type-options"] == "nosniff"
+    assert shown.headers["content-security-policy"].startswith("sandbox")
+    assert missing.status_code == 404 and "no raw payload" in missing.text
