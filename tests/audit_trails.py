@@ -6,14 +6,11 @@ ones a worker makes. The entries follow the workflow's own kinds and details
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from orchestrator.audit_checkpointer import Checkpointer
 from orchestrator.audit_sink import ForwardingAuditSink
@@ -96,12 +93,3 @@ def verify_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, di
 
 def finding_kinds(document: dict[str, Any]) -> set[tuple[str, str | None]]:
     return {(f["kind"], f["incident_id"]) for f in document["findings"]}
-
-
-def fresh_database(cluster_dsn: str) -> str:
-    """A DSN for a new, empty database in the throwaway cluster: `verify --postgres` reads
-    the whole table as one trail, so each test's trail gets a database of its own."""
-    name = f"audit_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(cluster_dsn, autocommit=True) as db:
-        db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return f"{cluster_dsn.rpartition('/')[0]}/{name}"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Iterator
 
 import pytest
+from pgserver import postgres_cluster
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -67,3 +68,10 @@ async def traffic_lab() -> AsyncIterator[TrafficLab]:
         yield lab
     finally:
         await lab.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster_dsn() -> Iterator[str]:
+    """One throwaway PostgreSQL cluster for the session; tests take `fresh_database`s."""
+    with postgres_cluster(free_port()) as dsn:
+        yield dsn

@@ -10,9 +10,14 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
 
 PG_BIN = Path("/usr/lib/postgresql")
 
@@ -20,6 +25,21 @@ PG_BIN = Path("/usr/lib/postgresql")
 def pg_bin_dir() -> Path | None:
     versions = sorted(PG_BIN.glob("*/bin/initdb")) if PG_BIN.is_dir() else []
     return versions[-1].parent if versions else None
+
+
+# A test that needs the real PostgreSQL (conftest turns this skip into a failure in CI).
+needs_postgres = pytest.mark.skipif(
+    pg_bin_dir() is None, reason="PostgreSQL is not installed (.ci/run installs `postgresql`)"
+)
+
+
+def fresh_database(cluster_dsn: str) -> str:
+    """A DSN for a new, empty database in the throwaway cluster: each test's tables start
+    empty (`verify --postgres` reads the whole audit table as one trail, say)."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(cluster_dsn, autocommit=True) as db:
+        db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return f"{cluster_dsn.rpartition('/')[0]}/{name}"
 
 
 def _as_owner(argv: list[str]) -> list[str]:

@@ -12,10 +12,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from audit_trails import fresh_database
-from conftest import free_port
 from harness import make_settings, running_worker, wait_for
-from pgserver import pg_bin_dir, postgres_cluster
+from pgserver import fresh_database, needs_postgres
 from standardwebhooks import Webhook
 from temporalio.client import Client
 from workflow_fakes import new_incident, send
@@ -111,17 +109,6 @@ def test_webhook_with_the_wrong_key_is_refused_by_the_receiver(tmp_path, receive
     with pytest.raises(AuditExportError, match="401"):
         sink.write(entries("inc-b", 1))
     assert state.rejected == 1
-
-
-needs_postgres = pytest.mark.skipif(
-    pg_bin_dir() is None, reason="PostgreSQL is not installed (.ci/run installs `postgresql`)"
-)
-
-
-@pytest.fixture(scope="module")
-def postgres_cluster_dsn() -> Iterator[str]:
-    with postgres_cluster(free_port()) as dsn:
-        yield dsn
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import pytest
 from audit_trails import (
     audit_path,
     finding_kinds,
-    fresh_database,
     records,
     rewrite,
     story,
@@ -29,8 +28,7 @@ from audit_trails import (
     verify_json,
     worker_sink,
 )
-from conftest import free_port
-from pgserver import pg_bin_dir, postgres_cluster
+from pgserver import fresh_database, needs_postgres
 from standardwebhooks import Webhook
 
 from orchestrator.audit_chain import genesis, seal
@@ -275,16 +273,6 @@ def test_a_periodic_checkpoint_follows_the_last_write(tmp_path: Path, capsys):
 
 
 # --- The anchors: PostgreSQL and the signed webhook --------------------------------------
-
-needs_postgres = pytest.mark.skipif(
-    pg_bin_dir() is None, reason="PostgreSQL is not installed (.ci/run installs `postgresql`)"
-)
-
-
-@pytest.fixture(scope="module")
-def postgres_cluster_dsn() -> Iterator[str]:
-    with postgres_cluster(free_port()) as dsn:
-        yield dsn
 
 
 @pytest.fixture

@@ -6,14 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from conftest import free_port
 from harness import api_client, make_settings, signed
-from pgserver import pg_bin_dir, postgres_cluster
+from pgserver import fresh_database, needs_postgres
 from temporalio.client import Client
 
 from orchestrator.raw_store import FileRawStore, PostgresRawStore, RawStore, check_in
@@ -22,15 +21,10 @@ from workflows.model import Finding
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples/findings/suricata.json"
 
-needs_postgres = pytest.mark.skipif(
-    pg_bin_dir() is None, reason="PostgreSQL is not installed (.ci/run installs `postgresql`)"
-)
 
-
-@pytest.fixture(scope="module")
-def postgres_dsn() -> Iterator[str]:
-    with postgres_cluster(free_port()) as dsn:
-        yield dsn
+@pytest.fixture
+def postgres_dsn(postgres_cluster_dsn: str) -> str:
+    return fresh_database(postgres_cluster_dsn)
 
 
 def stores(tmp_path: Path, dsn: str | None) -> list[RawStore]:
