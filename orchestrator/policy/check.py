@@ -23,11 +23,8 @@ from orchestrator.policy.datafiles import data_file_problems
 from orchestrator.policy.datakeys import data_key_problems
 from orchestrator.policy.diff import diff_decisions
 from orchestrator.policy.embedded import EmbeddedEngine, compile_bundle
-from orchestrator.policy.feasibility import case_step_problems, sweep_problems
-from orchestrator.policy.inventory_contract import inventory_problems
 from orchestrator.policy.jsonpos import key_lines
 from orchestrator.policy.models import PolicyCase
-from orchestrator.policy.planning import AdapterBuildError, StepAdapters
 from orchestrator.policy.problems import Problem
 from orchestrator.policy.testing import TestRun, run_tests
 
@@ -122,6 +119,15 @@ def case_problems(bundle: PolicyBundle, engine: EmbeddedEngine) -> list[Problem]
 
 def _feasibility(bundle: PolicyBundle, engine: EmbeddedEngine) -> list[Check]:
     """The inventory against the adapters, then every case's and the sweep's steps."""
+    # Imported here: the adapters' client libraries (SCIM, OPC UA...) take a second to
+    # load, and a hot reload, which skips these stages, should not pay for them.
+    from orchestrator.policy.feasibility import (  # noqa: PLC0415
+        case_step_problems,
+        sweep_problems,
+    )
+    from orchestrator.policy.inventory_contract import inventory_problems  # noqa: PLC0415
+    from orchestrator.policy.planning import AdapterBuildError, StepAdapters  # noqa: PLC0415
+
     inventory = bundle.data.get("inventory", {})
     try:
         adapters = StepAdapters.from_inventory(inventory)
