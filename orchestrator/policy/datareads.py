@@ -15,12 +15,13 @@ that key and nothing under it. That tells an unread key from one a policy really
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import regorus
+
+from orchestrator.policy.regoast import Module, Node, dotted, is_node, kind_of, line_of, modules_of
 
 DataPath = tuple[str, ...]  # ("data", "inventory", "zones", "*", "cidrs"); "*" is any key
 WILDCARD = "*"
@@ -48,7 +49,6 @@ SHALLOW_BUILTINS = frozenset(
     }
 )
 
-Node = dict[str, Any]
 Values = set[DataPath]
 
 
@@ -63,74 +63,22 @@ class Read:
 
 
 @dataclass
-class _Module:
-    file: str
-    package: str
-    source: bytes
-    imports: dict[str, DataPath]
-    rules: list[Node]
-
-
-@dataclass
 class _Scope:
-    module: _Module
+    module: Module
     env: dict[str, Values] = field(default_factory=dict)
 
     def child(self) -> _Scope:
         return _Scope(self.module, dict(self.env))
 
 
-def _kind(node: Node) -> tuple[str, Any]:
-    (kind, payload), *_ = node.items()
-    return kind, payload
-
-
-def _is_node(value: Any) -> bool:
-    """An AST node is `{"Kind": {...}}`; spans and other fields are lower-case."""
-    return isinstance(value, dict) and len(value) == 1 and next(iter(value))[:1].isupper()
-
-
-def _line(payload: Any) -> int:
-    span = payload.get("span") if isinstance(payload, dict) else None
-    return int(span["line"]) if isinstance(span, dict) else 0
-
-
-def _dotted(node: Node) -> list[str] | None:
-    """`lib.approval` → ["lib", "approval"]; None for anything but a plain reference."""
-    kind, payload = _kind(node)
-    if kind == "Var":
-        return [str(payload["value"])]
-    if kind == "RefDot":
-        base = _dotted(payload["refr"])
-        return None if base is None else [*base, str(payload["field"][1])]
-    return None
-
-
-def _modules(engine: regorus.Engine) -> list[_Module]:
-    modules = []
-    for entry in json.loads(engine.get_ast_as_json()):
-        ast, source = entry["ast"], entry["source"]
-        imports: dict[str, DataPath] = {}
-        text = source["contents"].encode()
-        for item in ast.get("imports", []):
-            path = _dotted(item["refr"]) or []
-            alias = item.get("as")
-            # regorus gives the alias as a span of the source, not as text.
-            name = text[alias["start"] : alias["end"]].decode() if alias else path[-1]
-            imports[name] = tuple(path)
-        package = ".".join(_dotted(ast["package"]["refr"]) or [])
-        modules.append(_Module(source["file"], package, text, imports, ast.get("rules", [])))
-    return modules
-
-
 def policy_reads(engine: regorus.Engine) -> list[Read]:
     """Every data path the compiled policy modules read (tests excluded: they bring their
     own data with `with`), each with its file and line."""
-    return _Analysis(_modules(engine)).run()
+    return _Analysis(modules_of(engine)).run()
 
 
 class _Analysis:
-    def __init__(self, modules: list[_Module]) -> None:
+    def __init__(self, modules: list[Module]) -> None:
         self.modules = modules
         self.packages = [m.package.split(".") for m in modules]
         self.value_rules: set[tuple[str, str]] = set()
@@ -142,18 +90,18 @@ class _Analysis:
             for rule in module.rules:
                 self._declare(module, rule)
 
-    def _declare(self, module: _Module, rule: Node) -> None:
-        kind, payload = _kind(rule)
+    def _declare(self, module: Module, rule: Node) -> None:
+        kind, payload = kind_of(rule)
         head = payload.get("head") if kind == "Spec" else None
         if kind == "Default":
-            name = _dotted(payload["refr"])
+            name = dotted(payload["refr"])
             if name and len(name) == 1:
                 self.value_rules.add((module.package, name[0]))
             return
         if head is None:
             return
-        head_kind, head_payload = _kind(head)
-        name = _dotted(head_payload["refr"])
+        head_kind, head_payload = kind_of(head)
+        name = dotted(head_payload["refr"])
         if name is None or len(name) != 1:
             return
         if head_kind == "Func":
@@ -246,8 +194,8 @@ class _Analysis:
 
     def _value(self, node: Node, scope: _Scope) -> Values:
         """The data paths `node` may stand for, recording what it navigates on the way."""
-        kind, payload = _kind(node)
-        line = _line(payload)
+        kind, payload = kind_of(node)
+        line = line_of(payload)
         if kind == "Var":
             return self._lookup(str(payload["value"]), scope)
         if kind == "RefDot":
@@ -255,7 +203,7 @@ class _Analysis:
             return self._extend(base, str(payload["field"][1]), scope, line)
         if kind == "RefBrack":
             base = self._value(payload["refr"], scope)
-            index_kind, index = _kind(payload["index"])
+            index_kind, index = kind_of(payload["index"])
             if index_kind == "String":
                 return self._extend(base, str(index["value"]), scope, line)
             self._use(payload["index"], scope)
@@ -277,7 +225,7 @@ class _Analysis:
 
     def _use(self, node: Node, scope: _Scope) -> None:
         """`node`'s value is used (compared, printed, built into a step): all of it is read."""
-        line = _line(_kind(node)[1])
+        line = line_of(kind_of(node)[1])
         for path in self._value(node, scope):
             self._record(path, scope, line, whole=True)
 
@@ -288,13 +236,13 @@ class _Analysis:
         else:
             children = payload if isinstance(payload, list) else []
         for child in children:
-            if _is_node(child):
+            if is_node(child):
                 self._use(child, scope)
             elif isinstance(child, dict | list):
                 self._use_children(child, scope)
 
     def _call(self, payload: Node, scope: _Scope, line: int) -> Values:
-        name = _dotted(payload["fcn"])
+        name = dotted(payload["fcn"])
         params: list[Node] = payload["params"]
         function = self._function(name, scope)
         if function is not None:
@@ -318,11 +266,11 @@ class _Analysis:
         values = self._value(params[0], scope)
         for default in params[2:]:
             self._use(default, scope)
-        key_kind, key = _kind(params[1])
+        key_kind, key = kind_of(params[1])
         if key_kind == "String":
             segments = [str(key["value"])]
-        elif key_kind == "Array" and all(_kind(i)[0] == "String" for i in key["items"]):
-            segments = [str(_kind(i)[1]["value"]) for i in key["items"]]
+        elif key_kind == "Array" and all(kind_of(i)[0] == "String" for i in key["items"]):
+            segments = [str(kind_of(i)[1]["value"]) for i in key["items"]]
         else:
             self._use(params[1], scope)
             segments = [WILDCARD]
@@ -347,7 +295,7 @@ class _Analysis:
         """`x := e` and `x = e`: x stands for what e does; other unifications use both sides."""
         lhs, rhs = payload["lhs"], payload["rhs"]
         for target, source in ((lhs, rhs), (rhs, lhs)):
-            kind, var = _kind(target)
+            kind, var = kind_of(target)
             name = str(var["value"]) if kind == "Var" else ""
             if name and (payload["op"] == "ColEq" or name not in scope.env):
                 scope.env[name] = self._value(source, scope)
@@ -358,8 +306,8 @@ class _Analysis:
         self._use(rhs, scope)
 
     def _bind(self, node: Node | None, values: Values, scope: _Scope) -> None:
-        if node is not None and _kind(node)[0] == "Var":
-            scope.env[str(_kind(node)[1]["value"])] = values
+        if node is not None and kind_of(node)[0] == "Var":
+            scope.env[str(kind_of(node)[1]["value"])] = values
 
     def _span_name(self, span: Any, scope: _Scope) -> str:
         """regorus gives `every` variables as spans of the source, not as nodes."""
@@ -368,8 +316,8 @@ class _Analysis:
         return scope.module.source[span["start"] : span["end"]].decode()
 
     def _statement(self, statement: Node, scope: _Scope) -> None:
-        kind, payload = _kind(statement["literal"])
-        line = _line(payload)
+        kind, payload = kind_of(statement["literal"])
+        line = line_of(payload)
         if kind == "SomeIn":
             collection = self._value(payload["collection"], scope)
             self._bind(payload.get("value"), self._extend(collection, WILDCARD, scope, line), scope)
@@ -380,8 +328,8 @@ class _Analysis:
             if name := self._span_name(payload.get("value"), scope):
                 inner.env[name] = self._extend(domain, WILDCARD, scope, line)
             self._query(payload["query"], inner)
-        elif kind == "Expr" and _kind(payload["expr"])[0] == "AssignExpr":
-            self._assign(_kind(payload["expr"])[1], scope)
+        elif kind == "Expr" and kind_of(payload["expr"])[0] == "AssignExpr":
+            self._assign(kind_of(payload["expr"])[1], scope)
         elif kind in ("Expr", "NotExpr"):
             # A bare reference is a test (defined, not false): it reads that key, not
             # what lies under it; an operator or a call in it uses its operands.
@@ -393,16 +341,16 @@ class _Analysis:
         for statement in query.get("stmts", []):
             self._statement(statement, scope)
 
-    def _rule(self, module: _Module, rule: Node) -> None:
-        kind, payload = _kind(rule)
+    def _rule(self, module: Module, rule: Node) -> None:
+        kind, payload = kind_of(rule)
         scope = _Scope(module)
         if kind == "Default":
             self._head_value(module, payload["refr"], payload.get("value"), scope)
             return
         if kind != "Spec":
             return
-        head_kind, head = _kind(payload["head"])
-        name = _dotted(head["refr"])
+        head_kind, head = kind_of(payload["head"])
+        name = dotted(head["refr"])
         if head_kind == "Func" and name is not None:
             slots = self.params[(module.package, name[-1])]
             for index, arg in enumerate(head.get("args", [])):
@@ -420,7 +368,7 @@ class _Analysis:
 
     def _head_value(
         self,
-        module: _Module,
+        module: Module,
         refr: Node,
         value: Node | None,
         scope: _Scope,
@@ -428,12 +376,12 @@ class _Analysis:
         function: bool = False,
     ) -> None:
         """A value rule stands for its value's paths; anything else built is used."""
-        name = _dotted(refr)
+        name = dotted(refr)
         if not function and name is not None and (module.package, name[-1]) in self.value_rules:
             if value is not None and len(name) == 1:
                 self.rule_values[(module.package, name[0])] |= self._value(value, scope)
             return
-        if _kind(refr)[0] == "RefBrack":
-            self._use(_kind(refr)[1]["index"], scope)
+        if kind_of(refr)[0] == "RefBrack":
+            self._use(kind_of(refr)[1]["index"], scope)
         if value is not None:
             self._use(value, scope)

@@ -221,6 +221,28 @@ def test_reads_follow_rules_imports_and_function_parameters():
     ) in found
 
 
+def test_reads_through_an_import_alias_every_and_a_local_variable():
+    module = """package bulkhead.example
+
+import data.inventory as city
+
+all_guarded if {
+\tevery zone in city.zones {
+\t\tzone.cidrs
+\t}
+}
+
+strict if {
+\tlimits := data.guardrails.severity
+\tlimits.act_at > 3
+}
+"""
+    bundle = PolicyBundle.from_parts({"example.rego": module}, {})
+    reads = {(r.path, r.line, r.whole) for r in policy_reads(compile_bundle(bundle))}
+    assert (("inventory", "zones", "*", "cidrs"), 7, False) in reads  # tested, not used
+    assert (("guardrails", "severity", "act_at"), 13, True) in reads  # compared: used
+
+
 @pytest.mark.parametrize("pattern", sorted(READ_BY_BULKHEAD))
 def test_each_key_bulkhead_is_said_to_read_is_read_by_the_module_named(pattern):
     """The list is hand-written: each entry's module must at least mention the key."""
