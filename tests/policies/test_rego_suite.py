@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -49,6 +50,25 @@ def test_each_test_is_reported_pass_or_fail_by_name_under_its_package(capsys):
     assert test is not None
     assert test.start() > package
     assert re.search(r"^data\.bulkhead\.lib_test  \((\d+) of \1 passed\)$", out, re.M)
+
+
+def test_json_output_lists_every_test_with_its_status_for_ci(tmp_path, capsys):
+    policies = copy_policies(tmp_path)
+    approval = policies / "bulkhead" / "approval" / "approval.rego"
+    approval.write_text(
+        approval.read_text().replace(
+            'automation_roles := {"duty-officer", "admin"}',
+            'automation_roles := {"duty-officer", "admin", "viewer"}',
+        )
+    )
+    code, out = run_cli(capsys, "test", "--policy-dir", str(policies), "--json")
+    document = json.loads(out)
+    assert code == 1
+    assert document["ok"] is False
+    assert document["failed"] >= 1
+    assert document["passed"] + document["failed"] + document["skipped"] == len(document["results"])
+    statuses = {r["test"]: r["status"] for r in document["results"]}
+    assert statuses["data.bulkhead.approval_test.test_viewer_never_mutates_anything"] == "fail"
 
 
 def test_every_policy_package_has_tests_beside_it():
