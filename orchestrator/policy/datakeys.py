@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -196,9 +197,15 @@ def _exists(bundle: PolicyBundle, path: DataPath) -> bool:
         return False
     if _in_data(bundle.data[document], rest):
         return True
-    model = DATA_MODELS.get(document)
-    schema = model.model_json_schema() if model is not None else None
+    schema = _schema(document)
     return schema is not None and _in_schema(schema, rest, schema.get("$defs", {}))
+
+
+@functools.cache
+def _schema(document: str) -> dict[str, Any] | None:
+    """The document's JSON Schema (as policies/schemas/ has it), generated once."""
+    model = DATA_MODELS.get(document)
+    return model.model_json_schema() if model is not None else None
 
 
 def _keys_at(bundle: PolicyBundle, parent: DataPath) -> list[str]:

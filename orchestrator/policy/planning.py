@@ -70,8 +70,9 @@ class StepAdapters:
                 **service_adapters(settings, inventory),
                 **identity_adapters(settings, inventory),
             }
-        except (KeyError, TypeError, ValueError, AdapterError) as exc:
-            # KeyError: a record lacks a key the wiring indexes directly (modbus.unit).
+        except (AttributeError, KeyError, TypeError, ValueError, AdapterError) as exc:
+            # KeyError: a record lacks a key the wiring indexes directly (modbus.unit);
+            # AttributeError, TypeError: a record that is not an object where one belongs.
             what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
             raise AdapterBuildError(f"the adapters cannot be built: {what}") from exc
         return cls(built)
