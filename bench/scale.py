@@ -37,6 +37,7 @@ from orchestrator import logs
 from orchestrator.api.context import ApiContext
 from orchestrator.api.listing import Filters, list_page
 from orchestrator.config import Settings
+from orchestrator.grants import approval_key, granted
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.temporal import deliver_finding, temporal_binary
 from workflows.model import Finding, FindingEnvelope
@@ -128,13 +129,18 @@ async def time_to_contain(client: Client, settings: Settings, n: int) -> list[fl
                 raise RuntimeError(f"{incident_id} failed: {view.escalations}")
             await asyncio.sleep(0.002)
         samples.append(time.perf_counter() - started)
+        release = ReleaseRequest(principal=DUTY, reason="bench")
         await client.get_workflow_handle(incident_id).execute_update(
-            "release", ReleaseRequest(principal=DUTY, reason="bench"), result_type=IncidentView
+            "release",
+            granted(approval_key(settings), release, "release", incident_id),
+            result_type=IncidentView,
         )
     return samples
 
 
-async def approval_round_trips(client: Client, waiting: list[str], n: int) -> list[float]:
+async def approval_round_trips(
+    client: Client, settings: Settings, waiting: list[str], n: int
+) -> list[float]:
     samples = []
     for incident_id in random.sample(waiting, min(n, len(waiting))):
         handle = client.get_workflow_handle(incident_id)
@@ -143,6 +149,7 @@ async def approval_round_trips(client: Client, waiting: list[str], n: int) -> li
             print(f"# {incident_id} did not answer its query; skipped", file=sys.stderr)
             continue
         request = ApproveRequest(step_id=view.steps[0].id, principal=RESPONDER, reason="bench")
+        request = granted(approval_key(settings), request, "approve", incident_id)
         started = time.perf_counter()
         await handle.execute_update("approve", request)
         samples.append(time.perf_counter() - started)
@@ -208,7 +215,9 @@ async def main(levels: list[int], contain_samples: int, approvals: int) -> None:
             )
             print(f"# {json.dumps(rows[-1])}", file=sys.stderr)  # survives a later failure
         print(f"# {approvals} approvals to random waiting incidents", file=sys.stderr)
-        round_trips = percentiles_ms(await approval_round_trips(env.client, waiting, approvals))
+        round_trips = percentiles_ms(
+            await approval_round_trips(env.client, settings, waiting, approvals)
+        )
         base = rows[0]["time_to_contain"]["p50_ms"]
         for row in rows:
             row["time_to_contain_vs_baseline"] = round(row["time_to_contain"]["p50_ms"] / base, 2)

@@ -33,6 +33,7 @@ from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
 from orchestrator.city import TemporalCity
 from orchestrator.config import Settings, new_webhook_secret
+from orchestrator.grants import approval_key, granted
 from orchestrator.inventory import Inventory
 from orchestrator.lab.network import CityNetwork
 from orchestrator.lab.network import unavailable as network_unavailable
@@ -143,7 +144,8 @@ async def containment(
             writes_before = lab.write_count(1) if lab is not None else 0
             # Released, not terminated: the city's blast-radius ledger must see it end,
             # and the rollback puts the target back for the next sample.
-            await handle.execute_update("release", RELEASE, result_type=IncidentView)
+            release = granted(approval_key(settings), RELEASE, "release", incident_id)
+            await handle.execute_update("release", release, result_type=IncidentView)
             if lab is not None:
                 assert lab.write_count(1) == writes_before + 1, "each release writes once"
             await asyncio.sleep(SETTLE_S)

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     # of one trail and every `bulkhead audit verify` of it needs the same key.
     # At least 32 characters (checked where the key is read: a validation error would echo it).
     audit_key: SecretStr | None = None
+    # The key the API MACs responder grants with and workers verify them with (#16 item 3);
+    # unset: <state_dir>/approval-key, made by the first process that needs it.
+    approval_key: SecretStr | None = None
     # A signed checkpoint of every incident's head is written this long after the trail
     # last changed (and at once at each release), to the checkpoint file and the anchors.
     audit_checkpoint_interval_s: float = Field(default=60.0, gt=0)

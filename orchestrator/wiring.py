@@ -16,6 +16,7 @@ from orchestrator.audit_keys import audit_key
 from orchestrator.audit_sink import AuditSink, ForwardingAuditSink, JsonlAuditSink
 from orchestrator.city import CityState
 from orchestrator.config import Settings
+from orchestrator.grants import GrantVerifier, approval_key
 from orchestrator.guard import ProbeGuard
 from orchestrator.identity_wiring import identity_adapters
 from orchestrator.inventory import Inventory, MissingEndpointError
@@ -98,11 +99,12 @@ def build_worker(
 ) -> Worker:
     """`max_cached_workflows=0` replays every workflow task from history: tests use it to
     prove the workflow code is deterministic on every path, not only on committed ones."""
+    verifier = GrantVerifier(approval_key(settings))
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[IncidentWorkflow, CityWorkflow],
-        activities=activities.all(),
+        activities=[*activities.all(), verifier.verify_grant],
         max_cached_workflows=max_cached_workflows,
         # None keeps temporalio's default for that slot kind.
         max_concurrent_activities=settings.max_concurrent_activities,

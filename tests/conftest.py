@@ -7,6 +7,7 @@ import socket
 from collections.abc import AsyncIterator, Generator, Iterator
 
 import pytest
+from grant_signing import signing_client
 from pgserver import postgres_cluster
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -57,6 +58,13 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(scope="session")
 def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
+    """The dev server's client, signing direct responder Updates as the API would
+    (tests/grant_signing.py); `unsigned_client` is the same without."""
+    return signing_client(temporal_env.client)
+
+
+@pytest.fixture(scope="session")
+def unsigned_client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from conftest import free_port
 from fastapi import FastAPI
+from grant_signing import TEST_APPROVAL_KEY
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
@@ -44,6 +45,8 @@ def make_settings(lab_port: int, **overrides: Any) -> Settings:
     overrides.setdefault("state_dir", Path(tempfile.mkdtemp(prefix="bulkhead-test-")))
     # These settings drive the lab's servers (the traffic lab at lab_port, at least).
     overrides.setdefault("lab", True)
+    # The key the API signs responder grants with; the tests' client signs with it too.
+    overrides.setdefault("approval_key", TEST_APPROVAL_KEY)
     return Settings(
         task_queue=f"test-{uuid.uuid4().hex[:12]}",
         lab_modbus_port=lab_port,

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         STEP_FAILURES,
         StepExecution,
     )
+    from workflows.grants import GRANTS_PATCH, GrantGate
     from workflows.kept import KeptFindings
     from workflows.model import (
         ActivityId,
@@ -155,6 +156,7 @@ class IncidentWorkflow:
             escalate=self._escalate,
         )
         self._drift = DriftChecks(self._x, params.drift_check_s)
+        self._grants = GrantGate(list(carry.used_grants) if carry else [], self._x.record)
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -261,7 +263,10 @@ class IncidentWorkflow:
         )
 
     @workflow.update(name="approve")
-    def approve(self, request: ApproveRequest) -> StepView:
+    async def approve(self, request: ApproveRequest) -> StepView:
+        await self._admit(request, "approve", request.step_id)
+        # Checked again: the state may have moved while the grant was verified.
+        self._refuse_if(gates.approval_refusal(self._steps.get(request.step_id), request))
         step = self._steps[request.step_id]
         step.approvals.append(self._record_of(request))
         self._x.record(
@@ -285,7 +290,9 @@ class IncidentWorkflow:
         )
 
     @workflow.update(name="deny")
-    def deny(self, request: DenyRequest) -> StepView:
+    async def deny(self, request: DenyRequest) -> StepView:
+        await self._admit(request, "deny", request.step_id)
+        self._refuse_if(gates.denial_refusal(self._steps.get(request.step_id), request))
         step = self._steps[request.step_id]
         step.denial = self._record_of(request)
         step.approval_deadline = None
@@ -307,6 +314,8 @@ class IncidentWorkflow:
 
     @workflow.update(name="extend")
     async def extend(self, request: ExtendRequest) -> StepView:
+        await self._admit(request, "extend", request.step_id)
+        self._refuse_if(gates.extension_refusal(self._steps.get(request.step_id), request))
         step = self._steps[request.step_id]
         if step.lease_expires_at is None:  # the validator refuses this; kept for the types
             raise ApplicationError(f"step {step.id} holds no lease", type="Refused")
@@ -361,6 +370,9 @@ class IncidentWorkflow:
 
     @workflow.update(name="release")
     async def release(self, request: ReleaseRequest) -> IncidentView:
+        await self._admit(request, "release", None)
+        if self._release is not None:  # another release got in while this one was checked
+            self._refuse_if("this incident is already being released")
         self._release = request
         self._x.record(
             "release.requested",
@@ -431,6 +443,7 @@ class IncidentWorkflow:
         self._drift.enabled = workflow.patched(DRIFT_PATCH)
         self._is_bounded()
         self._history = workflow.patched(HISTORY_PATCH)
+        self._grants.enabled = workflow.patched(GRANTS_PATCH)
 
     async def _hand_over_released(self) -> None:
         """After a release: findings that came during it open the entity's next incident
@@ -692,6 +705,7 @@ class IncidentWorkflow:
             sequence=self._sequence,
             earlier=self._earlier,
             idle=idle,
+            used_grants=list(self._grants.used),
         )
 
     def _next_incident(self) -> IncidentCarry:
@@ -716,6 +730,7 @@ class IncidentWorkflow:
             sequence=self._sequence + 1,
             earlier=[*self._earlier, self._incident_id][-MAX_EARLIER:],
             fresh=True,
+            used_grants=list(self._grants.used),
         )
 
     def _record_of(self, request: ApproveRequest | DenyRequest | ReleaseRequest) -> ApprovalRecord:
@@ -734,6 +749,16 @@ class IncidentWorkflow:
         if self._bounded:
             del self._escalations[:-MAX_KEPT_IDS]
         self._x.record("incident.escalated", reason=reason)
+
+    async def _admit(
+        self,
+        request: ApproveRequest | DenyRequest | ExtendRequest | ReleaseRequest,
+        action: str,
+        step_id: str | None,
+    ) -> None:
+        await self._grants.admit(
+            request, action=action, incident_id=self._incident_id, step_id=step_id
+        )
 
     def _other_incident(self, incident_id: str | None) -> str | None:
         if incident_id is None or incident_id == self._incident_id:

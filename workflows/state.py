@@ -204,6 +204,33 @@ class IncidentView(_Model):
 # --- update payloads --------------------------------------------------------------------------
 
 
+class Grant(_Model):
+    """The API's authorization of one responder action the policy allowed, MAC'd with the
+    approval key (orchestrator/grants.py); the workflow has it checked before it acts."""
+
+    incident_id: str
+    step_id: str | None = None  # None for a release
+    action: str
+    principal_id: str
+    decision_id: str
+    expires_at: str  # ISO 8601
+    mac: str
+
+
+class GrantCheck(_Model):
+    """What the workflow asks a worker to verify: the grant, and what it must cover."""
+
+    grant: Grant | None
+    incident_id: str
+    step_id: str | None
+    action: str
+    principal_id: str
+
+
+class GrantVerdict(_Model):
+    refused: str | None = None  # why, when the grant does not hold
+
+
 class ApproveRequest(_Model):
     step_id: str
     principal: Principal
@@ -212,6 +239,7 @@ class ApproveRequest(_Model):
     # The incident the responder acted on: a request meant for an earlier incident
     # of the entity is refused, never applied to the current one.
     incident_id: str | None = None
+    grant: Grant | None = None  # absent: refused by incidents that check grants
 
 
 class DenyRequest(ApproveRequest):
@@ -227,6 +255,7 @@ class ExtendRequest(_Model):
     # The incident the responder acted on: a request meant for an earlier incident
     # of the entity is refused, never applied to the current one.
     incident_id: str | None = None
+    grant: Grant | None = None  # absent: refused by incidents that check grants
 
 
 class RenewLeaseRequest(_Model):
@@ -243,6 +272,7 @@ class ReleaseRequest(_Model):
     # The incident the responder acted on: a request meant for an earlier incident
     # of the entity is refused, never applied to the current one.
     incident_id: str | None = None
+    grant: Grant | None = None  # absent: refused by incidents that check grants
 
 
 # --- continue-as-new -------------------------------------------------------------------------
@@ -272,6 +302,8 @@ class IncidentCarry(_Model):
     idle: bool = False
     # The first run of a later incident: it announces itself in the audit.
     fresh: bool = False
+    # MACs of the grants already used: a grant authorizes one action, once.
+    used_grants: list[str] = Field(default_factory=list)
 
 
 class IncidentParams(_Model):

@@ -22,8 +22,9 @@ import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from orchestrator.config import DEFAULT_POLICY_DIR, new_webhook_secret
+from orchestrator.config import DEFAULT_POLICY_DIR, Settings, new_webhook_secret
 from orchestrator.devserver import DevServer
+from orchestrator.grants import approval_key, granted
 from orchestrator.lab.traffic import TrafficLab
 from workflows.state import IncidentView, Principal, ReleaseRequest
 
@@ -168,7 +169,12 @@ class Stack:
 
     async def release(self, incident_id: str) -> IncidentView:
         assert self.client is not None
+        # The drill acts as the API would, with the approval key the workers share.
+        key = approval_key(Settings(state_dir=self.root / "state"))
+        request = granted(
+            key, ReleaseRequest(principal=DUTY, reason="drill"), "release", incident_id
+        )
         result: IncidentView = await self.client.get_workflow_handle(incident_id).execute_update(
-            "release", ReleaseRequest(principal=DUTY, reason="drill"), result_type=IncidentView
+            "release", request, result_type=IncidentView
         )
         return result

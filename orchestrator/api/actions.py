@@ -17,6 +17,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from orchestrator import grants
 from orchestrator.api.access import BEARER, Reader
 from orchestrator.api.auth import current_principal
 from orchestrator.api.body import json_body
@@ -30,6 +31,7 @@ from workflows.state import (
     ApproveRequest,
     DenyRequest,
     ExtendRequest,
+    Grant,
     IncidentView,
     Principal,
     ReleaseRequest,
@@ -205,10 +207,38 @@ async def step_action(
         principal=principal,
         authz_decision_id=verdict.decision_id,
         incident_id=view.incident_id,  # the workflow refuses it for any other incident
+        grant=_grant(
+            context,
+            view,
+            principal,
+            action=action,
+            step_id=step_id,
+            decision_id=verdict.decision_id,
+        ),
         **fields,
     )
     updated: StepView = await _update(context, incident_id, action, request, result_type=StepView)
     return updated.model_dump(mode="json")
+
+
+def _grant(
+    context: ApiContext,
+    view: IncidentView,
+    principal: Principal,
+    *,
+    action: str,
+    step_id: str | None,
+    decision_id: str | None,
+) -> Grant:
+    """What the policy just allowed, MAC'd so the workflow can tell it came from here."""
+    return grants.issue(
+        context.approval_key,
+        incident_id=view.incident_id,
+        step_id=step_id,
+        action=action,
+        principal_id=principal.id,
+        decision_id=decision_id or "",
+    )
 
 
 STEP_REQUESTS: dict[str, type[ApproveRequest] | type[DenyRequest] | type[ExtendRequest]] = {
@@ -266,6 +296,14 @@ async def release_incident(
         reason=reason,
         authz_decision_id=verdict.decision_id,
         incident_id=view.incident_id,
+        grant=_grant(
+            context,
+            view,
+            principal,
+            action="release",
+            step_id=None,
+            decision_id=verdict.decision_id,
+        ),
     )
     released: IncidentView = await _update(
         context, incident_id, "release", request, result_type=IncidentView, wait=RELEASE_TIMEOUT

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from fastapi import Request
 from temporalio.client import Client
 
+from orchestrator import grants
 from orchestrator.city import TemporalCity
 from orchestrator.config import Settings
 from orchestrator.oidc import OidcVerifier
@@ -27,6 +29,11 @@ class ApiContext:
     recent_webhook_ids: RecentIds = field(default_factory=RecentIds)
     oidc: OidcVerifier | None = None
     raw: RawStore | None = None  # raw SIEM payloads; the configured store on first use
+
+    @cached_property
+    def approval_key(self) -> bytes:
+        """The key responder grants are MAC'd with (shared with the workers)."""
+        return grants.approval_key(self.settings)
 
     @property
     def raw_store(self) -> RawStore:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from conftest import free_port
+from grant_signing import signing_client
 from harness import make_settings, release_and_end, running_worker, wait_for
 from pymodbus.client import AsyncModbusTcpClient
 from temporalio.client import Client, WorkflowHandle
@@ -78,7 +79,10 @@ def handle_of(client: Client, incident_id: str, run_id: str | None = None) -> Wo
 
 async def released(client: Client, incident_id: str, who: Principal) -> WorkflowHandle:
     run_id = (await handle_of(client, incident_id).describe()).run_id
-    await release_and_end(client, incident_id, ReleaseRequest(principal=who, reason="recorded"))
+    # Its grant names the entity's current incident (key@n after the first).
+    current = await handle_of(client, incident_id).query("state", result_type=IncidentView)
+    request = ReleaseRequest(principal=who, reason="recorded", incident_id=current.incident_id)
+    await release_and_end(client, incident_id, request)
     return handle_of(client, incident_id, run_id)  # the run that released, now ended
 
 
@@ -289,7 +293,7 @@ async def record() -> Path:
     try:
         for scenario in SCENARIOS:
             settings = make_settings(lab.port, state_dir=Path(tempfile.mkdtemp()))
-            for name, handle in await scenario(env.client, settings, lab):
+            for name, handle in await scenario(signing_client(env.client), settings, lab):
                 history = await handle.fetch_history()
                 (out / f"{name}.json").write_text(history.to_json())
                 print(f"{out.name}/{name}: {len(history.events)} events", file=sys.stderr)
