@@ -113,14 +113,24 @@ class Inventory:
 
     def asset_ids_for(self, findings: list[Finding]) -> list[str]:
         """Assets named by resource uid, or by the IP of an evidence endpoint."""
-        found: list[str] = []
+        return list(self.asset_matches(findings))
+
+    def asset_matches(self, findings: list[Finding]) -> dict[str, list[str]]:
+        """Each asset the findings name, in order, with how (the policy's `because`)."""
+        found: dict[str, list[str]] = {}
         for finding in findings:
-            candidates = [r.uid for r in finding.resources]
+            named = [(r.uid, "resource uid") for r in finding.resources]
             for evidence in finding.evidences:
-                for endpoint in (evidence.src_endpoint, evidence.dst_endpoint):
+                for side, endpoint in (
+                    ("source", evidence.src_endpoint),
+                    ("destination", evidence.dst_endpoint),
+                ):
                     if endpoint is not None and endpoint.ip in self._by_ip:
-                        candidates.append(self._by_ip[endpoint.ip])
-            found.extend(c for c in candidates if c in self.assets and c not in found)
+                        named.append((self._by_ip[endpoint.ip], f"{side} IP {endpoint.ip}"))
+            for uid, how in named:
+                ways = found.setdefault(uid, []) if uid in self.assets else None
+                if ways is not None and how not in ways:
+                    ways.append(how)
         return found
 
     def any_essential(self, zones: list[str]) -> bool:

@@ -169,6 +169,14 @@ class Guard(_Model):
     essential: list[str] = Field(default_factory=list)
 
 
+class Reason(_Model):
+    """Why a step is in the decision, or why it needs the approval it has."""
+
+    code: str = Field(min_length=1, max_length=100)  # e.g. step.fallback, guardrail.paused
+    text: str = Field(min_length=1, max_length=2000)
+    refs: list[str] = Field(default_factory=list)  # asset:<id>, zone:<name>, ...
+
+
 class DecisionStep(_Model):
     id: str = Field(min_length=1, max_length=200)
     adapter: str
@@ -180,6 +188,8 @@ class DecisionStep(_Model):
     reversible: bool = True
     guard: Guard = Field(default_factory=Guard)
     drift: OnDrift = OnDrift.REAPPLY
+    # Why this step, and why its approval: the decision contract requires at least one.
+    because: list[Reason] = Field(default_factory=list)
 
 
 class Decision(_Model):

@@ -117,6 +117,10 @@ def incident_detail(view: dict[str, Any]) -> None:
         out.print(f"earlier incidents of {view['entity']}: {', '.join(view['earlier'])}")
     if view.get("steps"):
         out.print(step_table(view["steps"]))
+        for step in (decision or {}).get("steps", []):
+            # Why each step is there and why it needs its approval (the policy's reasons).
+            for reason in step.get("because", []):
+                out.print(f"  {step['id']}: {reason['text']}")
     audit = view.get("audit", [])[-10:]
     if audit:
         out.print(f"last {len(audit)} of {view.get('audit_total', len(audit))} audit entries:")

@@ -19,7 +19,7 @@ from typing import Any
 
 from orchestrator.api.actions import authorization_request
 from orchestrator.api.context import ApiContext
-from workflows.model import SeverityId
+from workflows.model import Reason, SeverityId
 from workflows.state import IncidentStatus, IncidentView, Principal, StepState, StepView
 
 STEP_ACTIONS: dict[StepState, tuple[str, ...]] = {
@@ -55,6 +55,7 @@ class Card:
     anchor: str
     buttons: dict[str, Button] = field(default_factory=dict)
     plan: dict[str, Any] | None = None
+    because: list[Reason] = field(default_factory=list)  # the policy's, for this step
 
     @property
     def preview(self) -> dict[str, Any] | None:
@@ -111,8 +112,15 @@ async def incident_page(
 ) -> dict[str, Any]:
     """The template context of one incident: its step cards with buttons and plans."""
     recorded = plans(view)
+    reasons = {s.id: s.because for s in view.decision.steps} if view.decision else {}
     cards = [
-        Card(step=step, anchor=anchor(step.id), plan=recorded.get(step.id)) for step in view.steps
+        Card(
+            step=step,
+            anchor=anchor(step.id),
+            plan=recorded.get(step.id),
+            because=reasons.get(step.id, []),
+        )
+        for step in view.steps
     ]
     checks: list[tuple[str, IncidentView | None, StepView | None]] = [
         (action, view, card.step)

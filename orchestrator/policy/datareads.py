@@ -28,12 +28,13 @@ WILDCARD = "*"
 MAX_PASSES = 10  # values flow through rules and parameters; a few passes reach a fixpoint
 
 # What the policy input holds of the inventory: one record per asset or identity, with its
-# inventory key added as `id` (which is not a key of the record in the data).
+# inventory key added as `id`, and for an asset how the findings named it (`matched_by`);
+# neither is a key of the record in the data (orchestrator/policy/input.py adds them).
 ENRICHED: dict[DataPath, DataPath] = {
     ("input", "assets"): ("data", "inventory", "assets", WILDCARD),
     ("input", "identities"): ("data", "inventory", "identities", WILDCARD),
 }
-RECORD_KEY = "id"
+ENRICHMENT_KEYS = frozenset({"id", "matched_by"})
 # Builtins that look at a value's type or size, not at what it holds.
 SHALLOW_BUILTINS = frozenset(
     {
@@ -161,8 +162,8 @@ class _Analysis:
             return {enriched} if enriched is not None and len(new) == 3 else set()
         if path[0] != "data":
             return set()
-        if segment == RECORD_KEY and path in ENRICHED.values():
-            return set()  # the record's inventory key, added by the enrichment
+        if segment in ENRICHMENT_KEYS and path in ENRICHED.values():
+            return set()  # added to the record by the enrichment, not in the data
         package = self._package_of(new[1:])
         if package is not None:
             # A rule: a value rule stands for what its value may be; a function or a

@@ -19,6 +19,7 @@ from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.errors import rego_error
 from orchestrator.policy.planning import StepAdapters
 from orchestrator.policy.problems import Problem
+from orchestrator.policy.results import unexplained
 from orchestrator.policy.sweep import SweptInput, sweep_inputs
 from workflows.model import Decision, DecisionStep
 
@@ -41,11 +42,15 @@ def steps_of(engine: EmbeddedEngine, policy_input: dict[str, Any]) -> list[Decis
     if not isinstance(raw, dict):
         return f"{ENTRYPOINT} is undefined"
     try:
-        return Decision.model_validate({**raw, **_ENGINE_FIELDS}).steps
+        steps = Decision.model_validate({**raw, **_ENGINE_FIELDS}).steps
     except ValidationError as exc:
         first = exc.errors()[0]
         where = "/".join(map(str, first["loc"]))
         return f"the policy returns an invalid decision: {first['msg']} at {where}"
+    silent = unexplained(steps)
+    if silent:
+        return f"the policy returns step(s) without a reason (`because`): {', '.join(silent)}"
+    return steps
 
 
 def case_step_problems(

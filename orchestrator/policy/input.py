@@ -20,7 +20,11 @@ def containment_input(
     `active_containments` is the city-wide count of automatic containments in force, for
     the blast-radius budget; `automation.paused` is the responders' kill switch.
     """
-    assets = inventory.asset_records(inventory.asset_ids_for(request.findings))
+    matches = inventory.asset_matches(request.findings)
+    assets = [
+        {**record, "matched_by": matches[record["id"]]}
+        for record in inventory.asset_records(list(matches))
+    ]
     return {
         "incident_id": request.incident_id,
         "findings": [

@@ -42,6 +42,9 @@ class AssetRecord(_Open):
     zone: str | None = None
     type: str | None = None
     ip: IPv4Address | None = None
+    # How the findings named it ("resource uid", "source IP 198.18.40.77"), set by the
+    # enrichment; the policy's `because` says it.
+    matched_by: list[str] = Field(default_factory=list)
 
 
 class IdentityRecord(_Open):

@@ -13,7 +13,7 @@ import structlog
 from pydantic import ValidationError
 
 from orchestrator.policy.base import ENTRYPOINT, Authorization, escalation
-from workflows.model import Decision
+from workflows.model import Decision, DecisionStep
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +47,7 @@ def decision_from(
             digest=digest,
         )
     try:
-        return Decision.model_validate(
+        decision = Decision.model_validate(
             {
                 **raw,
                 # The engine's own fields: whatever the policy says, these are ours.
@@ -66,6 +66,21 @@ def decision_from(
             decision_id=decision_id,
             digest=digest,
         )
+    silent = unexplained(decision.steps)
+    if silent:
+        return escalation(
+            f"policy returned step(s) without a reason (`because`): {', '.join(silent)}",
+            policy_version=policy_version,
+            decision_id=decision_id,
+            digest=digest,
+        )
+    return decision
+
+
+def unexplained(steps: list[DecisionStep]) -> list[str]:
+    """Steps that do not say why they are there: the decision contract requires a
+    `because` on each, so responders and approvers never meet an unexplained change."""
+    return [step.id for step in steps if not step.because]
 
 
 def authorization_from(

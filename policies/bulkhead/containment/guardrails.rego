@@ -17,6 +17,7 @@ assessed contains {
 	"step": candidate.step,
 	"essential": lib.essential_zones(zones, candidate.zones),
 	"guard": lib.guarded_services(zones, candidate.zones),
+	"because": candidate.because,
 } if {
 	some candidate in candidates
 }
@@ -28,6 +29,7 @@ steps := [step_by_id[id] | some id in sort(object.keys(step_by_id))]
 step_by_id[a.step.id] := object.union(a.step, {
 	"approval": approval_for(a),
 	"guard": {"essential": a.guard},
+	"because": array.concat(a.because, guardrail_reasons(a.step.id)),
 }) if {
 	some a in assessed
 }
@@ -79,36 +81,42 @@ reasons contains sprintf("step %s cannot be undone: a person must approve it", [
 }
 
 # Why each step needs the approval it has; `bulkhead policy eval --explain` prints it.
-explain[id] := sort([pair[1] | some pair in step_notes; pair[0] == id]) if {
-	some [id, _] in step_notes
+explain[id] := sort([note[2] | some note in step_notes; note[0] == id]) if {
+	some [id, _, _] in step_notes
 }
 
-step_notes contains [a.step.id, sprintf("zone %s is essential: 2 approvals, a duty-officer among them", [name])] if {
+# The same notes as structured reasons, after the candidate's own (what and why).
+guardrail_reasons(id) := [{"code": note[1], "text": note[2], "refs": []} |
+	some note in step_notes
+	note[0] == id
+]
+
+step_notes contains [a.step.id, "guardrail.essential_zone", sprintf("zone %s is essential: 2 approvals, a duty-officer among them", [name])] if {
 	some a in assessed
 	some name in a.essential
 }
 
-step_notes contains [a.step.id, "irreversible: a person must approve"] if {
+step_notes contains [a.step.id, "guardrail.irreversible", "irreversible: a person must approve"] if {
 	some a in assessed
 	not a.step.reversible
 }
 
-step_notes contains [a.step.id, "automation is paused"] if {
+step_notes contains [a.step.id, "guardrail.paused", "automation is paused"] if {
 	some a in assessed
 	paused
 }
 
-step_notes contains [a.step.id, "over the blast-radius budget"] if {
+step_notes contains [a.step.id, "guardrail.over_budget", "over the blast-radius budget"] if {
 	some a in assessed
 	over_budget
 }
 
-step_notes contains [a.step.id, sprintf("guard watches %s", [lib.joined(a.guard)])] if {
+step_notes contains [a.step.id, "guardrail.guard", sprintf("guard watches %s", [lib.joined(a.guard)])] if {
 	some a in assessed
 	count(a.guard) > 0
 }
 
-step_notes contains [a.step.id, "automatic: reversible, outside essential zones, within budget"] if {
+step_notes contains [a.step.id, "guardrail.automatic", "automatic: reversible, outside essential zones, within budget"] if {
 	some a in assessed
 	approval_for(a).required == 0
 }

@@ -20,8 +20,22 @@ has_safe_mode(asset) if device_types[asset.type].safe_mode
 # it reach dispatch.
 conduit_ids := sort([id | some id, _ in object.get(object.get(data.inventory, "network", {}), "conduits", {})])
 
+# How the findings named an asset, as the enrichment found it ("resource uid", "source IP
+# 198.18.40.77"); a hand-written input may not say.
+named(asset) := {
+	"code": "asset.named",
+	"text": sprintf("the findings name %s (%s)", [asset.id, concat(", ", asset.matched_by)]),
+	"refs": [sprintf("asset:%s", [asset.id])],
+} if {
+	count(object.get(asset, "matched_by", [])) > 0
+} else := {
+	"code": "asset.named",
+	"text": sprintf("the findings name %s", [asset.id]),
+	"refs": [sprintf("asset:%s", [asset.id])],
+}
+
 # A device with a safe mode is switched to it: the service keeps running, degraded.
-candidates contains {"zones": [zone], "step": step} if {
+candidates contains {"zones": [zone], "step": step, "because": because} if {
 	acting
 	some asset in input.assets
 	zone := object.get(asset, "zone", unknown_zone)
@@ -36,10 +50,15 @@ candidates contains {"zones": [zone], "step": step} if {
 		"lease_s": settings.lease_s.fallback,
 		"reversible": true,
 	}
+	because := [named(asset), {
+		"code": "step.fallback",
+		"text": sprintf("a %s has safe mode %s: switched to it, the service keeps running degraded", [asset.type, device_type.safe_mode]),
+		"refs": [sprintf("device_type:%s", [asset.type])],
+	}]
 }
 
 # A host without a safe mode is cut off the network instead (its own address only).
-candidates contains {"zones": [zone], "step": step} if {
+candidates contains {"zones": [zone], "step": step, "because": because} if {
 	acting
 	some asset in input.assets
 	zone := object.get(asset, "zone", unknown_zone)
@@ -54,10 +73,15 @@ candidates contains {"zones": [zone], "step": step} if {
 		"lease_s": settings.lease_s.quarantine,
 		"reversible": true,
 	}
+	because := [named(asset), {
+		"code": "step.quarantine",
+		"text": sprintf("%s (%s) has no safe mode: cut off the network, its own address only", [asset.id, asset.ip]),
+		"refs": [sprintf("asset:%s", [asset.id])],
+	}]
 }
 
 # A critical finding isolates every zone it touches: the attacker may already be next door.
-candidates contains {"zones": [name], "step": step} if {
+candidates contains {"zones": [name], "step": step, "because": because} if {
 	acting
 	max_severity >= settings.severity.isolate_zone_at
 	some name in {object.get(asset, "zone", unknown_zone) | some asset in input.assets}
@@ -71,11 +95,16 @@ candidates contains {"zones": [name], "step": step} if {
 		"lease_s": settings.lease_s.isolate,
 		"reversible": true,
 	}
+	because := [{
+		"code": "step.isolate",
+		"text": sprintf("highest severity_id %d is at or above %d: zone %s is isolated (an attacker may be next door); its management conduits stay open", [max_severity, settings.severity.isolate_zone_at, name]),
+		"refs": [sprintf("zone:%s", [name])],
+	}]
 }
 
 # A shared identity seen in the findings is revoked on every system that holds it:
 # revoking it on one system only leaves the attacker the others.
-candidates contains {"zones": identity_zones(identity), "step": step} if {
+candidates contains {"zones": identity_zones(identity), "step": step, "because": because} if {
 	acting
 	some identity in input.identities
 	some holder in identity.holders
@@ -91,6 +120,11 @@ candidates contains {"zones": identity_zones(identity), "step": step} if {
 		},
 		revocation_lease(reversible),
 	)
+	because := [{
+		"code": "step.revoke",
+		"text": sprintf("the findings name shared identity %s, held by %s: revoked there too, or the attacker keeps the other systems", [identity.id, holder]),
+		"refs": [sprintf("identity:%s", [identity.id]), sprintf("system:%s", [holder])],
+	}]
 }
 
 # An irreversible revocation has nothing to revert when a lease expires.
