@@ -128,3 +128,15 @@ def add_examples(document: dict[str, Any]) -> None:
             body.setdefault("content", {}).setdefault("application/json", {})["example"] = request
         ok = operation.setdefault("responses", {}).setdefault("200", {"description": "OK"})
         ok.setdefault("content", {}).setdefault("application/json", {})["example"] = answer
+
+
+# A Suricata alert as its forwarder posted it (GET /v1/raw/{sha256}), shortened.
+RAW_PAYLOAD = {
+    "timestamp": "2026-12-02T16:09:03.254117+0000",
+    "event_type": "alert",
+    "src_ip": "198.18.40.77",
+    "dest_ip": "198.18.10.11",
+    "dest_port": 502,
+    "alert": {"signature_id": 2026001, "signature": "BULKHEAD SCADA Modbus Write Multiple"},
+    "payload_printable": "....",
+}

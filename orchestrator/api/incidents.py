@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from temporalio.service import RPCError, RPCStatusCode
 
 from orchestrator import raw_store
+from orchestrator.api import examples
 from orchestrator.api.access import BEARER, Reader
 from orchestrator.api.context import ApiContext, get_context
 from orchestrator.api.listing import ZONE_PATTERN, Filters, fetch_view, list_page
@@ -46,7 +47,12 @@ async def get_incident(
     "/v1/raw/{sha256}",
     openapi_extra={"security": BEARER},
     response_class=Response,
-    responses={200: {"content": {"application/json": {}}, "description": "the raw payload"}},
+    responses={
+        200: {
+            "description": "the raw payload, byte for byte as the connector kept it",
+            "content": {"application/json": {"example": examples.RAW_PAYLOAD}},
+        }
+    },
 )
 async def get_raw_payload(
     sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="`raw_ref.sha256`")],

@@ -89,6 +89,8 @@ async def fetch_view(
     names one incident, found among the key's released runs when it is not the latest.
     """
     key = incident_key(incident_id)
+    if not key:  # "@2" names no entity; Temporal would refuse the empty workflow id
+        raise Problem(404, f"no incident {incident_id!r}", slug="unknown-incident")
     view = await _state(context, key, None, rpc_timeout)
     wanted = canonical(incident_id)
     if "@" not in incident_id or view.incident_id == wanted:

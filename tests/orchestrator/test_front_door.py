@@ -31,6 +31,9 @@ OPEN = {"/healthz", "/readyz", "/openapi.json", "/metrics"}
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
+NO_PAYLOAD = "0" * 64  # a raw payload digest nobody posted
+
+
 def routes(settings: Settings, client: Client) -> list[tuple[str, str]]:
     """(method, concrete path) of every API route, path parameters filled in."""
     app = create_app(build_context(settings, client, None, ""))
@@ -41,6 +44,7 @@ def routes(settings: Settings, client: Client) -> list[tuple[str, str]]:
             .replace("{step_id}", "fallback:tsc-0001")
             .replace("{source}", "generic")
             .replace("{change}", "pause")
+            .replace("{sha256}", NO_PAYLOAD)
         )
         found += [(method.upper(), concrete) for method in operations]
     return found
@@ -77,6 +81,7 @@ async def test_every_v1_read_is_401_anonymously_and_answers_a_viewer(temporal_cl
     assert {p: r.status_code for p, r in viewer.items()} == {
         **dict.fromkeys(viewer, 200),
         "/v1/incidents/inc-x": 404,
+        f"/v1/raw/{NO_PAYLOAD}": 404,
     }
 
 
