@@ -10,8 +10,11 @@ policy (embedded regorus), the real worker and API on the real Temporal dev serv
 from __future__ import annotations
 
 import json
+import secrets
+import uuid
 import warnings
 from collections.abc import AsyncIterator
+from typing import Any
 
 import hvac
 import hvac.exceptions
@@ -35,15 +38,25 @@ pytestmark = [
     pytest.mark.skipif(ldap_lab.unavailable() is not None, reason=str(ldap_lab.unavailable())),
 ]
 SYSTEMS = ("ldap-city", "scim-idp", "vault-city")
-FINDING = {
-    "class_uid": 2004,
-    "finding_info": {"uid": "det-svc-scada-e2e", "title": "svc-scada logon from unknown host"},
-    "severity_id": 4,
-    "confidence_id": 3,
-    "time": 1796227200000,
-    "evidences": [{"src_endpoint": {"ip": "198.18.40.77"}, "user": {"name": "svc-scada"}}],
-    "metadata": {"product": {"name": "Lab ICS Monitor", "vendor_name": "Bulkhead Lab"}},
-}
+
+
+def scada_logon() -> dict[str, Any]:
+    """svc-scada logging on from an unknown host, with a host and a finding uid of its own:
+    the incident is keyed on the host, and an incident (released, resting) outlives its
+    test on the shared dev server, on that test's task queue."""
+    unknown_host = f"198.19.{secrets.randbelow(256)}.{1 + secrets.randbelow(254)}"
+    return {
+        "class_uid": 2004,
+        "finding_info": {
+            "uid": f"det-svc-scada-{uuid.uuid4().hex[:8]}",
+            "title": "svc-scada logon from unknown host",
+        },
+        "severity_id": 4,
+        "confidence_id": 3,
+        "time": 1796227200000,
+        "evidences": [{"src_endpoint": {"ip": unknown_host}, "user": {"name": "svc-scada"}}],
+        "metadata": {"product": {"name": "Lab ICS Monitor", "vendor_name": "Bulkhead Lab"}},
+    }
 
 
 @pytest.fixture
@@ -121,7 +134,7 @@ async def test_shared_account_is_revoked_everywhere_and_release_restores_what_it
         running_worker(temporal_client, settings, activities),
         api_client(temporal_client, settings, activities) as http,
     ):
-        body = json.dumps(FINDING).encode()
+        body = json.dumps(scada_logon()).encode()
         posted = await http.post(
             "/v1/webhooks/generic", content=body, headers=signed(body, secret_key)
         )
@@ -192,7 +205,7 @@ async def test_a_holder_that_is_down_fails_alone_and_the_others_still_revoke(
         running_worker(temporal_client, settings, activities),
         api_client(temporal_client, settings, activities) as http,
     ):
-        body = json.dumps(FINDING).encode()
+        body = json.dumps(scada_logon()).encode()
         posted = await http.post("/v1/webhooks/generic", content=body, headers=signed(body, key))
         incident_id = posted.json()["findings"][0]["incident_id"]
         await wait_for(temporal_client, incident_id, lambda v: len(v.steps) == 3)

@@ -130,10 +130,13 @@ async def test_a_contained_incident_lands_in_postgres_and_verifies(
 
         def exported() -> int:
             with psycopg.connect(postgres_dsn) as db:
-                row = db.execute(
-                    "SELECT count(*) FROM bulkhead_audit WHERE incident_id = %s",
-                    (params.incident_id,),
-                ).fetchone()
+                try:
+                    row = db.execute(
+                        "SELECT count(*) FROM bulkhead_audit WHERE incident_id = %s",
+                        (params.incident_id,),
+                    ).fetchone()
+                except psycopg.errors.UndefinedTable:  # the first export makes the table
+                    return 0
             return int(row[0]) if row else 0
 
         await wait_for(temporal_client, params.incident_id, lambda v: exported() >= v.audit_total)
