@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import logs
 from orchestrator.cli.main import main
 from orchestrator.config import DEFAULT_POLICY_DIR
 from orchestrator.inventory import Inventory
@@ -29,13 +28,6 @@ from workflows.model import DecideRequest, Decision, Finding
 SCHEMA_DIR = DEFAULT_POLICY_DIR / "schemas"
 CASES = sorted((DEFAULT_POLICY_DIR / "cases").glob("*.json"))
 EXAMPLE = DEFAULT_POLICY_DIR.parent / "examples" / "findings" / "traffic-controller-compromise.json"
-
-
-@pytest.fixture(autouse=True)
-def _keep_logging_as_is(monkeypatch):
-    """main() configures structlog to print to the sys.stderr of the moment, which is this
-    test's capture; later tests would log into a closed stream."""
-    monkeypatch.setattr(logs, "configure", lambda level="info": None)
 
 
 def copy_policies(tmp_path: Path) -> Path:

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from orchestrator import logs
 from orchestrator.cli.main import main
 from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT
-from orchestrator.policy import schemas
 from orchestrator.policy.bundle import PolicyBundle, tree_hash
 from orchestrator.policy.check import check_bundle
 from orchestrator.policy.datakeys import READ_BY_BULKHEAD, data_key_problems, matches, split
@@ -25,20 +22,6 @@ from orchestrator.policy.problems import Problem
 from orchestrator.policy.reload import reload_once
 
 GUARDRAILS_REGO = "bulkhead/containment/guardrails.rego"
-
-
-@pytest.fixture(autouse=True)
-def _keep_logging_as_is(monkeypatch):
-    """main() configures structlog to print to the sys.stderr of the moment, which is this
-    test's capture; later tests would log into a closed stream."""
-    monkeypatch.setattr(logs, "configure", lambda level="info": None)
-
-
-@pytest.fixture
-def policies(tmp_path: Path) -> Path:
-    copy = Path(shutil.copytree(DEFAULT_POLICY_DIR, tmp_path / "policies"))
-    schemas.write(copy / "schemas")
-    return copy
 
 
 def lint(policies: Path) -> list[Problem]:

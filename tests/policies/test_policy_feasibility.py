@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from orchestrator import logs
 from orchestrator.cli.main import main
 from orchestrator.config import DEFAULT_POLICY_DIR
-from orchestrator.policy import schemas
 from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.check import check_bundle
 from orchestrator.policy.embedded import EmbeddedEngine
@@ -32,21 +27,6 @@ WATER = {
     "essential_services": [],
 }
 PUMP = {"name": "Pump 9", "zone": "water", "type": "server", "ip": "198.18.60.9"}
-
-
-@pytest.fixture(autouse=True)
-def _keep_logging_as_is(monkeypatch):
-    """main() configures structlog to print to the sys.stderr of the moment, which is this
-    test's capture; later tests would log into a closed stream."""
-    monkeypatch.setattr(logs, "configure", lambda level="info": None)
-
-
-@pytest.fixture
-def policies(tmp_path: Path) -> Path:
-    """A copy to edit; its schemas regenerated, so only the edit under test can fail it."""
-    copy = Path(shutil.copytree(DEFAULT_POLICY_DIR, tmp_path / "policies"))
-    schemas.write(copy / "schemas")
-    return copy
 
 
 def edit_inventory(policies: Path, change: Any) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import logs
 from orchestrator.cli.main import main
 from orchestrator.config import DEFAULT_POLICY_DIR
 from orchestrator.policy.bundle import PolicyBundle
@@ -17,13 +16,6 @@ from orchestrator.policy.embedded import compile_bundle
 from orchestrator.policy.testing import discover, line_ranges, run_tests
 
 MIN_REGO_TESTS = 30
-
-
-@pytest.fixture(autouse=True)
-def _keep_logging_as_is(monkeypatch):
-    """main() configures structlog to print to the sys.stderr of the moment, which is this
-    test's capture; later tests would log into a closed stream."""
-    monkeypatch.setattr(logs, "configure", lambda level="info": None)
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str]:

@@ -34,6 +34,16 @@ def verified(view: IncidentView) -> bool:
     return bool(view.steps) and view.steps[0].state is StepState.VERIFIED
 
 
+async def verified_again(client: Client, incident_id: str) -> IncidentView:
+    """The step verified a second time: the drift was caught and the step re-applied."""
+    return await wait_for(
+        client,
+        incident_id,
+        lambda v: verified(v) and kinds(v).count("step.verified") == 2,
+        timeout_s=DEADLINE_S,
+    )
+
+
 async def revert_by_hand(lab: TrafficLab, device_id: int = 1) -> None:
     """Put the controller back to normal mode as any Modbus client can, unseen."""
     client = AsyncModbusTcpClient(lab.host, port=lab.port, timeout=2, retries=0)
@@ -70,12 +80,7 @@ async def test_controller_reverted_by_hand_is_caught_and_contained_again(
         before = await wait_for(temporal_client, params.incident_id, verified)
         assert await traffic_lab.read_mode(1) == MODE_FLASH
         await revert_by_hand(traffic_lab)
-        view = await wait_for(
-            temporal_client,
-            params.incident_id,
-            lambda v: verified(v) and kinds(v).count("step.verified") == 2,
-            timeout_s=DEADLINE_S,
-        )
+        view = await verified_again(temporal_client, params.incident_id)
         assert await traffic_lab.read_mode(1) == MODE_FLASH, "re-contained on the target"
         step = view.steps[0]
         drift = next(e for e in view.audit if e.kind == "step.drift")
@@ -175,12 +180,7 @@ async def test_a_lab_and_worker_restart_is_rechecked_at_once_not_at_the_next_int
                 break
             await asyncio.sleep(0.3)
         assert asked == 1
-        view = await wait_for(
-            temporal_client,
-            params.incident_id,
-            lambda v: verified(v) and kinds(v).count("step.verified") == 2,
-            timeout_s=DEADLINE_S,
-        )
+        view = await verified_again(temporal_client, params.incident_id)
     assert await traffic_lab.read_mode(1) == MODE_FLASH, "re-contained on the target"
     assert "drift.recheck" in kinds(view)
     drift = next(e for e in view.audit if e.kind == "step.drift")
