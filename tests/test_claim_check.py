@@ -19,6 +19,8 @@ import asyncio
 import copy
 import json
 import secrets
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,12 +181,23 @@ async def test_large_findings_leave_the_incident_readable_approvable_and_releasa
     assert incident_id in [row["incident_id"] for row in listed]
 
 
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    """This test's raw store ends up holding 10 GB: removed afterwards, pass or fail, so
+    repeated runs do not fill the disk."""
+    state = Path(tempfile.mkdtemp(prefix="bulkhead-claim-"))
+    yield state
+    shutil.rmtree(state, ignore_errors=True)
+
+
 @pytest.mark.timeout(1800)
-async def test_ten_thousand_one_megabyte_findings(temporal_client: Client, traffic_lab: TrafficLab):
+async def test_ten_thousand_one_megabyte_findings(
+    temporal_client: Client, traffic_lab: TrafficLab, state_dir: Path
+):
     """10,000 Suricata alerts of 1 MB each into one incident, in NDJSON batches of 16
     (max_body_bytes raised to fit a batch, as a deployment taking batches would)."""
     total, batch = 10_000, 16
-    settings = make_settings(traffic_lab.port, max_body_bytes=20 * MEGABYTE)
+    settings = make_settings(traffic_lab.port, max_body_bytes=20 * MEGABYTE, state_dir=state_dir)
     engine = ScriptedEngine([fallback_step("tsc-0001", approval=ONE_APPROVAL)])
     activities = scripted_activities(settings, engine)
     src_ip = attacker_ip()
