@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import tempfile
 import time
 import uuid
@@ -39,6 +40,13 @@ def example_finding(**changes: Any) -> dict[str, Any]:
     finding: dict[str, Any] = json.loads(EXAMPLE.read_text())
     finding.update(changes)
     return finding
+
+
+def fresh_ip() -> str:
+    """An address of its own for a test's incident (incidents are keyed on it and outlive
+    the test on the shared dev server): random in 198.19.128.0/17, which no fixed test
+    data uses (the 1,000-alert batch takes 198.19.0.0/22)."""
+    return f"198.19.{128 + secrets.randbelow(128)}.{1 + secrets.randbelow(254)}"
 
 
 def make_settings(lab_port: int, **overrides: Any) -> Settings:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import secrets
 import shutil
 import tempfile
 import time
@@ -28,7 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
-from harness import api_client, make_settings, running_worker, signed, wait_for
+from harness import api_client, fresh_ip, make_settings, running_worker, signed, wait_for
 from temporalio.client import Client
 from workflow_fakes import ScriptedEngine, fallback_step, scripted_activities
 
@@ -45,11 +44,6 @@ STEP = "fallback:tsc-0001"
 ONE_APPROVAL = {"required": 1, "timeout_s": 3600}
 BLOB_LIMIT = 2 * 1024 * 1024  # Temporal's default payload limit (the dev server's too)
 MEGABYTE = 1024 * 1024
-
-
-def attacker_ip() -> str:
-    """A source address of its own per test: incidents outlive tests on the dev server."""
-    return f"198.19.{secrets.randbelow(256)}.{1 + secrets.randbelow(254)}"
 
 
 def eve_alert(src_ip: str, flow_id: int, printable_bytes: int) -> dict[str, Any]:
@@ -150,7 +144,7 @@ async def test_large_findings_leave_the_incident_readable_approvable_and_releasa
     settings = make_settings(traffic_lab.port)
     engine = ScriptedEngine([fallback_step("tsc-0001", approval=ONE_APPROVAL)])
     activities = scripted_activities(settings, engine)
-    src_ip = attacker_ip()
+    src_ip = fresh_ip()
     incident_id = incident_id_for(src_ip)
     payloads = list(attack(src_ip))
     async with (
@@ -200,7 +194,7 @@ async def test_ten_thousand_one_megabyte_findings(
     settings = make_settings(traffic_lab.port, max_body_bytes=20 * MEGABYTE, state_dir=state_dir)
     engine = ScriptedEngine([fallback_step("tsc-0001", approval=ONE_APPROVAL)])
     activities = scripted_activities(settings, engine)
-    src_ip = attacker_ip()
+    src_ip = fresh_ip()
     incident_id = incident_id_for(src_ip)
     template = eve_alert(src_ip, 0, MEGABYTE - 2048)
     started = time.monotonic()

@@ -10,7 +10,6 @@ policy (embedded regorus), the real worker and API on the real Temporal dev serv
 from __future__ import annotations
 
 import json
-import secrets
 import uuid
 import warnings
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ import hvac
 import hvac.exceptions
 import pytest
 from conftest import free_port
-from harness import api_client, make_settings, running_worker, signed, wait_for
+from harness import api_client, fresh_ip, make_settings, running_worker, signed, wait_for
 from temporalio.client import Client
 
 from orchestrator.lab import ldap as ldap_lab
@@ -44,7 +43,7 @@ def scada_logon() -> dict[str, Any]:
     """svc-scada logging on from an unknown host, with a host and a finding uid of its own:
     the incident is keyed on the host, and an incident (released, resting) outlives its
     test on the shared dev server, on that test's task queue."""
-    unknown_host = f"198.19.{secrets.randbelow(256)}.{1 + secrets.randbelow(254)}"
+    unknown_host = fresh_ip()
     return {
         "class_uid": 2004,
         "finding_info": {
