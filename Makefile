@@ -21,8 +21,8 @@ run: venv
 	$(BIN)/bulkhead up $(ARGS)
 
 lint: venv
-	$(BIN)/ruff check orchestrator workflows adapters tests bench
-	$(BIN)/ruff format --check orchestrator workflows adapters tests bench
+	$(BIN)/ruff check contracts orchestrator workflows adapters tests bench
+	$(BIN)/ruff format --check contracts orchestrator workflows adapters tests bench
 
 typecheck: venv
 	$(BIN)/mypy

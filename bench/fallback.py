@@ -34,11 +34,11 @@ from pymodbus.client import AsyncModbusTcpClient
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, free_port, machine, percentiles_ms
 
-from adapters.base import StepCommand
 from adapters.secrets import SecretRef
 from adapters.service.http import HttpCall, HttpFallbackAdapter, HttpSwitch, SecretHeader
 from adapters.service.modbus import ModbusDevice, ModbusFallbackAdapter
 from adapters.service.opcua import OpcUaFallbackAdapter, OpcUaNode
+from contracts.adapter import StepCommand
 from orchestrator.lab.cityservice import CityServiceLab
 from orchestrator.lab.substation import SubstationLab, node_id
 from orchestrator.lab.traffic import MODE_REGISTER, TrafficLab

@@ -23,10 +23,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, machine, percentiles_ms
 
-from adapters.base import Receipt, StepCommand
 from adapters.network.nft import Nft
 from adapters.network.nftables import NftablesAdapter
 from adapters.network.ruleset import add_commands, batch, build
+from contracts.adapter import Receipt, StepCommand
 from orchestrator.config import DEFAULT_POLICY_DIR
 from orchestrator.inventory import Inventory
 from orchestrator.lab.network import CityNetwork, unavailable

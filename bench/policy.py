@@ -21,13 +21,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, machine
 
+from contracts.decision import DecideRequest
+from contracts.findings import Finding
 from orchestrator import logs
 from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT
 from orchestrator.inventory import Inventory
 from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.input import containment_input
-from workflows.model import DecideRequest, Finding
 
 TRIVIAL = {
     "bulkhead/containment/containment.rego": (

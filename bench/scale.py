@@ -33,15 +33,8 @@ from temporalio.testing import WorkflowEnvironment
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, free_port, machine, percentiles_ms, spawn
 
-from orchestrator import logs
-from orchestrator.api.context import ApiContext
-from orchestrator.api.listing import Filters, list_page
-from orchestrator.config import Settings
-from orchestrator.grants import approval_key, granted
-from orchestrator.lab.traffic import TrafficLab
-from orchestrator.temporal import deliver_finding, temporal_binary
-from workflows.model import Finding, FindingEnvelope
-from workflows.state import (
+from contracts.findings import Finding, FindingEnvelope
+from contracts.incident import (
     ApproveRequest,
     IncidentParams,
     IncidentStatus,
@@ -49,7 +42,14 @@ from workflows.state import (
     Principal,
     ReleaseRequest,
 )
-from workflows.visibility import KEYS as VISIBILITY_KEYS
+from contracts.visibility import KEYS as VISIBILITY_KEYS
+from orchestrator import logs
+from orchestrator.api.context import ApiContext
+from orchestrator.api.listing import Filters, list_page
+from orchestrator.config import Settings
+from orchestrator.grants import approval_key, granted
+from orchestrator.lab.traffic import TrafficLab
+from orchestrator.temporal import deliver_finding, temporal_binary
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 EXAMPLE = (

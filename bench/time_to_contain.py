@@ -27,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline_workflows import OneActivity, OneLocalActivity, noop
 from common import emit, free_port, machine, percentiles_ms
 
-from adapters.base import StepCommand
+from contracts.adapter import StepCommand
+from contracts.incident import IncidentView, Principal, ReleaseRequest
+from contracts.visibility import KEYS as VISIBILITY_KEYS
 from orchestrator import logs
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
@@ -41,8 +43,6 @@ from orchestrator.lab.traffic import TrafficLab
 from orchestrator.temporal import temporal_binary
 from orchestrator.webhooks import sign
 from orchestrator.wiring import build_activities, build_worker
-from workflows.state import IncidentView, Principal, ReleaseRequest
-from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 EXAMPLE = (
     Path(__file__).resolve().parent.parent / "examples/findings/traffic-controller-compromise.json"

@@ -16,16 +16,12 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from adapters.base import (
-    Adapter,
-    PermanentAdapterError,
-    Plan,
-    Receipt,
-    RenewsLease,
-    StepCommand,
-    TransientAdapterError,
-    Verification,
-)
+from adapters.base import Adapter, PermanentAdapterError, RenewsLease, TransientAdapterError
+from contracts.adapter import Plan, Receipt, StepCommand, Verification
+from contracts.city import CityView
+from contracts.decision import DecideRequest, Decision
+from contracts.incident import AuditBatch, GuardReport, GuardRequest, RenewLeaseRequest
+from contracts.names import Activity, ErrorType
 from orchestrator.audit_sink import AuditSink
 from orchestrator.city import CityState, StaticCity
 from orchestrator.guard import ServiceGuard, Unguarded
@@ -33,9 +29,6 @@ from orchestrator.inventory import Inventory
 from orchestrator.policy.base import PolicyEngine
 from orchestrator.policy.input import containment_input
 from orchestrator.worker_metrics import WorkerMetrics
-from workflows.city import CityView
-from workflows.model import DecideRequest, Decision
-from workflows.state import AuditBatch, GuardReport, GuardRequest, RenewLeaseRequest
 
 log = structlog.get_logger(__name__)
 
@@ -75,12 +68,12 @@ class ContainmentActivities:
         if adapter is None:
             raise ApplicationError(
                 f"no adapter named {name!r} is configured (have: {sorted(self._adapters)})",
-                type="PermanentAdapterError",
+                type=ErrorType.PERMANENT_ADAPTER,
                 non_retryable=True,
             )
         return adapter
 
-    @activity.defn(name="decide")
+    @activity.defn(name=Activity.DECIDE)
     async def decide(self, request: DecideRequest) -> Decision:
         try:
             city = await self._city.snapshot()
@@ -108,12 +101,12 @@ class ContainmentActivities:
         )
         return decision
 
-    @activity.defn(name="plan_step")
+    @activity.defn(name=Activity.PLAN)
     async def plan_step(self, command: StepCommand) -> Plan:
         with self._calling(command.adapter, command.incident_id, command.step_id, "plan"):
             return await self._adapter(command.adapter).plan(command)
 
-    @activity.defn(name="apply_step")
+    @activity.defn(name=Activity.APPLY)
     async def apply_step(self, command: StepCommand) -> Receipt:
         with self._calling(command.adapter, command.incident_id, command.step_id, "apply"):
             receipt = await self._adapter(command.adapter).apply(
@@ -127,19 +120,19 @@ class ContainmentActivities:
         )
         return receipt
 
-    @activity.defn(name="verify_step")
+    @activity.defn(name=Activity.VERIFY)
     async def verify_step(self, receipt: Receipt) -> Verification:
         incident_id, _, step_id = receipt.key.partition(":")
         with self._calling(receipt.adapter, incident_id, step_id, "verify"):
             return await self._adapter(receipt.adapter).verify(receipt)
 
-    @activity.defn(name="rollback_step")
+    @activity.defn(name=Activity.ROLLBACK)
     async def rollback_step(self, receipt: Receipt) -> Receipt:
         incident_id, _, step_id = receipt.key.partition(":")
         with self._calling(receipt.adapter, incident_id, step_id, "rollback"):
             return await self._adapter(receipt.adapter).rollback(receipt)
 
-    @activity.defn(name="renew_lease")
+    @activity.defn(name=Activity.RENEW_LEASE)
     async def renew_lease(self, request: RenewLeaseRequest) -> Receipt:
         """The step's deadline moved on the target too (a no-op where it has none)."""
         receipt = request.receipt
@@ -152,7 +145,7 @@ class ContainmentActivities:
                 receipt, expires_at=datetime.fromisoformat(request.expires_at)
             )
 
-    @activity.defn(name="probe_guard")
+    @activity.defn(name=Activity.PROBE_GUARD)
     async def probe_guard(self, request: GuardRequest) -> GuardReport:
         report = await self._guard.check(request.services, settle=request.moment == "after")
         unhealthy = [name for name, h in report.services.items() if h.healthy is False]
@@ -165,7 +158,7 @@ class ContainmentActivities:
         )
         return report
 
-    @activity.defn(name="export_audit")
+    @activity.defn(name=Activity.EXPORT_AUDIT)
     async def export_audit(self, batch: AuditBatch) -> None:
         if self._audit_sink is not None:
             # File I/O with fsync: keep it off the event loop that runs workflows.
@@ -214,7 +207,7 @@ class _adapter_errors:  # noqa: N801 - used as a lowercase context manager, like
         self._metrics.observe_adapter(*self._labels, outcome=outcome, seconds=elapsed)
         if isinstance(exc, PermanentAdapterError):
             self._log.warning("adapter.permanent_error", error=str(exc))
-            raise ApplicationError(str(exc), type="PermanentAdapterError", non_retryable=True)
+            raise ApplicationError(str(exc), type=ErrorType.PERMANENT_ADAPTER, non_retryable=True)
         if isinstance(exc, TransientAdapterError):
             self._log.info("adapter.transient_error", error=str(exc))
-            raise ApplicationError(str(exc), type="TransientAdapterError")
+            raise ApplicationError(str(exc), type=ErrorType.TRANSIENT_ADAPTER)

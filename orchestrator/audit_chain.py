@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from workflows.state import AuditEntry
+from contracts.incident import AuditEntry
 
 KEYED_PREFIX = "hmac-sha256:"
 # Entries and checkpoints share the key; a domain tag keeps one from passing as the other.

@@ -23,6 +23,7 @@ from typing import Protocol
 
 import structlog
 
+from contracts.incident import AuditEntry
 from orchestrator.audit_checkpoint import (
     CHECKPOINT_GENESIS,
     Checkpoint,
@@ -35,7 +36,6 @@ from orchestrator.audit_checkpoint import (
     sign_checkpoint,
 )
 from orchestrator.audit_sink import AuditForwarder
-from workflows.state import AuditEntry
 
 log = structlog.get_logger(__name__)
 RELEASED_KIND = "incident.released"

@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 
+from contracts.incident import AuditEntry
 from orchestrator.audit_checkpoint import Checkpoint
 from orchestrator.audit_sink import AuditForwarder
 from orchestrator.webhooks import sign
-from workflows.state import AuditEntry
 
 WEBHOOK_TIMEOUT_S = 10.0
 TABLE_DDL = """

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from contracts.incident import AuditEntry
 from orchestrator.audit_chain import genesis, seal
 from orchestrator.audit_checkpoint import Checkpoint, Head, append_private
-from workflows.state import AuditEntry
 
 # Sealed entries remembered for forwarders whose delivery is retried: an export activity
 # that failed on a forwarder is retried with the same entries, which the file already has.

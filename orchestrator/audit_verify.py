@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from contracts.incident import AuditEntry
 from orchestrator.audit_chain import Finding, FindingKind, chain_findings, is_keyed, span
 from orchestrator.audit_checkpoint import (
     CHECKPOINT_GENESIS,
@@ -26,7 +27,6 @@ from orchestrator.audit_checkpoint import (
     Head,
     checkpoint_is_genuine,
 )
-from workflows.state import AuditEntry
 
 
 @dataclass

@@ -10,15 +10,9 @@ from typing import Protocol
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
+from contracts.city import MEMO_ACTIVE, MEMO_PAUSED, AutomationChange, CityView, city_workflow_id
 from orchestrator.config import Settings
-from workflows.city import (
-    MEMO_ACTIVE,
-    MEMO_PAUSED,
-    AutomationChange,
-    CityView,
-    CityWorkflow,
-    city_workflow_id,
-)
+from workflows.city import CityWorkflow
 
 READ_TIMEOUT = timedelta(seconds=2)
 

@@ -20,9 +20,10 @@ from typing import Any
 
 from temporalio import activity
 
+from contracts.incident import Grant, GrantCheck, GrantVerdict
+from contracts.names import Activity
 from orchestrator import keys
 from orchestrator.config import Settings
-from workflows.state import Grant, GrantCheck, GrantVerdict
 
 APPROVAL_KEY_FILE = "approval-key"
 WHAT = "approval key"
@@ -119,6 +120,6 @@ class GrantVerifier:
     def __init__(self, key: bytes) -> None:
         self._key = key
 
-    @activity.defn(name="verify_grant")
+    @activity.defn(name=Activity.VERIFY_GRANT)
     async def verify_grant(self, check: GrantCheck) -> GrantVerdict:
         return GrantVerdict(refused=refusal(self._key, check))

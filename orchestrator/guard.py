@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from adapters.guard.probes import Probe, parse_probe, probe_all
+from contracts.incident import GuardReport, ServiceHealth
 from orchestrator.config import Settings
 from orchestrator.inventory import Inventory
-from workflows.state import GuardReport, ServiceHealth
 
 NO_PROBE = "no health probe configured"
 

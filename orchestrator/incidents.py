@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from workflows.model import Finding
+from contracts.findings import Finding
 
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 MAX_SLUG = 80

@@ -20,7 +20,7 @@ from adapters.network.topology import (
     parse_net,
 )
 from adapters.service.modbus import ModbusDevice
-from workflows.model import Finding
+from contracts.findings import Finding
 
 LAB_ENDPOINT = "lab"
 LOCAL_ENDPOINT = "local"  # an enforcement point in the network stack Bulkhead runs in

@@ -18,9 +18,9 @@ from typing import Any
 
 import jwt
 
+from contracts.incident import Principal
 from orchestrator.config import Settings
 from orchestrator.principals import ROLES
-from workflows.state import Principal
 
 JWKS_TIMEOUT_S = 5
 JWKS_CACHE_S = 300

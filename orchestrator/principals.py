@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from workflows.state import Principal, local_principal_id
+from contracts.incident import Principal, local_principal_id
 
 ROLES = ("responder", "duty-officer", "admin", "viewer", "policy-engineer")
 TOKEN_PREFIX = "bh_"  # noqa: S105 - a recognizable prefix, not a secret

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from contracts.compact import compact
+from contracts.findings import Finding, RawRef
 from orchestrator.config import Settings
-from workflows.compact import compact
-from workflows.model import Finding, RawRef
 
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
 TABLE_DDL = """

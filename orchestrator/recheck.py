@@ -14,9 +14,10 @@ import structlog
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from contracts.incident import IncidentStatus
+from contracts.names import IncidentSignal
+from contracts.visibility import STATUS
 from orchestrator.config import Settings
-from workflows.state import IncidentStatus
-from workflows.visibility import STATUS
 
 log = structlog.get_logger(__name__)
 RPC_TIMEOUT = timedelta(seconds=10)
@@ -44,7 +45,7 @@ async def recheck_held(client: Client, settings: Settings, reason: str) -> int:
         ):
             handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
             try:
-                await handle.signal("recheck", reason, rpc_timeout=RPC_TIMEOUT)
+                await handle.signal(IncidentSignal.RECHECK, reason, rpc_timeout=RPC_TIMEOUT)
                 asked += 1
             except RPCError as exc:  # ended in between: nothing to check
                 log.info("recheck.skipped", incident_id=execution.id, error=exc.message)

@@ -12,11 +12,12 @@ from temporalio.client import Client, TLSConfig, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from contracts.findings import FindingEnvelope
+from contracts.incident import IncidentParams, IncidentView
+from contracts.names import IncidentSignal
 from orchestrator import tracing
 from orchestrator.config import Settings
 from workflows.incident import IncidentWorkflow
-from workflows.model import FindingEnvelope
-from workflows.state import IncidentParams, IncidentView
 
 
 def temporal_binary() -> Path:
@@ -107,7 +108,7 @@ async def deliver_finding(
         params,
         id=params.incident_id,
         task_queue=settings.task_queue,
-        start_signal="finding",
+        start_signal=IncidentSignal.FINDING,
         start_signal_args=[envelope],
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         rpc_timeout=rpc_timeout,

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from workflows.state import AuditEntry, StepState
+from contracts.incident import AuditEntry, StepState
 
 # Containment in well under a second is the promise; approvals take minutes.
 CONTAIN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

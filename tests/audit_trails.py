@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from contracts.incident import AuditEntry
 from orchestrator.audit_checkpointer import Checkpointer
 from orchestrator.audit_sink import ForwardingAuditSink
 from orchestrator.cli.main import main
 from orchestrator.config import Settings
 from orchestrator.wiring import AUDIT_FILE, build_audit_sink
-from workflows.state import AuditEntry
 
 
 def trail_settings(state_dir: Path, **overrides: Any) -> Settings:

@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 from temporalio.client import Client, Interceptor, OutboundInterceptor, StartWorkflowUpdateInput
 
+from contracts.incident import ApproveRequest, DenyRequest, ExtendRequest, ReleaseRequest
 from orchestrator import grants
-from workflows.state import ApproveRequest, DenyRequest, ExtendRequest, ReleaseRequest
 
 TEST_APPROVAL_KEY = SecretStr("tests-approval-key-" + "k" * 32)
 REQUESTS: dict[str, type[BaseModel]] = {

@@ -20,6 +20,7 @@ from grant_signing import TEST_APPROVAL_KEY
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
+from contracts.incident import IncidentView
 from orchestrator.activities import ContainmentActivities
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
@@ -29,7 +30,6 @@ from orchestrator.principals import PrincipalStore
 from orchestrator.runtime import api_server
 from orchestrator.webhooks import sign
 from orchestrator.wiring import build_activities, build_worker
-from workflows.state import IncidentView
 
 EXAMPLE = (
     Path(__file__).resolve().parent.parent / "examples/findings/traffic-controller-compromise.json"

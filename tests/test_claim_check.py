@@ -31,13 +31,13 @@ from harness import api_client, fresh_ip, make_settings, running_worker, signed,
 from temporalio.client import Client
 from workflow_fakes import ScriptedEngine, fallback_step, scripted_activities
 
+from contracts.compact import FINDING_BYTES
+from contracts.incident import IncidentStatus, StepState
 from orchestrator.config import Settings
 from orchestrator.incidents import incident_id_for
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
 from orchestrator.principals import PrincipalStore
-from workflows.compact import FINDING_BYTES
 from workflows.kept import MAX_KEPT
-from workflows.state import IncidentStatus, StepState
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples/findings"
 STEP = "fallback:tsc-0001"

@@ -20,6 +20,7 @@ from conftest import free_port
 from harness import api_client, example_finding, make_settings, running_worker, signed, wait_for
 from temporalio.client import Client
 
+from contracts.incident import IncidentStatus, StepState
 from orchestrator.lab.city import CITY_SERVICE_TOKEN_FILE
 from orchestrator.lab.cityservice import CityServiceLab
 from orchestrator.lab.secretfiles import write_secret
@@ -27,7 +28,6 @@ from orchestrator.lab.substation import SubstationLab
 from orchestrator.lab.traffic import MODE_FLASH, TrafficLab
 from orchestrator.principals import PrincipalStore
 from orchestrator.wiring import build_activities
-from workflows.state import IncidentStatus, StepState
 
 pytestmark = pytest.mark.e2e
 CORRIDOR = ["tsc-0001", "tsc-0002", "tsc-0003", "tsc-0004"]

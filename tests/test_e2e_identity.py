@@ -22,11 +22,11 @@ from conftest import free_port
 from harness import api_client, fresh_ip, make_settings, running_worker, signed, wait_for
 from temporalio.client import Client
 
+from contracts.incident import IncidentStatus, StepState
 from orchestrator.lab import ldap as ldap_lab
 from orchestrator.lab.identity import IdentityLab
 from orchestrator.principals import PrincipalStore
 from orchestrator.wiring import build_activities
-from workflows.state import IncidentStatus, StepState
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # pyasn1, imported by ldap3

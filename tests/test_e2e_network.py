@@ -32,6 +32,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from workflow_fakes import ScriptedEngine, scripted_activities
 
+from contracts.incident import IncidentStatus, IncidentView, Principal, ReleaseRequest, StepState
 from orchestrator.city import TemporalCity
 from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT, Settings
 from orchestrator.lab.cityservice import CityServiceLab
@@ -40,7 +41,6 @@ from orchestrator.lab.traffic import TrafficLab
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.principals import PrincipalStore
 from orchestrator.wiring import build_activities
-from workflows.state import IncidentStatus, IncidentView, Principal, ReleaseRequest, StepState
 
 pytestmark = [pytest.mark.e2e, needs_netlab]
 

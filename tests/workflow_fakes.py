@@ -13,7 +13,10 @@ from typing import Any
 from harness import example_finding
 from temporalio.client import Client
 
-from adapters.base import Capabilities, Plan, Receipt, StepCommand, Verification
+from contracts.adapter import Capabilities, Plan, Receipt, StepCommand, Verification
+from contracts.decision import Decision, DecisionStep, Verdict
+from contracts.findings import Finding, FindingEnvelope
+from contracts.incident import GuardReport, IncidentParams, ServiceHealth
 from orchestrator.activities import ContainmentActivities
 from orchestrator.city import CityState
 from orchestrator.config import Settings
@@ -21,8 +24,6 @@ from orchestrator.inventory import Inventory
 from orchestrator.policy.base import Authorization
 from orchestrator.temporal import deliver_finding
 from orchestrator.wiring import build_adapters
-from workflows.model import Decision, DecisionStep, Finding, FindingEnvelope, Verdict
-from workflows.state import GuardReport, IncidentParams, ServiceHealth
 
 
 class ScriptedEngine:

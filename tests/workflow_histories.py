@@ -8,8 +8,8 @@ from pathlib import Path
 HISTORIES = Path(__file__).resolve().parent / "workflows" / "histories"
 ROOT = Path(__file__).resolve().parent.parent
 # What a history's replay depends on: the workflow code and the payload types it records
-# (plans, receipts and verifications are defined beside the adapters).
-SOURCES = ("workflows/**/*.py", "adapters/base.py")
+# (findings, decisions, plans, receipts and incident state are in contracts/).
+SOURCES = ("workflows/**/*.py", "contracts/**/*.py")
 
 
 def source_hash() -> str:

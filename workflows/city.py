@@ -9,51 +9,17 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, ConfigDict, Field
+    from contracts.city import (
+        MEMO_ACTIVE,
+        MEMO_PAUSED,
+        AutomationChange,
+        CityView,
+        ContainmentEvent,
+    )
+    from contracts.names import STATE_QUERY, CitySignal, CityUpdate
 
-    from workflows.state import Principal
-
-CITY_WORKFLOW_ID = "bulkhead-city"
-
-
-def city_workflow_id(task_queue: str) -> str:
-    """One city record per deployment; a deployment is a task queue."""
-    return f"{CITY_WORKFLOW_ID}:{task_queue}"
-
-
-MEMO_PAUSED = "paused"
-MEMO_ACTIVE = "active_containments"
 # Signals pile up in history; start a fresh run well before the history gets heavy.
 MAX_EVENTS_PER_RUN = 5_000
-
-
-class AutomationChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    principal: Principal
-    reason: str = Field(min_length=1, max_length=2000)
-    authz_decision_id: str | None = None
-
-
-class CityView(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    paused: bool = False
-    changed_by: str | None = None
-    changed_at: str | None = None
-    reason: str | None = None
-    active: dict[str, str] = Field(default_factory=dict, description="incident:step → since")
-
-    @property
-    def active_containments(self) -> int:
-        return len(self.active)
-
-
-class ContainmentEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    key: str
-    at: str
 
 
 @workflow.defn(name="CityWorkflow")
@@ -80,24 +46,24 @@ class CityWorkflow:
             memo={MEMO_PAUSED: self._view.paused, MEMO_ACTIVE: len(self._view.active)},
         )
 
-    @workflow.query(name="state")
+    @workflow.query(name=STATE_QUERY)
     def state(self) -> CityView:
         return self._view
 
-    @workflow.update(name="pause")
+    @workflow.update(name=CityUpdate.PAUSE)
     def pause(self, change: AutomationChange) -> CityView:
         return self._set(paused=True, change=change)
 
-    @workflow.update(name="resume")
+    @workflow.update(name=CityUpdate.RESUME)
     def resume(self, change: AutomationChange) -> CityView:
         return self._set(paused=False, change=change)
 
-    @workflow.signal(name="containment_started")
+    @workflow.signal(name=CitySignal.CONTAINMENT_STARTED)
     def containment_started(self, event: ContainmentEvent) -> None:
         self._view.active[event.key] = event.at
         self._publish()
 
-    @workflow.signal(name="containment_ended")
+    @workflow.signal(name=CitySignal.CONTAINMENT_ENDED)
     def containment_ended(self, event: ContainmentEvent) -> None:
         self._view.active.pop(event.key, None)
         self._publish()

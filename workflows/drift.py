@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from contracts.decision import OnDrift
+    from contracts.incident import StepView
     from workflows import gates
     from workflows.execution import STEP_FAILURES, StepExecution, error_text
-    from workflows.model import OnDrift
-    from workflows.state import StepView
 
 # Histories from before drift checks replay without their timers and verify calls.
 DRIFT_PATCH = "drift-checks"

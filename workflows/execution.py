@@ -19,9 +19,9 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from adapters.base import Plan, Receipt, StepCommand, Verification, WriteRecord
-    from workflows.city import ContainmentEvent, city_workflow_id
-    from workflows.state import (
+    from contracts.adapter import Plan, Receipt, StepCommand, Verification, WriteRecord
+    from contracts.city import ContainmentEvent, city_workflow_id
+    from contracts.incident import (
         AuditBatch,
         AuditEntry,
         GuardReport,
@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         StepState,
         StepView,
     )
+    from contracts.names import Activity, CitySignal, ErrorType
 
 # Apply, verify and rollback on a fast target run as local activities: each regular
 # activity dispatch costs ~50 ms on the dev server. `plan` is the one regular activity
@@ -40,7 +41,7 @@ ADAPTER_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=5),
     maximum_attempts=6,
-    non_retryable_error_types=["PermanentAdapterError"],
+    non_retryable_error_types=[ErrorType.PERMANENT_ADAPTER],
 )
 # Probes have their own short timeouts; this bounds a whole round (several services).
 GUARD_TIMEOUT = timedelta(seconds=15)
@@ -102,7 +103,7 @@ class StepExecution:
             # record the wrong state to restore. A regular activity's result is in history
             # before the workflow moves on to apply.
             plan = await workflow.execute_activity(
-                "plan_step",
+                Activity.PLAN,
                 command,
                 result_type=Plan,
                 start_to_close_timeout=STEP_CALL_TIMEOUT,
@@ -110,14 +111,14 @@ class StepExecution:
             )
             self._record_intent(step, plan, reapply=reapply)
             self.transition(step, StepState.APPLYING)
-            receipt = await self._call("apply_step", command, Receipt)
+            receipt = await self._call(Activity.APPLY, command, Receipt)
             step.receipt = receipt
             self._applied += 1
             step.applied_seq = self._applied
             self.transition(
                 step, StepState.APPLIED, detail=receipt.detail, **_writes(receipt.writes)
             )
-            verification = await self._call("verify_step", receipt, Verification)
+            verification = await self._call(Activity.VERIFY, receipt, Verification)
             step.verification = verification.model_dump()
         except STEP_FAILURES as exc:
             step.error = error_text(exc)
@@ -173,7 +174,7 @@ class StepExecution:
             **({"reapplied": True} if reapply else {}),
         )
         if step.automatic and not reapply:
-            self._tell_city("containment_started", step)
+            self._tell_city(CitySignal.CONTAINMENT_STARTED, step)
         # Contained first, watched after: the guard never delays containment, and it
         # undoes the step if an essential service it watches went down meanwhile.
         if guard_before is not None:
@@ -183,7 +184,7 @@ class StepExecution:
         """Verify a held step's target again (a drift check); adapter errors propagate."""
         if step.receipt is None:
             raise ApplicationError(f"step {step.id} holds no receipt", non_retryable=True)
-        return await self._call("verify_step", step.receipt, Verification)
+        return await self._call(Activity.VERIFY, step.receipt, Verification)
 
     def abandon(self, step: StepView, error: str) -> None:
         """The step no longer holds and Bulkhead leaves its target as found: a person
@@ -193,13 +194,13 @@ class StepExecution:
         self.transition(step, StepState.FAILED, error=error)
         self._escalate(f"step {step.id}: {error}")
         if step.automatic:
-            self._tell_city("containment_ended", step)
+            self._tell_city(CitySignal.CONTAINMENT_ENDED, step)
 
     async def preview(self, step: StepView) -> None:
         """A dry-run plan for a step awaiting approval: no side effect on the target."""
         try:
             plan: Plan = await workflow.execute_activity(
-                "plan_step",
+                Activity.PLAN,
                 self._command(step),
                 result_type=Plan,
                 start_to_close_timeout=STEP_CALL_TIMEOUT,
@@ -240,7 +241,7 @@ class StepExecution:
         )
         try:
             report: GuardReport = await workflow.execute_local_activity(
-                "probe_guard",
+                Activity.PROBE_GUARD,
                 request,
                 result_type=GuardReport,
                 start_to_close_timeout=GUARD_TIMEOUT,
@@ -287,8 +288,8 @@ class StepExecution:
         was_holding = not from_failure
         self.transition(step, StepState.ROLLING_BACK)
         try:
-            undone = await self._call("rollback_step", restore, Receipt)
-            check = await self._call("verify_step", undone, Verification)
+            undone = await self._call(Activity.ROLLBACK, restore, Receipt)
+            check = await self._call(Activity.VERIFY, undone, Verification)
         except STEP_FAILURES as exc:
             step.error = f"rollback failed: {error_text(exc)}"
             self.transition(step, StepState.FAILED, error=step.error)
@@ -309,7 +310,7 @@ class StepExecution:
             **_writes(undone.writes[len(restore.writes) :]),
         )
         if step.automatic and was_holding:
-            self._tell_city("containment_ended", step)
+            self._tell_city(CitySignal.CONTAINMENT_ENDED, step)
 
     async def _call(self, name: str, arg: BaseModel, result_type: type[ResultT]) -> ResultT:
         result: ResultT = await workflow.execute_local_activity(
@@ -397,7 +398,7 @@ class StepExecution:
     async def _export_batch(self, pending: list[AuditEntry]) -> None:
         try:
             await workflow.execute_activity(
-                "export_audit",
+                Activity.EXPORT_AUDIT,
                 AuditBatch(entries=pending),
                 start_to_close_timeout=AUDIT_EXPORT_TIMEOUT,
                 schedule_to_close_timeout=AUDIT_EXPORT_DEADLINE,

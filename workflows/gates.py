@@ -6,7 +6,7 @@ rules are testable without a server. Each returns the reason to refuse, or None.
 
 from __future__ import annotations
 
-from workflows.state import ApproveRequest, DenyRequest, ExtendRequest, StepState, StepView
+from contracts.incident import ApproveRequest, DenyRequest, ExtendRequest, StepState, StepView
 
 HOLDING = (StepState.APPLIED, StepState.VERIFIED)
 

@@ -16,7 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.state import (
+    from contracts.incident import (
         ApproveRequest,
         DenyRequest,
         ExtendRequest,
@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         GrantVerdict,
         ReleaseRequest,
     )
+    from contracts.names import Activity, ErrorType
 
 # Histories from before grants replay without the verify_grant calls.
 GRANTS_PATCH = "grants"
@@ -61,7 +62,7 @@ class GrantGate:
                 principal_id=request.principal.id,
             )
             verdict = await workflow.execute_local_activity(
-                "verify_grant",
+                Activity.VERIFY_GRANT,
                 check,
                 result_type=GrantVerdict,
                 start_to_close_timeout=VERIFY_TIMEOUT,
@@ -77,4 +78,6 @@ class GrantGate:
             principal_id=request.principal.id,
             reason=refused,
         )
-        raise ApplicationError(f"{action} refused: {refused}", type="Refused", non_retryable=True)
+        raise ApplicationError(
+            f"{action} refused: {refused}", type=ErrorType.REFUSED, non_retryable=True
+        )

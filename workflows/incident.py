@@ -21,29 +21,11 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from adapters.base import Receipt
-    from workflows import gates
-    from workflows.compact import compact, short_key
-    from workflows.drift import DRIFT_PATCH, DriftChecks
-    from workflows.execution import (
-        ADAPTER_RETRY,
-        GUARD_PATCH,
-        STEP_CALL_TIMEOUT,
-        STEP_FAILURES,
-        StepExecution,
-    )
-    from workflows.grants import GRANTS_PATCH, GrantGate
-    from workflows.kept import KeptFindings
-    from workflows.model import (
-        ActivityId,
-        DecideRequest,
-        Decision,
-        Finding,
-        FindingEnvelope,
-        OnTimeout,
-    )
-    from workflows.picture import MAX_PICTURE, changes_picture, new_keys, stored_key
-    from workflows.state import (
+    from contracts.adapter import Receipt
+    from contracts.compact import compact, short_key
+    from contracts.decision import DecideRequest, Decision, OnTimeout
+    from contracts.findings import ActivityId, Finding, FindingEnvelope
+    from contracts.incident import (
         ApprovalRecord,
         ApproveRequest,
         DenyRequest,
@@ -57,8 +39,21 @@ with workflow.unsafe.imports_passed_through():
         StepState,
         StepView,
     )
+    from contracts.names import STATE_QUERY, Activity, ErrorType, IncidentSignal, IncidentUpdate
+    from contracts.visibility import CONTINUED, IDLE, STATUS, Visible, visible
+    from workflows import gates
+    from workflows.drift import DRIFT_PATCH, DriftChecks
+    from workflows.execution import (
+        ADAPTER_RETRY,
+        GUARD_PATCH,
+        STEP_CALL_TIMEOUT,
+        STEP_FAILURES,
+        StepExecution,
+    )
+    from workflows.grants import GRANTS_PATCH, GrantGate
+    from workflows.kept import KeptFindings
+    from workflows.picture import MAX_PICTURE, changes_picture, new_keys, stored_key
     from workflows.status import derive_status
-    from workflows.visibility import CONTINUED, IDLE, STATUS, Visible, visible
 
 MAX_SEEN = 10_000  # dedupe memory per incident; the oldest keys are forgotten first
 MAX_KEPT_IDS = 100  # decision ids and escalation reasons kept for the view (newest)
@@ -160,7 +155,7 @@ class IncidentWorkflow:
 
     # --- inputs ---------------------------------------------------------------------------
 
-    @workflow.signal(name="finding")
+    @workflow.signal(name=IncidentSignal.FINDING)
     def finding(self, envelope: FindingEnvelope) -> None:
         bounded = self._is_bounded()
         finding = compact(envelope.finding) if bounded else envelope.finding
@@ -197,7 +192,7 @@ class IncidentWorkflow:
             **_claim(finding),
         )
 
-    @workflow.signal(name="recheck")
+    @workflow.signal(name=IncidentSignal.RECHECK)
     def recheck(self, reason: str) -> None:
         """Verify every held step's target now: a worker or the lab restarted, and a
         restart is when a containment is most often undone unseen (wazuh#376)."""
@@ -240,7 +235,7 @@ class IncidentWorkflow:
     def _incident_id(self) -> str:
         return _incident_id(self._id, self._sequence)
 
-    @workflow.query(name="state")
+    @workflow.query(name=STATE_QUERY)
     def state(self) -> IncidentView:
         steps = list(self._steps.values())
         return IncidentView(
@@ -262,7 +257,7 @@ class IncidentWorkflow:
             earlier=self._earlier,
         )
 
-    @workflow.update(name="approve")
+    @workflow.update(name=IncidentUpdate.APPROVE)
     async def approve(self, request: ApproveRequest) -> StepView:
         await self._admit(request, "approve", request.step_id)
         # Checked again: the state may have moved while the grant was verified.
@@ -289,7 +284,7 @@ class IncidentWorkflow:
             or gates.approval_refusal(self._steps.get(request.step_id), request)
         )
 
-    @workflow.update(name="deny")
+    @workflow.update(name=IncidentUpdate.DENY)
     async def deny(self, request: DenyRequest) -> StepView:
         await self._admit(request, "deny", request.step_id)
         self._refuse_if(gates.denial_refusal(self._steps.get(request.step_id), request))
@@ -312,13 +307,13 @@ class IncidentWorkflow:
             or gates.denial_refusal(self._steps.get(request.step_id), request)
         )
 
-    @workflow.update(name="extend")
+    @workflow.update(name=IncidentUpdate.EXTEND)
     async def extend(self, request: ExtendRequest) -> StepView:
         await self._admit(request, "extend", request.step_id)
         self._refuse_if(gates.extension_refusal(self._steps.get(request.step_id), request))
         step = self._steps[request.step_id]
         if step.lease_expires_at is None:  # the validator refuses this; kept for the types
-            raise ApplicationError(f"step {step.id} holds no lease", type="Refused")
+            raise ApplicationError(f"step {step.id} holds no lease", type=ErrorType.REFUSED)
         before = step.lease_expires_at
         expires = _parse(before) + timedelta(seconds=request.lease_s)
         step.lease_expires_at = expires.isoformat()
@@ -343,7 +338,7 @@ class IncidentWorkflow:
         renewal = RenewLeaseRequest(receipt=step.receipt, expires_at=step.lease_expires_at)
         try:
             step.receipt = await workflow.execute_activity(
-                "renew_lease",
+                Activity.RENEW_LEASE,
                 renewal,
                 result_type=Receipt,
                 start_to_close_timeout=STEP_CALL_TIMEOUT,
@@ -358,7 +353,7 @@ class IncidentWorkflow:
             raise ApplicationError(
                 f"the target of step {step.id} did not take the new deadline ({error}); "
                 f"the lease still ends at {before}",
-                type="Refused",
+                type=ErrorType.REFUSED,
             ) from None
 
     @extend.validator
@@ -368,7 +363,7 @@ class IncidentWorkflow:
             or gates.extension_refusal(self._steps.get(request.step_id), request)
         )
 
-    @workflow.update(name="release")
+    @workflow.update(name=IncidentUpdate.RELEASE)
     async def release(self, request: ReleaseRequest) -> IncidentView:
         await self._admit(request, "release", None)
         if self._release is not None:  # another release got in while this one was checked
@@ -387,7 +382,9 @@ class IncidentWorkflow:
     def _validate_release(self, request: ReleaseRequest) -> None:
         self._refuse_if(self._other_incident(request.incident_id))
         if self._release is not None:
-            raise ApplicationError("this incident is already being released", type="Refused")
+            raise ApplicationError(
+                "this incident is already being released", type=ErrorType.REFUSED
+            )
 
     # --- main loop ------------------------------------------------------------------------
 
@@ -526,7 +523,7 @@ class IncidentWorkflow:
     async def _decide(self) -> None:
         request = DecideRequest(incident_id=self._id, findings=self._kept.items)
         decision = await workflow.execute_local_activity(
-            "decide",
+            Activity.DECIDE,
             request,
             result_type=Decision,
             start_to_close_timeout=DECIDE_TIMEOUT,
@@ -772,4 +769,4 @@ class IncidentWorkflow:
     def _refuse_if(reason: str | None) -> None:
         if reason is not None:
             # The update is rejected before it reaches history; the API answers 409.
-            raise ApplicationError(reason, type="Refused", non_retryable=True)
+            raise ApplicationError(reason, type=ErrorType.REFUSED, non_retryable=True)

@@ -9,8 +9,8 @@ what is news. A finding that adds nothing new is then counted but not kept.
 
 from __future__ import annotations
 
-from workflows.compact import size_of
-from workflows.model import ActivityId, Finding
+from contracts.compact import size_of
+from contracts.findings import ActivityId, Finding
 
 MAX_KEPT = 200
 KEPT_BYTES = 512 * 1024

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from workflows.compact import short_key
-from workflows.model import Finding
+from contracts.compact import short_key
+from contracts.findings import Finding
 
 MAX_PICTURE = 5000  # keys remembered per incident; the oldest are forgotten first
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from workflows.model import Decision
-from workflows.state import IncidentStatus, StepState, StepView
+from contracts.decision import Decision
+from contracts.incident import IncidentStatus, StepState, StepView
 
 _IN_FLIGHT = {StepState.APPROVED, StepState.APPLYING, StepState.ROLLING_BACK, StepState.PLANNED}
 _HOLDING = {StepState.APPLIED, StepState.VERIFIED}

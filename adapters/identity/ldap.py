@@ -22,18 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast, get_args
 
-from adapters.base import (
-    AdapterError,
-    Capabilities,
-    PermanentAdapterError,
-    Plan,
-    Receipt,
-    StepCommand,
-    TransientAdapterError,
-    Verification,
-)
+from adapters.base import AdapterError, PermanentAdapterError, TransientAdapterError
 from adapters.identity.systems import check_action, lab_or, names
 from adapters.secrets import SecretRef
+from contracts.adapter import Capabilities, Plan, Receipt, StepCommand, Verification
 
 with warnings.catch_warnings():
     # ldap3 2.9.1 imports names that pyasn1 >= 0.6.1 deprecates (tagMap, typeMap); under

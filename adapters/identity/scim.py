@@ -34,17 +34,10 @@ from scim2_models import (
     User,
 )
 
-from adapters.base import (
-    Capabilities,
-    PermanentAdapterError,
-    Plan,
-    Receipt,
-    StepCommand,
-    TransientAdapterError,
-    Verification,
-)
+from adapters.base import PermanentAdapterError, TransientAdapterError
 from adapters.identity import systems
 from adapters.secrets import SecretRef
+from contracts.adapter import Capabilities, Plan, Receipt, StepCommand, Verification
 
 SUPPORTED_ACTIONS = ("deny",)
 _KEYS = frozenset({"endpoint", "token_env", "token_file", "remove_groups", "timeout_s"})

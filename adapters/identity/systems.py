@@ -11,8 +11,9 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from adapters.base import PermanentAdapterError, StepCommand
+from adapters.base import PermanentAdapterError
 from adapters.secrets import SecretRef
+from contracts.adapter import StepCommand
 
 LAB_ENDPOINT = "lab"
 # Keys every inventory system record carries; accepted so the whole record can be passed.

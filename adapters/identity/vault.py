@@ -32,17 +32,10 @@ from typing import Any, TypeVar
 import hvac
 import hvac.exceptions
 
-from adapters.base import (
-    Capabilities,
-    PermanentAdapterError,
-    Plan,
-    Receipt,
-    StepCommand,
-    TransientAdapterError,
-    Verification,
-)
+from adapters.base import PermanentAdapterError, TransientAdapterError
 from adapters.identity import systems
 from adapters.secrets import SecretRef
+from contracts.adapter import Capabilities, Plan, Receipt, StepCommand, Verification
 
 SUPPORTED_ACTIONS = ("deny",)
 # The leases of the account's own logins; a system adds its secrets engines' prefixes.

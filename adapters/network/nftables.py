@@ -21,16 +21,7 @@ from collections.abc import Awaitable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from adapters.base import (
-    AdapterError,
-    Capabilities,
-    PermanentAdapterError,
-    Plan,
-    Receipt,
-    StepCommand,
-    TransientAdapterError,
-    Verification,
-)
+from adapters.base import AdapterError, PermanentAdapterError, TransientAdapterError
 from adapters.network.lease import deadline_problem, deadline_text, seconds_until
 from adapters.network.nft import Nft, NftConflictError, NftGoneError
 from adapters.network.ruleset import (
@@ -56,6 +47,7 @@ from adapters.network.topology import (
     Selection,
     resolve,
 )
+from contracts.adapter import Capabilities, Plan, Receipt, StepCommand, Verification
 
 T = TypeVar("T")
 # A racing rollback of the same step may delete a handle between our listing and our

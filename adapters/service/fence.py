@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from adapters.base import WriteOutcome, WriteRecord
+from contracts.adapter import WriteOutcome, WriteRecord
 
 Purpose = Literal["apply", "rollback"]
 # Idempotency keys remembered per point; the oldest settled ones are forgotten first.

@@ -29,18 +29,10 @@ from abc import abstractmethod
 from collections.abc import Hashable, Mapping
 from typing import Any, Generic, TypeVar, cast
 
-from adapters.base import (
-    Capabilities,
-    PermanentAdapterError,
-    Plan,
-    Receipt,
-    StepCommand,
-    TransientAdapterError,
-    Verification,
-    WriteRecord,
-)
+from adapters.base import PermanentAdapterError, TransientAdapterError
 from adapters.service.connections import PointConnections
 from adapters.service.fence import Purpose, TargetWrites, WriteEntry, WriteFence, describe
+from contracts.adapter import Capabilities, Plan, Receipt, StepCommand, Verification, WriteRecord
 
 SUPPORTED_ACTIONS = ("set",)
 LAB_ENDPOINT = "lab"

@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from contracts.findings import Finding, FindingEnvelope
+from contracts.incident import IncidentParams, StepState
 from drills.stack import DRILL_LEASE_S, Stack, finding
 from drills.storm import lost_findings, run_storm, storm_findings
 from orchestrator import logs
 from orchestrator.config import Settings
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL
 from orchestrator.temporal import deliver_finding
-from workflows.model import Finding, FindingEnvelope
-from workflows.state import IncidentParams, StepState
 
 UNITS = {"tsc-0001": 1, "tsc-0002": 2, "tsc-0003": 3, "tsc-0004": 4}
 

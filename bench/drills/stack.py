@@ -22,11 +22,11 @@ import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from contracts.incident import IncidentView, Principal, ReleaseRequest
 from orchestrator.config import DEFAULT_POLICY_DIR, Settings, new_webhook_secret
 from orchestrator.devserver import DevServer
 from orchestrator.grants import approval_key, granted
 from orchestrator.lab.traffic import TrafficLab
-from workflows.state import IncidentView, Principal, ReleaseRequest
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 EXAMPLE = (

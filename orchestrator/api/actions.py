@@ -17,17 +17,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from orchestrator import grants
-from orchestrator.api.access import BEARER, Reader
-from orchestrator.api.auth import current_principal
-from orchestrator.api.body import json_body
-from orchestrator.api.context import ApiContext, get_context
-from orchestrator.api.incidents import fetch_incident
-from orchestrator.api.listing import incident_key
-from orchestrator.api.problems import Problem, temporal_unavailable
-from orchestrator.policy.base import Authorization
-from workflows.city import AutomationChange
-from workflows.state import (
+from contracts.city import AutomationChange
+from contracts.incident import (
     ApproveRequest,
     DenyRequest,
     ExtendRequest,
@@ -37,6 +28,16 @@ from workflows.state import (
     ReleaseRequest,
     StepView,
 )
+from contracts.names import ErrorType
+from orchestrator import grants
+from orchestrator.api.access import BEARER, Reader
+from orchestrator.api.auth import current_principal
+from orchestrator.api.body import json_body
+from orchestrator.api.context import ApiContext, get_context
+from orchestrator.api.incidents import fetch_incident
+from orchestrator.api.listing import incident_key
+from orchestrator.api.problems import Problem, temporal_unavailable
+from orchestrator.policy.base import Authorization
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
@@ -178,7 +179,7 @@ async def _update(
         return await handle.execute_update(name, payload, result_type=result_type, rpc_timeout=wait)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
-        if isinstance(cause, ApplicationError) and cause.type == "Refused":
+        if isinstance(cause, ApplicationError) and cause.type == ErrorType.REFUSED:
             raise Problem(409, cause.message, slug="conflict") from None
         raise Problem(500, f"the incident could not apply {name}: {cause}") from None
     except RPCError as exc:

@@ -18,10 +18,9 @@ from typing import Any
 from temporalio.client import WorkflowExecution
 from temporalio.service import RPCError, RPCStatusCode
 
-from orchestrator.api.context import ApiContext
-from orchestrator.api.problems import Problem, temporal_unavailable
-from workflows.state import IncidentStatus, IncidentView
-from workflows.visibility import (
+from contracts.incident import IncidentStatus, IncidentView
+from contracts.names import STATE_QUERY
+from contracts.visibility import (
     AWAITING_APPROVAL,
     CONTINUED,
     IDLE,
@@ -33,6 +32,8 @@ from workflows.visibility import (
     row,
     visible_view,
 )
+from orchestrator.api.context import ApiContext
+from orchestrator.api.problems import Problem, temporal_unavailable
 
 LIST_TIMEOUT = timedelta(seconds=10)
 UNPUBLISHED_QUERY_TIMEOUT = timedelta(seconds=1)
@@ -106,7 +107,7 @@ async def _state(
 ) -> IncidentView:
     handle = context.client.get_workflow_handle(key, run_id=run_id)
     view: IncidentView = await handle.query(
-        "state", result_type=IncidentView, rpc_timeout=rpc_timeout
+        STATE_QUERY, result_type=IncidentView, rpc_timeout=rpc_timeout
     )
     return view
 

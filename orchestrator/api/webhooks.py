@@ -23,6 +23,8 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
+from contracts.findings import Finding, FindingEnvelope
+from contracts.incident import IncidentParams
 from orchestrator import raw_store, sources
 from orchestrator.api import payload, webhook_docs
 from orchestrator.api.body import JSON_TYPES, read_limited
@@ -39,8 +41,6 @@ from orchestrator.connectors.base import Connector, FieldError, Item
 from orchestrator.incidents import entity_of, incident_id_for
 from orchestrator.metrics import UNKNOWN_SOURCE, Metrics, metrics_of
 from orchestrator.temporal import deliver_finding
-from workflows.model import Finding, FindingEnvelope
-from workflows.state import IncidentParams
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["webhooks"])

@@ -32,7 +32,7 @@ def _report_unset(exc: MissingEndpointError, *, as_json: bool) -> None:
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
-    from adapters.base import Capabilities  # noqa: PLC0415 - keeps --help fast
+    from contracts.adapter import Capabilities  # noqa: PLC0415 - keeps --help fast
     from orchestrator.inventory import Inventory, MissingEndpointError  # noqa: PLC0415
     from orchestrator.wiring import build_adapters  # noqa: PLC0415
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contracts.incident import AuditEntry
 from orchestrator.audit_chain import FindingKind, is_keyed
 from orchestrator.audit_checkpoint import Checkpoint, checkpoint_path, read_checkpoints
 from orchestrator.audit_sink import read_entries
 from orchestrator.audit_verify import CheckpointStore, Trail, Verdict, verify_trail
-from workflows.state import AuditEntry
 
 POSTGRES = "PostgreSQL"
 

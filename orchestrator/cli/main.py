@@ -10,11 +10,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contracts.incident import IncidentStatus
 from orchestrator import logs
 from orchestrator.cli import adapters, policy, responders
 from orchestrator.cli.client import EXIT_CODES_HELP
 from orchestrator.config import Settings, load_settings
-from workflows.state import IncidentStatus
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -15,6 +15,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.findings import (
+    ActivityId,
+    Analytic,
+    Finding,
+    FindingInfo,
+    Metadata,
+    Product,
+    Resource,
+)
 from orchestrator.connectors import fields as f
 from orchestrator.connectors.base import (
     MAX_ITEMS,
@@ -26,15 +35,6 @@ from orchestrator.connectors.base import (
     validated,
 )
 from orchestrator.connectors.severity import ALERTMANAGER
-from workflows.model import (
-    ActivityId,
-    Analytic,
-    Finding,
-    FindingInfo,
-    Metadata,
-    Product,
-    Resource,
-)
 
 # Alertmanager writes the zero time for an alert that has not ended.
 _ZERO_TIME = "0001-01-01T00:00:00Z"

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from workflows.model import Finding
+from contracts.findings import Finding
 
 # Alerts one payload may carry (Alertmanager groups, Elastic rule runs, OCSF lists, EVE
 # batches): each becomes a Temporal signal, so a payload is bounded in work, not only bytes.

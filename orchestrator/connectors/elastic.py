@@ -18,6 +18,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.findings import (
+    ActivityId,
+    Analytic,
+    Finding,
+    FindingInfo,
+    Metadata,
+    Product,
+    Resource,
+)
 from orchestrator.connectors import fields as f
 from orchestrator.connectors.base import (
     Item,
@@ -29,15 +38,6 @@ from orchestrator.connectors.base import (
     validated,
 )
 from orchestrator.connectors.severity import ELASTIC, ELASTIC_RISK, first_known
-from workflows.model import (
-    ActivityId,
-    Analytic,
-    Finding,
-    FindingInfo,
-    Metadata,
-    Product,
-    Resource,
-)
 
 
 def dig(document: Any, dotted: str) -> Any:

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-from workflows.model import Endpoint, Evidence, User
+from contracts.findings import Endpoint, Evidence, User
 
 MAX_UID = 256  # FindingInfo.uid and Resource.uid
 MAX_TITLE = 1024  # FindingInfo.title

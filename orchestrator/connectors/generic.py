@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contracts.findings import Finding
 from orchestrator.connectors.base import (
     MAX_ITEMS,
     FieldError,
@@ -31,7 +32,6 @@ from orchestrator.connectors.base import (
 )
 from orchestrator.connectors.ocsf_models import model_for
 from orchestrator.connectors.ocsf_normalize import to_finding
-from workflows.model import Finding
 
 MAX_FINDINGS_PER_PAYLOAD = MAX_ITEMS
 # Bulkhead's own form: every top-level attribute is one of the normalized Finding's.

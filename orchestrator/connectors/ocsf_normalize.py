@@ -27,11 +27,7 @@ import re
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from orchestrator.connectors import fields as f
-from orchestrator.connectors import ocsf_models as m
-from orchestrator.connectors import ocsf_schema as schema
-from orchestrator.connectors.severity import confidence as confidence_label
-from workflows.model import (
+from contracts.findings import (
     ActivityId,
     Analytic,
     ConfidenceId,
@@ -45,6 +41,10 @@ from workflows.model import (
     SeverityId,
     User,
 )
+from orchestrator.connectors import fields as f
+from orchestrator.connectors import ocsf_models as m
+from orchestrator.connectors import ocsf_schema as schema
+from orchestrator.connectors.severity import confidence as confidence_label
 
 T = TypeVar("T")
 

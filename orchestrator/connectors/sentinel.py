@@ -13,10 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.connectors import fields as f
-from orchestrator.connectors.base import Item, Reject, VendorConnector, convert, raw_json
-from orchestrator.connectors.severity import SENTINEL
-from workflows.model import (
+from contracts.findings import (
     ActivityId,
     Analytic,
     Evidence,
@@ -26,6 +23,9 @@ from workflows.model import (
     Product,
     Resource,
 )
+from orchestrator.connectors import fields as f
+from orchestrator.connectors.base import Item, Reject, VendorConnector, convert, raw_json
+from orchestrator.connectors.severity import SENTINEL
 
 
 class Entity(BaseModel):

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contracts.findings import ConfidenceId, SeverityId
 from orchestrator.connectors.fields import scalar
-from workflows.model import ConfidenceId, SeverityId
 
 S = SeverityId
 

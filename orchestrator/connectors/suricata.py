@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.findings import Analytic, Finding, FindingInfo, Metadata, Product
 from orchestrator.connectors import fields as f
 from orchestrator.connectors.base import (
     MAX_ITEMS,
@@ -31,7 +32,6 @@ from orchestrator.connectors.severity import (
     confidence,
     first_known,
 )
-from workflows.model import Analytic, Finding, FindingInfo, Metadata, Product
 
 
 class Alert(BaseModel):

@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.findings import Analytic, Finding, FindingInfo, Metadata, Product, Resource
 from orchestrator.connectors import fields as f
 from orchestrator.connectors.base import Item, VendorConnector, convert, raw_json
 from orchestrator.connectors.severity import WAZUH
-from workflows.model import Analytic, Finding, FindingInfo, Metadata, Product, Resource
 
 
 class Rule(BaseModel):

@@ -27,9 +27,9 @@ from fastapi import Request
 from fastapi.responses import Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from contracts.incident import Principal
 from orchestrator.console.ended import ENDED_FILE, EndedSessions
 from orchestrator.principals import PrincipalStore
-from workflows.state import Principal
 
 SECRET_FILE = "console-secret"  # noqa: S105 - a file name, not a secret
 COOKIE = "bulkhead_console"

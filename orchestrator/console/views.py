@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from contracts.decision import Reason
+from contracts.findings import SeverityId
+from contracts.incident import IncidentStatus, IncidentView, Principal, StepState, StepView
 from orchestrator.api.actions import authorization_request
 from orchestrator.api.context import ApiContext
-from workflows.model import Reason, SeverityId
-from workflows.state import IncidentStatus, IncidentView, Principal, StepState, StepView
 
 STEP_ACTIONS: dict[StepState, tuple[str, ...]] = {
     StepState.AWAITING_APPROVAL: ("approve", "deny"),

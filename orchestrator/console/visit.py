@@ -10,12 +10,12 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
+from contracts.incident import Principal
 from orchestrator.api.context import ApiContext, get_context
 from orchestrator.api.problems import Problem, problem_response
 from orchestrator.console import live
 from orchestrator.console.render import page
 from orchestrator.console.session import COOKIE, Session, Sessions, principal_of
-from workflows.state import Principal
 
 
 @dataclass

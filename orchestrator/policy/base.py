@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from workflows.model import Decision, Verdict
+from contracts.decision import Decision, Verdict
 
 ENTRYPOINT = "data.bulkhead.containment.decision"
 AUTHZ_ENTRYPOINT = "data.bulkhead.approval.allow"

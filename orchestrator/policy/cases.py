@@ -15,12 +15,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contracts.decision import DecisionStep
 from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.diff import Change, diff_decisions
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.feasibility import steps_of
 from orchestrator.policy.models import PolicyCase
-from workflows.model import DecisionStep
 
 # The fields every case step spells out; any other field only when it is not its default
 # (fields added to the step model later, such as `drift`, stay out of untouched cases).

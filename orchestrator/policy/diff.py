@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workflows.model import DecisionStep, Verdict
+from contracts.decision import DecisionStep, Verdict
 
 
 @dataclass(frozen=True)

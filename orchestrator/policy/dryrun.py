@@ -12,11 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contracts.decision import DecideRequest
+from contracts.findings import Finding
 from orchestrator.connectors.generic import GenericConnector
 from orchestrator.inventory import Inventory
 from orchestrator.policy.input import containment_input
 from orchestrator.policy.models import ContainmentInput
-from workflows.model import DecideRequest, Finding
 
 
 class DryRunError(ValueError):

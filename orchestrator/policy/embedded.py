@@ -26,6 +26,7 @@ from typing import Any
 import regorus
 import structlog
 
+from contracts.decision import Decision
 from orchestrator.inventory import Inventory
 from orchestrator.policy.base import (
     AUTHZ_ENTRYPOINT,
@@ -45,7 +46,6 @@ from orchestrator.policy.results import (
     refusal,
 )
 from orchestrator.policy.status import PolicyStatus, Rejection
-from workflows.model import Decision
 
 log = structlog.get_logger(__name__)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contracts.decision import Decision, DecisionStep
 from orchestrator.policy.base import ENTRYPOINT
 from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.embedded import EmbeddedEngine
@@ -21,7 +22,6 @@ from orchestrator.policy.planning import StepAdapters
 from orchestrator.policy.problems import Problem
 from orchestrator.policy.results import unexplained
 from orchestrator.policy.sweep import SweptInput, sweep_inputs
-from workflows.model import Decision, DecisionStep
 
 # What the engine adds to the policy's object; the check needs only its steps.
 _ENGINE_FIELDS = {"policy_version": "policy-check", "decision_id": "policy-check"}

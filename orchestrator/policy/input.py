@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from contracts.decision import DecideRequest
+from contracts.findings import Finding
 from orchestrator.inventory import Inventory
-from workflows.model import DecideRequest, Finding
 
 
 def containment_input(

@@ -15,10 +15,10 @@ from ipaddress import ip_address, ip_network
 from typing import Any
 
 from adapters.guard.probes import parse_probe
+from contracts.decision import DecisionStep
 from orchestrator.policy.jsonpos import KeyPath
 from orchestrator.policy.planning import OFFLINE_SETTINGS, StepAdapters
 from orchestrator.policy.problems import Problem
-from workflows.model import DecisionStep
 
 
 def inventory_problems(

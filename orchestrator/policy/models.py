@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
-from workflows.model import Decision, DecisionStep, Finding, Verdict
+from contracts.decision import Decision, DecisionStep, Verdict
+from contracts.findings import Finding
 
 
 class _Strict(BaseModel):

@@ -26,6 +26,7 @@ import aiohttp
 import structlog
 from opa_client import AsyncOpaClient  # type: ignore[import-untyped]  # ships no types
 
+from contracts.decision import Decision
 from orchestrator.policy.base import Authorization, escalation
 from orchestrator.policy.results import (
     authorization_from,
@@ -35,7 +36,6 @@ from orchestrator.policy.results import (
     refusal,
 )
 from orchestrator.policy.status import PolicyStatus
-from workflows.model import Decision
 
 log = structlog.get_logger(__name__)
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from adapters.base import AdapterError, StepCommand
+from adapters.base import AdapterError
 from adapters.network.nftables import NftablesAdapter
 from adapters.service.modbus import ModbusFallbackAdapter
+from contracts.adapter import StepCommand
+from contracts.decision import DecisionStep
 from orchestrator.config import Settings
 from orchestrator.identity_wiring import identity_adapters
 from orchestrator.inventory import Inventory
 from orchestrator.service_wiring import service_adapters
-from workflows.model import DecisionStep
 
 # Only what "lab" stands for comes from these settings, and no endpoint is contacted here,
 # so the defaults do (model_construct: the environment of the checking host plays no part).

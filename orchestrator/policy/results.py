@@ -12,8 +12,8 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
+from contracts.decision import Decision, DecisionStep
 from orchestrator.policy.base import ENTRYPOINT, Authorization, escalation
-from workflows.model import Decision, DecisionStep
 
 log = structlog.get_logger(__name__)
 

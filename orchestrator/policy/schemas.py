@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from contracts.decision import Decision
 from orchestrator.policy.models import (
     AuthorizationInput,
     ContainmentInput,
@@ -18,7 +19,6 @@ from orchestrator.policy.models import (
     InventoryDocument,
     PolicyCase,
 )
-from workflows.model import Decision
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from contracts.findings import Finding
 from orchestrator.connectors import CONNECTORS
 from orchestrator.connectors.base import Item, pointer
 from orchestrator.policy.dryrun import DryRunError
-from workflows.model import Finding
 
 
 @dataclass(frozen=True)

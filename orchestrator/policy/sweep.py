@@ -12,11 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.inventory import Inventory
-from orchestrator.policy.input import containment_input
-from workflows.model import (
+from contracts.decision import DecideRequest
+from contracts.findings import (
     ConfidenceId,
-    DecideRequest,
     Endpoint,
     Evidence,
     Finding,
@@ -27,6 +25,8 @@ from workflows.model import (
     SeverityId,
     User,
 )
+from orchestrator.inventory import Inventory
+from orchestrator.policy.input import containment_input
 
 SWEEP_TIME_MS = 1_796_227_200_000
 PRODUCT = Product(name="bulkhead policy check")

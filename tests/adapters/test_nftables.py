@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from netlab import INVENTORY
 
-from adapters.base import PermanentAdapterError, StepCommand, TransientAdapterError
+from adapters.base import PermanentAdapterError, TransientAdapterError
 from adapters.network.nft import Nft
 from adapters.network.nftables import NftablesAdapter
 from adapters.network.ruleset import (
@@ -24,6 +24,7 @@ from adapters.network.ruleset import (
     tag_of,
 )
 from adapters.network.topology import EnforcementPoint, NetworkTopology, resolve
+from contracts.adapter import StepCommand
 from orchestrator.inventory import Inventory
 
 TOPOLOGY = INVENTORY.network_topology(lab_gateway_netns="bt-test-gw")

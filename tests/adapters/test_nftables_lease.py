@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 from netlab import INVENTORY, adapter_for, city_network, needs_netlab, nft_at
 
-from adapters.base import PermanentAdapterError, Receipt, RenewsLease, StepCommand
+from adapters.base import PermanentAdapterError, RenewsLease
 from adapters.network.lease import DEADLINE_TOLERANCE_S, deadline_problem, seconds_until
 from adapters.network.nft import Nft
 from adapters.network.nftables import NftablesAdapter
 from adapters.network.ruleset import Observed, renew_commands, tag_of
 from adapters.network.topology import EnforcementPoint, NetworkTopology
 from adapters.service.modbus import ModbusFallbackAdapter
+from contracts.adapter import Receipt, StepCommand
 from orchestrator.lab.network import CityNetwork
 
 TSC1 = "198.18.10.11"  # traffic

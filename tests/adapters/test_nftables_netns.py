@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from netlab import INVENTORY, adapter_for, city_network, needs_netlab, nft_at
 
-from adapters.base import PermanentAdapterError, Receipt, StepCommand
+from adapters.base import PermanentAdapterError
 from adapters.network.nft import Nft
 from adapters.network.nftables import NftablesAdapter
 from adapters.network.topology import EnforcementPoint, NetworkTopology
+from contracts.adapter import Receipt, StepCommand
 from orchestrator.lab.network import CityNetwork
 
 pytestmark = needs_netlab

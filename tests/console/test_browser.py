@@ -13,9 +13,9 @@ from playwright.async_api import Browser, Page, expect
 from temporalio.client import Client
 from workflow_fakes import fallback_step, new_incident, send
 
+from contracts.findings import Finding
+from contracts.incident import IncidentStatus, StepState
 from orchestrator.lab.traffic import MODE_FLASH, TrafficLab
-from workflows.model import Finding
-from workflows.state import IncidentStatus, StepState
 
 from .conftest import Stack, StartStack
 

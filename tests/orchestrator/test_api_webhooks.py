@@ -25,6 +25,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from workflow_fakes import ScriptedEngine
 
+from contracts.incident import IncidentStatus
 from orchestrator.activities import ContainmentActivities
 from orchestrator.api import payload
 from orchestrator.api.app import create_app
@@ -38,7 +39,6 @@ from orchestrator.incidents import entity_of, incident_id_for
 from orchestrator.inventory import Inventory
 from orchestrator.temporal import connect
 from orchestrator.wiring import build_activities
-from workflows.state import IncidentStatus
 
 PROBLEM = "application/problem+json"
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from audit_trails import trail_settings, worker_sink
 
+from contracts.incident import AuditEntry
 from orchestrator.audit_chain import chain_errors, chain_findings, seal
 from orchestrator.audit_keys import audit_key
 from orchestrator.audit_sink import JsonlAuditSink, read_entries
 from orchestrator.cli.main import main
-from workflows.state import AuditEntry
 
 
 def entries(incident: str, count: int) -> list[AuditEntry]:

@@ -18,6 +18,7 @@ from standardwebhooks import Webhook
 from temporalio.client import Client
 from workflow_fakes import new_incident, send
 
+from contracts.incident import AuditEntry, IncidentStatus
 from orchestrator.audit_chain import chain_errors
 from orchestrator.audit_export import AuditExportError, PostgresForwarder, WebhookForwarder
 from orchestrator.audit_sink import ForwardingAuditSink, JsonlAuditSink, read_entries
@@ -25,7 +26,6 @@ from orchestrator.cli.main import main
 from orchestrator.config import new_webhook_secret
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.wiring import build_activities
-from workflows.state import AuditEntry, IncidentStatus
 
 
 def entries(incident: str, count: int, start: int = 1) -> list[AuditEntry]:

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from contracts.findings import ConfidenceId, Finding, SeverityId
 from orchestrator.config import REPO_ROOT
 from orchestrator.connectors import CONNECTORS
 from orchestrator.connectors.base import InvalidPayload, pointer
 from orchestrator.connectors.generic import MAX_FINDINGS_PER_PAYLOAD, GenericConnector
 from orchestrator.incidents import MAX_SLUG, entity_of, incident_id_for
-from workflows.model import ConfidenceId, Finding, SeverityId
 
 EXAMPLE = REPO_ROOT / "examples" / "findings" / "traffic-controller-compromise.json"
 # Temporal accepts any string, but ids also go into URLs, logs and visibility queries.

@@ -28,13 +28,13 @@ from harness import (
 from temporalio.client import Client
 from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new_incident, send
 
+from contracts.decision import Decision, DecisionStep, Verdict
+from contracts.incident import Principal, ReleaseRequest
 from orchestrator.activities import ContainmentActivities
 from orchestrator.config import REPO_ROOT
 from orchestrator.inventory import Inventory
 from orchestrator.policy.base import Authorization
 from orchestrator.principals import PrincipalStore
-from workflows.model import Decision, DecisionStep, Verdict
-from workflows.state import Principal, ReleaseRequest
 
 GATED = {"required": 2, "roles": ["responder", "duty-officer"], "timeout_s": 3600}
 ALERTS = 1000

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from harness import make_settings
 
-from adapters.base import StepCommand
+from contracts.adapter import StepCommand
 from orchestrator.config import DEFAULT_POLICY_DIR, Settings
 from orchestrator.inventory import Inventory, MissingEndpointError, UnsetEndpoint
 from orchestrator.lab.traffic import TrafficLab

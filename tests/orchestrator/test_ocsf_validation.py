@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mutation import json_paths, replaced
 
+from contracts.findings import Finding
 from orchestrator.config import REPO_ROOT
 from orchestrator.connectors.base import InvalidPayload, pointer
 from orchestrator.connectors.generic import GenericConnector
-from workflows.model import Finding
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "ocsf"
 DETECTION = "aws-security-hub.json"  # class 2004, OCSF 1.1

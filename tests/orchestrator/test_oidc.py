@@ -18,12 +18,12 @@ from harness import api_client, make_settings, running_worker, wait_for
 from temporalio.client import Client
 from workflow_fakes import ScriptedEngine, fallback_step, new_incident, scripted_activities, send
 
+from contracts.incident import IncidentStatus, StepState
 from orchestrator.config import DEFAULT_POLICY_DIR
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.oidc import InvalidIdentityToken, OidcVerifier
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.principals import PrincipalStore
-from workflows.state import IncidentStatus, StepState
 
 ISSUER = "https://idp.city.test/realms/ops"
 AUDIENCE = "bulkhead"

@@ -26,13 +26,13 @@ from typing import Any
 
 import pytest
 
+from contracts.decision import Verdict
 from orchestrator.config import DEFAULT_POLICY_DIR, Settings
 from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.embedded import EmbeddedEngine, compile_bundle
 from orchestrator.policy.errors import rego_error
 from orchestrator.policy.factory import build_engine
 from orchestrator.policy.opa import OpaEngine
-from workflows.model import Verdict
 
 CASES = sorted((DEFAULT_POLICY_DIR / "cases").glob("*.json"))
 BUNDLE = PolicyBundle.read(DEFAULT_POLICY_DIR)

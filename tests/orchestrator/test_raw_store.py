@@ -15,9 +15,9 @@ from harness import api_client, make_settings, signed
 from pgserver import fresh_database, needs_postgres
 from temporalio.client import Client
 
+from contracts.compact import FINDING_BYTES, size_of
+from contracts.findings import Finding
 from orchestrator.raw_store import FileRawStore, PostgresRawStore, RawStore, check_in
-from workflows.compact import FINDING_BYTES, size_of
-from workflows.model import Finding
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples/findings/suricata.json"
 

@@ -23,10 +23,10 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from tlsproxy import TlsProxy, server_context
 
+from contracts.incident import IncidentStatus
 from orchestrator.config import Settings
 from orchestrator.temporal import connect, tls_config
 from orchestrator.wiring import build_activities
-from workflows.state import IncidentStatus
 
 SERVER_NAME = "temporal.test"
 API_KEY = "bk_test_" + uuid.uuid4().hex  # a made-up key: the gate only compares it

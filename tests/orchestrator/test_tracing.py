@@ -8,11 +8,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.testing import WorkflowEnvironment
 from workflow_fakes import new_incident, send
 
+from contracts.incident import IncidentStatus
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.temporal import connect
 from orchestrator.tracing import interceptors, tracer_provider
 from orchestrator.wiring import build_activities
-from workflows.state import IncidentStatus
 
 
 async def test_one_trace_spans_signal_workflow_and_activities(

@@ -8,11 +8,11 @@ from harness import make_settings, running_worker, wait_for
 from temporalio.client import Client
 from workflow_fakes import new_incident, send
 
+from contracts.incident import AuditEntry, IncidentStatus
 from orchestrator.audit_sink import JsonlAuditSink, read_entries
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.wiring import AUDIT_FILE, build_activities
 from orchestrator.worker_metrics import WorkerMetrics
-from workflows.state import AuditEntry, IncidentStatus
 
 
 def value(metrics: WorkerMetrics, name: str, **labels: str) -> float:

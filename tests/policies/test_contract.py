@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from contracts.decision import DecideRequest, Decision
+from contracts.findings import Finding
 from orchestrator.cli.main import main
 from orchestrator.config import DEFAULT_POLICY_DIR
 from orchestrator.inventory import Inventory
@@ -23,7 +25,6 @@ from orchestrator.policy.models import (
     InventoryDocument,
     PolicyCase,
 )
-from workflows.model import DecideRequest, Decision, Finding
 
 SCHEMA_DIR = DEFAULT_POLICY_DIR / "schemas"
 CASES = sorted((DEFAULT_POLICY_DIR / "cases").glob("*.json"))

@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from contracts.decision import DecisionStep
+from contracts.findings import SeverityId
 from orchestrator.cli.main import main
 from orchestrator.config import DEFAULT_POLICY_DIR
 from orchestrator.policy.bundle import PolicyBundle
@@ -17,7 +19,6 @@ from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.feasibility import sweep_problems
 from orchestrator.policy.planning import StepAdapters
 from orchestrator.policy.sweep import sweep_inputs
-from workflows.model import DecisionStep, SeverityId
 
 WATER = {
     "description": "Water treatment and pumping",

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from contracts.decision import DecideRequest, DecisionStep, Verdict
+from contracts.findings import Finding
 from orchestrator.config import DEFAULT_POLICY_DIR
 from orchestrator.inventory import Inventory
 from orchestrator.policy.base import ENTRYPOINT
@@ -16,7 +18,6 @@ from orchestrator.policy.feasibility import steps_of
 from orchestrator.policy.input import containment_input
 from orchestrator.policy.results import decision_from
 from orchestrator.policy.sweep import sweep_inputs
-from workflows.model import DecideRequest, DecisionStep, Finding, Verdict
 
 from .test_contract import copy_policies
 

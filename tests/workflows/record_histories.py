@@ -35,15 +35,9 @@ from workflow_fakes import (
 )
 from workflow_histories import HISTORIES, source_hash
 
-from adapters.base import Receipt, StepCommand
-from orchestrator.activities import ContainmentActivities
-from orchestrator.city import TemporalCity
-from orchestrator.config import Settings
-from orchestrator.inventory import Inventory
-from orchestrator.lab.traffic import MODE_NORMAL, MODE_REGISTER, TrafficLab
-from orchestrator.temporal import temporal_binary
-from workflows.city import AutomationChange
-from workflows.state import (
+from contracts.adapter import Receipt, StepCommand
+from contracts.city import AutomationChange
+from contracts.incident import (
     ApproveRequest,
     DenyRequest,
     ExtendRequest,
@@ -53,7 +47,13 @@ from workflows.state import (
     ReleaseRequest,
     StepState,
 )
-from workflows.visibility import KEYS as VISIBILITY_KEYS
+from contracts.visibility import KEYS as VISIBILITY_KEYS
+from orchestrator.activities import ContainmentActivities
+from orchestrator.city import TemporalCity
+from orchestrator.config import Settings
+from orchestrator.inventory import Inventory
+from orchestrator.lab.traffic import MODE_NORMAL, MODE_REGISTER, TrafficLab
+from orchestrator.temporal import temporal_binary
 
 GATED = {
     "required": 2,

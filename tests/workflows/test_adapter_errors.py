@@ -10,15 +10,11 @@ from harness import make_settings, running_worker, wait_for
 from temporalio.client import Client
 from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new_incident, send
 
-from adapters.base import (
-    PermanentAdapterError,
-    Receipt,
-    StepCommand,
-    TransientAdapterError,
-)
+from adapters.base import PermanentAdapterError, TransientAdapterError
+from contracts.adapter import Receipt, StepCommand
+from contracts.incident import IncidentStatus, StepState
 from orchestrator.activities import ContainmentActivities
 from orchestrator.inventory import Inventory
-from workflows.state import IncidentStatus, StepState
 
 
 class FailingAdapter(FakeModbusAdapter):

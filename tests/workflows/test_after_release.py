@@ -17,10 +17,10 @@ from workflow_fakes import (
     send,
 )
 
-from adapters.base import Receipt
+from contracts.adapter import Receipt
+from contracts.incident import IncidentStatus, IncidentView, Principal, ReleaseRequest, StepState
 from orchestrator.activities import ContainmentActivities
 from orchestrator.inventory import Inventory
-from workflows.state import IncidentStatus, IncidentView, Principal, ReleaseRequest, StepState
 
 
 class SlowRollback(FakeModbusAdapter):

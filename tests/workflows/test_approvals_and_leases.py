@@ -19,8 +19,7 @@ from workflow_fakes import (
     send,
 )
 
-from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
-from workflows.state import (
+from contracts.incident import (
     ApproveRequest,
     DenyRequest,
     ExtendRequest,
@@ -31,6 +30,7 @@ from workflows.state import (
     StepState,
     StepView,
 )
+from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
 
 ALICE = Principal(name="alice", roles=["responder"])
 BOB = Principal(name="bob", roles=["responder"])

@@ -12,10 +12,10 @@ from harness import make_settings, release_and_end, running_worker, wait_for
 from temporalio.client import Client
 from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new_incident, send
 
-from adapters.base import Receipt, StepCommand, WriteRecord
+from contracts.adapter import Receipt, StepCommand, WriteRecord
+from contracts.incident import Principal, ReleaseRequest, StepState
 from orchestrator.activities import ContainmentActivities
 from orchestrator.inventory import Inventory
-from workflows.state import Principal, ReleaseRequest, StepState
 
 AT = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 

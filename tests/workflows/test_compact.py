@@ -8,9 +8,9 @@ from typing import Any
 
 from workflow_fakes import finding
 
-from workflows.compact import FINDING_BYTES, TITLE_CHARS, compact, short_key, size_of
+from contracts.compact import FINDING_BYTES, TITLE_CHARS, compact, short_key, size_of
+from contracts.findings import Finding, SeverityId
 from workflows.kept import KEPT_BYTES, MAX_KEPT, KeptFindings
-from workflows.model import Finding, SeverityId
 from workflows.picture import changes_picture, new_keys, picture_keys, stored_key
 
 # Four bytes per character in UTF-8: the worst case for a byte budget counted in chars.

@@ -7,7 +7,7 @@ from harness import make_settings, running_worker, wait_for
 from temporalio.client import Client
 from workflow_fakes import ScriptedEngine, finding, new_incident, scripted_activities, send
 
-from workflows.model import ActivityId, SeverityId
+from contracts.findings import ActivityId, SeverityId
 
 
 async def test_update_and_close_replace_the_finding_they_refer_to(temporal_client: Client):

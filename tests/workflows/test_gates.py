@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from contracts.incident import ApprovalRecord, ApproveRequest, Principal, StepState, StepView
 from workflows import gates
-from workflows.state import ApprovalRecord, ApproveRequest, Principal, StepState, StepView
 
 ISSUER = "https://idp.city.test/realms/ops"
 

@@ -18,10 +18,17 @@ from harness import api_client, make_settings, running_worker, wait_for
 from temporalio.client import Client, WorkflowUpdateFailedError
 from workflow_fakes import ScriptedEngine, fallback_step, new_incident, scripted_activities, send
 
+from contracts.incident import (
+    ApproveRequest,
+    ExtendRequest,
+    Grant,
+    IncidentView,
+    Principal,
+    StepState,
+)
 from orchestrator import grants
 from orchestrator.lab.traffic import MODE_FLASH, TrafficLab
 from orchestrator.principals import PrincipalStore
-from workflows.state import ApproveRequest, ExtendRequest, Grant, IncidentView, Principal, StepState
 
 STEP = "fallback:tsc-0001"
 ONE = {"required": 1, "timeout_s": 3600}

@@ -19,10 +19,10 @@ from workflow_fakes import (
     send,
 )
 
-from adapters.base import Receipt, StepCommand
+from contracts.adapter import Receipt, StepCommand
+from contracts.incident import IncidentStatus, StepState
 from orchestrator.activities import ContainmentActivities
 from orchestrator.inventory import Inventory
-from workflows.state import IncidentStatus, StepState
 
 
 class CouplingAdapter(FakeModbusAdapter):

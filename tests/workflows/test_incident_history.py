@@ -18,11 +18,11 @@ from harness import api_client, make_settings, running_worker, wait_for
 from temporalio.client import Client
 from workflow_fakes import ScriptedEngine, fallback_step, finding, scripted_activities, send
 
+from contracts.findings import ActivityId
+from contracts.incident import IncidentParams, IncidentStatus
 from orchestrator.cli import render
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
 from orchestrator.principals import PrincipalStore
-from workflows.model import ActivityId
-from workflows.state import IncidentParams, IncidentStatus
 
 DEADLINE_S = 60.0
 

@@ -8,15 +8,16 @@ from harness import example_finding, make_settings, running_worker, wait_for
 from temporalio.client import Client
 from workflow_fakes import FakeModbusAdapter
 
-from adapters.base import Receipt, StepCommand, Verification
+from contracts.adapter import Receipt, StepCommand, Verification
+from contracts.decision import Verdict
+from contracts.findings import Finding, FindingEnvelope
+from contracts.incident import IncidentParams, IncidentStatus, StepState
 from orchestrator.activities import ContainmentActivities
 from orchestrator.inventory import Inventory
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.temporal import deliver_finding
 from orchestrator.wiring import build_adapters
-from workflows.model import Finding, FindingEnvelope, Verdict
-from workflows.state import IncidentParams, IncidentStatus, StepState
 
 
 def envelope(webhook_id: str | None = None, **changes: object) -> FindingEnvelope:

@@ -14,10 +14,11 @@ from harness import make_settings, running_worker, wait_for
 from temporalio.client import Client, WorkflowUpdateFailedError
 from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new_incident, send
 
-from adapters.base import PermanentAdapterError, Receipt
+from adapters.base import PermanentAdapterError
+from contracts.adapter import Receipt
+from contracts.incident import ExtendRequest, IncidentView, Principal, StepState, StepView
 from orchestrator.activities import ContainmentActivities
 from orchestrator.inventory import Inventory
-from workflows.state import ExtendRequest, IncidentView, Principal, StepState, StepView
 
 DORA = Principal(name="dora", roles=["duty-officer"])
 

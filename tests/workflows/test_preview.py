@@ -7,8 +7,8 @@ from harness import make_settings, running_worker, wait_for
 from temporalio.client import Client
 from workflow_fakes import ScriptedEngine, fallback_step, new_incident, scripted_activities, send
 
+from contracts.incident import StepState
 from orchestrator.lab.traffic import TrafficLab
-from workflows.state import StepState
 
 
 async def test_waiting_step_shows_its_plan_without_touching_the_target(

@@ -16,10 +16,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new_incident, send
 
-from orchestrator.activities import ContainmentActivities
-from orchestrator.config import Settings
-from orchestrator.inventory import Inventory
-from workflows.state import (
+from contracts.incident import (
     ApproveRequest,
     IncidentParams,
     IncidentStatus,
@@ -27,6 +24,9 @@ from workflows.state import (
     StepState,
     StepView,
 )
+from orchestrator.activities import ContainmentActivities
+from orchestrator.config import Settings
+from orchestrator.inventory import Inventory
 
 ISSUER = "https://idp.city.test/realms/ops"
 STEP = "fallback:tsc-0001"

@@ -37,7 +37,7 @@ PATHS = {
 def test_histories_were_recorded_from_the_current_workflow_code():
     current = HISTORIES / source_hash()
     assert current.is_dir(), (
-        f"workflows/ (or adapters/base.py) changed since the last recording: run `make histories` "
+        f"workflows/ (or contracts/) changed since the last recording: run `make histories` "
         f"and commit "
         f"{current.relative_to(HISTORIES.parent.parent.parent)}"
     )

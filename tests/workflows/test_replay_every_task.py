@@ -19,9 +19,7 @@ from workflow_fakes import (
     send,
 )
 
-from orchestrator.activities import ContainmentActivities
-from orchestrator.inventory import Inventory
-from workflows.state import (
+from contracts.incident import (
     ApproveRequest,
     IncidentStatus,
     IncidentView,
@@ -30,6 +28,8 @@ from workflows.state import (
     StepState,
     StepView,
 )
+from orchestrator.activities import ContainmentActivities
+from orchestrator.inventory import Inventory
 
 ALICE = Principal(name="alice", roles=["responder"])
 DORA = Principal(name="dora", roles=["duty-officer"])

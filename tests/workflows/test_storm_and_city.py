@@ -16,13 +16,13 @@ from workflow_fakes import (
     send,
 )
 
+from contracts.city import AutomationChange
+from contracts.incident import AuditEntry, IncidentStatus, Principal, StepState
 from orchestrator.audit_chain import chain_errors
 from orchestrator.audit_sink import JsonlAuditSink, read_entries
 from orchestrator.city import TemporalCity
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.wiring import AUDIT_FILE, build_activities
-from workflows.city import AutomationChange
-from workflows.state import AuditEntry, IncidentStatus, Principal, StepState
 
 DORA = Principal(name="dora", roles=["duty-officer"])
 

@@ -18,8 +18,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from workflow_fakes import finding, send
 
+from contracts.incident import IncidentParams, StepState
 from orchestrator.lab.traffic import MODE_FLASH, TrafficLab
-from workflows.state import IncidentParams, StepState
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 UNITS = {"tsc-0001": 1, "tsc-0002": 2}

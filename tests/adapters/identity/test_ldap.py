@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from conftest import free_port
 
-from adapters.base import PermanentAdapterError, Receipt, StepCommand, TransientAdapterError
+from adapters.base import PermanentAdapterError, TransientAdapterError
 from adapters.identity.ldap import PERMANENT_LOCK, LdapAdapter, LdapDirectory
 from adapters.secrets import SecretRef
+from contracts.adapter import Receipt, StepCommand
 from orchestrator.lab.ldap import SlapdLab, unavailable
 
 with warnings.catch_warnings():

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from conftest import free_port
 
-from adapters.base import PermanentAdapterError, StepCommand, TransientAdapterError
+from adapters.base import PermanentAdapterError, TransientAdapterError
 from adapters.identity.scim import ScimAdapter, ScimService
 from adapters.secrets import SecretRef
+from contracts.adapter import StepCommand
 from orchestrator.lab.scim import ScimLab
 
 ACCOUNTS = ("svc-scada", "svc-permits")

@@ -13,9 +13,10 @@ import hvac.exceptions
 import pytest
 from conftest import free_port
 
-from adapters.base import PermanentAdapterError, StepCommand, TransientAdapterError
+from adapters.base import PermanentAdapterError, TransientAdapterError
 from adapters.identity.vault import VaultAdapter, VaultServer
 from adapters.secrets import SecretRef
+from contracts.adapter import StepCommand
 from orchestrator.lab.vault import VaultLab
 
 PASSWORDS = {"svc-scada": "scada-old-password-1", "svc-signals": "signals-password-2"}

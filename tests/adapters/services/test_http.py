@@ -6,7 +6,7 @@ import httpx
 import pytest
 from conftest import free_port
 
-from adapters.base import PermanentAdapterError, StepCommand, TransientAdapterError
+from adapters.base import PermanentAdapterError, TransientAdapterError
 from adapters.secrets import SecretRef
 from adapters.service.http import (
     HttpCall,
@@ -17,6 +17,7 @@ from adapters.service.http import (
     json_at,
     render,
 )
+from contracts.adapter import StepCommand
 from orchestrator.lab.cityservice import CityServiceLab
 
 ENV_VAR = "BH_TEST_TRAM_TOKEN"

@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from adapters.base import Receipt, StepCommand, TransientAdapterError
+from adapters.base import TransientAdapterError
 from adapters.service.modbus import ModbusDevice, ModbusFallbackAdapter
+from contracts.adapter import Receipt, StepCommand
 from orchestrator.lab.traffic import (
     MODE_FIXED_TIME,
     MODE_FLASH,

@@ -7,8 +7,9 @@ import asyncio
 import pytest
 from conftest import free_port
 
-from adapters.base import PermanentAdapterError, Receipt, StepCommand, TransientAdapterError
+from adapters.base import PermanentAdapterError, TransientAdapterError
 from adapters.service.modbus import ModbusDevice, ModbusFallbackAdapter
+from contracts.adapter import Receipt, StepCommand
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, MODE_REGISTER, TrafficLab
 
 MODES = {"normal": 0, "flash": 1, "fixed_time": 2}

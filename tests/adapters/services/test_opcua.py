@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import free_port
 
-from adapters.base import PermanentAdapterError, StepCommand, TransientAdapterError
+from adapters.base import PermanentAdapterError, TransientAdapterError
 from adapters.secrets import SecretRef
 from adapters.service.opcua import OpcUaFallbackAdapter, OpcUaNode
+from contracts.adapter import StepCommand
 from orchestrator.lab.substation import (
     MODE_LOCAL_MANUAL,
     MODE_REMOTE,

@@ -7,7 +7,6 @@ import pytest
 from conftest import free_port
 from pymodbus.client import AsyncModbusTcpClient
 
-from adapters.base import StepCommand
 from adapters.guard.probes import (
     HttpProbe,
     ModbusProbe,
@@ -19,6 +18,7 @@ from adapters.guard.probes import (
 )
 from adapters.secrets import SecretRef
 from adapters.service.http import HttpCall, HttpFallbackAdapter, HttpSwitch, SecretHeader
+from contracts.adapter import StepCommand
 from orchestrator.lab.traffic import MODE_FLASH
 
 FAST = 0.3  # seconds: a hung target costs each test this much, no more

@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mutation import json_paths, replaced
 
+from contracts.decision import DecideRequest, Verdict
+from contracts.findings import Finding
 from orchestrator.api.webhook_docs import example_payload
 from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT
 from orchestrator.connectors import CONNECTORS
@@ -24,7 +26,6 @@ from orchestrator.incidents import entity_of, incident_id_for
 from orchestrator.inventory import Inventory
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.input import containment_input
-from workflows.model import DecideRequest, Finding, Verdict
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "siem"
 SOURCES = ["generic", "splunk", "elastic", "sentinel", "wazuh", "suricata", "falco", "alertmanager"]

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from contracts.findings import ActivityId, Finding, SeverityId
 from orchestrator.config import REPO_ROOT
 from orchestrator.connectors.base import InvalidPayload
 from orchestrator.connectors.elastic import ElasticConnector, dig
-from workflows.model import ActivityId, Finding, SeverityId
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "siem" / "elastic"
 NOW_MS = 1_800_000_000_000

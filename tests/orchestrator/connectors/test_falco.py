@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from contracts.findings import Finding, SeverityId
 from orchestrator.config import REPO_ROOT
 from orchestrator.connectors.base import InvalidPayload
 from orchestrator.connectors.falco import FalcoConnector
 from orchestrator.connectors.severity import FALCO
-from workflows.model import Finding, SeverityId
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "siem" / "falco"
 NOW_MS = 1_800_000_000_000

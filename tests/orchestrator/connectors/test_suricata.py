@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from contracts.findings import ConfidenceId, Finding, SeverityId
 from orchestrator.config import REPO_ROOT
 from orchestrator.connectors.base import InvalidPayload
 from orchestrator.connectors.suricata import SuricataConnector
-from workflows.model import ConfidenceId, Finding, SeverityId
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "siem" / "suricata"
 

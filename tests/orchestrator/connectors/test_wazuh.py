@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from contracts.findings import Finding, SeverityId
 from orchestrator.config import REPO_ROOT
 from orchestrator.connectors.base import InvalidPayload
 from orchestrator.connectors.severity import WAZUH
 from orchestrator.connectors.wazuh import WazuhConnector
-from workflows.model import Finding, SeverityId
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "siem" / "wazuh"
 

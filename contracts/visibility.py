@@ -25,8 +25,9 @@ from temporalio.common import (
     TypedSearchAttributes,
 )
 
-from workflows.model import Decision, Finding
-from workflows.state import IncidentStatus, IncidentView, StepState, StepView
+from contracts.decision import Decision
+from contracts.findings import Finding
+from contracts.incident import IncidentStatus, IncidentView, StepState, StepView
 
 STATUS = SearchAttributeKey.for_keyword("BulkheadStatus")
 ZONES = SearchAttributeKey.for_keyword_list("BulkheadZones")

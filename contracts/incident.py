@@ -11,8 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from adapters.base import Plan, Receipt
-from workflows.model import Decision, Finding, OnDrift
+from contracts.adapter import Plan, Receipt
+from contracts.decision import Decision, OnDrift
+from contracts.findings import Finding
 
 
 class _Model(BaseModel):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, TypeVar
 
-from workflows.model import Endpoint, Evidence, Finding, Resource, User
+from contracts.findings import Endpoint, Evidence, Finding, Resource, User
 
 FINDING_BYTES = 16 * 1024  # one kept finding, serialized as JSON
 TITLE_CHARS = 512

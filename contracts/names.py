@@ -1,0 +1,60 @@
+"""The names Temporal carries between the workflows and everyone who talks to them.
+
+A workflow calls an activity by name, and a client sends a signal or update by name, so
+both sides read them from here: a rename is one edit, and a typo is an import error.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Activity(StrEnum):
+    """Activities the incident and city workflows run (orchestrator/activities.py, grants.py)."""
+
+    DECIDE = "decide"
+    PLAN = "plan_step"
+    APPLY = "apply_step"
+    VERIFY = "verify_step"
+    ROLLBACK = "rollback_step"
+    RENEW_LEASE = "renew_lease"
+    PROBE_GUARD = "probe_guard"
+    EXPORT_AUDIT = "export_audit"
+    VERIFY_GRANT = "verify_grant"
+
+
+class IncidentSignal(StrEnum):
+    FINDING = "finding"
+    RECHECK = "recheck"
+
+
+class IncidentUpdate(StrEnum):
+    APPROVE = "approve"
+    DENY = "deny"
+    EXTEND = "extend"
+    RELEASE = "release"
+
+
+class CitySignal(StrEnum):
+    CONTAINMENT_STARTED = "containment_started"
+    CONTAINMENT_ENDED = "containment_ended"
+
+
+class CityUpdate(StrEnum):
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+# Both workflows answer one query, their whole state.
+STATE_QUERY = "state"
+
+
+class ErrorType(StrEnum):
+    """`ApplicationError.type` values that callers branch on."""
+
+    # A workflow update's validator or handler turned the request down (HTTP 409).
+    REFUSED = "Refused"
+    # The adapter says retrying cannot help; the workflow does not retry it.
+    PERMANENT_ADAPTER = "PermanentAdapterError"
+    # The target may accept the same call later; the workflow retries within its budget.
+    TRANSIENT_ADAPTER = "TransientAdapterError"
