@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, free_port, machine, percentiles_ms, spawn
 
 from orchestrator.config import REPO_ROOT, new_webhook_secret
-from orchestrator.principals import PrincipalStore
+from orchestrator.responders.principals import PrincipalStore
 
 EXAMPLE = REPO_ROOT / "examples" / "findings" / "traffic-controller-compromise.json"
 BULKHEAD = str(Path(sys.executable).with_name("bulkhead"))

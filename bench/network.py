@@ -28,8 +28,8 @@ from adapters.network.nftables import NftablesAdapter
 from adapters.network.ruleset import add_commands, batch, build
 from contracts.adapter import Receipt, StepCommand
 from orchestrator.config import DEFAULT_POLICY_DIR
-from orchestrator.inventory import Inventory
 from orchestrator.lab.network import CityNetwork, unavailable
+from orchestrator.wiring.inventory import Inventory
 
 GROWTH = (1, 10, 100)
 

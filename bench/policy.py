@@ -25,10 +25,10 @@ from contracts.decision import DecideRequest
 from contracts.findings import Finding
 from orchestrator import logs
 from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT
-from orchestrator.inventory import Inventory
 from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.input import containment_input
+from orchestrator.wiring.inventory import Inventory
 
 TRIVIAL = {
     "bulkhead/containment/containment.rego": (

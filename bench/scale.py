@@ -47,9 +47,9 @@ from orchestrator import logs
 from orchestrator.api.context import ApiContext
 from orchestrator.api.listing import Filters, list_page
 from orchestrator.config import Settings
-from orchestrator.grants import approval_key, granted
 from orchestrator.lab.traffic import TrafficLab
-from orchestrator.temporal import deliver_finding, temporal_binary
+from orchestrator.responders.grants import approval_key, granted
+from orchestrator.temporal.client import deliver_finding, temporal_binary
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 EXAMPLE = (

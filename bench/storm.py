@@ -34,9 +34,9 @@ from contracts.incident import IncidentView
 from contracts.visibility import KEYS as VISIBILITY_KEYS
 from orchestrator import logs
 from orchestrator.config import new_webhook_secret
+from orchestrator.ingest.signatures import sign
 from orchestrator.lab.traffic import TrafficLab
-from orchestrator.temporal import temporal_binary
-from orchestrator.webhooks import sign
+from orchestrator.temporal.client import temporal_binary
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 EXAMPLE = (

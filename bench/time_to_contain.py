@@ -33,16 +33,16 @@ from contracts.visibility import KEYS as VISIBILITY_KEYS
 from orchestrator import logs
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
-from orchestrator.city import TemporalCity
 from orchestrator.config import Settings, new_webhook_secret
-from orchestrator.grants import approval_key, granted
-from orchestrator.inventory import Inventory
+from orchestrator.ingest.signatures import sign
 from orchestrator.lab.network import CityNetwork
 from orchestrator.lab.network import unavailable as network_unavailable
 from orchestrator.lab.traffic import TrafficLab
-from orchestrator.temporal import temporal_binary
-from orchestrator.webhooks import sign
-from orchestrator.wiring import build_activities, build_worker
+from orchestrator.responders.grants import approval_key, granted
+from orchestrator.temporal.city import TemporalCity
+from orchestrator.temporal.client import temporal_binary
+from orchestrator.wiring.inventory import Inventory
+from orchestrator.wiring.worker import build_activities, build_worker
 
 EXAMPLE = (
     Path(__file__).resolve().parent.parent / "examples/findings/traffic-controller-compromise.json"

@@ -6,7 +6,7 @@ carry must stay far below Temporal's payload and history limits however many fin
 arrive and however large they are, so the workflow keeps a compact summary: texts cut and
 marked so, at most a few dozen resources and evidences, every string bounded, and the
 whole serialized finding under FINDING_BYTES. The vendor's raw payload lives outside
-history in a content-addressed store (orchestrator/raw_store.py), named by `raw_ref`.
+history in a content-addressed store (orchestrator/ingest/raw_store.py), named by `raw_ref`.
 
 Pure functions, used by the API before a finding crosses into Temporal and again by the
 workflow on receipt (a finding that did not come through the API is bounded all the same).

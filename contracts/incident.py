@@ -45,7 +45,7 @@ class StepState(StrEnum):
 
 
 def local_principal_id(name: str) -> str:
-    """The id of a principal of the local store (orchestrator/principals.py)."""
+    """The id of a principal of the local store (orchestrator/responders/principals.py)."""
     return f"local:{name}"
 
 
@@ -139,7 +139,7 @@ class StepView(_Model):
 
 class AuditEntry(_Model):
     """One transition of an incident; the sink links it into a hash chain, filling `prev`
-    and `hash` (see orchestrator/audit_chain.py)."""
+    and `hash` (see orchestrator/audit/chain.py)."""
 
     incident_id: str
     seq: int
@@ -207,7 +207,7 @@ class IncidentView(_Model):
 
 class Grant(_Model):
     """The API's authorization of one responder action the policy allowed, MAC'd with the
-    approval key (orchestrator/grants.py); the workflow has it checked before it acts."""
+    approval key (orchestrator/responders/grants.py); the workflow has it checked before it acts."""
 
     incident_id: str
     step_id: str | None = None  # None for a release

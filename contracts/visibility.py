@@ -8,7 +8,7 @@ not read: a batch of 1,000 alerts hid the two steps that waited for a person.
 
 The search attributes must exist in the namespace: `bulkhead up` and the test servers
 start the dev server with them, and a worker refuses to start on a namespace that lacks
-them (orchestrator.visibility), because an upsert of an unknown attribute fails the
+them (orchestrator.temporal.attributes), because an upsert of an unknown attribute fails the
 workflow task for good.
 """
 

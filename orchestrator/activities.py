@@ -22,13 +22,13 @@ from contracts.city import CityView
 from contracts.decision import DecideRequest, Decision
 from contracts.incident import AuditBatch, GuardReport, GuardRequest, RenewLeaseRequest
 from contracts.names import Activity, ErrorType
-from orchestrator.audit_sink import AuditSink
-from orchestrator.city import CityState, StaticCity
+from orchestrator.audit.metrics import WorkerMetrics
+from orchestrator.audit.sink import AuditSink
 from orchestrator.guard import ServiceGuard, Unguarded
-from orchestrator.inventory import Inventory
 from orchestrator.policy.base import PolicyEngine
 from orchestrator.policy.input import containment_input
-from orchestrator.worker_metrics import WorkerMetrics
+from orchestrator.temporal.city import CityState, StaticCity
+from orchestrator.wiring.inventory import Inventory
 
 log = structlog.get_logger(__name__)
 

@@ -16,7 +16,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from orchestrator.sources import SourceConfig
+from orchestrator.ingest.sources import SourceConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY_DIR = REPO_ROOT / "policies"
@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     # --- Webhooks (#8): per-source authentication and payload limits ----------------------
     # `[sources.<name>]` tables in the TOML file (auth, secrets/tokens, tolerance_s,
-    # allow_ips; see orchestrator/sources.py and docs/SIEMS.md). BULKHEAD_SOURCES takes
+    # allow_ips; see orchestrator/ingest/sources.py and docs/SIEMS.md). BULKHEAD_SOURCES takes
     # the same as JSON and is merged over the file, so a deployment can keep the tables
     # in the file and inject only the tokens from its secret store. A source without a
     # table is HMAC-signed with webhook_secret; max_body_bytes bounds every body.
@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     # last changed (and at once at each release), to the checkpoint file and the anchors.
     audit_checkpoint_interval_s: float = Field(default=60.0, gt=0)
     # --- end of audit integrity (#16 item 4) -----------------------------------------------
-    # Raw SIEM payloads (the claim check, orchestrator/raw_store.py): PostgreSQL when set,
+    # Raw SIEM payloads (the claim check, orchestrator/ingest/raw_store.py): PostgreSQL when set,
     # else files under <state_dir>/raw. Several API processes need the shared one.
     raw_postgres_dsn: SecretStr | None = None
     # The CLI's bearer token for responder commands (env BULKHEAD_TOKEN, or `token` in TOML).

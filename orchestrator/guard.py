@@ -14,7 +14,7 @@ from typing import Protocol
 from adapters.guard.probes import Probe, parse_probe, probe_all
 from contracts.incident import GuardReport, ServiceHealth
 from orchestrator.config import Settings
-from orchestrator.inventory import Inventory
+from orchestrator.wiring.inventory import Inventory
 
 NO_PROBE = "no health probe configured"
 

@@ -1,5 +1,5 @@
 """Audit trails for the tamper tests, written through the worker's own sink
-(orchestrator.wiring.build_audit_sink): the key, the checkpoints and the file modes are the
+(orchestrator.wiring.worker.build_audit_sink): the key, the checkpoints and the file modes are the
 ones a worker makes. The entries follow the workflow's own kinds and details
 (workflows/incident.py: `step.approval` names the principal, `incident.released` ends it)."""
 
@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from contracts.incident import AuditEntry
-from orchestrator.audit_checkpointer import Checkpointer
-from orchestrator.audit_sink import ForwardingAuditSink
+from orchestrator.audit.checkpointer import Checkpointer
+from orchestrator.audit.sink import ForwardingAuditSink
 from orchestrator.cli.main import main
 from orchestrator.config import Settings
-from orchestrator.wiring import AUDIT_FILE, build_audit_sink
+from orchestrator.wiring.worker import AUDIT_FILE, build_audit_sink
 
 
 def trail_settings(state_dir: Path, **overrides: Any) -> Settings:

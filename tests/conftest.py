@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from contracts.visibility import KEYS as VISIBILITY_KEYS
 from orchestrator.lab.traffic import TrafficLab
-from orchestrator.temporal import temporal_binary
+from orchestrator.temporal.client import temporal_binary
 
 # Under CI a skipped test is a hidden failure: .ci/run installs every real dependency
 # (nftables, namespaces, slapd, PostgreSQL, Chromium), so a skip means one is missing.

@@ -16,7 +16,7 @@ from pydantic import BaseModel, SecretStr
 from temporalio.client import Client, Interceptor, OutboundInterceptor, StartWorkflowUpdateInput
 
 from contracts.incident import ApproveRequest, DenyRequest, ExtendRequest, ReleaseRequest
-from orchestrator import grants
+from orchestrator.responders import grants
 
 TEST_APPROVAL_KEY = SecretStr("tests-approval-key-" + "k" * 32)
 REQUESTS: dict[str, type[BaseModel]] = {

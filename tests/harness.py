@@ -25,11 +25,11 @@ from orchestrator.activities import ContainmentActivities
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
 from orchestrator.config import Settings, new_webhook_secret
+from orchestrator.ingest.signatures import sign
 from orchestrator.policy.base import PolicyEngine
-from orchestrator.principals import PrincipalStore
+from orchestrator.responders.principals import PrincipalStore
 from orchestrator.runtime import api_server
-from orchestrator.webhooks import sign
-from orchestrator.wiring import build_activities, build_worker
+from orchestrator.wiring.worker import build_activities, build_worker
 
 EXAMPLE = (
     Path(__file__).resolve().parent.parent / "examples/findings/traffic-controller-compromise.json"

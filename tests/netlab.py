@@ -19,8 +19,8 @@ import pytest
 from adapters.network.nft import Nft
 from adapters.network.nftables import NftablesAdapter
 from orchestrator.config import DEFAULT_POLICY_DIR
-from orchestrator.inventory import Inventory
 from orchestrator.lab.network import NETNS_DIR, CityNetwork, unavailable
+from orchestrator.wiring.inventory import Inventory
 
 INVENTORY = Inventory.load(DEFAULT_POLICY_DIR)
 TEST_PREFIX = "bt"  # test labs are bt<6 hex>-...; `bulkhead up` uses bh-

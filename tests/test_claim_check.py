@@ -34,9 +34,9 @@ from workflow_fakes import ScriptedEngine, fallback_step, scripted_activities
 from contracts.compact import FINDING_BYTES
 from contracts.incident import IncidentStatus, StepState
 from orchestrator.config import Settings
-from orchestrator.incidents import incident_id_for
+from orchestrator.ingest.entity import incident_id_for
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
-from orchestrator.principals import PrincipalStore
+from orchestrator.responders.principals import PrincipalStore
 from workflows.kept import MAX_KEPT
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples/findings"

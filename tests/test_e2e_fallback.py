@@ -26,8 +26,8 @@ from orchestrator.lab.cityservice import CityServiceLab
 from orchestrator.lab.secretfiles import write_secret
 from orchestrator.lab.substation import SubstationLab
 from orchestrator.lab.traffic import MODE_FLASH, TrafficLab
-from orchestrator.principals import PrincipalStore
-from orchestrator.wiring import build_activities
+from orchestrator.responders.principals import PrincipalStore
+from orchestrator.wiring.worker import build_activities
 
 pytestmark = pytest.mark.e2e
 CORRIDOR = ["tsc-0001", "tsc-0002", "tsc-0003", "tsc-0004"]

@@ -25,8 +25,8 @@ from temporalio.client import Client
 from contracts.incident import IncidentStatus, StepState
 from orchestrator.lab import ldap as ldap_lab
 from orchestrator.lab.identity import IdentityLab
-from orchestrator.principals import PrincipalStore
-from orchestrator.wiring import build_activities
+from orchestrator.responders.principals import PrincipalStore
+from orchestrator.wiring.worker import build_activities
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # pyasn1, imported by ldap3

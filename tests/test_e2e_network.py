@@ -33,14 +33,14 @@ from temporalio.service import RPCError
 from workflow_fakes import ScriptedEngine, scripted_activities
 
 from contracts.incident import IncidentStatus, IncidentView, Principal, ReleaseRequest, StepState
-from orchestrator.city import TemporalCity
 from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT, Settings
 from orchestrator.lab.cityservice import CityServiceLab
 from orchestrator.lab.network import CityNetwork
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.policy.embedded import EmbeddedEngine
-from orchestrator.principals import PrincipalStore
-from orchestrator.wiring import build_activities
+from orchestrator.responders.principals import PrincipalStore
+from orchestrator.temporal.city import TemporalCity
+from orchestrator.wiring.worker import build_activities
 
 pytestmark = [pytest.mark.e2e, needs_netlab]
 

@@ -18,12 +18,12 @@ from contracts.decision import Decision, DecisionStep, Verdict
 from contracts.findings import Finding, FindingEnvelope
 from contracts.incident import GuardReport, IncidentParams, ServiceHealth
 from orchestrator.activities import ContainmentActivities
-from orchestrator.city import CityState
 from orchestrator.config import Settings
-from orchestrator.inventory import Inventory
 from orchestrator.policy.base import Authorization
-from orchestrator.temporal import deliver_finding
-from orchestrator.wiring import build_adapters
+from orchestrator.temporal.city import CityState
+from orchestrator.temporal.client import deliver_finding
+from orchestrator.wiring.inventory import Inventory
+from orchestrator.wiring.worker import build_adapters
 
 
 class ScriptedEngine:

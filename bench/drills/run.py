@@ -31,7 +31,7 @@ from drills.storm import lost_findings, run_storm, storm_findings
 from orchestrator import logs
 from orchestrator.config import Settings
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL
-from orchestrator.temporal import deliver_finding
+from orchestrator.temporal.client import deliver_finding
 
 UNITS = {"tsc-0001": 1, "tsc-0002": 2, "tsc-0003": 3, "tsc-0004": 4}
 

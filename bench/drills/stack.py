@@ -24,9 +24,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from contracts.incident import IncidentView, Principal, ReleaseRequest
 from orchestrator.config import DEFAULT_POLICY_DIR, Settings, new_webhook_secret
-from orchestrator.devserver import DevServer
-from orchestrator.grants import approval_key, granted
 from orchestrator.lab.traffic import TrafficLab
+from orchestrator.responders.grants import approval_key, granted
+from orchestrator.temporal.devserver import DevServer
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 EXAMPLE = (

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from drills.stack import Stack, finding
-from orchestrator.webhooks import sign
+from orchestrator.ingest.signatures import sign
 
 RETRY_FOR_S = 90.0
 

@@ -18,7 +18,7 @@ from contracts.incident import Principal
 from orchestrator.api.auth import CHALLENGE, current_principal
 from orchestrator.api.context import ApiContext, get_context
 from orchestrator.api.problems import Problem
-from orchestrator.principals import ROLES
+from orchestrator.responders.principals import ROLES
 
 # The OpenAPI `security` of every route that needs a principal (see openapi.rewrite).
 BEARER: list[dict[str, list[str]]] = [{"bearerToken": []}]

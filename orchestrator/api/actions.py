@@ -29,7 +29,6 @@ from contracts.incident import (
     StepView,
 )
 from contracts.names import ErrorType
-from orchestrator import grants
 from orchestrator.api.access import BEARER, Reader
 from orchestrator.api.auth import current_principal
 from orchestrator.api.body import json_body
@@ -38,6 +37,7 @@ from orchestrator.api.incidents import fetch_incident
 from orchestrator.api.listing import incident_key
 from orchestrator.api.problems import Problem, temporal_unavailable
 from orchestrator.policy.base import Authorization
+from orchestrator.responders import grants
 
 log = structlog.get_logger(__name__)
 router = APIRouter()

@@ -9,8 +9,8 @@ from orchestrator.api import actions, health, incidents, openapi, policy, proble
 from orchestrator.api.access import metrics_caller
 from orchestrator.api.context import ApiContext
 from orchestrator.api.limits import RequestLimits
-from orchestrator.connectors import CONNECTORS
 from orchestrator.console import router as console_router
+from orchestrator.ingest.connectors import CONNECTORS
 
 DESCRIPTION = """\
 SIEMs post findings to `POST /v1/webhooks/{source}`; Rego policies decide what to contain

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from contracts.incident import Principal
 from orchestrator.api.context import ApiContext, get_context
 from orchestrator.api.problems import Problem
-from orchestrator.oidc import InvalidIdentityToken, looks_like_jwt
+from orchestrator.responders.oidc import InvalidIdentityToken, looks_like_jwt
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="bulkhead"'}
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator.api.payload import MAX_ERRORS, json_loads, too_deep
 from orchestrator.api.problems import Problem
-from orchestrator.connectors.base import pointer
+from orchestrator.ingest.connectors.base import pointer
 
 M = TypeVar("M", bound=BaseModel)
 

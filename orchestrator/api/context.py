@@ -8,14 +8,14 @@ from functools import cached_property
 from fastapi import Request
 from temporalio.client import Client
 
-from orchestrator import grants
-from orchestrator.city import TemporalCity
 from orchestrator.config import Settings
-from orchestrator.oidc import OidcVerifier
+from orchestrator.ingest.raw_store import RawStore, raw_store
+from orchestrator.ingest.signatures import RecentIds
 from orchestrator.policy.base import PolicyEngine
-from orchestrator.principals import PrincipalStore
-from orchestrator.raw_store import RawStore, raw_store
-from orchestrator.webhooks import RecentIds
+from orchestrator.responders import grants
+from orchestrator.responders.oidc import OidcVerifier
+from orchestrator.responders.principals import PrincipalStore
+from orchestrator.temporal.city import TemporalCity
 
 
 @dataclass

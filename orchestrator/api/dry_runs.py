@@ -21,12 +21,12 @@ from typing import Any, TypeVar
 
 from orchestrator.api.body import loads
 from orchestrator.api.problems import RETRY_AFTER_S, Problem
-from orchestrator.inventory import Inventory
 from orchestrator.policy.base import PolicyEngine
 from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.dryrun import DryRunError, policy_input_from
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.explain import explain as explain_decision
+from orchestrator.wiring.inventory import Inventory
 
 T = TypeVar("T")
 QUEUED_PER_WORKER = 8  # dry runs that may wait for a worker before callers get 503

@@ -11,12 +11,12 @@ from fastapi.responses import Response
 from temporalio.service import RPCError, RPCStatusCode
 
 from contracts.incident import IncidentStatus, IncidentView
-from orchestrator import raw_store
 from orchestrator.api import examples
 from orchestrator.api.access import BEARER, Reader
 from orchestrator.api.context import ApiContext, get_context
 from orchestrator.api.listing import ZONE_PATTERN, Filters, fetch_view, list_page
 from orchestrator.api.problems import Problem, temporal_unavailable
+from orchestrator.ingest import raw_store
 
 router = APIRouter()
 QUERY_TIMEOUT = timedelta(seconds=5)

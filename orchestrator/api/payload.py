@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.api.problems import Problem
-from orchestrator.connectors.base import FieldError, Item, pointer
+from orchestrator.ingest.connectors.base import FieldError, Item, pointer
 
 MAX_ERRORS = 50  # a problem document naming a million bad fields helps nobody
 # A JSON string, or an unterminated one running to the end; possessive: no backtracking.

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from orchestrator.api.problems import ProblemField, problem_doc
 from orchestrator.config import REPO_ROOT
-from orchestrator.connectors import CONNECTORS
+from orchestrator.ingest.connectors import CONNECTORS
 
 EXAMPLES_DIR = REPO_ROOT / "examples" / "findings"
 # The generic source's sample predates the per-vendor ones and keeps its name.

@@ -25,7 +25,6 @@ from temporalio.service import RPCError
 
 from contracts.findings import Finding, FindingEnvelope
 from contracts.incident import IncidentParams
-from orchestrator import raw_store, sources
 from orchestrator.api import payload, webhook_docs
 from orchestrator.api.body import JSON_TYPES, read_limited
 from orchestrator.api.context import ApiContext
@@ -36,11 +35,12 @@ from orchestrator.api.webhook_docs import (
     WebhookIgnored,
     WebhookRejected,
 )
-from orchestrator.connectors import CONNECTORS
-from orchestrator.connectors.base import Connector, FieldError, Item
-from orchestrator.incidents import entity_of, incident_id_for
+from orchestrator.ingest import raw_store, sources
+from orchestrator.ingest.connectors import CONNECTORS
+from orchestrator.ingest.connectors.base import Connector, FieldError, Item
+from orchestrator.ingest.entity import entity_of, incident_id_for
 from orchestrator.metrics import UNKNOWN_SOURCE, Metrics, metrics_of
-from orchestrator.temporal import deliver_finding
+from orchestrator.temporal.client import deliver_finding
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["webhooks"])

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.config import Settings
 
 if TYPE_CHECKING:
-    from orchestrator.inventory import MissingEndpointError
+    from orchestrator.wiring.inventory import MissingEndpointError
 
 
 def _report_unset(exc: MissingEndpointError, *, as_json: bool) -> None:
@@ -33,8 +33,8 @@ def _report_unset(exc: MissingEndpointError, *, as_json: bool) -> None:
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
     from contracts.adapter import Capabilities  # noqa: PLC0415 - keeps --help fast
-    from orchestrator.inventory import Inventory, MissingEndpointError  # noqa: PLC0415
-    from orchestrator.wiring import build_adapters  # noqa: PLC0415
+    from orchestrator.wiring.inventory import Inventory, MissingEndpointError  # noqa: PLC0415
+    from orchestrator.wiring.worker import build_adapters  # noqa: PLC0415
 
     try:
         adapters = build_adapters(settings, Inventory.load(settings.policy_dir))

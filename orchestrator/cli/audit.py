@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from contracts.incident import AuditEntry
-from orchestrator.audit_chain import FindingKind, is_keyed
-from orchestrator.audit_checkpoint import Checkpoint, checkpoint_path, read_checkpoints
-from orchestrator.audit_sink import read_entries
-from orchestrator.audit_verify import CheckpointStore, Trail, Verdict, verify_trail
+from orchestrator.audit.chain import FindingKind, is_keyed
+from orchestrator.audit.checkpoint import Checkpoint, checkpoint_path, read_checkpoints
+from orchestrator.audit.sink import read_entries
+from orchestrator.audit.verify import CheckpointStore, Trail, Verdict, verify_trail
 
 POSTGRES = "PostgreSQL"
 
@@ -88,7 +88,7 @@ def _read_file(path: Path) -> Trail:
 
 def _read_postgres(dsn: str) -> tuple[Trail, list[Checkpoint | str]]:
     # psycopg is only needed by deployments that export to PostgreSQL.
-    from orchestrator.audit_export import read_postgres, read_postgres_checkpoints  # noqa: PLC0415
+    from orchestrator.audit.export import read_postgres, read_postgres_checkpoints  # noqa: PLC0415
 
     try:
         return Trail(POSTGRES, read_postgres(dsn)), list(read_postgres_checkpoints(dsn))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec
 from urllib.parse import quote
 
 from orchestrator.config import Settings
-from orchestrator.operator import operator_token, operator_token_path
+from orchestrator.responders.operator import operator_token, operator_token_path
 
 if TYPE_CHECKING:
     import httpx

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from orchestrator.config import Settings
-from orchestrator.principals import PrincipalError, PrincipalStore
+from orchestrator.responders.principals import PrincipalError, PrincipalStore
 
 
 def add(settings: Settings, name: str, roles: list[str]) -> int:

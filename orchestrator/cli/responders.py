@@ -12,7 +12,7 @@ from typing import Any
 from orchestrator.cli.client import Api, path_segment, reports_failures, require_credential
 from orchestrator.cli.durations import ACCEPTED, duration
 from orchestrator.config import Settings
-from orchestrator.principals import ROLES
+from orchestrator.responders.principals import ROLES
 
 
 def token_flag(parser: argparse.ArgumentParser, *, read: bool = False) -> None:
@@ -105,9 +105,9 @@ def _principals(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestrator.audit_keys import AuditKeyError, audit_key, read_key_file  # noqa: PLC0415
+    from orchestrator.audit.keys import AuditKeyError, audit_key, read_key_file  # noqa: PLC0415
     from orchestrator.cli import audit  # noqa: PLC0415
-    from orchestrator.wiring import AUDIT_FILE  # noqa: PLC0415 - imports every adapter: slow
+    from orchestrator.wiring.worker import AUDIT_FILE  # noqa: PLC0415 - imports every adapter: slow
 
     dsn: str | None = None
     if args.postgres:

@@ -21,8 +21,8 @@ from orchestrator.cli.client import (
     request,
 )
 from orchestrator.config import Settings, webhook_secret
-from orchestrator.sources import resolve
-from orchestrator.webhooks import sign
+from orchestrator.ingest.signatures import sign
+from orchestrator.ingest.sources import resolve
 
 TIMEOUT_S = 15.0
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")

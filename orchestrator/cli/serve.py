@@ -10,16 +10,16 @@ import prometheus_client
 
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
-from orchestrator.city import TemporalCity
 from orchestrator.config import Settings, webhook_secret
-from orchestrator.inventory import Inventory
 from orchestrator.lab.city import CityLab
 from orchestrator.policy.factory import build_engine, policy_parts
-from orchestrator.recheck import recheck_held
 from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
-from orchestrator.temporal import connect
-from orchestrator.visibility import ensure_search_attributes
-from orchestrator.wiring import build_activities, build_worker, require_endpoints
+from orchestrator.temporal.attributes import ensure_search_attributes
+from orchestrator.temporal.city import TemporalCity
+from orchestrator.temporal.client import connect
+from orchestrator.temporal.recheck import recheck_held
+from orchestrator.wiring.inventory import Inventory
+from orchestrator.wiring.worker import build_activities, build_worker, require_endpoints
 
 
 async def _api(settings: Settings) -> int:

@@ -14,18 +14,18 @@ import structlog
 
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
-from orchestrator.city import TemporalCity
 from orchestrator.config import WEBHOOK_SECRET_FILE, Settings, secure_state_dir, webhook_secret
-from orchestrator.devserver import DevServer, port_open
 from orchestrator.lab.city import CityLab
 from orchestrator.metrics import Metrics
-from orchestrator.operator import ensure_operator, operator_token_path
 from orchestrator.policy.factory import policy_parts
-from orchestrator.recheck import recheck_held
+from orchestrator.responders.operator import ensure_operator, operator_token_path
 from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
-from orchestrator.temporal import connect
-from orchestrator.visibility import ensure_search_attributes
-from orchestrator.wiring import build_activities, build_worker
+from orchestrator.temporal.attributes import ensure_search_attributes
+from orchestrator.temporal.city import TemporalCity
+from orchestrator.temporal.client import connect
+from orchestrator.temporal.devserver import DevServer, port_open
+from orchestrator.temporal.recheck import recheck_held
+from orchestrator.wiring.worker import build_activities, build_worker
 
 log = structlog.get_logger(__name__)
 NO_LAB = "off (--no-lab): lab adapters fail closed, network steps run in plan-only mode"

@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from starlette.datastructures import QueryParams
 
 from contracts.incident import IncidentStatus, Principal
-from orchestrator import raw_store
 from orchestrator.api.actions import ExtendBody, ReasonBody, release_incident, step_action
 from orchestrator.api.context import ApiContext
 from orchestrator.api.incidents import fetch_incident
@@ -29,6 +28,7 @@ from orchestrator.console import live, login, views
 from orchestrator.console.render import STATIC, fragment, page
 from orchestrator.console.session import principal_of
 from orchestrator.console.visit import Visit, error_page, to_login, visit_of
+from orchestrator.ingest import raw_store
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)

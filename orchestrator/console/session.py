@@ -29,7 +29,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from contracts.incident import Principal
 from orchestrator.console.ended import ENDED_FILE, EndedSessions
-from orchestrator.principals import PrincipalStore
+from orchestrator.responders.principals import PrincipalStore
 
 SECRET_FILE = "console-secret"  # noqa: S105 - a file name, not a secret
 COOKIE = "bulkhead_console"

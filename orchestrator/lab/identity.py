@@ -12,12 +12,12 @@ import secrets
 from dataclasses import dataclass, field
 
 from orchestrator.config import Settings
-from orchestrator.inventory import Inventory
 from orchestrator.lab import ldap
 from orchestrator.lab.ldap import SlapdLab
 from orchestrator.lab.parts import stop_all
 from orchestrator.lab.scim import ScimLab
 from orchestrator.lab.vault import VaultLab
+from orchestrator.wiring.inventory import Inventory
 
 
 @dataclass

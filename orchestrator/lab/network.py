@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from orchestrator.config import Settings
-from orchestrator.inventory import Inventory
+from orchestrator.wiring.inventory import Inventory
 
 # RFC 2544 benchmarking range: never routed on the internet, safe to create on any host.
 LAB_RANGE = IPv4Network("198.18.0.0/15")

@@ -32,24 +32,24 @@ SIMILAR = 0.8  # how alike a key must be to another to be offered as "did you me
 # The reader is named so a reviewer can check the entry; a test checks that each named
 # module mentions the key it is said to read.
 READ_BY_BULKHEAD: dict[str, str] = {
-    "inventory.zones.*.cidrs": "orchestrator/inventory.py",  # the addresses nftables matches
-    "inventory.zones.*.essential": "orchestrator/inventory.py",  # the incident list's flag
-    "inventory.device_types.*.protocol": "orchestrator/service_wiring.py",
-    "inventory.device_types.*.modes": "orchestrator/service_wiring.py",
-    "inventory.device_types.*.mode_register": "orchestrator/inventory.py",
-    "inventory.device_types.*.safe_mode": "orchestrator/service_wiring.py",
-    "inventory.assets.*.ip": "orchestrator/inventory.py",  # evidence IP → asset; quarantine
-    "inventory.assets.*.modbus": "orchestrator/inventory.py",
-    "inventory.assets.*.opcua": "orchestrator/service_wiring.py",
-    "inventory.assets.*.http": "orchestrator/service_wiring.py",
-    "inventory.systems.*.adapter": "orchestrator/identity_wiring.py",
-    "inventory.systems.*.connection": "orchestrator/identity_wiring.py",
+    "inventory.zones.*.cidrs": "orchestrator/wiring/inventory.py",  # the addresses nftables matches
+    "inventory.zones.*.essential": "orchestrator/wiring/inventory.py",  # the incident list's flag
+    "inventory.device_types.*.protocol": "orchestrator/wiring/service.py",
+    "inventory.device_types.*.modes": "orchestrator/wiring/service.py",
+    "inventory.device_types.*.mode_register": "orchestrator/wiring/inventory.py",
+    "inventory.device_types.*.safe_mode": "orchestrator/wiring/service.py",
+    "inventory.assets.*.ip": "orchestrator/wiring/inventory.py",  # evidence IP → asset; quarantine
+    "inventory.assets.*.modbus": "orchestrator/wiring/inventory.py",
+    "inventory.assets.*.opcua": "orchestrator/wiring/service.py",
+    "inventory.assets.*.http": "orchestrator/wiring/service.py",
+    "inventory.systems.*.adapter": "orchestrator/wiring/identity.py",
+    "inventory.systems.*.connection": "orchestrator/wiring/identity.py",
     "inventory.services.*.probes": "orchestrator/guard.py",
     # Cross-checked against zones.*.essential_services when the data is loaded.
     "inventory.services.*.zone": "orchestrator/policy/models.py",
     "inventory.services.*.essential": "orchestrator/policy/models.py",
-    "inventory.network.enforcement_points": "orchestrator/inventory.py",
-    "inventory.network.conduits.*.cidrs": "orchestrator/inventory.py",
+    "inventory.network.enforcement_points": "orchestrator/wiring/inventory.py",
+    "inventory.network.conduits.*.cidrs": "orchestrator/wiring/inventory.py",
 }
 
 

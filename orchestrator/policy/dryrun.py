@@ -14,10 +14,10 @@ from pydantic import ValidationError
 
 from contracts.decision import DecideRequest
 from contracts.findings import Finding
-from orchestrator.connectors.generic import GenericConnector
-from orchestrator.inventory import Inventory
+from orchestrator.ingest.connectors.generic import GenericConnector
 from orchestrator.policy.input import containment_input
 from orchestrator.policy.models import ContainmentInput
+from orchestrator.wiring.inventory import Inventory
 
 
 class DryRunError(ValueError):

@@ -27,7 +27,6 @@ import regorus
 import structlog
 
 from contracts.decision import Decision
-from orchestrator.inventory import Inventory
 from orchestrator.policy.base import (
     AUTHZ_ENTRYPOINT,
     AUTHZ_REASONS,
@@ -46,6 +45,7 @@ from orchestrator.policy.results import (
     refusal,
 )
 from orchestrator.policy.status import PolicyStatus, Rejection
+from orchestrator.wiring.inventory import Inventory
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from contracts.decision import DecideRequest
 from contracts.findings import Finding
-from orchestrator.inventory import Inventory
+from orchestrator.wiring.inventory import Inventory
 
 
 def containment_input(

@@ -17,9 +17,9 @@ from adapters.service.modbus import ModbusFallbackAdapter
 from contracts.adapter import StepCommand
 from contracts.decision import DecisionStep
 from orchestrator.config import Settings
-from orchestrator.identity_wiring import identity_adapters
-from orchestrator.inventory import Inventory
-from orchestrator.service_wiring import service_adapters
+from orchestrator.wiring.identity import identity_adapters
+from orchestrator.wiring.inventory import Inventory
+from orchestrator.wiring.service import service_adapters
 
 # Only what "lab" stands for comes from these settings, and no endpoint is contacted here,
 # so the defaults do (model_construct: the environment of the checking host plays no part).
@@ -57,7 +57,7 @@ class StepAdapters:
 
     @classmethod
     def from_inventory(cls, data: dict[str, Any]) -> StepAdapters:
-        """As orchestrator.wiring.build_adapters does, minus the process-wide settings."""
+        """As orchestrator.wiring.worker.build_adapters does, minus the process-wide settings."""
         inventory = Inventory(data)
         settings = OFFLINE_SETTINGS
         try:

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from contracts.decision import Decision
-from orchestrator.inventory import Inventory
 from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.diff import Change, diff_decisions
 from orchestrator.policy.dryrun import DryRunError, policy_input_from
 from orchestrator.policy.embedded import EmbeddedEngine
+from orchestrator.wiring.inventory import Inventory
 
 GIT_TIMEOUT_S = 30
 

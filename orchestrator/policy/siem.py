@@ -1,6 +1,6 @@
 """A SIEM's own payload, read by its connector, for a dry run (`policy eval --source`).
 
-The same connectors as POST /v1/webhooks/{source} (orchestrator.connectors.CONNECTORS),
+The same connectors as POST /v1/webhooks/{source} (orchestrator.ingest.connectors.CONNECTORS),
 so a policy engineer evaluates exactly what the SIEM sends, not a hand-made OCSF finding.
 Batch sources (NDJSON) are read line by line, as the webhook reads them.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts.findings import Finding
-from orchestrator.connectors import CONNECTORS
-from orchestrator.connectors.base import Item, pointer
+from orchestrator.ingest.connectors import CONNECTORS
+from orchestrator.ingest.connectors.base import Item, pointer
 from orchestrator.policy.dryrun import DryRunError
 
 

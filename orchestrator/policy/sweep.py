@@ -25,8 +25,8 @@ from contracts.findings import (
     SeverityId,
     User,
 )
-from orchestrator.inventory import Inventory
 from orchestrator.policy.input import containment_input
+from orchestrator.wiring.inventory import Inventory
 
 SWEEP_TIME_MS = 1_796_227_200_000
 PRODUCT = Product(name="bulkhead policy check")

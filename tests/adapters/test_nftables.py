@@ -25,7 +25,7 @@ from adapters.network.ruleset import (
 )
 from adapters.network.topology import EnforcementPoint, NetworkTopology, resolve
 from contracts.adapter import StepCommand
-from orchestrator.inventory import Inventory
+from orchestrator.wiring.inventory import Inventory
 
 TOPOLOGY = INVENTORY.network_topology(lab_gateway_netns="bt-test-gw")
 

@@ -17,12 +17,12 @@ from workflow_fakes import ScriptedEngine, scripted_activities
 
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
-from orchestrator.city import TemporalCity
 from orchestrator.config import DEFAULT_POLICY_DIR, Settings
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.policy.embedded import EmbeddedEngine
-from orchestrator.principals import PrincipalStore
-from orchestrator.wiring import build_activities
+from orchestrator.responders.principals import PrincipalStore
+from orchestrator.temporal.city import TemporalCity
+from orchestrator.wiring.worker import build_activities
 
 PEOPLE = {
     "alice": ["responder"],

@@ -19,8 +19,8 @@ from temporalio.client import Client
 
 from orchestrator.console.ended import ENDED_FILE, EndedSessions
 from orchestrator.console.session import COOKIE, SECRET_FILE, Session, Sessions, console_secret
-from orchestrator.principals import PrincipalStore
-from orchestrator.raw_store import FileRawStore
+from orchestrator.ingest.raw_store import FileRawStore
+from orchestrator.responders.principals import PrincipalStore
 
 from .conftest import add_people, asgi, console_app
 

@@ -12,11 +12,11 @@ from temporalio.client import Client
 from workflow_fakes import ScriptedEngine, fallback_step, new_incident, scripted_activities, send
 
 from contracts.incident import IncidentStatus, StepState
-from orchestrator.city import TemporalCity
 from orchestrator.config import DEFAULT_POLICY_DIR
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
 from orchestrator.policy.embedded import EmbeddedEngine
-from orchestrator.principals import PrincipalStore
+from orchestrator.responders.principals import PrincipalStore
+from orchestrator.temporal.city import TemporalCity
 
 PROBLEM = "application/problem+json"
 GATED = {

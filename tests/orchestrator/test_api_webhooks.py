@@ -33,12 +33,12 @@ from orchestrator.api.context import ApiContext, build_context
 from orchestrator.api.problems import Problem
 from orchestrator.cli import send
 from orchestrator.config import REPO_ROOT, Settings
-from orchestrator.connectors import CONNECTORS
-from orchestrator.connectors.base import Item
-from orchestrator.incidents import entity_of, incident_id_for
-from orchestrator.inventory import Inventory
-from orchestrator.temporal import connect
-from orchestrator.wiring import build_activities
+from orchestrator.ingest.connectors import CONNECTORS
+from orchestrator.ingest.connectors.base import Item
+from orchestrator.ingest.entity import entity_of, incident_id_for
+from orchestrator.temporal.client import connect
+from orchestrator.wiring.inventory import Inventory
+from orchestrator.wiring.worker import build_activities
 
 PROBLEM = "application/problem+json"
 

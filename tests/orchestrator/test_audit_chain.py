@@ -13,9 +13,9 @@ import pytest
 from audit_trails import trail_settings, worker_sink
 
 from contracts.incident import AuditEntry
-from orchestrator.audit_chain import chain_errors, chain_findings, seal
-from orchestrator.audit_keys import audit_key
-from orchestrator.audit_sink import JsonlAuditSink, read_entries
+from orchestrator.audit.chain import chain_errors, chain_findings, seal
+from orchestrator.audit.keys import audit_key
+from orchestrator.audit.sink import JsonlAuditSink, read_entries
 from orchestrator.cli.main import main
 
 

@@ -19,13 +19,13 @@ from temporalio.client import Client
 from workflow_fakes import new_incident, send
 
 from contracts.incident import AuditEntry, IncidentStatus
-from orchestrator.audit_chain import chain_errors
-from orchestrator.audit_export import AuditExportError, PostgresForwarder, WebhookForwarder
-from orchestrator.audit_sink import ForwardingAuditSink, JsonlAuditSink, read_entries
+from orchestrator.audit.chain import chain_errors
+from orchestrator.audit.export import AuditExportError, PostgresForwarder, WebhookForwarder
+from orchestrator.audit.sink import ForwardingAuditSink, JsonlAuditSink, read_entries
 from orchestrator.cli.main import main
 from orchestrator.config import new_webhook_secret
 from orchestrator.lab.traffic import TrafficLab
-from orchestrator.wiring import build_activities
+from orchestrator.wiring.worker import build_activities
 
 
 def entries(incident: str, count: int, start: int = 1) -> list[AuditEntry]:

@@ -32,10 +32,10 @@ from pgserver import fresh_database, needs_postgres
 from standardwebhooks import Webhook
 
 from contracts.incident import AuditEntry
-from orchestrator.audit_chain import genesis, seal
-from orchestrator.audit_checkpoint import Checkpoint, checkpoint_path
-from orchestrator.audit_export import WebhookForwarder
-from orchestrator.audit_sink import ForwardingAuditSink, JsonlAuditSink
+from orchestrator.audit.chain import genesis, seal
+from orchestrator.audit.checkpoint import Checkpoint, checkpoint_path
+from orchestrator.audit.export import WebhookForwarder
+from orchestrator.audit.sink import ForwardingAuditSink, JsonlAuditSink
 from orchestrator.cli.main import main
 from orchestrator.config import new_webhook_secret
 

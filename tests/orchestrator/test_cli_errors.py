@@ -27,7 +27,7 @@ from orchestrator.api.problems import Problem, install
 from orchestrator.cli import client, incidents, respond
 from orchestrator.cli.main import main
 from orchestrator.config import Settings, new_webhook_secret
-from orchestrator.operator import ensure_operator, operator_token
+from orchestrator.responders.operator import ensure_operator, operator_token
 
 EXAMPLE = (
     Path(__file__).resolve().parents[2] / "examples/findings/traffic-controller-compromise.json"

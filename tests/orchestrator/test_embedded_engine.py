@@ -14,10 +14,10 @@ import pytest
 from contracts.decision import DecideRequest, Decision, Verdict
 from contracts.findings import Finding
 from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT
-from orchestrator.inventory import Inventory
 from orchestrator.policy.base import ENTRYPOINT
 from orchestrator.policy.embedded import EmbeddedEngine, PolicyBundle, PolicyLoadError
 from orchestrator.policy.input import containment_input
+from orchestrator.wiring.inventory import Inventory
 
 EXAMPLE = REPO_ROOT / "examples" / "findings" / "traffic-controller-compromise.json"
 POLICY_FILE = Path("bulkhead") / "containment" / "containment.rego"

@@ -26,7 +26,7 @@ from temporalio.client import Client
 
 import orchestrator.api.webhooks as webhook_route
 from orchestrator.config import REPO_ROOT, Settings
-from orchestrator.webhooks import TOLERANCE_S, sign
+from orchestrator.ingest.signatures import TOLERANCE_S, sign
 
 FORGED = 10_000
 FORGED_THROUGH_TEMPORAL = 500

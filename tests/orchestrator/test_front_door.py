@@ -24,7 +24,7 @@ from orchestrator.api.context import build_context
 from orchestrator.api.dry_runs import shared_dry_runs
 from orchestrator.config import Settings
 from orchestrator.policy.embedded import EmbeddedEngine
-from orchestrator.principals import PrincipalStore
+from orchestrator.responders.principals import PrincipalStore
 
 PROBLEM = "application/problem+json"
 OPEN = {"/healthz", "/readyz", "/openapi.json", "/metrics"}

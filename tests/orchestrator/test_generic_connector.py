@@ -13,10 +13,10 @@ import pytest
 
 from contracts.findings import ConfidenceId, Finding, SeverityId
 from orchestrator.config import REPO_ROOT
-from orchestrator.connectors import CONNECTORS
-from orchestrator.connectors.base import InvalidPayload, pointer
-from orchestrator.connectors.generic import MAX_FINDINGS_PER_PAYLOAD, GenericConnector
-from orchestrator.incidents import MAX_SLUG, entity_of, incident_id_for
+from orchestrator.ingest.connectors import CONNECTORS
+from orchestrator.ingest.connectors.base import InvalidPayload, pointer
+from orchestrator.ingest.connectors.generic import MAX_FINDINGS_PER_PAYLOAD, GenericConnector
+from orchestrator.ingest.entity import MAX_SLUG, entity_of, incident_id_for
 
 EXAMPLE = REPO_ROOT / "examples" / "findings" / "traffic-controller-compromise.json"
 # Temporal accepts any string, but ids also go into URLs, logs and visibility queries.

@@ -32,9 +32,9 @@ from contracts.decision import Decision, DecisionStep, Verdict
 from contracts.incident import Principal, ReleaseRequest
 from orchestrator.activities import ContainmentActivities
 from orchestrator.config import REPO_ROOT
-from orchestrator.inventory import Inventory
 from orchestrator.policy.base import Authorization
-from orchestrator.principals import PrincipalStore
+from orchestrator.responders.principals import PrincipalStore
+from orchestrator.wiring.inventory import Inventory
 
 GATED = {"required": 2, "roles": ["responder", "duty-officer"], "timeout_s": 3600}
 ALERTS = 1000

@@ -24,10 +24,10 @@ from orchestrator.activities import ContainmentActivities
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
 from orchestrator.config import REPO_ROOT
-from orchestrator.connectors import CONNECTORS
-from orchestrator.incidents import entity_of, incident_id_for
-from orchestrator.inventory import Inventory
-from orchestrator.principals import PrincipalStore
+from orchestrator.ingest.connectors import CONNECTORS
+from orchestrator.ingest.entity import entity_of, incident_id_for
+from orchestrator.responders.principals import PrincipalStore
+from orchestrator.wiring.inventory import Inventory
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "ocsf"
 # Entity and severity of every finding each fixture carries, in order.

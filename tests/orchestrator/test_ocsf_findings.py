@@ -18,11 +18,11 @@ import pytest
 from contracts.decision import DecideRequest, Verdict
 from contracts.findings import ActivityId, ConfidenceId, Finding, SeverityId
 from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT
-from orchestrator.connectors.generic import GenericConnector
-from orchestrator.incidents import entity_of
-from orchestrator.inventory import Inventory
+from orchestrator.ingest.connectors.generic import GenericConnector
+from orchestrator.ingest.entity import entity_of
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.input import containment_input, identity_records
+from orchestrator.wiring.inventory import Inventory
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "ocsf"
 SG_ARN = "arn:aws:ec2:us-east-1:522536594833:security-group/sg-0daf160f08dfed499"

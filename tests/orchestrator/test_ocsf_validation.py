@@ -19,8 +19,8 @@ from mutation import json_paths, replaced
 
 from contracts.findings import Finding
 from orchestrator.config import REPO_ROOT
-from orchestrator.connectors.base import InvalidPayload, pointer
-from orchestrator.connectors.generic import GenericConnector
+from orchestrator.ingest.connectors.base import InvalidPayload, pointer
+from orchestrator.ingest.connectors.generic import GenericConnector
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "ocsf"
 DETECTION = "aws-security-hub.json"  # class 2004, OCSF 1.1

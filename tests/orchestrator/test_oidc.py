@@ -21,9 +21,9 @@ from workflow_fakes import ScriptedEngine, fallback_step, new_incident, scripted
 from contracts.incident import IncidentStatus, StepState
 from orchestrator.config import DEFAULT_POLICY_DIR
 from orchestrator.lab.traffic import TrafficLab
-from orchestrator.oidc import InvalidIdentityToken, OidcVerifier
 from orchestrator.policy.embedded import EmbeddedEngine
-from orchestrator.principals import PrincipalStore
+from orchestrator.responders.oidc import InvalidIdentityToken, OidcVerifier
+from orchestrator.responders.principals import PrincipalStore
 
 ISSUER = "https://idp.city.test/realms/ops"
 AUDIENCE = "bulkhead"

@@ -25,7 +25,7 @@ from temporalio.client import Client
 
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
-from orchestrator.oidc import InvalidIdentityToken, OidcVerifier
+from orchestrator.responders.oidc import InvalidIdentityToken, OidcVerifier
 
 from .test_oidc import (
     AUDIENCE,

@@ -42,11 +42,11 @@ from contracts.visibility import KEYS as VISIBILITY_KEYS
 from orchestrator.activities import ContainmentActivities
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
-from orchestrator.inventory import Inventory
+from orchestrator.ingest.signatures import sign
 from orchestrator.policy.embedded import EmbeddedEngine
-from orchestrator.principals import PrincipalStore
-from orchestrator.temporal import temporal_binary
-from orchestrator.webhooks import sign
+from orchestrator.responders.principals import PrincipalStore
+from orchestrator.temporal.client import temporal_binary
+from orchestrator.wiring.inventory import Inventory
 
 EXAMPLES_PER_OPERATION = 40
 BASE_URL = "http://bulkhead.test"

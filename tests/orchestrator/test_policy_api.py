@@ -16,7 +16,7 @@ from orchestrator.api.context import build_context
 from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT, Settings, new_webhook_secret
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.reload import reload_once
-from orchestrator.temporal import connect
+from orchestrator.temporal.client import connect
 
 EXAMPLE = json.loads(
     (REPO_ROOT / "examples" / "findings" / "traffic-controller-compromise.json").read_text()

@@ -13,11 +13,11 @@ import pytest
 from contracts.decision import DecideRequest, Verdict
 from contracts.findings import Finding
 from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT
-from orchestrator.inventory import Inventory
 from orchestrator.policy import reload as reload_module
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.input import containment_input
 from orchestrator.policy.reload import reload_once, watch
+from orchestrator.wiring.inventory import Inventory
 
 EXAMPLE = REPO_ROOT / "examples" / "findings" / "traffic-controller-compromise.json"
 CONTAINMENT = Path("bulkhead") / "containment" / "containment.rego"

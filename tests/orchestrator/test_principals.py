@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 
 from orchestrator.cli.main import main
-from orchestrator.principals import PrincipalStore
+from orchestrator.responders.principals import PrincipalStore
 
 
 def test_add_prints_a_token_once_and_stores_only_its_hash(tmp_path: Path, capsys):

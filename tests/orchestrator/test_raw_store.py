@@ -17,7 +17,7 @@ from temporalio.client import Client
 
 from contracts.compact import FINDING_BYTES, size_of
 from contracts.findings import Finding
-from orchestrator.raw_store import FileRawStore, PostgresRawStore, RawStore, check_in
+from orchestrator.ingest.raw_store import FileRawStore, PostgresRawStore, RawStore, check_in
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples/findings/suricata.json"
 

@@ -2,7 +2,7 @@
 
 The dev server speaks plaintext only, so a proxy the test starts (tests/tlsproxy.py)
 terminates TLS with a certificate for `temporal.test` from a CA the test made, and relays
-to it. The Bulkhead client (`orchestrator.temporal.connect`) dials 127.0.0.1 with
+to it. The Bulkhead client (`orchestrator.temporal.client.connect`) dials 127.0.0.1 with
 temporal_tls_server_name = "temporal.test". For API keys the proxy also terminates HTTP/2
 (tests/grpcgate.py) and refuses calls whose `authorization` metadata is not the key.
 """
@@ -25,8 +25,8 @@ from tlsproxy import TlsProxy, server_context
 
 from contracts.incident import IncidentStatus
 from orchestrator.config import Settings
-from orchestrator.temporal import connect, tls_config
-from orchestrator.wiring import build_activities
+from orchestrator.temporal.client import connect, tls_config
+from orchestrator.wiring.worker import build_activities
 
 SERVER_NAME = "temporal.test"
 API_KEY = "bk_test_" + uuid.uuid4().hex  # a made-up key: the gate only compares it

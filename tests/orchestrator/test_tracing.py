@@ -10,9 +10,9 @@ from workflow_fakes import new_incident, send
 
 from contracts.incident import IncidentStatus
 from orchestrator.lab.traffic import TrafficLab
-from orchestrator.temporal import connect
+from orchestrator.temporal.client import connect
 from orchestrator.tracing import interceptors, tracer_provider
-from orchestrator.wiring import build_activities
+from orchestrator.wiring.worker import build_activities
 
 
 async def test_one_trace_spans_signal_workflow_and_activities(

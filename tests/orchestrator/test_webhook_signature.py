@@ -13,23 +13,23 @@ from unittest import mock
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from orchestrator import sources
 from orchestrator.config import load_settings
-from orchestrator.sources import (
-    AuthError,
-    SourceConfig,
-    authenticate,
-    check_client,
-    resolve,
-    token_matches,
-)
-from orchestrator.webhooks import (
+from orchestrator.ingest import sources
+from orchestrator.ingest.signatures import (
     MAX_ID_CHARS,
     TOLERANCE_S,
     RecentIds,
     SignatureError,
     sign,
     verify,
+)
+from orchestrator.ingest.sources import (
+    AuthError,
+    SourceConfig,
+    authenticate,
+    check_client,
+    resolve,
+    token_matches,
 )
 
 KEY_A = "whsec_" + base64.b64encode(b"a" * 32).decode()
@@ -236,7 +236,7 @@ def test_recent_ids_readding_an_id_makes_it_newest():
     assert "b" not in recent
 
 
-# --- per-source authentication (orchestrator.sources) ---------------------------------------
+# --- per-source authentication (orchestrator.ingest.sources) ----------------------------------
 
 TOKEN = "t" * 32
 

@@ -9,10 +9,10 @@ from temporalio.client import Client
 from workflow_fakes import new_incident, send
 
 from contracts.incident import AuditEntry, IncidentStatus
-from orchestrator.audit_sink import JsonlAuditSink, read_entries
+from orchestrator.audit.metrics import WorkerMetrics
+from orchestrator.audit.sink import JsonlAuditSink, read_entries
 from orchestrator.lab.traffic import TrafficLab
-from orchestrator.wiring import AUDIT_FILE, build_activities
-from orchestrator.worker_metrics import WorkerMetrics
+from orchestrator.wiring.worker import AUDIT_FILE, build_activities
 
 
 def value(metrics: WorkerMetrics, name: str, **labels: str) -> float:

@@ -12,7 +12,6 @@ from contracts.decision import DecideRequest, Decision
 from contracts.findings import Finding
 from orchestrator.cli.main import main
 from orchestrator.config import DEFAULT_POLICY_DIR
-from orchestrator.inventory import Inventory
 from orchestrator.policy import schemas
 from orchestrator.policy.bundle import PolicyBundle, PolicyLoadError
 from orchestrator.policy.check import check_bundle
@@ -25,6 +24,7 @@ from orchestrator.policy.models import (
     InventoryDocument,
     PolicyCase,
 )
+from orchestrator.wiring.inventory import Inventory
 
 SCHEMA_DIR = DEFAULT_POLICY_DIR / "schemas"
 CASES = sorted((DEFAULT_POLICY_DIR / "cases").glob("*.json"))

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from contracts.decision import DecideRequest, Decision, DecisionStep
 from contracts.findings import Finding
 from orchestrator.config import DEFAULT_POLICY_DIR
-from orchestrator.inventory import Inventory
 from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.input import containment_input
+from orchestrator.wiring.inventory import Inventory
 
 BASE = PolicyBundle.read(DEFAULT_POLICY_DIR)
 ZONES = ["z0", "z1", "z2", "z3"]

@@ -9,8 +9,8 @@ import pytest
 
 from adapters.network.topology import resolve
 from orchestrator.config import DEFAULT_POLICY_DIR
-from orchestrator.inventory import Inventory
 from orchestrator.policy.embedded import EmbeddedEngine
+from orchestrator.wiring.inventory import Inventory
 
 CASES = sorted((DEFAULT_POLICY_DIR / "cases").glob("*.json"))
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from contracts.decision import DecideRequest, DecisionStep, Verdict
 from contracts.findings import Finding
 from orchestrator.config import DEFAULT_POLICY_DIR
-from orchestrator.inventory import Inventory
 from orchestrator.policy.base import ENTRYPOINT
 from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.embedded import EmbeddedEngine
@@ -18,6 +17,7 @@ from orchestrator.policy.feasibility import steps_of
 from orchestrator.policy.input import containment_input
 from orchestrator.policy.results import decision_from
 from orchestrator.policy.sweep import sweep_inputs
+from orchestrator.wiring.inventory import Inventory
 
 from .test_contract import copy_policies
 

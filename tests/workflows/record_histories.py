@@ -49,11 +49,11 @@ from contracts.incident import (
 )
 from contracts.visibility import KEYS as VISIBILITY_KEYS
 from orchestrator.activities import ContainmentActivities
-from orchestrator.city import TemporalCity
 from orchestrator.config import Settings
-from orchestrator.inventory import Inventory
 from orchestrator.lab.traffic import MODE_NORMAL, MODE_REGISTER, TrafficLab
-from orchestrator.temporal import temporal_binary
+from orchestrator.temporal.city import TemporalCity
+from orchestrator.temporal.client import temporal_binary
+from orchestrator.wiring.inventory import Inventory
 
 GATED = {
     "required": 2,

@@ -14,7 +14,7 @@ from adapters.base import PermanentAdapterError, TransientAdapterError
 from contracts.adapter import Receipt, StepCommand
 from contracts.incident import IncidentStatus, StepState
 from orchestrator.activities import ContainmentActivities
-from orchestrator.inventory import Inventory
+from orchestrator.wiring.inventory import Inventory
 
 
 class FailingAdapter(FakeModbusAdapter):

@@ -20,7 +20,7 @@ from workflow_fakes import (
 from contracts.adapter import Receipt
 from contracts.incident import IncidentStatus, IncidentView, Principal, ReleaseRequest, StepState
 from orchestrator.activities import ContainmentActivities
-from orchestrator.inventory import Inventory
+from orchestrator.wiring.inventory import Inventory
 
 
 class SlowRollback(FakeModbusAdapter):

@@ -15,7 +15,7 @@ from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new
 from contracts.adapter import Receipt, StepCommand, WriteRecord
 from contracts.incident import Principal, ReleaseRequest, StepState
 from orchestrator.activities import ContainmentActivities
-from orchestrator.inventory import Inventory
+from orchestrator.wiring.inventory import Inventory
 
 AT = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 

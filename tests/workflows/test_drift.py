@@ -17,9 +17,9 @@ from temporalio.client import Client
 from workflow_fakes import ScriptedEngine, fallback_step, new_incident, scripted_activities, send
 
 from contracts.incident import IncidentView, Principal, ReleaseRequest, StepState
+from orchestrator.audit.metrics import WorkerMetrics
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, MODE_REGISTER, TrafficLab
-from orchestrator.recheck import recheck_held
-from orchestrator.worker_metrics import WorkerMetrics
+from orchestrator.temporal.recheck import recheck_held
 
 # Generous: the first check is 2 s after verify, and the dev server fires timers on a
 # ~1 s tick; a loaded machine must not turn that into a failure.

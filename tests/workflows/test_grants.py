@@ -26,9 +26,9 @@ from contracts.incident import (
     Principal,
     StepState,
 )
-from orchestrator import grants
 from orchestrator.lab.traffic import MODE_FLASH, TrafficLab
-from orchestrator.principals import PrincipalStore
+from orchestrator.responders import grants
+from orchestrator.responders.principals import PrincipalStore
 
 STEP = "fallback:tsc-0001"
 ONE = {"required": 1, "timeout_s": 3600}

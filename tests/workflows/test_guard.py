@@ -22,7 +22,7 @@ from workflow_fakes import (
 from contracts.adapter import Receipt, StepCommand
 from contracts.incident import IncidentStatus, StepState
 from orchestrator.activities import ContainmentActivities
-from orchestrator.inventory import Inventory
+from orchestrator.wiring.inventory import Inventory
 
 
 class CouplingAdapter(FakeModbusAdapter):

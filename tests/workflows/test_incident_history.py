@@ -22,7 +22,7 @@ from contracts.findings import ActivityId
 from contracts.incident import IncidentParams, IncidentStatus
 from orchestrator.cli import render
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
-from orchestrator.principals import PrincipalStore
+from orchestrator.responders.principals import PrincipalStore
 
 DEADLINE_S = 60.0
 

@@ -13,11 +13,11 @@ from contracts.decision import Verdict
 from contracts.findings import Finding, FindingEnvelope
 from contracts.incident import IncidentParams, IncidentStatus, StepState
 from orchestrator.activities import ContainmentActivities
-from orchestrator.inventory import Inventory
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
 from orchestrator.policy.embedded import EmbeddedEngine
-from orchestrator.temporal import deliver_finding
-from orchestrator.wiring import build_adapters
+from orchestrator.temporal.client import deliver_finding
+from orchestrator.wiring.inventory import Inventory
+from orchestrator.wiring.worker import build_adapters
 
 
 def envelope(webhook_id: str | None = None, **changes: object) -> FindingEnvelope:

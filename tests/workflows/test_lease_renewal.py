@@ -18,7 +18,7 @@ from adapters.base import PermanentAdapterError
 from contracts.adapter import Receipt
 from contracts.incident import ExtendRequest, IncidentView, Principal, StepState, StepView
 from orchestrator.activities import ContainmentActivities
-from orchestrator.inventory import Inventory
+from orchestrator.wiring.inventory import Inventory
 
 DORA = Principal(name="dora", roles=["duty-officer"])
 

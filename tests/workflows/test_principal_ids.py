@@ -26,7 +26,7 @@ from contracts.incident import (
 )
 from orchestrator.activities import ContainmentActivities
 from orchestrator.config import Settings
-from orchestrator.inventory import Inventory
+from orchestrator.wiring.inventory import Inventory
 
 ISSUER = "https://idp.city.test/realms/ops"
 STEP = "fallback:tsc-0001"

@@ -29,7 +29,7 @@ from contracts.incident import (
     StepView,
 )
 from orchestrator.activities import ContainmentActivities
-from orchestrator.inventory import Inventory
+from orchestrator.wiring.inventory import Inventory
 
 ALICE = Principal(name="alice", roles=["responder"])
 DORA = Principal(name="dora", roles=["duty-officer"])

@@ -18,11 +18,11 @@ from workflow_fakes import (
 
 from contracts.city import AutomationChange
 from contracts.incident import AuditEntry, IncidentStatus, Principal, StepState
-from orchestrator.audit_chain import chain_errors
-from orchestrator.audit_sink import JsonlAuditSink, read_entries
-from orchestrator.city import TemporalCity
+from orchestrator.audit.chain import chain_errors
+from orchestrator.audit.sink import JsonlAuditSink, read_entries
 from orchestrator.lab.traffic import TrafficLab
-from orchestrator.wiring import AUDIT_FILE, build_activities
+from orchestrator.temporal.city import TemporalCity
+from orchestrator.wiring.worker import AUDIT_FILE, build_activities
 
 DORA = Principal(name="dora", roles=["duty-officer"])
 

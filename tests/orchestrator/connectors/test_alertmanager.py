@@ -10,8 +10,8 @@ import pytest
 
 from contracts.findings import ActivityId, Finding, SeverityId
 from orchestrator.config import REPO_ROOT
-from orchestrator.connectors.alertmanager import AlertmanagerConnector
-from orchestrator.connectors.base import InvalidPayload
+from orchestrator.ingest.connectors.alertmanager import AlertmanagerConnector
+from orchestrator.ingest.connectors.base import InvalidPayload
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "siem" / "alertmanager"
 NOW_MS = 1_800_000_000_000

@@ -19,13 +19,13 @@ from contracts.decision import DecideRequest, Verdict
 from contracts.findings import Finding
 from orchestrator.api.webhook_docs import example_payload
 from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT
-from orchestrator.connectors import CONNECTORS
-from orchestrator.connectors.base import InvalidPayload, Item
-from orchestrator.connectors.severity import TABLES, Labels, Ranges
-from orchestrator.incidents import entity_of, incident_id_for
-from orchestrator.inventory import Inventory
+from orchestrator.ingest.connectors import CONNECTORS
+from orchestrator.ingest.connectors.base import InvalidPayload, Item
+from orchestrator.ingest.connectors.severity import TABLES, Labels, Ranges
+from orchestrator.ingest.entity import entity_of, incident_id_for
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.input import containment_input
+from orchestrator.wiring.inventory import Inventory
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "siem"
 SOURCES = ["generic", "splunk", "elastic", "sentinel", "wazuh", "suricata", "falco", "alertmanager"]

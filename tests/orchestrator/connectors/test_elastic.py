@@ -9,8 +9,8 @@ import pytest
 
 from contracts.findings import ActivityId, Finding, SeverityId
 from orchestrator.config import REPO_ROOT
-from orchestrator.connectors.base import InvalidPayload
-from orchestrator.connectors.elastic import ElasticConnector, dig
+from orchestrator.ingest.connectors.base import InvalidPayload
+from orchestrator.ingest.connectors.elastic import ElasticConnector, dig
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "siem" / "elastic"
 NOW_MS = 1_800_000_000_000

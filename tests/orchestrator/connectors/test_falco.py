@@ -9,9 +9,9 @@ import pytest
 
 from contracts.findings import Finding, SeverityId
 from orchestrator.config import REPO_ROOT
-from orchestrator.connectors.base import InvalidPayload
-from orchestrator.connectors.falco import FalcoConnector
-from orchestrator.connectors.severity import FALCO
+from orchestrator.ingest.connectors.base import InvalidPayload
+from orchestrator.ingest.connectors.falco import FalcoConnector
+from orchestrator.ingest.connectors.severity import FALCO
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "siem" / "falco"
 NOW_MS = 1_800_000_000_000

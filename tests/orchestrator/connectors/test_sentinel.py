@@ -9,8 +9,8 @@ import pytest
 
 from contracts.findings import ActivityId, Finding, SeverityId
 from orchestrator.config import REPO_ROOT
-from orchestrator.connectors.base import InvalidPayload
-from orchestrator.connectors.sentinel import SentinelConnector
+from orchestrator.ingest.connectors.base import InvalidPayload
+from orchestrator.ingest.connectors.sentinel import SentinelConnector
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "siem" / "sentinel"
 NOW_MS = 1_800_000_000_000

@@ -9,8 +9,8 @@ import pytest
 
 from contracts.findings import ActivityId, Finding, SeverityId
 from orchestrator.config import REPO_ROOT
-from orchestrator.connectors.base import InvalidPayload
-from orchestrator.connectors.splunk import SplunkConnector
+from orchestrator.ingest.connectors.base import InvalidPayload
+from orchestrator.ingest.connectors.splunk import SplunkConnector
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "siem" / "splunk"
 NOW_MS = 1_800_000_000_000

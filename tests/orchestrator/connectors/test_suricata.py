@@ -9,8 +9,8 @@ import pytest
 
 from contracts.findings import ConfidenceId, Finding, SeverityId
 from orchestrator.config import REPO_ROOT
-from orchestrator.connectors.base import InvalidPayload
-from orchestrator.connectors.suricata import SuricataConnector
+from orchestrator.ingest.connectors.base import InvalidPayload
+from orchestrator.ingest.connectors.suricata import SuricataConnector
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "siem" / "suricata"
 

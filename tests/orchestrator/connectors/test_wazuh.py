@@ -9,9 +9,9 @@ import pytest
 
 from contracts.findings import Finding, SeverityId
 from orchestrator.config import REPO_ROOT
-from orchestrator.connectors.base import InvalidPayload
-from orchestrator.connectors.severity import WAZUH
-from orchestrator.connectors.wazuh import WazuhConnector
+from orchestrator.ingest.connectors.base import InvalidPayload
+from orchestrator.ingest.connectors.severity import WAZUH
+from orchestrator.ingest.connectors.wazuh import WazuhConnector
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "siem" / "wazuh"
 

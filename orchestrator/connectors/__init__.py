@@ -1,7 +1,0 @@
-"""Connectors: one small module per SIEM source, each normalizing to OCSF findings."""
-
-from __future__ import annotations
-
-from orchestrator.connectors.registry import CONNECTORS
-
-__all__ = ["CONNECTORS"]

@@ -1,0 +1,112 @@
+"""Build the long-lived parts (engine, inventory, adapters, worker) from settings."""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from adapters.base import Adapter
+from adapters.network.nft import Nft
+from adapters.network.nftables import NftablesAdapter
+from adapters.service.modbus import ModbusFallbackAdapter
+from orchestrator.activities import ContainmentActivities
+from orchestrator.audit.checkpointer import Checkpointer
+from orchestrator.audit.export import forwarders
+from orchestrator.audit.keys import audit_key
+from orchestrator.audit.metrics import WorkerMetrics
+from orchestrator.audit.sink import AuditSink, ForwardingAuditSink, JsonlAuditSink
+from orchestrator.config import Settings
+from orchestrator.guard import ProbeGuard
+from orchestrator.policy.factory import build_engine
+from orchestrator.responders.grants import GrantVerifier, approval_key
+from orchestrator.temporal.city import CityState
+from orchestrator.wiring.identity import identity_adapters
+from orchestrator.wiring.inventory import Inventory, MissingEndpointError
+from orchestrator.wiring.service import service_adapters
+from workflows.city import CityWorkflow
+from workflows.incident import IncidentWorkflow
+
+AUDIT_FILE = "audit.jsonl"
+
+
+def require_endpoints(settings: Settings, inventory: Inventory) -> None:
+    """Outside the lab every record names its target: the adapters would otherwise aim a
+    record without one at the lab on this host, and a production typo would drive nothing.
+
+    Raises MissingEndpointError naming each such record."""
+    if settings.lab:
+        return
+    unset = inventory.unset_endpoints()
+    if unset:
+        raise MissingEndpointError(unset)
+
+
+def build_adapters(settings: Settings, inventory: Inventory) -> dict[str, Adapter]:
+    require_endpoints(settings, inventory)
+    devices = inventory.modbus_devices(
+        lab_host=settings.lab_host, lab_port=settings.lab_modbus_port
+    )
+    topology = inventory.network_topology(lab_gateway_netns=settings.lab_gateway_netns)
+    return {
+        "modbus": ModbusFallbackAdapter(devices),
+        "nftables": NftablesAdapter(topology, nft=Nft(timeout_s=settings.nft_timeout_s)),
+        **service_adapters(settings, inventory),
+        **identity_adapters(settings, inventory),
+    }
+
+
+def build_audit_sink(settings: Settings, metrics: WorkerMetrics | None = None) -> AuditSink:
+    """The JSONL trail in the state dir, sealed with the audit key (generated into the state
+    dir when unset), forwarded to a webhook / PostgreSQL if configured, and checkpointed
+    beside the file and to those anchors."""
+    observe = metrics.observe_audit if metrics is not None else None
+    key = audit_key(settings, create=True)
+    assert key is not None  # noqa: S101 - create=True always yields one
+    primary = JsonlAuditSink(settings.state_dir / AUDIT_FILE, on_sealed=observe, key=key)
+    secret = settings.audit_webhook_secret
+    dsn = settings.audit_postgres_dsn
+    extra = forwarders(
+        webhook_url=settings.audit_webhook_url,
+        webhook_secret=secret.get_secret_value() if secret else None,
+        postgres_dsn=dsn.get_secret_value() if dsn else None,
+    )
+    interval_s = settings.audit_checkpoint_interval_s
+    checkpoints = Checkpointer(primary, key=key, anchors=extra, interval_s=interval_s)
+    return ForwardingAuditSink(primary, extra, checkpoints)
+
+
+def build_activities(settings: Settings, city: CityState | None = None) -> ContainmentActivities:
+    inventory = Inventory.load(settings.policy_dir)
+    engine = build_engine(settings)  # embedded or OPA, per settings.policy_engine
+    metrics = WorkerMetrics()
+    return ContainmentActivities(
+        engine,
+        inventory,
+        build_adapters(settings, inventory),
+        city=city,
+        audit_sink=build_audit_sink(settings, metrics),
+        guard=ProbeGuard.from_inventory(settings, inventory),
+        metrics=metrics,
+    )
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    activities: ContainmentActivities,
+    *,
+    max_cached_workflows: int = 1000,
+) -> Worker:
+    """`max_cached_workflows=0` replays every workflow task from history: tests use it to
+    prove the workflow code is deterministic on every path, not only on committed ones."""
+    verifier = GrantVerifier(approval_key(settings))
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[IncidentWorkflow, CityWorkflow],
+        activities=[*activities.all(), verifier.verify_grant],
+        max_cached_workflows=max_cached_workflows,
+        # None keeps temporalio's default for that slot kind.
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+    )
