@@ -24,7 +24,7 @@ from contracts.adapter import Receipt, StepCommand
 from orchestrator.lab.ldap import SlapdLab, unavailable
 
 with warnings.catch_warnings():
-    # ldap3 2.9.1 imports names pyasn1 0.6.1 deprecates; see adapters/identity/ldap.py.
+    # ldap3 2.9.1 imports names pyasn1 0.6.1 deprecates; see adapters/identity/ldap3_quiet.py.
     warnings.filterwarnings("ignore", r"(tagMap|typeMap) is deprecated", DeprecationWarning)
     import ldap3
 
