@@ -35,7 +35,7 @@ test: lint typecheck pytest
 # Regenerate the lock after editing dependencies in pyproject.toml.
 lock: venv
 	$(BIN)/python -m pip install --quiet "uv==0.13.9"
-	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra lab --python-version 3.11 \
 		--no-header --output-file requirements.lock
 
 BENCHES := bench/time_to_contain.py bench/storm.py bench/policy.py bench/network.py bench/fallback.py bench/scale.py bench/front_door.py

@@ -92,3 +92,9 @@ class Capabilities(_Frozen):
     usable: bool
     actions: list[str]
     detail: str = ""
+
+
+# An inventory record whose endpoint is this word (or that names none) means the lab's
+# server on this host. The orchestrator's wiring says where that is, in one place
+# (orchestrator/wiring/adapters.py), and refuses such records outside the lab.
+LAB_ENDPOINT = "lab"

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     webhook_max_depth: int = Field(default=32, ge=2, le=256)  # nesting of objects/arrays
     webhook_max_array_items: int = Field(default=1000, gt=0)  # any array, and NDJSON lines
     # --- end of webhooks (#8) ---------------------------------------------------------------
+    # Where inventory records' relative credential file names resolve. Unset: the lab's
+    # secrets directory when `lab` is on (the lab writes its credentials there), else
+    # <state_dir>/secrets (orchestrator/wiring/adapters.py).
+    secrets_dir: Path | None = None
     lab_host: str = "127.0.0.1"
     lab_modbus_port: int = 15020
     # The lab's identity servers (slapd, SCIM, OpenBao) and service simulators (OPC UA,

@@ -22,8 +22,8 @@ from orchestrator.config import Settings
 from orchestrator.policy.base import Authorization
 from orchestrator.temporal.city import CityState
 from orchestrator.temporal.client import deliver_finding
+from orchestrator.wiring.adapters import build_adapters
 from orchestrator.wiring.inventory import Inventory
-from orchestrator.wiring.worker import build_adapters
 
 
 class ScriptedEngine:

@@ -13,9 +13,8 @@ from typing import Any, TypeVar
 
 from adapters.base import PermanentAdapterError
 from adapters.secrets import SecretRef
-from contracts.adapter import StepCommand
+from contracts.adapter import LAB_ENDPOINT, StepCommand
 
-LAB_ENDPOINT = "lab"
 # Keys every inventory system record carries; accepted so the whole record can be passed.
 SYSTEM_KEYS = frozenset({"description", "adapter", "zone", "revocation"})
 

@@ -27,12 +27,8 @@ import httpx
 
 from adapters.base import PermanentAdapterError, TransientAdapterError
 from adapters.secrets import SecretRef
-from adapters.service.modes import (
-    LAB_ENDPOINT,
-    ModeSwitchAdapter,
-    ModeTable,
-    NoModeError,
-)
+from adapters.service.modes import ModeSwitchAdapter, ModeTable, NoModeError
+from contracts.adapter import LAB_ENDPOINT
 
 MODE_PLACEHOLDER = "{mode}"
 JsonScalar = str | int | float | bool | None

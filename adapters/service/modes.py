@@ -32,10 +32,16 @@ from typing import Any, Generic, TypeVar, cast
 from adapters.base import PermanentAdapterError, TransientAdapterError
 from adapters.service.connections import PointConnections
 from adapters.service.fence import Purpose, TargetWrites, WriteEntry, WriteFence, describe
-from contracts.adapter import Capabilities, Plan, Receipt, StepCommand, Verification, WriteRecord
+from contracts.adapter import (
+    Capabilities,
+    Plan,
+    Receipt,
+    StepCommand,
+    Verification,
+    WriteRecord,
+)
 
 SUPPORTED_ACTIONS = ("set",)
-LAB_ENDPOINT = "lab"
 # How long a device may still apply a write it received. Why waiting that long settles it:
 # Modbus TCP, see adapters.service.modbus. OPC UA: a Write the server received is carried
 # out even when the client's session or socket goes away (the protocol cannot cancel

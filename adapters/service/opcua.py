@@ -33,11 +33,8 @@ from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from adapters.base import AdapterError, PermanentAdapterError, TransientAdapterError
 from adapters.secrets import SecretRef
-from adapters.service.modes import (
-    LAB_ENDPOINT,
-    ModeSwitchAdapter,
-    ModeTable,
-)
+from adapters.service.modes import ModeSwitchAdapter, ModeTable
+from contracts.adapter import LAB_ENDPOINT
 
 ModeValue = int | float | str | bool
 

@@ -33,8 +33,8 @@ def _report_unset(exc: MissingEndpointError, *, as_json: bool) -> None:
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
     from contracts.adapter import Capabilities  # noqa: PLC0415 - keeps --help fast
+    from orchestrator.wiring.adapters import build_adapters  # noqa: PLC0415
     from orchestrator.wiring.inventory import Inventory, MissingEndpointError  # noqa: PLC0415
-    from orchestrator.wiring.worker import build_adapters  # noqa: PLC0415
 
     try:
         adapters = build_adapters(settings, Inventory.load(settings.policy_dir))

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.cli import options
 from orchestrator.config import REPO_ROOT, Settings
 
 if TYPE_CHECKING:
@@ -35,21 +36,21 @@ def _json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (for CI)")
 
 
-def register(commands: Any, common: Any) -> None:
+def register(commands: Any) -> None:
     """Register `bulkhead policy …` on the top-level subparsers; `run` handles them."""
     policy = commands.add_parser("policy", help="test, evaluate, check and replay policies")
     policy.set_defaults(handler=run)
     sub = policy.add_subparsers(dest="policy_command", required=True, metavar="COMMAND")
 
     test = sub.add_parser("test", help="run the Rego tests (test_* rules of *_test packages)")
-    common(test)
+    options.common(test)
     _policy_dir(test, legacy_positional=True)
     test.add_argument("--coverage", action="store_true", help="print the policy lines covered")
     test.add_argument("--run", metavar="REGEX", help="only tests whose package.name matches")
     _json_flag(test)
 
     evaluate = sub.add_parser("eval", help="evaluate one input and print the decision")
-    common(evaluate)
+    options.common(evaluate)
     evaluate.add_argument("file", nargs="?", type=Path, help="input, case, finding(s) or payload")
     evaluate.add_argument("--input", type=Path, help="deprecated: give FILE instead")
     evaluate.add_argument("--source", metavar="SIEM", help="FILE is this SIEM's own payload")
@@ -59,19 +60,19 @@ def register(commands: Any, common: Any) -> None:
     evaluate.add_argument("--active", type=int, help="active automatic containments city-wide")
 
     check = sub.add_parser("check", help="every stage a policy version must pass")
-    common(check)
+    options.common(check)
     _policy_dir(check, legacy_positional=True)
     _json_flag(check)
 
     replay = sub.add_parser("replay", help="diff the decisions of two policy versions")
-    common(replay)
+    options.common(replay)
     replay.add_argument("findings", type=Path, help="JSON lines: findings or incidents")
     replay.add_argument("--baseline", required=True, help="policy directory or git ref")
     _policy_dir(replay)
     replay.add_argument("--fail-on-change", action="store_true", help="exit 1 if any changed")
 
     schemas = sub.add_parser("schemas", help="check (or --write) policies/schemas/")
-    common(schemas)
+    options.common(schemas)
     _policy_dir(schemas, legacy_positional=True)
     schemas.add_argument("--write", action="store_true", help="regenerate them from the models")
 
@@ -80,7 +81,7 @@ def register(commands: Any, common: Any) -> None:
     update = case_commands.add_parser(
         "update", help="regenerate expected decisions from the policy (after a review)"
     )
-    common(update)
+    options.common(update)
     _policy_dir(update)
     update.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
 

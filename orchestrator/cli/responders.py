@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from contracts.incident import IncidentStatus
+from orchestrator.cli import options
 from orchestrator.cli.client import Api, path_segment, reports_failures, require_credential
 from orchestrator.cli.durations import ACCEPTED, duration
 from orchestrator.config import Settings
@@ -133,6 +135,7 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(commands: Any) -> None:
     """Add the responder commands to the `bulkhead` subcommand set."""
+    _register_incidents(commands)
     for name, verb in (("approve", "approve"), ("deny", "deny")):
         parser = commands.add_parser(name, help=f"{verb} a step awaiting approval")
         _api(parser)
@@ -217,3 +220,33 @@ def _register_audit(commands: Any) -> None:
     )
     verify.add_argument("--json", action="store_true", help="print the findings as JSON")
     verify.set_defaults(handler=_audit)
+
+
+def _register_incidents(commands: Any) -> None:
+    incidents = commands.add_parser("incidents", help="list or show incidents")
+    incident_commands = incidents.add_subparsers(
+        dest="incidents_command", required=True, metavar="COMMAND"
+    )
+    ls = incident_commands.add_parser("ls", help="list open incidents")
+    options.common(ls)
+    ls.add_argument("--api-url", help="API base URL (default from settings)")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.add_argument("--status", choices=[s.value for s in IncidentStatus], help="only this status")
+    ls.add_argument("--zone", help="only incidents touching this zone")
+    ls.add_argument("--severity", type=int, help="only incidents at or above this severity_id")
+    ls.add_argument(
+        "--awaiting",
+        dest="awaiting_approval",
+        action="store_const",
+        const="true",
+        help="only incidents with a step waiting for a person",
+    )
+    token_flag(ls, read=True)
+    ls.set_defaults(handler=list_incidents)
+    show = incident_commands.add_parser("show", help="show one incident")
+    options.common(show)
+    show.add_argument("incident_id")
+    show.add_argument("--api-url", help="API base URL (default from settings)")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    token_flag(show, read=True)
+    show.set_defaults(handler=show_incident)

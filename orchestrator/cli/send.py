@@ -7,11 +7,14 @@ ending in .ndjson or .jsonl is sent as application/x-ndjson (a Suricata batch).
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
+from orchestrator.cli import options
 from orchestrator.cli.client import (
     EXIT_USAGE,
     Failure,
@@ -76,3 +79,16 @@ def send(settings: Settings, source: str, path: Path, *, api_url: str | None = N
     )
     print(json.dumps(answer_json(response), indent=2, ensure_ascii=False))
     return 0
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("send", help="sign and post a finding payload to the API")
+    options.common(parser)
+    parser.add_argument("source", help="webhook source, e.g. generic")
+    parser.add_argument("file", type=Path, help="JSON payload to send")
+    parser.add_argument("--api-url", help="API base URL (default from settings)")
+    parser.set_defaults(handler=_send)
+
+
+def _send(args: argparse.Namespace, settings: Settings) -> int:
+    return send(settings, args.source, args.file, api_url=args.api_url or settings.api_url)

@@ -1,25 +1,70 @@
-"""`bulkhead api`, `bulkhead worker`, `bulkhead lab up`: the parts on their own."""
+"""The parts Bulkhead runs, and `bulkhead api` / `bulkhead worker`, which run one each.
+
+`bulkhead up` (orchestrator/cli/up.py) runs the same two parts in one process, beside a
+Temporal dev server and the lab: one way to start each part, whichever command runs it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable
 
 import prometheus_client
+from temporalio.client import Client
 
+from orchestrator.activities import ContainmentActivities
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
 from orchestrator.config import Settings, webhook_secret
-from orchestrator.lab.city import CityLab
+from orchestrator.metrics import Metrics
+from orchestrator.policy.base import PolicyEngine
 from orchestrator.policy.factory import build_engine, policy_parts
 from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
 from orchestrator.temporal.attributes import ensure_search_attributes
 from orchestrator.temporal.city import TemporalCity
 from orchestrator.temporal.client import connect
 from orchestrator.temporal.recheck import recheck_held
+from orchestrator.wiring.adapters import require_endpoints
 from orchestrator.wiring.inventory import Inventory
-from orchestrator.wiring.worker import build_activities, build_worker, require_endpoints
+from orchestrator.wiring.worker import build_activities, build_worker
+
+Parts = dict[str, Awaitable[object]]
+
+
+async def worker_part(
+    settings: Settings, client: Client, *, started_by: str
+) -> tuple[ContainmentActivities, Parts]:
+    """The worker on the task queue, once the namespace and the city record are ready;
+    incidents holding a step are asked to verify it (signals are durable: they act as
+    soon as this worker polls)."""
+    await ensure_search_attributes(client, settings.temporal_namespace)
+    city = TemporalCity(client, settings)
+    await city.ensure()
+    activities = build_activities(settings, city)
+    worker = build_worker(client, settings, activities)
+    await recheck_held(client, settings, started_by)
+    return activities, {"worker": worker.run()}
+
+
+def api_part(
+    settings: Settings,
+    client: Client,
+    engine: PolicyEngine,
+    secret: str,
+    *,
+    metrics: Metrics | None = None,
+) -> Parts:
+    context = build_context(settings, client, engine, secret)
+    server = api_server(create_app(context, metrics), settings.api_host, settings.api_port)
+    return {"api": server.serve()}
+
+
+async def run_parts(stop: asyncio.Event, parts: Parts) -> int:
+    reason = await run_until_stopped(stop, parts)
+    print(f"Stopping ({reason}) ...", file=sys.stderr, flush=True)
+    return 0 if reason == "signal" else 1
 
 
 async def _api(settings: Settings) -> int:
@@ -31,17 +76,13 @@ async def _api(settings: Settings) -> int:
     # Lazy: the API comes up even while Temporal is down and answers 503 until it is back.
     client = await connect(settings, lazy=True)
     engine = build_engine(settings)
-    context = build_context(settings, client, engine, secret)
-    server = api_server(create_app(context), settings.api_host, settings.api_port)
+    parts = api_part(settings, client, engine, secret)
     print(
         f"Bulkhead API on {settings.api_url} (Temporal {settings.temporal_address})",
         file=sys.stderr,
         flush=True,
     )
-    reason = await run_until_stopped(
-        stop, {"api": server.serve(), **policy_parts(engine, settings)}
-    )
-    return 0 if reason == "signal" else 1
+    return await run_parts(stop, {**parts, **policy_parts(engine, settings)})
 
 
 async def _worker(settings: Settings) -> int:
@@ -50,13 +91,7 @@ async def _worker(settings: Settings) -> int:
     require_endpoints(settings, Inventory.load(settings.policy_dir))
     stop = stop_event_on_signals()
     client = await connect(settings)
-    await ensure_search_attributes(client, settings.temporal_namespace)
-    city = TemporalCity(client, settings)
-    await city.ensure()
-    activities = build_activities(settings, city)
-    worker = build_worker(client, settings, activities)
-    # Signals are durable: the incidents check their targets as soon as a worker polls.
-    await recheck_held(client, settings, "worker started")
+    activities, parts = await worker_part(settings, client, started_by="worker started")
     if settings.worker_metrics_port is not None:
         prometheus_client.start_http_server(
             settings.worker_metrics_port,
@@ -69,35 +104,7 @@ async def _worker(settings: Settings) -> int:
         file=sys.stderr,
         flush=True,
     )
-    reason = await run_until_stopped(
-        stop, {"worker": worker.run(), **policy_parts(activities.engine, settings)}
-    )
-    return 0 if reason == "signal" else 1
-
-
-async def _lab(settings: Settings) -> int:
-    stop = stop_event_on_signals()
-    lab = CityLab(settings)
-    await lab.start()
-    print("\n".join(["Lab:", *lab.banner_lines(), "Ctrl-C stops"]), file=sys.stderr, flush=True)
-    await _recheck_after_lab_start(settings)
-    try:
-        await stop.wait()
-    finally:
-        await lab.stop()
-    return 0
-
-
-async def _recheck_after_lab_start(settings: Settings) -> None:
-    """A restarted lab comes back in its normal modes: incidents that hold a lab target
-    verify it now. Without Temporal there is nothing to ask (the lab runs on its own)."""
-    try:
-        client = await asyncio.wait_for(connect(settings), timeout=5)
-    except (OSError, RuntimeError, TimeoutError) as exc:
-        print(f"(no Temporal at {settings.temporal_address}: {exc}; no recheck)", file=sys.stderr)
-        return
-    asked = await recheck_held(client, settings, "lab started")
-    print(f"asked {asked} incident(s) holding a step to verify it again", file=sys.stderr)
+    return await run_parts(stop, {**parts, **policy_parts(activities.engine, settings)})
 
 
 def api(settings: Settings) -> int:
@@ -108,7 +115,3 @@ def api(settings: Settings) -> int:
 def worker(settings: Settings) -> int:
     os.umask(0o077)  # the audit trail and the lab's secrets are private
     return asyncio.run(_worker(settings))
-
-
-def lab_up(settings: Settings) -> int:
-    return asyncio.run(_lab(settings))

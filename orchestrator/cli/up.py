@@ -12,20 +12,15 @@ from pathlib import Path
 
 import structlog
 
-from orchestrator.api.app import create_app
-from orchestrator.api.context import build_context
+from orchestrator.cli.lab import Lab, load_lab
+from orchestrator.cli.serve import api_part, run_parts, worker_part
 from orchestrator.config import WEBHOOK_SECRET_FILE, Settings, secure_state_dir, webhook_secret
-from orchestrator.lab.city import CityLab
 from orchestrator.metrics import Metrics
 from orchestrator.policy.factory import policy_parts
 from orchestrator.responders.operator import ensure_operator, operator_token_path
-from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
-from orchestrator.temporal.attributes import ensure_search_attributes
-from orchestrator.temporal.city import TemporalCity
+from orchestrator.runtime import stop_event_on_signals
 from orchestrator.temporal.client import connect
 from orchestrator.temporal.devserver import DevServer, port_open
-from orchestrator.temporal.recheck import recheck_held
-from orchestrator.wiring.worker import build_activities, build_worker
 
 log = structlog.get_logger(__name__)
 NO_LAB = "off (--no-lab): lab adapters fail closed, network steps run in plan-only mode"
@@ -47,7 +42,7 @@ def state_dir_lock(state_dir: Path) -> Iterator[None]:
         yield
 
 
-def banner(settings: Settings, dev: DevServer, *, lab: CityLab | None) -> str:
+def banner(settings: Settings, dev: DevServer, *, lab: Lab | None) -> str:
     lab_lines = lab.banner_lines() if lab else [f"  Lab           {NO_LAB}"]
     return "\n".join(
         [
@@ -66,6 +61,8 @@ def banner(settings: Settings, dev: DevServer, *, lab: CityLab | None) -> str:
 
 
 async def run_up(settings: Settings, *, with_lab: bool) -> int:
+    """The dev server, the lab, then the worker and the API as `bulkhead worker` and
+    `bulkhead api` start them (orchestrator/cli/serve.py), in this one process."""
     host, _, port_text = settings.temporal_address.rpartition(":")
     dev = DevServer(
         settings.state_dir,
@@ -73,6 +70,7 @@ async def run_up(settings: Settings, *, with_lab: bool) -> int:
         port=int(port_text),
         namespace=settings.temporal_namespace,
     )
+    lab = load_lab(settings) if with_lab else None  # before anything starts: a clear error
     if port_open(settings.api_host, settings.api_port):
         print(f"error: API port {settings.api_port} is in use; pass --api-port", file=sys.stderr)
         return 2
@@ -86,36 +84,20 @@ async def run_up(settings: Settings, *, with_lab: bool) -> int:
         flush=True,
     )
     await dev.start()
-    lab = CityLab(settings) if with_lab else None
     try:
         if lab is not None:
             print("Starting the lab ...", file=sys.stderr, flush=True)
             await lab.start()
         client = await connect(settings)
-        await ensure_search_attributes(client, settings.temporal_namespace)
-        city = TemporalCity(client, settings)
-        await city.ensure()
-        activities = build_activities(settings, city)
-        worker = build_worker(client, settings, activities)
         # A restart of `bulkhead up` restarts the lab too: held steps are verified now.
-        await recheck_held(client, settings, "bulkhead up started")
-        context = build_context(settings, client, activities.engine, secret)
+        activities, worker = await worker_part(settings, client, started_by="bulkhead up started")
         # One process: /metrics serves the worker's measurements next to the API's own.
         metrics = Metrics(also=[activities.metrics.registry])
-        server = api_server(create_app(context, metrics), settings.api_host, settings.api_port)
+        api = api_part(settings, client, activities.engine, secret, metrics=metrics)
         print(banner(settings, dev, lab=lab), flush=True)
-        reason = await run_until_stopped(
-            stop,
-            {
-                "worker": worker.run(),
-                "api": server.serve(),
-                "temporal": dev.wait(),
-                # Hot reload of policies/: a broken edit is rejected, the old version serves.
-                **policy_parts(activities.engine, settings),
-            },
-        )
-        print(f"Stopping ({reason}) ...", file=sys.stderr, flush=True)
-        return 0 if reason == "signal" else 1
+        # Hot reload of policies/: a broken edit is rejected, the old version serves.
+        reload = policy_parts(activities.engine, settings)
+        return await run_parts(stop, {**worker, **api, "temporal": dev.wait(), **reload})
     finally:
         try:
             if lab is not None:

@@ -27,16 +27,12 @@ from asyncua.server.server import Server
 from asyncua.server.user_managers import UserManager
 from asyncua.ua.attribute_ids import AttributeIds
 
+from orchestrator.wiring.adapters import opcua_url
+
 NAMESPACE = "urn:bulkhead:lab:substation"
-PATH = "/bulkhead/substation/"
 MODE_REMOTE = 0
 MODE_LOCAL_MANUAL = 1
 SUBSTATIONS = ("North", "South")
-
-
-def endpoint_url(host: str, port: int) -> str:
-    """Where inventory endpoint "lab" points an OPC UA client."""
-    return f"opc.tcp://{host}:{port}{PATH}"
 
 
 def node_id(substation: str, point: str = "ControlMode") -> str:
@@ -77,7 +73,7 @@ class SubstationLab:
 
     @property
     def endpoint(self) -> str:
-        return endpoint_url(self.host, self.port)
+        return opcua_url(self.host, self.port)
 
     async def _build(self) -> Server:
         users = _Users(self.credentials) if self.credentials else None

@@ -34,16 +34,16 @@ SIMILAR = 0.8  # how alike a key must be to another to be offered as "did you me
 READ_BY_BULKHEAD: dict[str, str] = {
     "inventory.zones.*.cidrs": "orchestrator/wiring/inventory.py",  # the addresses nftables matches
     "inventory.zones.*.essential": "orchestrator/wiring/inventory.py",  # the incident list's flag
-    "inventory.device_types.*.protocol": "orchestrator/wiring/service.py",
-    "inventory.device_types.*.modes": "orchestrator/wiring/service.py",
+    "inventory.device_types.*.protocol": "orchestrator/wiring/adapters.py",
+    "inventory.device_types.*.modes": "orchestrator/wiring/adapters.py",
     "inventory.device_types.*.mode_register": "orchestrator/wiring/inventory.py",
-    "inventory.device_types.*.safe_mode": "orchestrator/wiring/service.py",
+    "inventory.device_types.*.safe_mode": "orchestrator/wiring/adapters.py",
     "inventory.assets.*.ip": "orchestrator/wiring/inventory.py",  # evidence IP → asset; quarantine
     "inventory.assets.*.modbus": "orchestrator/wiring/inventory.py",
-    "inventory.assets.*.opcua": "orchestrator/wiring/service.py",
-    "inventory.assets.*.http": "orchestrator/wiring/service.py",
-    "inventory.systems.*.adapter": "orchestrator/wiring/identity.py",
-    "inventory.systems.*.connection": "orchestrator/wiring/identity.py",
+    "inventory.assets.*.opcua": "orchestrator/wiring/adapters.py",
+    "inventory.assets.*.http": "orchestrator/wiring/adapters.py",
+    "inventory.systems.*.adapter": "orchestrator/wiring/adapters.py",
+    "inventory.systems.*.connection": "orchestrator/wiring/adapters.py",
     "inventory.services.*.probes": "orchestrator/guard.py",
     # Cross-checked against zones.*.essential_services when the data is loaded.
     "inventory.services.*.zone": "orchestrator/policy/models.py",

@@ -12,14 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from adapters.base import AdapterError
-from adapters.network.nftables import NftablesAdapter
-from adapters.service.modbus import ModbusFallbackAdapter
 from contracts.adapter import StepCommand
 from contracts.decision import DecisionStep
 from orchestrator.config import Settings
-from orchestrator.wiring.identity import identity_adapters
+from orchestrator.wiring.adapters import Endpoints, adapters_for
 from orchestrator.wiring.inventory import Inventory
-from orchestrator.wiring.service import service_adapters
 
 # Only what "lab" stands for comes from these settings, and no endpoint is contacted here,
 # so the defaults do (model_construct: the environment of the checking host plays no part).
@@ -57,20 +54,12 @@ class StepAdapters:
 
     @classmethod
     def from_inventory(cls, data: dict[str, Any]) -> StepAdapters:
-        """As orchestrator.wiring.worker.build_adapters does, minus the process-wide settings."""
+        """As the worker builds them (orchestrator.wiring.adapters), with the lab's endpoints."""
         inventory = Inventory(data)
-        settings = OFFLINE_SETTINGS
         try:
-            devices = inventory.modbus_devices(
-                lab_host=settings.lab_host, lab_port=settings.lab_modbus_port
+            built: dict[str, object] = dict(
+                adapters_for(inventory, Endpoints.from_settings(OFFLINE_SETTINGS))
             )
-            topology = inventory.network_topology(lab_gateway_netns=settings.lab_gateway_netns)
-            built: dict[str, object] = {
-                "modbus": ModbusFallbackAdapter(devices),
-                "nftables": NftablesAdapter(topology),
-                **service_adapters(settings, inventory),
-                **identity_adapters(settings, inventory),
-            }
         except (AttributeError, KeyError, TypeError, ValueError, AdapterError) as exc:
             # KeyError: a record lacks a key the wiring indexes directly (modbus.unit);
             # AttributeError, TypeError: a record that is not an object where one belongs.

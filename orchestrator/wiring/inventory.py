@@ -20,9 +20,9 @@ from adapters.network.topology import (
     parse_net,
 )
 from adapters.service.modbus import ModbusDevice
+from contracts.adapter import LAB_ENDPOINT
 from contracts.findings import Finding
 
-LAB_ENDPOINT = "lab"
 LOCAL_ENDPOINT = "local"  # an enforcement point in the network stack Bulkhead runs in
 NETNS_ENDPOINT = "netns:"
 

@@ -5,10 +5,6 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from adapters.base import Adapter
-from adapters.network.nft import Nft
-from adapters.network.nftables import NftablesAdapter
-from adapters.service.modbus import ModbusFallbackAdapter
 from orchestrator.activities import ContainmentActivities
 from orchestrator.audit.checkpointer import Checkpointer
 from orchestrator.audit.export import forwarders
@@ -20,39 +16,12 @@ from orchestrator.guard import ProbeGuard
 from orchestrator.policy.factory import build_engine
 from orchestrator.responders.grants import GrantVerifier, approval_key
 from orchestrator.temporal.city import CityState
-from orchestrator.wiring.identity import identity_adapters
-from orchestrator.wiring.inventory import Inventory, MissingEndpointError
-from orchestrator.wiring.service import service_adapters
+from orchestrator.wiring.adapters import build_adapters
+from orchestrator.wiring.inventory import Inventory
 from workflows.city import CityWorkflow
 from workflows.incident import IncidentWorkflow
 
 AUDIT_FILE = "audit.jsonl"
-
-
-def require_endpoints(settings: Settings, inventory: Inventory) -> None:
-    """Outside the lab every record names its target: the adapters would otherwise aim a
-    record without one at the lab on this host, and a production typo would drive nothing.
-
-    Raises MissingEndpointError naming each such record."""
-    if settings.lab:
-        return
-    unset = inventory.unset_endpoints()
-    if unset:
-        raise MissingEndpointError(unset)
-
-
-def build_adapters(settings: Settings, inventory: Inventory) -> dict[str, Adapter]:
-    require_endpoints(settings, inventory)
-    devices = inventory.modbus_devices(
-        lab_host=settings.lab_host, lab_port=settings.lab_modbus_port
-    )
-    topology = inventory.network_topology(lab_gateway_netns=settings.lab_gateway_netns)
-    return {
-        "modbus": ModbusFallbackAdapter(devices),
-        "nftables": NftablesAdapter(topology, nft=Nft(timeout_s=settings.nft_timeout_s)),
-        **service_adapters(settings, inventory),
-        **identity_adapters(settings, inventory),
-    }
 
 
 def build_audit_sink(settings: Settings, metrics: WorkerMetrics | None = None) -> AuditSink:

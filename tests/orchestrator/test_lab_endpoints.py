@@ -21,8 +21,8 @@ from harness import make_settings
 from contracts.adapter import StepCommand
 from orchestrator.config import DEFAULT_POLICY_DIR, Settings
 from orchestrator.lab.traffic import TrafficLab
+from orchestrator.wiring.adapters import build_adapters
 from orchestrator.wiring.inventory import Inventory, MissingEndpointError, UnsetEndpoint
-from orchestrator.wiring.worker import build_adapters
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 EXPECTED = [

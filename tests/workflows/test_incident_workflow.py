@@ -16,8 +16,8 @@ from orchestrator.activities import ContainmentActivities
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.temporal.client import deliver_finding
+from orchestrator.wiring.adapters import build_adapters
 from orchestrator.wiring.inventory import Inventory
-from orchestrator.wiring.worker import build_adapters
 
 
 def envelope(webhook_id: str | None = None, **changes: object) -> FindingEnvelope:
