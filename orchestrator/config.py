@@ -22,9 +22,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY_DIR = REPO_ROOT / "policies"
 WEBHOOK_SECRET_FILE = "webhook-secret"  # noqa: S105 - a file name, not a secret
 
-# The TOML file named by --config (or BULKHEAD_CONFIG); read by settings_customise_sources.
-_config_file: Path | None = None
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BULKHEAD_", extra="forbid")
@@ -172,7 +169,8 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = _config_file or _env_path("BULKHEAD_CONFIG")
+        # The TOML file named by --config (load_settings) or else BULKHEAD_CONFIG.
+        config_file = settings_cls.model_config.get("toml_file") or _env_path("BULKHEAD_CONFIG")
         if config_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
@@ -207,14 +205,20 @@ def _env_path(name: str) -> Path | None:
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings; explicit overrides (CLI flags) beat env, which beats the TOML file."""
-    global _config_file  # noqa: PLW0603 - pydantic-settings reads sources from a classmethod
-    if config_file is not None and not config_file.is_file():
-        raise FileNotFoundError(f"config file {config_file} does not exist")
-    _config_file = config_file
-    try:
+    if config_file is None:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    finally:
-        _config_file = None
+    if not config_file.is_file():
+        raise FileNotFoundError(f"config file {config_file} does not exist")
+    # A subclass that names the file reads it as its lowest source; the values are then
+    # taken as plain Settings (model_validate reads no source again), so the result pickles
+    # and compares like any other.
+    from_file = type(
+        "SettingsFromFile",
+        (Settings,),
+        {"model_config": {**Settings.model_config, "toml_file": config_file}},
+    )
+    read = from_file(**{k: v for k, v in overrides.items() if v is not None})
+    return Settings.model_validate(dict(read))
 
 
 def secure_state_dir(state_dir: Path) -> None:

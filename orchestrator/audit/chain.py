@@ -72,14 +72,6 @@ def canonical_entry(
     ).encode()
 
 
-def entry_hash(
-    incident_id: str, *, seq: int, at: str, kind: str, detail: dict[str, Any], prev: str
-) -> str:
-    """The unkeyed seal of trails written before the audit key (plain SHA-256 hex)."""
-    canonical = canonical_entry(incident_id, seq=seq, at=at, kind=kind, detail=detail, prev=prev)
-    return hashlib.sha256(canonical).hexdigest()
-
-
 def is_keyed(seal_value: str | None) -> bool:
     return seal_value is not None and seal_value.startswith(KEYED_PREFIX)
 

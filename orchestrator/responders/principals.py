@@ -21,7 +21,6 @@ from contracts.incident import Principal, local_principal_id
 ROLES = ("responder", "duty-officer", "admin", "viewer", "policy-engineer")
 TOKEN_PREFIX = "bh_"  # noqa: S105 - a recognizable prefix, not a secret
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
-PRINCIPALS_FILE = "principals.json"
 
 
 class PrincipalError(Exception):

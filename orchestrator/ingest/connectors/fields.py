@@ -116,14 +116,8 @@ def _seconds(value: Any) -> Any:
     return None if value is None else _time(value, 1)
 
 
-def _nanoseconds(value: Any) -> Any:
-    return None if value is None else _time(value, 1_000_000_000)
-
-
 # ISO 8601 text, or a number of seconds (Splunk `_time` is "1700000000.123").
 Time = Annotated[int, BeforeValidator(_seconds)]
-# ISO 8601 text, or a number of nanoseconds (Falco `evt.time`).
-NanoTime = Annotated[int, BeforeValidator(_nanoseconds)]
 
 
 # --- hosts, users ---------------------------------------------------------------------------
