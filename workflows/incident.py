@@ -8,25 +8,27 @@ The run loop wakes on new findings, approvals, a release, or the next timer (app
 deadline, lease expiry, drift check) and then does, in order: decide, expire gates,
 expire leases, release or check held steps for drift, execute ready steps, export the
 audit trail, continue-as-new when due.
+
+This module holds the workflow's state, its handlers and the loop; the work is in:
+intake.py (findings in), deciding.py (decide, plan merge, previews), deadlines.py
+(gates and leases that run out), updates.py (what approve, deny and extend do),
+resting.py (release saga, rest, next incident), carrying.py (continue-as-new),
+execution.py (steps and audit), drift.py, grants.py, gates.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime, timedelta
 from typing import NoReturn
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.adapter import Receipt
-    from contracts.compact import compact, short_key
-    from contracts.decision import DecideRequest, Decision, OnTimeout
-    from contracts.findings import ActivityId, Finding, FindingEnvelope
+    from contracts.decision import Decision
+    from contracts.findings import FindingEnvelope
     from contracts.incident import (
-        ApprovalRecord,
         ApproveRequest,
         DenyRequest,
         ExtendRequest,
@@ -35,79 +37,23 @@ with workflow.unsafe.imports_passed_through():
         IncidentStatus,
         IncidentView,
         ReleaseRequest,
-        RenewLeaseRequest,
         StepState,
         StepView,
     )
-    from contracts.names import STATE_QUERY, Activity, ErrorType, IncidentSignal, IncidentUpdate
+    from contracts.names import STATE_QUERY, ErrorType, IncidentSignal, IncidentUpdate
     from contracts.visibility import CONTINUED, IDLE, STATUS, Visible, visible
-    from workflows import gates
+    from workflows import carrying, deadlines, deciding, gates, resting, updates
+    from workflows.deciding import PREVIEW_PATCH
     from workflows.drift import DRIFT_PATCH, DriftChecks
-    from workflows.execution import (
-        ADAPTER_RETRY,
-        GUARD_PATCH,
-        STEP_CALL_TIMEOUT,
-        STEP_FAILURES,
-        StepExecution,
-    )
+    from workflows.execution import GUARD_PATCH, StepExecution
     from workflows.grants import GRANTS_PATCH, GrantGate
-    from workflows.kept import KeptFindings
-    from workflows.picture import MAX_PICTURE, changes_picture, new_keys, stored_key
+    from workflows.intake import BOUNDED_PATCH, Intake
+    from workflows.listing import VISIBILITY_PATCH, Listing
+    from workflows.resting import HISTORY_PATCH
     from workflows.status import derive_status
+    from workflows.updates import RENEW_PATCH, refuse_if
 
-MAX_SEEN = 10_000  # dedupe memory per incident; the oldest keys are forgotten first
 MAX_KEPT_IDS = 100  # decision ids and escalation reasons kept for the view (newest)
-DEFAULT_LEASE_S = 3600  # a reversible change never stays without a lease
-DECIDE_TIMEOUT = timedelta(seconds=10)
-PREVIEW_PATCH = "preview-plans"  # histories from before previews replay without them
-VISIBILITY_PATCH = "visibility"  # older histories never upserted search attributes
-RENEW_PATCH = "renew-lease-on-target"  # older extends moved only the workflow's lease
-# Older runs kept findings whole (raw payload included) and remembered keys verbatim.
-BOUNDED_PATCH = "bounded-findings"
-# Older runs completed at release, so the entity's next incident reused the id and lost
-# the link to this one; newer ones rest (idle) and number the next incident.
-HISTORY_PATCH = "incident-history"
-MAX_EARLIER = 50  # earlier incident ids kept per entity (the audit keeps them all)
-
-
-def _parse(moment: str) -> datetime:
-    return datetime.fromisoformat(moment)
-
-
-def _dedupe_key(finding: Finding) -> str:
-    """A create is known by its uid; an update or close of it by uid, kind and time, so the
-    same update posted twice is a duplicate but each new update is news."""
-    uid = finding.finding_info.uid
-    if finding.activity_id in (ActivityId.UPDATE, ActivityId.CLOSE):
-        return f"finding:{uid}:{int(finding.activity_id)}:{finding.time}"
-    return f"finding:{uid}"
-
-
-def _incident_id(key: str, sequence: int) -> str:
-    """The entity's first incident is known by its key; later ones by key@n."""
-    return key if sequence == 1 else f"{key}@{sequence}"
-
-
-def _forget_oldest(keys: dict[str, None], limit: int) -> None:
-    while len(keys) > limit:
-        del keys[next(iter(keys))]
-
-
-def _claim(finding: Finding) -> dict[str, object]:
-    """Where the finding's raw payload is kept and what was cut from it, for the audit."""
-    claim: dict[str, object] = {}
-    if finding.raw_ref is not None:
-        claim["raw_sha256"] = finding.raw_ref.sha256
-        claim["raw_bytes"] = finding.raw_ref.bytes
-    if finding.truncated:
-        claim["truncated"] = finding.truncated
-    return claim
-
-
-def _received_kind(finding: Finding, *, updated: bool) -> str:
-    if not updated:
-        return "finding.received"
-    return "finding.closed" if finding.activity_id is ActivityId.CLOSE else "finding.updated"
 
 
 @workflow.defn(name="IncidentWorkflow")
@@ -117,17 +63,12 @@ class IncidentWorkflow:
         carry = params.carry
         self._id = params.incident_id
         self._entity = params.entity
-        self._kept = KeptFindings(list(carry.findings) if carry else [])
         self._bounded: bool | None = None  # decided by the first finding or run(), a patch
-        self._seen: dict[str, None] = dict.fromkeys(carry.seen) if carry else {}
-        self._duplicates = carry.duplicates if carry else 0
-        self._received = carry.findings_received if carry else 0
         self._max_history = params.max_history_events
         self._decision: Decision | None = carry.decision if carry else None
         self._decisions: list[str] = list(carry.decisions) if carry else []
         self._steps: dict[str, StepView] = {s.id: s for s in carry.steps} if carry else {}
         self._escalations: list[str] = list(carry.escalations) if carry else []
-        self._picture: dict[str, None] = dict.fromkeys(carry.picture) if carry else {}
         self._release: ReleaseRequest | None = carry.release_requested if carry else None
         self._idle = bool(carry and carry.idle)
         self._released = self._idle  # a resting run holds an incident already released
@@ -135,11 +76,9 @@ class IncidentWorkflow:
         self._earlier: list[str] = list(carry.earlier) if carry else []
         self._fresh = bool(carry and carry.fresh)
         self._history = False  # set by run(): rest after release, number later incidents
-        self._after_release = KeptFindings([])
         self._previews = False  # set by run(): dry-run plans for steps awaiting approval
-        self._visible = False  # set by run(): search attributes and memo for the list
         self._renews = False  # set by run(): extend moves the target's own deadline too
-        self._published: Visible | None = None
+        self._listing = Listing()  # search attributes and memo for the list
         # A run that starts from findings alone (the next incident after a release) decides.
         self._needs_decision = bool(carry and carry.findings and carry.decision is None)
         self._run = carry.run + 1 if carry else 1
@@ -150,6 +89,7 @@ class IncidentWorkflow:
             exported_seq=carry.exported_seq if carry else 0,
             escalate=self._escalate,
         )
+        self._in = Intake(carry, self._x.record)
         self._drift = DriftChecks(self._x, params.drift_check_s)
         self._grants = GrantGate(list(carry.used_grants) if carry else [], self._x.record)
 
@@ -158,38 +98,12 @@ class IncidentWorkflow:
     @workflow.signal(name=IncidentSignal.FINDING)
     def finding(self, envelope: FindingEnvelope) -> None:
         bounded = self._is_bounded()
-        finding = compact(envelope.finding) if bounded else envelope.finding
-        keys = [_dedupe_key(finding)]
-        if envelope.webhook_id:
-            keys.append(f"webhook:{envelope.source}:{envelope.webhook_id}")
-        if any(key in self._seen or short_key(key) in self._seen for key in keys):
-            self._duplicates += 1
-            self._x.record("finding.duplicate", uid=finding.finding_info.uid)
-            return
-        self._received += 1
-        for key in keys:
-            self._seen[short_key(key) if bounded else key] = None
-        _forget_oldest(self._seen, MAX_SEEN)
-        if self._release is not None:
-            # This incident is being closed: the finding opens the next one (see run).
-            self._after_release.add(finding, news=True)
-            self._x.record(
-                "finding.after_release", uid=finding.finding_info.uid, source=envelope.source
-            )
-            return
-        news = changes_picture(self._picture, finding)
-        updated = self._kept.replace(finding)
-        if not updated:
-            self._kept.add(finding, news=news)
-        self._needs_decision = self._needs_decision or news
-        self._remember(finding, bounded=bounded)
-        self._x.record(
-            _received_kind(finding, updated=updated),
-            uid=finding.finding_info.uid,
-            source=envelope.source,
-            severity_id=int(finding.severity_id),
-            changes_picture=self._needs_decision,
-            **_claim(finding),
+        self._needs_decision = self._in.take(
+            envelope,
+            bounded=bounded,
+            # While this incident is being closed, the finding opens the next one (run).
+            closing=self._release is not None,
+            needs_decision=self._needs_decision,
         )
 
     @workflow.signal(name=IncidentSignal.RECHECK)
@@ -207,15 +121,8 @@ class IncidentWorkflow:
         if self._bounded is None:
             self._bounded = workflow.patched(BOUNDED_PATCH)
             if self._bounded:
-                self._kept.bound()
-                self._after_release.bound()
+                self._in.bound()
         return self._bounded
-
-    def _remember(self, finding: Finding, *, bounded: bool) -> None:
-        for key in new_keys(self._picture, finding):
-            self._picture[stored_key(key) if bounded else key] = None
-        if bounded:
-            _forget_oldest(self._picture, MAX_PICTURE)
 
     def _status(self) -> IncidentStatus:
         return derive_status(
@@ -223,17 +130,12 @@ class IncidentWorkflow:
             list(self._steps.values()),
             failed=bool(self._escalations) and not self._released,
             released=self._released,
-            closed=self._history and self._closed_by_source(),
+            closed=self._history and self._in.closed_by_source(),
         )
-
-    def _closed_by_source(self) -> bool:
-        """Every finding kept was closed by the SIEM that raised it."""
-        kept = self._kept.items
-        return bool(kept) and all(f.activity_id is ActivityId.CLOSE for f in kept)
 
     @property
     def _incident_id(self) -> str:
-        return _incident_id(self._id, self._sequence)
+        return carrying.incident_id(self._id, self._sequence)
 
     @workflow.query(name=STATE_QUERY)
     def state(self) -> IncidentView:
@@ -242,9 +144,9 @@ class IncidentWorkflow:
             incident_id=self._incident_id,
             status=self._status(),
             entity=self._entity,
-            findings=self._kept.items,
-            findings_received=self._received,
-            duplicates=self._duplicates,
+            findings=self._in.kept.items,
+            findings_received=self._in.received,
+            duplicates=self._in.duplicates,
             escalated=bool(self._escalations)
             or (self._decision is not None and self._decision.verdict.value == "escalate"),
             escalations=self._escalations,
@@ -261,25 +163,12 @@ class IncidentWorkflow:
     async def approve(self, request: ApproveRequest) -> StepView:
         await self._admit(request, "approve", request.step_id)
         # Checked again: the state may have moved while the grant was verified.
-        self._refuse_if(gates.approval_refusal(self._steps.get(request.step_id), request))
-        step = self._steps[request.step_id]
-        step.approvals.append(self._record_of(request))
-        self._x.record(
-            "step.approval",
-            step=step.id,
-            principal=request.principal.name,
-            principal_id=request.principal.id,
-            reason=request.reason,
-            authz_decision_id=request.authz_decision_id,
-        )
-        if gates.approvals_complete(step):
-            step.approval_deadline = None
-            self._x.transition(step, StepState.APPROVED)
-        return step
+        refuse_if(gates.approval_refusal(self._steps.get(request.step_id), request))
+        return updates.approve(self._steps[request.step_id], request, self._x)
 
     @approve.validator
     def _validate_approve(self, request: ApproveRequest) -> None:
-        self._refuse_if(
+        refuse_if(
             self._other_incident(request.incident_id)
             or gates.approval_refusal(self._steps.get(request.step_id), request)
         )
@@ -287,22 +176,12 @@ class IncidentWorkflow:
     @workflow.update(name=IncidentUpdate.DENY)
     async def deny(self, request: DenyRequest) -> StepView:
         await self._admit(request, "deny", request.step_id)
-        self._refuse_if(gates.denial_refusal(self._steps.get(request.step_id), request))
-        step = self._steps[request.step_id]
-        step.denial = self._record_of(request)
-        step.approval_deadline = None
-        self._x.transition(
-            step,
-            StepState.DENIED,
-            principal=request.principal.name,
-            principal_id=request.principal.id,
-            reason=request.reason,
-        )
-        return step
+        refuse_if(gates.denial_refusal(self._steps.get(request.step_id), request))
+        return updates.deny(self._steps[request.step_id], request, self._x)
 
     @deny.validator
     def _validate_deny(self, request: DenyRequest) -> None:
-        self._refuse_if(
+        refuse_if(
             self._other_incident(request.incident_id)
             or gates.denial_refusal(self._steps.get(request.step_id), request)
         )
@@ -310,55 +189,13 @@ class IncidentWorkflow:
     @workflow.update(name=IncidentUpdate.EXTEND)
     async def extend(self, request: ExtendRequest) -> StepView:
         await self._admit(request, "extend", request.step_id)
-        self._refuse_if(gates.extension_refusal(self._steps.get(request.step_id), request))
+        refuse_if(gates.extension_refusal(self._steps.get(request.step_id), request))
         step = self._steps[request.step_id]
-        if step.lease_expires_at is None:  # the validator refuses this; kept for the types
-            raise ApplicationError(f"step {step.id} holds no lease", type=ErrorType.REFUSED)
-        before = step.lease_expires_at
-        expires = _parse(before) + timedelta(seconds=request.lease_s)
-        step.lease_expires_at = expires.isoformat()
-        if self._renews and step.receipt is not None:
-            await self._renew_on_target(step, before, request)
-        self._x.record(
-            "lease.extended",
-            step=step.id,
-            principal=request.principal.name,
-            principal_id=request.principal.id,
-            lease_expires_at=step.lease_expires_at,
-            reason=request.reason,
-        )
-        return step
-
-    async def _renew_on_target(self, step: StepView, before: str, request: ExtendRequest) -> None:
-        """Move the target's own deadline (a dead-man's switch) with the lease, or keep
-        the old lease: a console that shows a step held while the target lets go at the
-        old time is worse than a refused extension."""
-        if step.receipt is None or step.lease_expires_at is None:
-            return
-        renewal = RenewLeaseRequest(receipt=step.receipt, expires_at=step.lease_expires_at)
-        try:
-            step.receipt = await workflow.execute_activity(
-                Activity.RENEW_LEASE,
-                renewal,
-                result_type=Receipt,
-                start_to_close_timeout=STEP_CALL_TIMEOUT,
-                retry_policy=ADAPTER_RETRY,
-            )
-        except STEP_FAILURES as exc:
-            step.lease_expires_at = before
-            error = str(exc.cause or exc) if isinstance(exc, ActivityError) else str(exc)
-            self._x.record(
-                "lease.not_extended", step=step.id, principal=request.principal.name, error=error
-            )
-            raise ApplicationError(
-                f"the target of step {step.id} did not take the new deadline ({error}); "
-                f"the lease still ends at {before}",
-                type=ErrorType.REFUSED,
-            ) from None
+        return await updates.extend(step, request, self._x, renews=self._renews)
 
     @extend.validator
     def _validate_extend(self, request: ExtendRequest) -> None:
-        self._refuse_if(
+        refuse_if(
             self._other_incident(request.incident_id)
             or gates.extension_refusal(self._steps.get(request.step_id), request)
         )
@@ -367,7 +204,7 @@ class IncidentWorkflow:
     async def release(self, request: ReleaseRequest) -> IncidentView:
         await self._admit(request, "release", None)
         if self._release is not None:  # another release got in while this one was checked
-            self._refuse_if("this incident is already being released")
+            refuse_if("this incident is already being released")
         self._release = request
         self._x.record(
             "release.requested",
@@ -380,7 +217,7 @@ class IncidentWorkflow:
 
     @release.validator
     def _validate_release(self, request: ReleaseRequest) -> None:
-        self._refuse_if(self._other_incident(request.incident_id))
+        refuse_if(self._other_incident(request.incident_id))
         if self._release is not None:
             raise ApplicationError(
                 "this incident is already being released", type=ErrorType.REFUSED
@@ -397,15 +234,16 @@ class IncidentWorkflow:
         if self._fresh and self._history:
             self._x.record("incident.opened", incident=self._incident_id, earlier=self._earlier)
         while True:
-            self._publish()
+            self._listing.publish(self._visibility)
             # A timeout means an approval deadline, a lease or a drift check is due.
+            timer = deadlines.next_timer(self._steps.values(), self._drift)
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(self._has_work, timeout=self._next_timer())
+                await workflow.wait_condition(self._has_work, timeout=timer)
             if self._needs_decision:
                 self._needs_decision = False
                 await self._decide()
-            self._expire_gates()
-            await self._expire_leases()
+            deadlines.expire_gates(self._steps.values(), self._x, self._escalate)
+            await deadlines.expire_leases(self._steps.values(), self._x)
             if self._release is not None and not self._released:
                 await self._do_release(self._release)
             elif self._release is None:
@@ -419,14 +257,14 @@ class IncidentWorkflow:
                 await asyncio.gather(*(self._x.execute(s) for s in ready))
             if self._x.export_due():
                 self._x.start_export()
-            self._publish()
+            self._listing.publish(self._visibility)
             if self._released:
                 await self._hand_over_released()
                 return self.state()
             if self._should_continue_as_new():
                 # Unexported entries travel in the carry; the next run exports them.
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if self._history and self._visible:  # the next run is the list's row
+                if self._history and self._listing.enabled:  # the next run is the list's row
                     workflow.upsert_search_attributes([STATUS.value_set(CONTINUED)])
                 self._continue(self._carry(), status=self._status().value)
 
@@ -435,7 +273,7 @@ class IncidentWorkflow:
         the loop can meet its marker at a different point of a replay than it was made."""
         self._previews = workflow.patched(PREVIEW_PATCH)
         self._x.guarded = workflow.patched(GUARD_PATCH)
-        self._visible = workflow.patched(VISIBILITY_PATCH)
+        self._listing.enabled = workflow.patched(VISIBILITY_PATCH)
         self._renews = workflow.patched(RENEW_PATCH)
         self._drift.enabled = workflow.patched(DRIFT_PATCH)
         self._is_bounded()
@@ -446,10 +284,8 @@ class IncidentWorkflow:
         """After a release: findings that came during it open the entity's next incident
         (in the same audit chain); otherwise the incident rests, readable and listed.
         Runs from before incidents kept their history just end."""
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._x.flush_audit()
-        if self._after_release.items:
-            self._continue(self._next_incident(), status=IncidentStatus.OPEN.value)
+        await resting.settle(self._x)
+        self._open_next_incident()
         if self._history:
             self._continue(self._carry(idle=True), status=IDLE)
 
@@ -457,42 +293,26 @@ class IncidentWorkflow:
         """A released incident, kept: its state still answers, and the release run is its
         row in the list (this run hides). The entity's next finding opens the next
         incident, numbered and linked to this one."""
-        if self._visible:
+        if self._listing.enabled:
             workflow.upsert_search_attributes([STATUS.value_set(IDLE)])
-
-        def wakes() -> bool:
-            return bool(self._after_release.items) or self._x.export_due() or self._full()
-
-        while not (self._after_release.items or self._full()):
-            await workflow.wait_condition(wakes)
-            if self._x.export_due():
-                self._x.start_export()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._x.flush_audit()
-        if self._after_release.items:
-            self._continue(self._next_incident(), status=IncidentStatus.OPEN.value)
+        await resting.rest(self._in.after_release, self._x, self._max_history)
+        await resting.settle(self._x)
+        self._open_next_incident()
         self._continue(self._carry(idle=True), status=IDLE)
 
     def _continue(self, carry: IncidentCarry, *, status: str) -> NoReturn:
-        """Continue as new. The next run starts with the list's values already set (the
-        given status), so no row doubles or goes missing while it starts."""
-        if not (self._history and self._visible):
-            workflow.continue_as_new(self._params(carry))
-        shown = visible(
-            status=IncidentStatus.OPEN,  # replaced by `status` below
+        carrying.continue_as_new(
+            carry,
+            status=status,
+            listed=self._history and self._listing.enabled,
+            key=self._id,
             entity=self._entity,
-            findings=carry.findings,
-            received=carry.findings_received,
-            decision=carry.decision,
-            steps=carry.steps,
-            incident_id=_incident_id(self._id, carry.sequence),
-        )
-        workflow.continue_as_new(
-            self._params(carry), search_attributes=shown.attributes(status), memo=shown.memo()
+            max_history=self._max_history,
+            drift_check_s=self._drift.interval_s,
         )
 
-    def _full(self) -> bool:
-        return workflow.info().get_current_history_length() > self._max_history
+    def _should_continue_as_new(self) -> bool:
+        return carrying.due(released=self._released, max_history=self._max_history)
 
     def _has_work(self) -> bool:
         return (
@@ -502,136 +322,19 @@ class IncidentWorkflow:
             or any(s.state in (StepState.PLANNED, StepState.APPROVED) for s in self._steps.values())
             or self._should_continue_as_new()
             or self._x.export_due()
-            or self._unpublished()
+            or self._listing.stale(self._visibility)
         )
-
-    def _next_timer(self) -> timedelta | None:
-        deadlines = [
-            _parse(s.approval_deadline)
-            for s in self._steps.values()
-            if s.state is StepState.AWAITING_APPROVAL and s.approval_deadline
-        ] + [
-            _parse(s.lease_expires_at)
-            for s in self._steps.values()
-            if s.state in gates.HOLDING and s.lease_expires_at and s.reversible
-        ]
-        deadlines += self._drift.deadlines(self._steps.values())
-        if not deadlines:
-            return None
-        return max(min(deadlines) - workflow.now(), timedelta(milliseconds=1))
 
     async def _decide(self) -> None:
-        request = DecideRequest(incident_id=self._id, findings=self._kept.items)
-        decision = await workflow.execute_local_activity(
-            Activity.DECIDE,
-            request,
-            result_type=Decision,
-            start_to_close_timeout=DECIDE_TIMEOUT,
-        )
+        decision = await deciding.decide(self._id, self._in.kept.items)
         self._decision = decision
         self._decisions.append(decision.decision_id)
         if self._bounded:  # every decision is in the audit; the view shows the newest
             del self._decisions[:-MAX_KEPT_IDS]
-        self._x.record(
-            "decision",
-            verdict=decision.verdict.value,
-            reasons=decision.reasons,
-            policy_version=decision.policy_version,
-            decision_id=decision.decision_id,
-            input_digest=decision.input_digest,
-            steps=[s.id for s in decision.steps],
-        )
-        now = workflow.now()
-        # Plan merge by step id: a step already known keeps its state, approvals and receipt.
-        waiting: list[StepView] = []
-        for planned in decision.steps:
-            if planned.id in self._steps:
-                continue
-            gate = planned.approval
-            waits = gate.required > 0
-            step = StepView(
-                id=planned.id,
-                adapter=planned.adapter,
-                action=planned.action,
-                target=planned.target,
-                args=planned.args,
-                reversible=planned.reversible,
-                automatic=not waits,
-                required_approvals=gate.required,
-                approval_roles=gate.roles,
-                must_include_roles=gate.must_include_roles,
-                on_timeout=gate.on_timeout.value,
-                approval_deadline=(now + timedelta(seconds=gate.timeout_s)).isoformat()
-                if waits
-                else None,
-                lease_s=planned.lease_s or (DEFAULT_LEASE_S if planned.reversible else None),
-                guard=planned.guard.essential,
-                drift=planned.drift,
-                state=StepState.AWAITING_APPROVAL if waits else StepState.PLANNED,
-            )
-            self._steps[step.id] = step
-            self._x.record(
-                "step.planned",
-                step=step.id,
-                awaiting_approval=waits,
-                required_approvals=gate.required,
-                reversible=planned.reversible,
-            )
-            if waits:
-                waiting.append(step)
-        # Approvers see what a step would change before they decide: a dry-run plan of
-        # each step that waits for them (the plan that counts is made again at apply).
-        if waiting and self._previews:
-            await asyncio.gather(*(self._x.preview(step) for step in waiting))
-
-    def _expire_gates(self) -> None:
-        now = workflow.now()
-        for step in self._steps.values():
-            if step.state is not StepState.AWAITING_APPROVAL or step.approval_deadline is None:
-                continue
-            if _parse(step.approval_deadline) > now:
-                continue
-            step.approval_deadline = None
-            outcome = OnTimeout(step.on_timeout)
-            self._x.record("approval.timeout", step=step.id, on_timeout=outcome.value)
-            if outcome is OnTimeout.DENY:
-                self._x.transition(step, StepState.EXPIRED)
-            elif outcome is OnTimeout.APPROVE:
-                self._x.transition(step, StepState.APPROVED, by="policy on_timeout")
-            else:
-                self._escalate(f"step {step.id}: nobody approved it in time")
-
-    async def _expire_leases(self) -> None:
-        now = workflow.now()
-        due = [
-            s
-            for s in self._steps.values()
-            if s.state in gates.HOLDING
-            and s.reversible
-            and s.lease_expires_at
-            and _parse(s.lease_expires_at) <= now
-        ]
-        for step in due:
-            self._x.record("lease.expired", step=step.id)
-            await self._x.roll_back(step)
+        await deciding.plan(decision, self._steps, self._x, previews=self._previews)
 
     async def _do_release(self, request: ReleaseRequest) -> None:
-        """Saga: cancel open gates, then undo applied steps in reverse order of applying."""
-        for step in self._steps.values():
-            if step.state in (StepState.PLANNED, StepState.AWAITING_APPROVAL, StepState.APPROVED):
-                step.denial = self._record_of(request)
-                step.approval_deadline = None
-                self._x.transition(step, StepState.DENIED, reason="incident released")
-        holding = sorted(
-            (s for s in self._steps.values() if s.state in gates.HOLDING),
-            key=lambda s: s.applied_seq or 0,
-            reverse=True,
-        )
-        for step in holding:
-            if step.reversible:
-                await self._x.roll_back(step)
-            else:
-                self._x.record("release.irreversible", step=step.id)
+        await resting.undo(self._steps.values(), self._x, request)
         self._released = True
         self._x.record(
             "incident.released",
@@ -645,100 +348,44 @@ class IncidentWorkflow:
         return visible(
             status=self._status(),
             entity=self._entity,
-            findings=self._kept.items,
-            received=self._received,
+            findings=self._in.kept.items,
+            received=self._in.received,
             decision=self._decision,
             steps=list(self._steps.values()),
             incident_id=self._incident_id if self._history else "",
         )
 
-    def _unpublished(self) -> bool:
-        return self._visible and self._visibility() != self._published
-
-    def _publish(self) -> None:
-        """Keep the list's search attributes and memo current (only what changed)."""
-        if not self._visible:
-            return
-        current = self._visibility()
-        if current == self._published:
-            return
-        workflow.upsert_search_attributes(current.updates())
-        workflow.upsert_memo(current.memo())
-        self._published = current
-
-    def _should_continue_as_new(self) -> bool:
-        info = workflow.info()
-        return not self._released and (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() > self._max_history
-        )
-
-    def _params(self, carry: IncidentCarry) -> IncidentParams:
-        """The next run's input: the same incident and settings, with this carry."""
-        return IncidentParams(
-            incident_id=self._id,
-            entity=self._entity,
-            carry=carry,
-            max_history_events=self._max_history,
-            drift_check_s=self._drift.interval_s,
-        )
-
     def _carry(self, *, idle: bool = False) -> IncidentCarry:
-        return IncidentCarry(
-            findings=self._kept.items,
-            findings_received=self._received,
-            seen=list(self._seen),
-            duplicates=self._duplicates,
+        return carrying.carry(
+            self._in,
+            self._x,
+            self._grants,
             decision=self._decision,
             decisions=self._decisions,
             steps=list(self._steps.values()),
             escalations=self._escalations,
-            audit_tail=self._x.audit_tail,
-            audit_total=self._x.audit_total,
-            exported_seq=self._x.exported_seq,
-            picture=list(self._picture),
-            release_requested=self._release,
+            release=self._release,
             run=self._run,
             sequence=self._sequence,
             earlier=self._earlier,
             idle=idle,
-            used_grants=list(self._grants.used),
         )
 
-    def _next_incident(self) -> IncidentCarry:
-        bounded = bool(self._bounded)
-        self._picture = {}
-        for finding in self._after_release.items:
-            self._remember(finding, bounded=bounded)
-        return IncidentCarry(
-            findings=self._after_release.items,
-            findings_received=len(self._after_release.items),
-            seen=list(self._seen),
-            duplicates=0,
-            decision=None,
-            decisions=[],
-            steps=[],
-            escalations=[],
-            audit_tail=[],
-            audit_total=self._x.audit_total,
-            exported_seq=self._x.exported_seq,
-            picture=list(self._picture),
+    def _open_next_incident(self) -> None:
+        """Findings that came during the release open the entity's next incident."""
+        if not self._in.after_release.items:
+            return
+        carry = resting.next_incident(
+            self._in,
+            self._x,
+            self._grants,
             run=self._run,
-            sequence=self._sequence + 1,
-            earlier=[*self._earlier, self._incident_id][-MAX_EARLIER:],
-            fresh=True,
-            used_grants=list(self._grants.used),
+            sequence=self._sequence,
+            earlier=self._earlier,
+            current=self._incident_id,
+            bounded=bool(self._bounded),
         )
-
-    def _record_of(self, request: ApproveRequest | DenyRequest | ReleaseRequest) -> ApprovalRecord:
-        return ApprovalRecord(
-            principal=request.principal.name,
-            principal_id=request.principal.id,
-            roles=request.principal.roles,
-            reason=request.reason,
-            at=workflow.now().isoformat(),
-            decision_id=request.authz_decision_id,
-        )
+        self._continue(carry, status=IncidentStatus.OPEN.value)
 
     def _escalate(self, reason: str) -> None:
         """The incident needs a human: it shows as failed until someone acts."""
@@ -758,15 +405,4 @@ class IncidentWorkflow:
         )
 
     def _other_incident(self, incident_id: str | None) -> str | None:
-        if incident_id is None or incident_id == self._incident_id:
-            return None
-        return (
-            f"{incident_id} is not this entity's current incident ({self._incident_id}); "
-            "an earlier incident takes no actions"
-        )
-
-    @staticmethod
-    def _refuse_if(reason: str | None) -> None:
-        if reason is not None:
-            # The update is rejected before it reaches history; the API answers 409.
-            raise ApplicationError(reason, type=ErrorType.REFUSED, non_retryable=True)
+        return updates.other_incident(incident_id, self._incident_id)

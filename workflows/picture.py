@@ -1,7 +1,7 @@
 """What a finding adds to the picture of an incident; only a change calls for a decision.
 
 The picture is remembered as keys. Severity keys stay readable (they are compared); the
-others are kept by digest once an incident is bounded (workflows/compact.short_key), and
+others are kept by digest once an incident is bounded (contracts/compact.short_key), and
 a key is looked up in both forms, so a picture carried from an older run still matches.
 """
 

@@ -1,0 +1,98 @@
+"""Deciding inside IncidentWorkflow: ask the policy (the `decide` local activity), then
+merge the decision's plan into the incident's steps and preview what waits for approval.
+
+The workflow keeps the decision itself (and its id); this module records it in the audit
+and turns each new planned step into a StepView. Workflow code: deterministic, activities
+called by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from contracts.decision import DecideRequest, Decision, DecisionStep
+    from contracts.findings import Finding
+    from contracts.incident import StepState, StepView
+    from contracts.names import Activity
+    from workflows.execution import StepExecution
+
+DEFAULT_LEASE_S = 3600  # a reversible change never stays without a lease
+DECIDE_TIMEOUT = timedelta(seconds=10)
+PREVIEW_PATCH = "preview-plans"  # histories from before previews replay without them
+
+
+async def decide(incident_id: str, findings: list[Finding]) -> Decision:
+    """The policy's decision on the findings kept (a local activity, so it is recorded)."""
+    request = DecideRequest(incident_id=incident_id, findings=findings)
+    decision: Decision = await workflow.execute_local_activity(
+        Activity.DECIDE,
+        request,
+        result_type=Decision,
+        start_to_close_timeout=DECIDE_TIMEOUT,
+    )
+    return decision
+
+
+async def plan(
+    decision: Decision, steps: dict[str, StepView], x: StepExecution, *, previews: bool
+) -> None:
+    """Audit the decision and add its new steps to `steps` (in the decision's order)."""
+    x.record(
+        "decision",
+        verdict=decision.verdict.value,
+        reasons=decision.reasons,
+        policy_version=decision.policy_version,
+        decision_id=decision.decision_id,
+        input_digest=decision.input_digest,
+        steps=[s.id for s in decision.steps],
+    )
+    now = workflow.now()
+    # Plan merge by step id: a step already known keeps its state, approvals and receipt.
+    waiting: list[StepView] = []
+    for planned in decision.steps:
+        if planned.id in steps:
+            continue
+        gate = planned.approval
+        waits = gate.required > 0
+        step = _step_of(planned, now, waits=waits)
+        steps[step.id] = step
+        x.record(
+            "step.planned",
+            step=step.id,
+            awaiting_approval=waits,
+            required_approvals=gate.required,
+            reversible=planned.reversible,
+        )
+        if waits:
+            waiting.append(step)
+    # Approvers see what a step would change before they decide: a dry-run plan of
+    # each step that waits for them (the plan that counts is made again at apply).
+    if waiting and previews:
+        await asyncio.gather(*(x.preview(step) for step in waiting))
+
+
+def _step_of(planned: DecisionStep, now: datetime, *, waits: bool) -> StepView:
+    """A new step as the incident tracks it: gated (with a deadline) or ready to run."""
+    gate = planned.approval
+    return StepView(
+        id=planned.id,
+        adapter=planned.adapter,
+        action=planned.action,
+        target=planned.target,
+        args=planned.args,
+        reversible=planned.reversible,
+        automatic=not waits,
+        required_approvals=gate.required,
+        approval_roles=gate.roles,
+        must_include_roles=gate.must_include_roles,
+        on_timeout=gate.on_timeout.value,
+        approval_deadline=(now + timedelta(seconds=gate.timeout_s)).isoformat() if waits else None,
+        lease_s=planned.lease_s or (DEFAULT_LEASE_S if planned.reversible else None),
+        guard=planned.guard.essential,
+        drift=planned.drift,
+        state=StepState.AWAITING_APPROVAL if waits else StepState.PLANNED,
+    )
