@@ -49,7 +49,8 @@ from orchestrator.api.listing import Filters, list_page
 from orchestrator.config import Settings
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.responders.grants import approval_key, granted
-from orchestrator.temporal.client import deliver_finding, temporal_binary
+from orchestrator.temporal.client import temporal_binary
+from orchestrator.temporal.incidents import IncidentClient
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 EXAMPLE = (
@@ -77,12 +78,9 @@ def rss_mib(pid: int) -> float:
 
 async def query(client: Client, incident_id: str) -> IncidentView | None:
     try:
-        view: IncidentView = await client.get_workflow_handle(incident_id).query(
-            "state", result_type=IncidentView
-        )
+        return await IncidentClient(client).state(incident_id)
     except Exception:  # noqa: BLE001 - not started yet
         return None
-    return view
 
 
 async def open_waiting(client: Client, settings: Settings, start: int, stop: int) -> list[str]:
@@ -96,7 +94,7 @@ async def open_waiting(client: Client, settings: Settings, start: int, stop: int
             envelope = FindingEnvelope(
                 finding=finding("rtu-e01", incident_id), source="bench", received_at_ms=0
             )
-            await deliver_finding(client, settings, params, envelope)
+            await IncidentClient(client).deliver(settings, params, envelope)
 
     await asyncio.gather(*(one(i) for i in ids))
     # Every incident of the batch has decided before the level is measured.
@@ -120,7 +118,7 @@ async def time_to_contain(client: Client, settings: Settings, n: int) -> list[fl
             received_at_ms=0,
         )
         started = time.perf_counter()
-        await deliver_finding(client, settings, params, envelope)
+        await IncidentClient(client).deliver(settings, params, envelope)
         while True:
             view = await query(client, incident_id)
             if view is not None and view.status is IncidentStatus.CONTAINED:
@@ -130,10 +128,8 @@ async def time_to_contain(client: Client, settings: Settings, n: int) -> list[fl
             await asyncio.sleep(0.002)
         samples.append(time.perf_counter() - started)
         release = ReleaseRequest(principal=DUTY, reason="bench")
-        await client.get_workflow_handle(incident_id).execute_update(
-            "release",
-            granted(approval_key(settings), release, "release", incident_id),
-            result_type=IncidentView,
+        await IncidentClient(client).release(
+            incident_id, granted(approval_key(settings), release, "release", incident_id)
         )
     return samples
 
@@ -143,7 +139,6 @@ async def approval_round_trips(
 ) -> list[float]:
     samples = []
     for incident_id in random.sample(waiting, min(n, len(waiting))):
-        handle = client.get_workflow_handle(incident_id)
         view = await query(client, incident_id)
         if view is None or not view.steps:
             print(f"# {incident_id} did not answer its query; skipped", file=sys.stderr)
@@ -151,7 +146,7 @@ async def approval_round_trips(
         request = ApproveRequest(step_id=view.steps[0].id, principal=RESPONDER, reason="bench")
         request = granted(approval_key(settings), request, "approve", incident_id)
         started = time.perf_counter()
-        await handle.execute_update("approve", request)
+        await IncidentClient(client).approve(incident_id, request)
         samples.append(time.perf_counter() - started)
     return samples
 

@@ -30,13 +30,13 @@ from temporalio.testing import WorkflowEnvironment
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, free_port, machine, percentiles_ms, spawn
 
-from contracts.incident import IncidentView
 from contracts.visibility import KEYS as VISIBILITY_KEYS
 from orchestrator import logs
 from orchestrator.config import new_webhook_secret
 from orchestrator.ingest.signatures import sign
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.temporal.client import temporal_binary
+from orchestrator.temporal.incidents import IncidentClient
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 EXAMPLE = (
@@ -188,12 +188,11 @@ async def main(n: int, entities: int, clients: int) -> None:
         incidents = sorted({a["incident_id"] for a in accepted})
         print("# checking every acknowledged finding landed in an incident", file=sys.stderr)
         landed = 0
+        reader = IncidentClient(env.client)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            views = [
-                await env.client.get_workflow_handle(i).query("state", result_type=IncidentView)
-                for i in incidents
-            ]
+            # No deadline per query: under the storm a worker may answer late, not never.
+            views = [await reader.state(i, rpc_timeout=None) for i in incidents]
             landed = sum(v.findings_received for v in views)
             if landed >= len(accepted):
                 break

@@ -28,7 +28,7 @@ from baseline_workflows import OneActivity, OneLocalActivity, noop
 from common import emit, free_port, machine, percentiles_ms
 
 from contracts.adapter import StepCommand
-from contracts.incident import IncidentView, Principal, ReleaseRequest
+from contracts.incident import Principal, ReleaseRequest
 from contracts.visibility import KEYS as VISIBILITY_KEYS
 from orchestrator import logs
 from orchestrator.api.app import create_app
@@ -41,6 +41,7 @@ from orchestrator.lab.traffic import TrafficLab
 from orchestrator.responders.grants import approval_key, granted
 from orchestrator.temporal.city import TemporalCity
 from orchestrator.temporal.client import temporal_binary
+from orchestrator.temporal.incidents import IncidentClient
 from orchestrator.wiring.inventory import Inventory
 from orchestrator.wiring.worker import build_activities, build_worker
 
@@ -120,6 +121,7 @@ async def containment(
     activities = build_activities(settings, city)
     context = build_context(settings, env.client, activities.engine, secret)
     transport = httpx.ASGITransport(app=create_app(context))
+    incidents = IncidentClient(env.client)
     samples = []
     async with (
         build_worker(env.client, settings, activities),
@@ -132,9 +134,8 @@ async def containment(
             started = time.perf_counter()
             response = await http.post("/v1/webhooks/generic", content=body, headers=headers)
             incident_id = response.json()["findings"][0]["incident_id"]
-            handle = env.client.get_workflow_handle(incident_id)
             while True:
-                view = await handle.query("state", result_type=IncidentView)
+                view = await incidents.state(incident_id)
                 if view.steps and all(s.state.value == "verified" for s in view.steps):
                     break
                 if view.status.value == "failed":
@@ -145,7 +146,7 @@ async def containment(
             # Released, not terminated: the city's blast-radius ledger must see it end,
             # and the rollback puts the target back for the next sample.
             release = granted(approval_key(settings), RELEASE, "release", incident_id)
-            await handle.execute_update("release", release, result_type=IncidentView)
+            await incidents.release(incident_id, release)
             if lab is not None:
                 assert lab.write_count(1) == writes_before + 1, "each release writes once"
             await asyncio.sleep(SETTLE_S)

@@ -21,6 +21,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 from contracts.incident import IncidentView
+from contracts.names import STATE_QUERY, IncidentUpdate
 from orchestrator.activities import ContainmentActivities
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
@@ -29,6 +30,7 @@ from orchestrator.ingest.signatures import sign
 from orchestrator.policy.base import PolicyEngine
 from orchestrator.responders.principals import PrincipalStore
 from orchestrator.runtime import api_server
+from orchestrator.temporal.incidents import IncidentClient
 from orchestrator.wiring.worker import build_activities, build_worker
 
 EXAMPLE = (
@@ -145,13 +147,12 @@ async def wait_for(
     timeout_s: float = 20.0,
 ) -> IncidentView:
     """Poll the workflow's state query until the predicate holds (or fail with the last view)."""
+    incidents = IncidentClient(client)
     deadline = time.monotonic() + timeout_s
     view: IncidentView | None = None
     while time.monotonic() < deadline:
         try:
-            view = await client.get_workflow_handle(incident_id).query(
-                "state", result_type=IncidentView
-            )
+            view = await incidents.state(incident_id)
         except Exception:  # noqa: BLE001 - not started yet; keep polling until the deadline
             view = None
         if view is not None and predicate(view):
@@ -170,10 +171,11 @@ async def release_and_end(
     latest = client.get_workflow_handle(incident_id)
     run_id = (await latest.describe()).run_id
     handle = client.get_workflow_handle(incident_id, run_id=run_id, result_type=IncidentView)
-    await handle.execute_update("release", request, result_type=IncidentView)
+    # By name on this run (the typed client updates the entity's latest run).
+    await handle.execute_update(IncidentUpdate.RELEASE, request, result_type=IncidentView)
     deadline = time.monotonic() + timeout_s
     while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
         assert time.monotonic() < deadline, f"the release run of {incident_id} did not end"
         await asyncio.sleep(0.1)
-    view: IncidentView = await handle.query("state", result_type=IncidentView)
+    view: IncidentView = await handle.query(STATE_QUERY, result_type=IncidentView)
     return view

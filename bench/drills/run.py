@@ -31,7 +31,7 @@ from drills.storm import lost_findings, run_storm, storm_findings
 from orchestrator import logs
 from orchestrator.config import Settings
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL
-from orchestrator.temporal.client import deliver_finding
+from orchestrator.temporal.incidents import IncidentClient
 
 UNITS = {"tsc-0001": 1, "tsc-0002": 2, "tsc-0003": 3, "tsc-0004": 4}
 
@@ -69,7 +69,7 @@ async def drill_worker_sigkill(kills: int) -> dict[str, Any]:
                 source="drill",
                 received_at_ms=0,
             )
-            await deliver_finding(stack.client, settings, params, envelope)
+            await IncidentClient(stack.client).deliver(settings, params, envelope)
             deadline = time.monotonic() + 60
             while stack.lab.write_count(unit) == before:  # wait for the write to start
                 if time.monotonic() > deadline:

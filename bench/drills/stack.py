@@ -27,6 +27,7 @@ from orchestrator.config import DEFAULT_POLICY_DIR, Settings, new_webhook_secret
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.responders.grants import approval_key, granted
 from orchestrator.temporal.devserver import DevServer
+from orchestrator.temporal.incidents import IncidentClient
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 EXAMPLE = (
@@ -147,12 +148,9 @@ class Stack:
     async def view(self, incident_id: str) -> IncidentView | None:
         assert self.client is not None
         try:
-            view: IncidentView = await self.client.get_workflow_handle(incident_id).query(
-                "state", result_type=IncidentView
-            )
+            return await IncidentClient(self.client).state(incident_id)
         except Exception:  # noqa: BLE001 - not started, or the server is restarting
             return None
-        return view
 
     async def wait_view(
         self, incident_id: str, predicate: Any, timeout_s: float = 60.0
@@ -174,7 +172,4 @@ class Stack:
         request = granted(
             key, ReleaseRequest(principal=DUTY, reason="drill"), "release", incident_id
         )
-        result: IncidentView = await self.client.get_workflow_handle(incident_id).execute_update(
-            "release", request, result_type=IncidentView
-        )
-        return result
+        return await IncidentClient(self.client).release(incident_id, request)

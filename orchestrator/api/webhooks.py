@@ -21,7 +21,6 @@ from typing import Annotated
 import structlog
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
-from temporalio.service import RPCError
 
 from contracts.findings import Finding, FindingEnvelope
 from contracts.incident import IncidentParams
@@ -40,7 +39,8 @@ from orchestrator.ingest.connectors import CONNECTORS
 from orchestrator.ingest.connectors.base import Connector, FieldError, Item
 from orchestrator.ingest.entity import entity_of, incident_id_for
 from orchestrator.metrics import UNKNOWN_SOURCE, Metrics, metrics_of
-from orchestrator.temporal.client import deliver_finding
+from orchestrator.temporal.errors import Unavailable
+from orchestrator.temporal.incidents import IncidentClient
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["webhooks"])
@@ -148,10 +148,9 @@ async def _deliver_group(
     context: ApiContext, envelopes: list[tuple[IncidentParams, FindingEnvelope]]
 ) -> int:
     """One incident's findings, in payload order (a workflow sees them as sent)."""
+    incidents = IncidentClient(context.client)
     for params, envelope in envelopes:
-        await deliver_finding(
-            context.client, context.settings, params, envelope, rpc_timeout=START_TIMEOUT
-        )
+        await incidents.deliver(context.settings, params, envelope, rpc_timeout=START_TIMEOUT)
     return len(envelopes)
 
 
@@ -184,7 +183,8 @@ async def _deliver(
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     if failures:
         for failure in failures:
-            if not isinstance(failure, RPCError | RuntimeError):
+            # Unavailable: Temporal did not take it; RuntimeError: a lazy client cannot connect.
+            if not isinstance(failure, Unavailable | RuntimeError):
                 raise failure
         delivered = sum(o for o in outcomes if isinstance(o, int))
         log.warning("webhook.not_durable", source=source, error=str(failures[0]))

@@ -1,4 +1,6 @@
-"""Temporal wiring: client connection, the dev-server binary, incident workflow starts."""
+"""Temporal wiring: the client connection, its TLS, the dev-server binary; and the
+finding delivery (signal-with-start) for callers that hold only a Client (the incident
+workflows' typed client is orchestrator.temporal.incidents)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,13 @@ from pathlib import Path
 
 from opentelemetry.sdk.trace import TracerProvider
 from temporalio.client import Client, TLSConfig, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from contracts.findings import FindingEnvelope
 from contracts.incident import IncidentParams, IncidentView
-from contracts.names import IncidentSignal
 from orchestrator import tracing
 from orchestrator.config import Settings
+from orchestrator.temporal.incidents import IncidentClient
 from workflows.incident import IncidentWorkflow
 
 
@@ -97,19 +98,6 @@ async def deliver_finding(
     *,
     rpc_timeout: timedelta | None = None,
 ) -> WorkflowHandle[IncidentWorkflow, IncidentView]:
-    """Signal-with-start: returns only once Temporal durably accepted the finding.
-
-    The settings' drift check interval goes with a new incident unless the caller set one.
-    """
-    if "drift_check_s" not in params.model_fields_set:
-        params = params.model_copy(update={"drift_check_s": settings.drift_check_s})
-    return await client.start_workflow(
-        IncidentWorkflow.run,
-        params,
-        id=params.incident_id,
-        task_queue=settings.task_queue,
-        start_signal=IncidentSignal.FINDING,
-        start_signal_args=[envelope],
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        rpc_timeout=rpc_timeout,
-    )
+    """Signal-with-start (`IncidentClient.deliver`), for callers that hold only a Client:
+    returns once Temporal durably accepted the finding; Unavailable when it did not."""
+    return await IncidentClient(client).deliver(settings, params, envelope, rpc_timeout=rpc_timeout)

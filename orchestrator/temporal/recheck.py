@@ -8,19 +8,16 @@ starts asks each incident holding a step to check now (the `recheck` signal).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import structlog
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from contracts.incident import IncidentStatus
-from contracts.names import IncidentSignal
 from contracts.visibility import STATUS
 from orchestrator.config import Settings
+from orchestrator.temporal.errors import WorkflowCallError
+from orchestrator.temporal.incidents import IncidentClient, quoted
 
 log = structlog.get_logger(__name__)
-RPC_TIMEOUT = timedelta(seconds=10)
 # The statuses under which a step may hold a target (a failed incident may still hold one).
 HOLDING = (IncidentStatus.CONTAINED, IncidentStatus.CONTAINING, IncidentStatus.FAILED)
 
@@ -28,7 +25,7 @@ HOLDING = (IncidentStatus.CONTAINED, IncidentStatus.CONTAINING, IncidentStatus.F
 def holding_query(task_queue: str) -> str:
     statuses = ", ".join(f"'{status.value}'" for status in HOLDING)
     return (
-        f"WorkflowType = 'IncidentWorkflow' AND TaskQueue = '{task_queue}' "
+        f"WorkflowType = 'IncidentWorkflow' AND TaskQueue = '{quoted(task_queue)}' "
         f"AND ExecutionStatus = 'Running' AND {STATUS.name} IN ({statuses})"
     )
 
@@ -38,18 +35,16 @@ async def recheck_held(client: Client, settings: Settings, reason: str) -> int:
 
     Never raises: a worker must start even when Temporal's visibility is slow, and the
     drift schedule still covers what this misses."""
+    incidents = IncidentClient(client)
     asked = 0
     try:
-        async for execution in client.list_workflows(
-            holding_query(settings.task_queue), rpc_timeout=RPC_TIMEOUT
-        ):
-            handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        async for run in incidents.runs(holding_query(settings.task_queue)):
             try:
-                await handle.signal(IncidentSignal.RECHECK, reason, rpc_timeout=RPC_TIMEOUT)
+                await incidents.recheck(run.workflow_id, reason, run_id=run.run_id)
                 asked += 1
-            except RPCError as exc:  # ended in between: nothing to check
-                log.info("recheck.skipped", incident_id=execution.id, error=exc.message)
-    except RPCError as exc:
+            except WorkflowCallError as exc:  # ended in between: nothing to check
+                log.info("recheck.skipped", incident_id=run.workflow_id, error=exc.message)
+    except WorkflowCallError as exc:
         log.warning("recheck.not_listed", reason=reason, error=exc.message)
     log.info("recheck.requested", reason=reason, incidents=asked)
     return asked

@@ -24,9 +24,9 @@ import pytest
 from harness import api_client, example_finding, make_settings
 from temporalio.client import Client
 
-import orchestrator.api.webhooks as webhook_route
 from orchestrator.config import REPO_ROOT, Settings
 from orchestrator.ingest.signatures import TOLERANCE_S, sign
+from orchestrator.temporal.incidents import IncidentClient
 
 FORGED = 10_000
 FORGED_THROUGH_TEMPORAL = 500
@@ -212,7 +212,8 @@ async def test_ten_thousand_forgeries_hand_nothing_on(
     async def counting_deliverer(*args: Any, **kwargs: Any) -> None:
         delivered.append(args)
 
-    monkeypatch.setattr(webhook_route, "deliver_finding", counting_deliverer)
+    # Every finding the API hands on goes through the typed client's signal-with-start.
+    monkeypatch.setattr(IncidentClient, "deliver", counting_deliverer)
     started = time.perf_counter()
     async with api_client(temporal_client, settings, None) as http:
         statuses = await _flood(http, forgeries(settings), FORGED)
