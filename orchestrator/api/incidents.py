@@ -1,45 +1,32 @@
-"""Read side of incidents: one incident from its workflow's `state` query; the list from
-Temporal visibility (orchestrator.api.listing)."""
+"""Read side of incidents: one incident from its workflow's `state` query (through the
+responder service, whose errors api/problems.py answers); the list from Temporal
+visibility (orchestrator.api.listing)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
-from temporalio.service import RPCError, RPCStatusCode
 
-from contracts.incident import IncidentStatus, IncidentView
+from contracts.incident import IncidentStatus
 from orchestrator.api import examples
 from orchestrator.api.access import BEARER, Reader
 from orchestrator.api.context import ApiContext, get_context
-from orchestrator.api.listing import ZONE_PATTERN, Filters, fetch_view, list_page
-from orchestrator.api.problems import Problem, temporal_unavailable
+from orchestrator.api.listing import ZONE_PATTERN, Filters, list_page
+from orchestrator.api.problems import Problem
 from orchestrator.ingest import raw_store
+from orchestrator.responders.service import Responders
 
 router = APIRouter()
-QUERY_TIMEOUT = timedelta(seconds=5)
 MAX_PAGE = 200
-
-
-async def fetch_incident(context: ApiContext, incident_id: str) -> IncidentView:
-    try:
-        view = await fetch_view(context, incident_id, rpc_timeout=QUERY_TIMEOUT)
-    except RPCError as exc:
-        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
-            raise Problem(404, f"no incident {incident_id!r}", slug="unknown-incident") from None
-        raise temporal_unavailable(
-            f"incident {incident_id!r} cannot be read now: {exc.message}"
-        ) from None
-    return view
 
 
 @router.get("/v1/incidents/{incident_id}", openapi_extra={"security": BEARER})
 async def get_incident(
     incident_id: str, _reader: Reader, context: Annotated[ApiContext, Depends(get_context)]
 ) -> dict[str, Any]:
-    view = await fetch_incident(context, incident_id)
+    view = await Responders(context).incident(incident_id)
     return view.model_dump(mode="json")
 
 

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from orchestrator.responders import errors as responders
+
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://bulkhead.dev/problems/"
 
@@ -82,6 +84,26 @@ def temporal_unavailable(detail: str) -> Problem:
     return Problem(503, detail, slug="temporal-unavailable", headers={"Retry-After": RETRY_AFTER_S})
 
 
+def responder_problem(error: responders.ResponderError) -> Problem:
+    """The HTTP answer to a responder error: the API sends it as problem+json and the
+    console shows it on a page, with the same status, slug and detail."""
+    detail = error.message
+    if isinstance(error, responders.Forbidden):
+        return Problem(403, detail, slug="forbidden", decision_id=error.decision_id)
+    if isinstance(error, responders.NoPolicy):
+        return Problem(503, detail, slug="no-policy", headers={"Retry-After": RETRY_AFTER_S})
+    if isinstance(error, responders.Unavailable):
+        return temporal_unavailable(detail)
+    statuses: dict[type[responders.ResponderError], tuple[int, str | None]] = {
+        responders.UnknownIncident: (404, "unknown-incident"),
+        responders.UnknownStep: (404, "unknown-step"),
+        responders.Conflict: (409, "conflict"),
+    }
+    # Failed, and any error added later without a row here: 500, never a silent 200.
+    status, slug = statuses.get(type(error), (500, None))
+    return Problem(status, detail, slug=slug)
+
+
 def problem_response(
     status: int,
     detail: str,
@@ -115,6 +137,10 @@ def install(app: FastAPI) -> None:
             headers=exc.headers,
             **exc.extra,
         )
+
+    @app.exception_handler(responders.ResponderError)
+    async def _responder(request: Request, exc: responders.ResponderError) -> JSONResponse:
+        return await _problem(request, responder_problem(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

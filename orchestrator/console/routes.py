@@ -1,8 +1,9 @@
 """The responder console at /console: server-rendered pages, forms, live updates.
 
-Every action a form sends goes through the JSON API's own functions
-(`orchestrator.api.actions.step_action` / `release_incident`): the same Rego
-authorization, the same workflow Update, the same problem details, shown on the page.
+Every action a form sends goes through the responder service the JSON API uses
+(orchestrator.responders.service): the same Rego authorization, the same workflow
+Update; its domain errors are shown on the page with the API's status and detail
+(api/problems.py `responder_problem`).
 """
 
 from __future__ import annotations
@@ -18,17 +19,18 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import QueryParams
 
-from contracts.incident import IncidentStatus, Principal
-from orchestrator.api.actions import ExtendBody, ReasonBody, release_incident, step_action
+from contracts.incident import IncidentStatus, IncidentView, Principal
 from orchestrator.api.context import ApiContext
-from orchestrator.api.incidents import fetch_incident
 from orchestrator.api.listing import ZONE_PATTERN, Filters, list_page
-from orchestrator.api.problems import Problem
+from orchestrator.api.problems import Problem, responder_problem
 from orchestrator.console import live, login, views
 from orchestrator.console.render import STATIC, fragment, page
 from orchestrator.console.session import principal_of
 from orchestrator.console.visit import Visit, error_page, to_login, visit_of
 from orchestrator.ingest import raw_store
+from orchestrator.responders.bodies import ExtendBody, ReasonBody
+from orchestrator.responders.errors import ResponderError
+from orchestrator.responders.service import Responders
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -119,6 +121,14 @@ async def incidents_events(request: Request) -> Response:
     return live.stream(visit.console.streams, render, visit.still_logged_in, listing=True)
 
 
+async def _read(context: ApiContext, incident_id: str) -> IncidentView:
+    """One incident, or the Problem the page and the live stream show instead."""
+    try:
+        return await Responders(context).incident(incident_id)
+    except ResponderError as error:
+        raise responder_problem(error) from None
+
+
 # --- pending approvals --------------------------------------------------------------------
 
 
@@ -128,7 +138,7 @@ async def _pending(visit: Visit) -> list[views.Pending]:
         raise Problem(401, "your session ended; log in again")
     # The same visibility query as the API's ?awaiting_approval=true, then each one read.
     rows, _ = await list_page(visit.context, Filters(awaiting_approval=True), limit=CONSOLE_PAGE)
-    waiting = await asyncio.gather(*(fetch_incident(visit.context, r["incident_id"]) for r in rows))
+    waiting = await asyncio.gather(*(_read(visit.context, r["incident_id"]) for r in rows))
     return await views.pending_approvals(visit.context, principal, waiting)
 
 
@@ -172,7 +182,7 @@ async def _incident_context(visit: Visit, incident_id: str) -> dict[str, Any]:
     principal = principal_of(visit.session, visit.context.principals)
     if principal is None:
         raise Problem(401, "your session ended; log in again")
-    view = await fetch_incident(visit.context, incident_id)
+    view = await _read(visit.context, incident_id)
     return await views.incident_page(visit.context, principal, view)
 
 
@@ -229,31 +239,21 @@ async def incident_events(request: Request, incident_id: str) -> Response:
 async def _act(
     visit: Visit, principal: Principal, incident_id: str, action: str, fields: dict[str, str]
 ) -> None:
-    """Carry out one form's action through the JSON API's own functions."""
+    """Carry out one form's action through the responder service, as the API does."""
+    service = Responders(visit.context)
     reason = fields["reason"].strip()
     if action in ("approve", "deny"):
         body = ReasonBody(reason=reason)
-        await step_action(
-            visit.context,
-            principal,
-            incident_id,
-            fields["step"],
-            action=action,
-            fields={"reason": body.reason},
-        )
+        act_on = service.approve if action == "approve" else service.deny
+        await act_on(principal, incident_id, fields["step"], reason=body.reason)
     elif action == "extend":
         extend = ExtendBody.model_validate({"lease_s": fields["lease_s"] or None, "reason": reason})
-        await step_action(
-            visit.context,
-            principal,
-            incident_id,
-            fields["step"],
-            action=action,
-            fields={"lease_s": extend.lease_s, "reason": extend.reason},
+        await service.extend(
+            principal, incident_id, fields["step"], lease_s=extend.lease_s, reason=extend.reason
         )
     elif action == "release":
         body = ReasonBody(reason=reason)
-        await release_incident(visit.context, principal, incident_id, reason=body.reason)
+        await service.release(principal, incident_id, reason=body.reason)
     else:
         raise Problem(400, f"unknown action {action!r}: approve, deny, extend or release")
 
@@ -276,6 +276,8 @@ async def act(request: Request, incident_id: str) -> Response:
         await _act(visit, visit.principal, incident_id, action, fields)
     except ValidationError as exc:
         problem = Problem(422, _invalid(exc), slug="invalid-request")
+    except ResponderError as error:
+        problem = responder_problem(error)
     except Problem as refused:
         problem = refused
     else:

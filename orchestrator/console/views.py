@@ -1,9 +1,10 @@
 """What the console's pages show, built from the workflow's incident view.
 
 Which buttons are enabled is the approval policy's answer, asked ahead of time with the
-very request `orchestrator.api.actions.authorize` sends when the button is pressed; no
-role is tested here. Which buttons exist at all follows the step's state only (approve
-or deny a waiting step, extend a held lease), and the workflow re-checks that anyway.
+very input the responder service authorizes with when the button is pressed
+(orchestrator.responders.authorization: `ask` here, `authorize` there); no role is
+tested here. Which buttons exist at all follows the step's state only (approve or deny
+a waiting step, extend a held lease), and the workflow re-checks that anyway.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Any
 from contracts.decision import Reason
 from contracts.findings import SeverityId
 from contracts.incident import IncidentStatus, IncidentView, Principal, StepState, StepView
-from orchestrator.api.actions import authorization_request
 from orchestrator.api.context import ApiContext
+from orchestrator.responders import authorization
 
 STEP_ACTIONS: dict[StepState, tuple[str, ...]] = {
     StepState.AWAITING_APPROVAL: ("approve", "deny"),
@@ -81,9 +82,9 @@ def _dry_run(
         if engine is None:
             answers.append(Button(action, allowed=False, why_not="no policy is loaded"))
             continue
-        verdict = engine.authorize(authorization_request(action, principal, view, step))
-        why = "; ".join(verdict.reasons) or "the approval policy does not allow it"
-        answers.append(Button(action, verdict.allow, "" if verdict.allow else why))
+        verdict = authorization.ask(engine, action, principal, view, step)
+        why = "" if verdict.allow else authorization.why_not(verdict)
+        answers.append(Button(action, verdict.allow, why))
     return answers
 
 

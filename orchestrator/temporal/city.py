@@ -1,5 +1,9 @@
 """The city-wide record (kill switch, active automatic containments) as the orchestrator
-reads and changes it: a thin client of the CityWorkflow singleton.
+reads and changes it: a thin typed client of the CityWorkflow singleton.
+
+It stays apart from the incident client (incidents.py) because the workers read it too,
+through the `CityState` protocol, and tests stand in a `StaticCity` for it; what a
+responder reads or changes raises the same domain errors (temporal/errors.py).
 """
 
 from __future__ import annotations
@@ -9,9 +13,11 @@ from typing import Protocol
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
 
 from contracts.city import MEMO_ACTIVE, MEMO_PAUSED, AutomationChange, CityView, city_workflow_id
 from orchestrator.config import Settings
+from orchestrator.temporal.errors import Unavailable
 from workflows.city import CityWorkflow
 
 READ_TIMEOUT = timedelta(seconds=2)
@@ -63,14 +69,23 @@ class TemporalCity:
         return CityView(paused=paused, active={f"#{i}": "" for i in range(active)})
 
     async def view(self) -> CityView:
-        """The whole record (who paused, which containments), answered by a worker."""
+        """The whole record (who paused, which containments), answered by a worker;
+        Unavailable when Temporal cannot answer."""
         handle = self._client.get_workflow_handle_for(CityWorkflow.run, self.workflow_id)
-        full: CityView = await handle.query(CityWorkflow.state, rpc_timeout=READ_TIMEOUT)
+        try:
+            full: CityView = await handle.query(CityWorkflow.state, rpc_timeout=READ_TIMEOUT)
+        except RPCError as exc:
+            raise Unavailable(exc.message) from None
         return full
 
     async def set_paused(self, change: AutomationChange, *, paused: bool) -> CityView:
-        await self.ensure()
-        handle = self._client.get_workflow_handle_for(CityWorkflow.run, self.workflow_id)
-        update = CityWorkflow.pause if paused else CityWorkflow.resume
-        view: CityView = await handle.execute_update(update, change)
+        """Pause or resume automatic containment (starting the record if need be);
+        Unavailable when Temporal did not take it."""
+        try:
+            await self.ensure()
+            handle = self._client.get_workflow_handle_for(CityWorkflow.run, self.workflow_id)
+            update = CityWorkflow.pause if paused else CityWorkflow.resume
+            view: CityView = await handle.execute_update(update, change)
+        except RPCError as exc:
+            raise Unavailable(exc.message) from None
         return view
