@@ -1,8 +1,8 @@
 """Policy decision latency: the shipped policy in the embedded engine vs a trivial policy.
 
-Both go through the same `EmbeddedEngine.decide` (canonical JSON, digest, regorus, pydantic
-validation), so the ratio isolates what the real policy costs. Inputs are built once with
-the lab city's inventory (enrichment is timed separately). Usage:
+Both go through the same `EmbeddedEngine.decide` (the input's JSON document, canonical JSON,
+digest, regorus, pydantic validation), so the ratio isolates what the real policy costs.
+Inputs are built once with the lab city's inventory (enrichment is timed separately). Usage:
     .venv/bin/python bench/policy.py [--decisions 20000]
 """
 
@@ -28,6 +28,7 @@ from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT
 from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.input import containment_input
+from orchestrator.policy.models import AuthorizationInput, ContainmentInput
 from orchestrator.wiring.inventory import Inventory
 
 TRIVIAL = {
@@ -81,14 +82,16 @@ def main(n: int) -> None:
         findings=[Finding.model_validate(json.loads(EXAMPLE.read_text()))],
     )
     demo = containment_input(request, inventory)
-    worst = json.loads(WORST.read_text())["input"]
+    worst = ContainmentInput.model_validate(json.loads(WORST.read_text())["input"])
     assert shipped.decide(demo).steps[0].id == "fallback:tsc-0001", "the demo must contain"
     assert len(shipped.decide(worst).steps) == 3
-    approve = {
-        "action": "approve",
-        "principal": {"name": "ann", "roles": ["responder"]},
-        "step": {"id": "s", "approval": {"required": 1, "roles": [], "must_include_roles": []}},
-    }
+    approve = AuthorizationInput.model_validate(
+        {
+            "action": "approve",
+            "principal": {"name": "ann", "roles": ["responder"]},
+            "step": {"id": "s", "approval": {"required": 1, "roles": [], "must_include_roles": []}},
+        }
+    )
 
     result: dict[str, Any] = {
         "bench": "policy",

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -25,7 +27,7 @@ from contracts.names import Activity, ErrorType
 from orchestrator.audit.metrics import WorkerMetrics
 from orchestrator.audit.sink import AuditSink
 from orchestrator.guard import ServiceGuard, Unguarded
-from orchestrator.policy.base import PolicyEngine
+from orchestrator.policy.base import PolicyEngine, escalation
 from orchestrator.policy.input import containment_input
 from orchestrator.temporal.city import CityState, StaticCity
 from orchestrator.wiring.inventory import Inventory
@@ -59,9 +61,10 @@ class ContainmentActivities:
 
     def _current_inventory(self) -> Inventory:
         """The inventory of the policy version being served: a hot reload may change it,
-        and the enrichment must match the data the policy decides with."""
-        served = getattr(self._engine, "inventory", None)
-        return served() if callable(served) else self._inventory
+        and the enrichment must match the data the policy decides with. An engine that
+        does not hold one (OPA) decides with the directory's, loaded at start."""
+        served = self._engine.inventory()
+        return self._inventory if served is None else served
 
     def _adapter(self, name: str) -> Adapter:
         adapter = self._adapters.get(name)
@@ -82,13 +85,19 @@ class ContainmentActivities:
             # Unknown kill-switch state: behave as paused, so every step waits for a human.
             city = CityView(paused=True, reason="city record unreadable")
         inventory = self._current_inventory()
-        policy_input = containment_input(
-            request,
-            inventory,
-            automation_paused=city.paused,
-            active_containments=city.active_containments,
-        )
-        zones = sorted({a["zone"] for a in policy_input["assets"] if a.get("zone")})
+        try:
+            policy_input = containment_input(
+                request,
+                inventory,
+                automation_paused=city.paused,
+                active_containments=city.active_containments,
+            )
+        except ValidationError as exc:
+            # An inventory record the input model refuses (OPA's data is not checked here):
+            # escalate, as the engine does for any input it cannot evaluate; raising would
+            # have Temporal retry the activity for ever.
+            return self._unreadable_input(request, exc)
+        zones = sorted({a.zone for a in policy_input.assets if a.zone})
         decision = self._engine.decide(policy_input).model_copy(
             update={"zones": zones, "essential": inventory.any_essential(zones)}
         )
@@ -100,6 +109,14 @@ class ContainmentActivities:
             policy_version=decision.policy_version,
         )
         return decision
+
+    def _unreadable_input(self, request: DecideRequest, exc: ValidationError) -> Decision:
+        first = exc.errors()[0]
+        reason = f"policy input is invalid: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        log.warning("policy.invalid_input", incident_id=request.incident_id, error=reason)
+        return escalation(
+            reason, policy_version=self._engine.version, decision_id=str(uuid.uuid4()), digest=""
+        )
 
     @activity.defn(name=Activity.PLAN)
     async def plan_step(self, command: StepCommand) -> Plan:

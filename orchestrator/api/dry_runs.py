@@ -6,7 +6,7 @@ seconds; on threads they still fight the loop for the GIL (a /healthz p99 of ~35
 bench/front_door.py). In their own processes they only share the CPUs. Each worker
 compiles the embedded engine once per policy version it is handed; the answer comes back
 already serialized, so the event loop does not re-encode a megabyte either. An engine
-that is not embedded (OPA: an HTTP call) runs on a thread instead.
+that evaluates elsewhere (OPA: an HTTP call; no bundle here) runs on a thread instead.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from orchestrator.policy.base import PolicyEngine
 from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.dryrun import DryRunError, policy_input_from
 from orchestrator.policy.embedded import EmbeddedEngine
-from orchestrator.policy.explain import explain as explain_decision
 from orchestrator.wiring.inventory import Inventory
 
 T = TypeVar("T")
@@ -66,13 +65,17 @@ class DryRuns:
         self, engine: PolicyEngine, policy_dir: Any, raw: bytes, *, explain: bool
     ) -> bytes:
         """The dry run's JSON answer; a Problem for a bad request."""
-        if isinstance(engine, EmbeddedEngine):
-            work = partial(dry_run_in_worker, engine.bundle, raw, explain=explain)
+        bundle = engine.bundle
+        if bundle is not None:
+            work = partial(dry_run_in_worker, bundle, raw, explain=explain)
             status, body, extra = await self.call(work)
         else:
 
             def on_a_thread() -> Answer:  # the inventory file is read off the event loop too
-                return answer(engine, Inventory.load(policy_dir), raw, explain=False)
+                inventory = engine.inventory()
+                if inventory is None:
+                    inventory = Inventory.load(policy_dir)
+                return answer(engine, inventory, raw, explain=explain)
 
             status, body, extra = await self.call(on_a_thread, in_process=False)
         if status != 200:
@@ -122,9 +125,10 @@ def dry_run(
     decision = engine.decide(policy_input)
     body: dict[str, Any] = {
         "decision": decision.model_dump(mode="json"),
-        "input": policy_input,
+        "input": policy_input.document(),
         "dry_run": True,
     }
-    if explain and isinstance(engine, EmbeddedEngine):
-        body["explain"] = explain_decision(engine.bundle, policy_input).as_dict()
+    # An engine that cannot explain (OPA) answers without it, as it always has.
+    if explain and (explanation := engine.explain(policy_input)) is not None:
+        body["explain"] = explanation.as_dict()
     return body

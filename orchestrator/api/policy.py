@@ -16,7 +16,6 @@ from orchestrator.api.context import ApiContext, get_context
 from orchestrator.api.dry_runs import DryRuns, shared_dry_runs
 from orchestrator.api.problems import Problem
 from orchestrator.policy.base import PolicyEngine
-from orchestrator.policy.status import DescribesItself
 
 router = APIRouter()
 
@@ -35,10 +34,7 @@ def dry_runs_of(context: Annotated[ApiContext, Depends(get_context)]) -> DryRuns
 async def get_policy(
     _reader: Reader, context: Annotated[ApiContext, Depends(get_context)]
 ) -> dict[str, Any]:
-    engine = _engine(context)
-    if isinstance(engine, DescribesItself):
-        return engine.status().as_dict()
-    return {"engine": type(engine).__name__, "version": engine.version}
+    return _engine(context).status().as_dict()
 
 
 EVALUATE_BODY = {

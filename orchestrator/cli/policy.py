@@ -18,7 +18,10 @@ from orchestrator.cli import options
 from orchestrator.config import REPO_ROOT, Settings
 
 if TYPE_CHECKING:
+    from contracts.decision import Decision
     from orchestrator.policy.check import Check
+    from orchestrator.policy.embedded import EmbeddedEngine
+    from orchestrator.policy.models import ContainmentInput
 
 SCHEMA_DIR = "schemas"
 
@@ -154,7 +157,7 @@ def _eval_file(args: argparse.Namespace) -> Path:
     return Path(args.file)
 
 
-def _eval_input(args: argparse.Namespace, path: Path, engine: Any) -> dict[str, Any]:
+def _eval_input(args: argparse.Namespace, path: Path, engine: EmbeddedEngine) -> ContainmentInput:
     """The policy input of FILE: a SIEM payload through its connector, or what dry runs read."""
     from orchestrator.policy.dryrun import input_for_findings, policy_input_from  # noqa: PLC0415
     from orchestrator.policy.siem import findings_from_source  # noqa: PLC0415
@@ -199,10 +202,10 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _print_explanation(engine: Any, policy_input: dict[str, Any], decision: Any) -> None:
-    from orchestrator.policy.explain import explain  # noqa: PLC0415
-
-    why = explain(engine.bundle, policy_input)
+def _print_explanation(
+    engine: EmbeddedEngine, policy_input: ContainmentInput, decision: Decision
+) -> None:
+    why = engine.explain(policy_input)
     print(f"verdict   {decision.verdict.value}   (policy {decision.policy_version})")
     print(f"input     {decision.input_digest}")
     _print_input_summary(policy_input, engine.bundle.data)
@@ -228,21 +231,21 @@ def _print_explanation(engine: Any, policy_input: dict[str, Any], decision: Any)
         print(f"print: {line}")
 
 
-def _print_input_summary(policy_input: dict[str, Any], data: dict[str, Any]) -> None:
+def _print_input_summary(policy_input: ContainmentInput, data: dict[str, Any]) -> None:
     zones = data.get("inventory", {}).get("zones", {})
     budget = data.get("guardrails", {}).get("blast_radius", {}).get("max_automatic_containments")
-    findings = policy_input.get("findings", [])
-    severity = max((f.get("severity_id", 0) for f in findings), default=0)
+    findings = policy_input.findings
+    severity = max((int(f.severity_id) for f in findings), default=0)
     assets = []
-    for asset in policy_input.get("assets", []):
-        essential = zones.get(asset.get("zone"), {}).get("essential")
-        assets.append(f"{asset['id']} ({asset.get('zone')}{', essential' if essential else ''})")
-    identities = [i["id"] for i in policy_input.get("identities", [])]
+    for asset in policy_input.assets:
+        essential = zones.get(asset.zone, {}).get("essential")
+        assets.append(f"{asset.id} ({asset.zone}{', essential' if essential else ''})")
+    identities = [i.id for i in policy_input.identities]
     print(f"findings  {len(findings)}, highest severity_id {severity}")
     print(f"assets    {', '.join(assets) or '-'}")
     print(f"identities {', '.join(identities) or '-'}")
-    paused = policy_input.get("automation", {}).get("paused")
-    active = policy_input.get("active_containments")
+    paused = policy_input.automation.paused
+    active = policy_input.active_containments
     print(f"automation {'paused' if paused else 'running'}; {active} active of budget {budget}")
 
 

@@ -1,22 +1,41 @@
-"""The seam between Bulkhead and a Rego engine."""
+"""The seam between Bulkhead and a Rego engine.
+
+Callers hold a `PolicyEngine` and nothing more: everything they need of an engine (what
+it serves, its inventory, explanations, hot reload) is on the protocol, so no caller asks
+which engine it has.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from contracts.decision import Decision, Verdict
+from orchestrator.policy.models import AuthorizationInput, ContainmentInput
+
+if TYPE_CHECKING:
+    from orchestrator.policy.bundle import PolicyBundle
+    from orchestrator.policy.explain import Explanation
+    from orchestrator.policy.status import PolicyStatus
+    from orchestrator.wiring.inventory import Inventory
 
 ENTRYPOINT = "data.bulkhead.containment.decision"
 AUTHZ_ENTRYPOINT = "data.bulkhead.approval.allow"
 AUTHZ_REASONS = "data.bulkhead.approval.reasons"
+
+# Transitional: orchestrator.api.actions.authorization_request (used by the API and the
+# console) still builds a dict. Engines validate it into an AuthorizationInput, so a dict
+# is checked exactly as the model is; drop the dict once those callers build the model
+# (orchestrator.policy.input.authorization_input).
+AuthorizationRequest = AuthorizationInput | dict[str, Any]
 
 
 @dataclass(frozen=True)
 class Authorization:
     """The approval policy's answer for one principal and one action.
 
-    Input of `data.bulkhead.approval.allow`:
+    Input of `data.bulkhead.approval.allow`: an AuthorizationInput,
     `{"action": "approve"|"deny"|"extend"|"release"|"pause"|"resume",
       "principal": {"id", "name", "roles": [...]},  (id: local:<name> | oidc:<iss>#<sub>)
       "incident": {"incident_id", "status", "zones": [...]} | null,
@@ -37,10 +56,38 @@ class PolicyEngine(Protocol):
     @property
     def version(self) -> str: ...
 
-    def decide(self, policy_input: dict[str, Any]) -> Decision: ...
+    @property
+    def bundle(self) -> PolicyBundle | None:
+        """The policy this engine evaluates in this process, which a worker process can
+        compile again (dry runs); None when a server evaluates it (OPA)."""
+        ...
 
-    def authorize(self, request: dict[str, Any]) -> Authorization:
+    def inventory(self) -> Inventory | None:
+        """The inventory the policy decides with (it moves with a hot reload); None when
+        the engine does not hold it, and callers enrich with the one they loaded."""
+        ...
+
+    def status(self) -> PolicyStatus:
+        """What it serves, for `GET /v1/policy`."""
+        ...
+
+    def decide(self, policy_input: ContainmentInput) -> Decision:
+        """Evaluate `ENTRYPOINT`; never raises: any failure is an escalation."""
+        ...
+
+    def authorize(self, request: AuthorizationRequest) -> Authorization:
         """Evaluate `AUTHZ_ENTRYPOINT` (and `AUTHZ_REASONS`) for one request; never raises."""
+        ...
+
+    def explain(self, policy_input: ContainmentInput) -> Explanation | None:
+        """Why the decision for this input is what it is; None where the engine cannot
+        say (OPA evaluates remotely, without coverage)."""
+        ...
+
+    def watcher(self, *, interval_s: float) -> Awaitable[None] | None:
+        """A long-running part that serves each checked change of the policy directory;
+        None when the engine does not reload (OPA is given its policies by its own
+        deployment). Not started until awaited."""
         ...
 
 

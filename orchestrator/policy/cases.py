@@ -76,10 +76,10 @@ def _update(name: str, text: str, engine: EmbeddedEngine) -> CaseUpdate:
         case = PolicyCase.model_validate(raw)
     except (ValueError, ValidationError) as exc:
         raise CaseUpdateError(f"cases/{name}: invalid case, not updated: {exc}") from exc
-    failure = steps_of(engine, raw["input"])
+    failure = steps_of(engine, case.input)
     if isinstance(failure, str):
         raise CaseUpdateError(f"cases/{name}: {failure}; not updated")
-    decision = engine.decide(raw["input"])
+    decision = engine.decide(case.input)
     kept = [r for r in case.expected.reasons_include if r in decision.reasons]
     expected = {
         **raw["expected"],

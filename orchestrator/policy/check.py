@@ -19,10 +19,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestrator.policy.bundle import PolicyBundle, PolicyLoadError
+from orchestrator.policy.compiled import compile_bundle
 from orchestrator.policy.datafiles import data_file_problems
 from orchestrator.policy.datakeys import data_key_problems
 from orchestrator.policy.diff import diff_decisions
-from orchestrator.policy.embedded import EmbeddedEngine, compile_bundle
+from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.jsonpos import key_lines
 from orchestrator.policy.models import PolicyCase
 from orchestrator.policy.problems import Problem
@@ -103,8 +104,8 @@ def case_problems(bundle: PolicyBundle, engine: EmbeddedEngine) -> list[Problem]
         except (ValueError, ValidationError) as exc:
             problems.append(Problem(group, f"invalid case: {_first_line(exc)}"))
             continue
-        # The input as written, not as re-dumped by pydantic: absent and null differ in Rego.
-        decision = engine.decide(raw["input"])
+        # Its document is the input as written (absent and null differ in Rego).
+        decision = engine.decide(case.input)
         changes = diff_decisions(
             case.expected.verdict, case.expected.steps, decision.verdict, decision.steps
         )

@@ -16,7 +16,7 @@ from contracts.decision import DecideRequest
 from contracts.findings import Finding
 from orchestrator.ingest.connectors.generic import GenericConnector
 from orchestrator.policy.input import containment_input
-from orchestrator.policy.models import ContainmentInput
+from orchestrator.policy.models import Automation, ContainmentInput
 from orchestrator.wiring.inventory import Inventory
 
 
@@ -42,7 +42,7 @@ def policy_input_from(
     incident_id: str = "dry-run",
     automation_paused: bool | None = None,
     active_containments: int | None = None,
-) -> dict[str, Any]:
+) -> ContainmentInput:
     """The policy input for `document`; explicit keyword values override the document's."""
     if isinstance(document, dict) and isinstance(document.get("input"), dict):
         document = document["input"]  # a case file
@@ -64,13 +64,17 @@ def policy_input_from(
         prefix = ""
     else:
         raise DryRunError("expected a JSON object or a list of findings")
-    return input_for_findings(
-        _findings(raw_findings, prefix),
-        inventory,
-        incident_id=incident_id,
-        automation_paused=bool(automation_paused),
-        active_containments=active_containments or 0,
-    )
+    findings = _findings(raw_findings, prefix)
+    try:
+        return input_for_findings(
+            findings,
+            inventory,
+            incident_id=incident_id,
+            automation_paused=bool(automation_paused),
+            active_containments=active_containments or 0,
+        )
+    except ValidationError as exc:  # the findings are valid: a count below zero, say
+        raise DryRunError("not a valid policy input", _pointers(exc, "")) from None
 
 
 def input_for_findings(
@@ -80,7 +84,7 @@ def input_for_findings(
     incident_id: str = "dry-run",
     automation_paused: bool = False,
     active_containments: int = 0,
-) -> dict[str, Any]:
+) -> ContainmentInput:
     """Findings already normalized (by a connector, say) enriched as the decide activity does."""
     request = DecideRequest(incident_id=incident_id, findings=findings)
     return containment_input(
@@ -93,17 +97,19 @@ def input_for_findings(
 
 def _full_input(
     document: dict[str, Any], *, automation_paused: bool | None, active_containments: int | None
-) -> dict[str, Any]:
+) -> ContainmentInput:
     try:
-        ContainmentInput.model_validate(document)
+        full = ContainmentInput.model_validate(document)
     except ValidationError as exc:
         raise DryRunError("not a valid policy input", _pointers(exc, "")) from None
-    full = dict(document)
+    overrides: dict[str, Any] = {}
     if automation_paused is not None:
-        full["automation"] = {"paused": automation_paused}
+        overrides["automation"] = Automation(paused=automation_paused)
     if active_containments is not None:
-        full["active_containments"] = active_containments
-    return full
+        overrides["active_containments"] = active_containments
+    # model_copy marks the overrides as set (they are in the document) without validating
+    # them: they come typed from the callers' flags, and the policy sees them as given.
+    return full.model_copy(update=overrides)
 
 
 def _findings(raw_findings: Any, prefix: str) -> list[Finding]:

@@ -1,29 +1,20 @@
 """Embedded Rego engine (regorus): load the policy directory once, evaluate many times.
 
 A checked bundle is swapped as a whole (orchestrator.policy.reload checks a candidate
-first), so every evaluation sees one version from start to end.
-
-A regorus Engine is "unsendable": using it, or even dropping it, on a thread other than
-the one that created it panics. So compiled engines never hang off an EmbeddedEngine
-(whose last reference may die on any thread, e.g. in an executor's work item): each
-thread keeps its own small cache of compiled engines by policy version, in a module-level
-thread-local that lives as long as the thread, and evicts on that same thread. Compiling
-costs about 3 ms, once per thread and version; in `bulkhead up` one event-loop thread
-runs the API and the worker.
+first), so every evaluation sees one version from start to end. Compiled engines are kept
+per thread (orchestrator.policy.compiled): regorus engines must not cross threads.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from collections import OrderedDict
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import regorus
 import structlog
 
 from contracts.decision import Decision
@@ -32,12 +23,18 @@ from orchestrator.policy.base import (
     AUTHZ_REASONS,
     ENTRYPOINT,
     Authorization,
+    AuthorizationRequest,
     escalation,
 )
 from orchestrator.policy.bundle import PolicyBundle, PolicyLoadError
+from orchestrator.policy.compiled import compile_bundle, engine_for
 from orchestrator.policy.errors import rego_error
-from orchestrator.policy.models import data_problems
+from orchestrator.policy.explain import Explanation
+from orchestrator.policy.explain import explain as explain_decision
+from orchestrator.policy.models import ContainmentInput, data_problems
 from orchestrator.policy.results import (
+    InvalidRequestError,
+    authorization_document,
     authorization_from,
     canonical_json,
     decision_from,
@@ -50,54 +47,6 @@ from orchestrator.wiring.inventory import Inventory
 log = structlog.get_logger(__name__)
 
 __all__ = ["EmbeddedEngine", "PolicyBundle", "PolicyLoadError", "compile_bundle", "engine_for"]
-
-
-def compile_bundle(bundle: PolicyBundle, *, with_tests: bool = False) -> regorus.Engine:
-    """A regorus engine holding the bundle's modules (and tests) and data."""
-    engine = regorus.Engine()
-    modules = {**bundle.modules, **bundle.tests} if with_tests else bundle.modules
-    problem = _load(engine, modules, bundle.data)
-    if problem is not None:
-        # Raise only once the engine is gone: a traceback keeps its frames' locals alive,
-        # and an engine collected later on another thread panics instead of dropping.
-        del engine
-        raise PolicyLoadError(problem)
-    return engine
-
-
-def _load(engine: regorus.Engine, modules: dict[str, str], data: dict[str, Any]) -> str | None:
-    """Load into `engine`; the first error as text (no exception outlives this frame)."""
-    for name, text in modules.items():
-        try:
-            engine.add_policy(name, text)
-        except RuntimeError as exc:
-            return rego_error(exc)
-    try:
-        engine.add_data_json(json.dumps(data))
-    except RuntimeError as exc:
-        return f"data: {rego_error(exc)}"
-    return None
-
-
-# Per thread: policy version → compiled engine, least recently used first.
-_PER_THREAD = threading.local()
-ENGINES_PER_THREAD = 8
-
-
-def engine_for(bundle: PolicyBundle) -> regorus.Engine:
-    """This thread's compiled engine for `bundle` (compiled on first use)."""
-    cache: OrderedDict[str, regorus.Engine] | None = getattr(_PER_THREAD, "engines", None)
-    if cache is None:
-        cache = _PER_THREAD.engines = OrderedDict()
-    engine = cache.get(bundle.version)
-    if engine is not None:
-        cache.move_to_end(bundle.version)
-        return engine
-    engine = compile_bundle(bundle)
-    cache[bundle.version] = engine
-    while len(cache) > ENGINES_PER_THREAD:
-        cache.popitem(last=False)  # dropped here, on the thread that compiled it
-    return engine
 
 
 @dataclass(frozen=True)
@@ -144,6 +93,16 @@ class EmbeddedEngine:
         """The city inventory of the version being served (it moves with hot reloads)."""
         return Inventory(self._loaded.bundle.data.get("inventory", {}))
 
+    def watcher(self, *, interval_s: float) -> Awaitable[None] | None:
+        """Hot reload of the policy directory; none for an engine built from a bundle."""
+        if self.policy_dir is None:
+            return None
+        # Imported here: reload checks a candidate with orchestrator.policy.check, which
+        # builds EmbeddedEngines, so a module-level import would be circular.
+        from orchestrator.policy.reload import watch  # noqa: PLC0415
+
+        return watch(self, interval_s=interval_s)
+
     def status(self) -> PolicyStatus:
         loaded = self._loaded
         return PolicyStatus(
@@ -163,13 +122,13 @@ class EmbeddedEngine:
         engine.set_input_json(json.dumps(document))
         return json.loads(engine.eval_rule_as_json(rule))
 
-    def decide(self, policy_input: dict[str, Any]) -> Decision:
+    def decide(self, policy_input: ContainmentInput) -> Decision:
         loaded = self._loaded  # one version for the whole call, even across a reload
         decision_id = str(uuid.uuid4())
         version = loaded.bundle.version
         try:
-            canonical = canonical_json(policy_input)
-        except (TypeError, ValueError) as exc:
+            canonical = canonical_json(policy_input.document())
+        except (TypeError, ValueError) as exc:  # a non-JSON value where any is allowed
             return escalation(
                 f"policy input is not JSON: {exc}",
                 policy_version=version,
@@ -193,19 +152,18 @@ class EmbeddedEngine:
             json.loads(raw), policy_version=version, decision_id=decision_id, digest=digest
         )
 
-    def authorize(self, request: dict[str, Any]) -> Authorization:
+    def authorize(self, request: AuthorizationRequest) -> Authorization:
         loaded = self._loaded
         decision_id = str(uuid.uuid4())
         version = loaded.bundle.version
         try:
-            document = json.dumps(request)
+            document = json.dumps(authorization_document(request))
+        except InvalidRequestError as exc:
+            return refusal(str(exc), policy_version=version, decision_id=decision_id)
+        try:
             engine = engine_for(loaded.bundle)
             engine.set_input_json(document)
             allow = json.loads(engine.eval_rule_as_json(AUTHZ_ENTRYPOINT))
-        except (TypeError, ValueError) as exc:
-            return refusal(
-                f"request is not JSON: {exc}", policy_version=version, decision_id=decision_id
-            )
         except (RuntimeError, PolicyLoadError) as exc:
             log.warning("authz.error", error=rego_error(exc), decision_id=decision_id)
             return refusal(
@@ -220,6 +178,10 @@ class EmbeddedEngine:
             except RuntimeError:
                 reasons = []  # reasons explain a refusal; without them it is still a refusal
         return authorization_from(allow, reasons, policy_version=version, decision_id=decision_id)
+
+    def explain(self, policy_input: ContainmentInput) -> Explanation:
+        """On a private engine with coverage on, never the serving one (explain.py)."""
+        return explain_decision(self._loaded.bundle, policy_input)
 
     # --- hot reload (driven by orchestrator.policy.reload) -----------------------------------
 

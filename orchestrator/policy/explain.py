@@ -12,7 +12,8 @@ from typing import Any
 
 from orchestrator.policy.base import ENTRYPOINT
 from orchestrator.policy.bundle import PolicyBundle
-from orchestrator.policy.embedded import compile_bundle
+from orchestrator.policy.compiled import compile_bundle
+from orchestrator.policy.models import ContainmentInput
 from orchestrator.policy.testing import line_ranges
 
 EXPLAIN_RULE = "data.bulkhead.containment.explain"
@@ -28,11 +29,11 @@ class Explanation:
         return {"steps": self.notes, "lines_evaluated": self.lines, "prints": self.prints}
 
 
-def explain(bundle: PolicyBundle, policy_input: dict[str, Any]) -> Explanation:
+def explain(bundle: PolicyBundle, policy_input: ContainmentInput) -> Explanation:
     engine = compile_bundle(bundle)
     engine.set_enable_coverage(True)
     engine.set_gather_prints(True)
-    engine.set_input_json(json.dumps(policy_input))
+    engine.set_input_json(json.dumps(policy_input.document()))
     try:
         notes = json.loads(engine.eval_rule_as_json(EXPLAIN_RULE))
     except RuntimeError:

@@ -9,7 +9,6 @@ from orchestrator.policy.base import PolicyEngine
 from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.opa import OpaEngine
-from orchestrator.policy.reload import watch
 
 
 def build_engine(settings: Settings) -> PolicyEngine:
@@ -27,6 +26,7 @@ def build_engine(settings: Settings) -> PolicyEngine:
 
 def policy_parts(engine: PolicyEngine, settings: Settings) -> dict[str, Awaitable[None]]:
     """Long-running parts for `run_until_stopped`: the hot-reload watcher, when it applies."""
-    if isinstance(engine, EmbeddedEngine) and settings.policy_reload_interval_s > 0:
-        return {"policy-reload": watch(engine, interval_s=settings.policy_reload_interval_s)}
-    return {}
+    if settings.policy_reload_interval_s <= 0:
+        return {}  # asked for no watcher: none is made (an unawaited one would warn)
+    watcher = engine.watcher(interval_s=settings.policy_reload_interval_s)
+    return {} if watcher is None else {"policy-reload": watcher}

@@ -18,6 +18,7 @@ from orchestrator.policy.base import ENTRYPOINT
 from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.errors import rego_error
+from orchestrator.policy.models import ContainmentInput
 from orchestrator.policy.planning import StepAdapters
 from orchestrator.policy.problems import Problem
 from orchestrator.policy.results import unexplained
@@ -33,10 +34,10 @@ def describe_step(step: DecisionStep) -> str:
     return f"{step.id} ({step.adapter} {step.action} {target})"
 
 
-def steps_of(engine: EmbeddedEngine, policy_input: dict[str, Any]) -> list[DecisionStep] | str:
+def steps_of(engine: EmbeddedEngine, policy_input: ContainmentInput) -> list[DecisionStep] | str:
     """The decision's steps, or why there is no valid decision (the engine would escalate)."""
     try:
-        raw = engine.evaluate(ENTRYPOINT, policy_input)
+        raw = engine.evaluate(ENTRYPOINT, policy_input.document())
     except RuntimeError as exc:
         return f"the policy fails: {rego_error(exc)}"
     if not isinstance(raw, dict):
@@ -61,8 +62,8 @@ def case_step_problems(
     problems: list[Problem] = []
     for name, text in bundle.cases.items():
         try:
-            case_input = json.loads(text)["input"]
-        except (ValueError, KeyError, TypeError):
+            case_input = ContainmentInput.model_validate(json.loads(text)["input"])
+        except (ValueError, KeyError, TypeError):  # ValidationError is a ValueError
             continue
         steps = steps_of(engine, case_input)
         if isinstance(steps, str):

@@ -6,6 +6,7 @@ from typing import Any
 
 from contracts.decision import DecideRequest
 from contracts.findings import Finding
+from orchestrator.policy.models import ContainmentInput
 from orchestrator.wiring.inventory import Inventory
 
 
@@ -15,27 +16,32 @@ def containment_input(
     *,
     automation_paused: bool = False,
     active_containments: int = 0,
-) -> dict[str, Any]:
+) -> ContainmentInput:
     """Input of `data.bulkhead.containment.decision` (schemas/containment-input.schema.json).
 
     `active_containments` is the city-wide count of automatic containments in force, for
-    the blast-radius budget; `automation.paused` is the responders' kill switch.
+    the blast-radius budget; `automation.paused` is the responders' kill switch. Validated
+    from plain JSON in one piece: the document keeps exactly these keys (an asset without
+    an ip has none, a finding's unset `desc` is null), and an error names its full path.
     """
     matches = inventory.asset_matches(request.findings)
-    assets = [
-        {**record, "matched_by": matches[record["id"]]}
-        for record in inventory.asset_records(list(matches))
-    ]
-    return {
-        "incident_id": request.incident_id,
-        "findings": [
-            f.model_dump(mode="json", exclude={"raw_data", "raw_ref"}) for f in request.findings
-        ],
-        "assets": assets,
-        "identities": identity_records(inventory, request.findings),
-        "automation": {"paused": automation_paused or request.automation_paused},
-        "active_containments": active_containments,
-    }
+    return ContainmentInput.model_validate(
+        {
+            "incident_id": request.incident_id,
+            "findings": [
+                # The raw payload stays out: the policy never reads vendor JSON.
+                f.model_dump(mode="json", exclude={"raw_data", "raw_ref"})
+                for f in request.findings
+            ],
+            "assets": [
+                {**record, "matched_by": matches[record["id"]]}
+                for record in inventory.asset_records(list(matches))
+            ],
+            "identities": identity_records(inventory, request.findings),
+            "automation": {"paused": automation_paused or request.automation_paused},
+            "active_containments": active_containments,
+        }
+    )
 
 
 def identity_records(inventory: Inventory, findings: list[Finding]) -> list[dict[str, Any]]:

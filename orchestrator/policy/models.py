@@ -26,6 +26,20 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class _PolicyInput(_Strict):
+    """What an engine evaluates: the typed input, and the one JSON document made of it."""
+
+    def document(self) -> dict[str, Any]:
+        """The JSON object the policy sees: exactly the fields that were set, at any depth.
+
+        Absent and null differ in Rego, and the input digest hashes this document. So a
+        default never appears where the caller left a field out (a hand-written case, an
+        asset without an ip), and a null the caller set stays (a finding's `desc`): the
+        document of a given input is what its dict form was, byte for byte once canonical.
+        """
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
 # --- input of data.bulkhead.containment.decision -----------------------------------------
 
 
@@ -60,7 +74,7 @@ class Automation(_Strict):
     paused: bool
 
 
-class ContainmentInput(_Strict):
+class ContainmentInput(_PolicyInput):
     incident_id: str
     findings: list[PolicyFinding]
     assets: list[AssetRecord] = Field(default_factory=list)
@@ -126,7 +140,7 @@ class IncidentRef(_Open):
     zones: list[str] = Field(default_factory=list)
 
 
-class AuthorizationInput(_Strict):
+class AuthorizationInput(_PolicyInput):
     action: Action
     principal: Principal
     incident: IncidentRef | None = None

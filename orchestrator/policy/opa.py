@@ -19,7 +19,8 @@ import asyncio
 import concurrent.futures
 import threading
 import uuid
-from typing import Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -27,8 +28,12 @@ import structlog
 from opa_client import AsyncOpaClient  # type: ignore[import-untyped]  # ships no types
 
 from contracts.decision import Decision
-from orchestrator.policy.base import Authorization, escalation
+from orchestrator.policy.base import Authorization, AuthorizationRequest, escalation
+from orchestrator.policy.bundle import PolicyBundle
+from orchestrator.policy.models import ContainmentInput
 from orchestrator.policy.results import (
+    InvalidRequestError,
+    authorization_document,
     authorization_from,
     canonical_json,
     decision_from,
@@ -36,6 +41,9 @@ from orchestrator.policy.results import (
     refusal,
 )
 from orchestrator.policy.status import PolicyStatus
+
+if TYPE_CHECKING:
+    from orchestrator.policy.explain import Explanation  # builds regorus engines; a type here
 
 log = structlog.get_logger(__name__)
 
@@ -87,10 +95,23 @@ class OpaEngine:
     def version(self) -> str:
         return self._version
 
+    @property
+    def bundle(self) -> PolicyBundle | None:
+        return None  # OPA holds the policy; this process only asks
+
+    def inventory(self) -> None:
+        return None  # OPA's copy of the data stays in OPA; callers load the directory's
+
     def status(self) -> PolicyStatus:
         return PolicyStatus(
             engine=self.name, version=self._version, source=self.url, loaded_at=None
         )
+
+    def explain(self, policy_input: ContainmentInput) -> Explanation | None:
+        return None  # coverage and prints are the embedded evaluator's, not OPA's REST API
+
+    def watcher(self, *, interval_s: float) -> Awaitable[None] | None:
+        return None  # OPA is handed new policies by its deployment (bundles), not by us
 
     def close(self) -> None:
         if self._loop.is_closed():
@@ -130,11 +151,12 @@ class OpaEngine:
             raise OpaError(f"OPA answered a {type(body).__name__}, not an object")
         return body
 
-    def decide(self, policy_input: dict[str, Any]) -> Decision:
+    def decide(self, policy_input: ContainmentInput) -> Decision:
         minted = str(uuid.uuid4())
         try:
-            digest = digest_of(canonical_json(policy_input))
-        except (TypeError, ValueError) as exc:
+            document = policy_input.document()
+            digest = digest_of(canonical_json(document))
+        except (TypeError, ValueError) as exc:  # a non-JSON value where any is allowed
             return escalation(
                 f"policy input is not JSON: {exc}",
                 policy_version=self._version,
@@ -142,7 +164,7 @@ class OpaEngine:
                 digest="",
             )
         try:
-            body = self.query(CONTAINMENT_PACKAGE, CONTAINMENT_RULE, policy_input)
+            body = self.query(CONTAINMENT_PACKAGE, CONTAINMENT_RULE, document)
         except OpaError as exc:
             log.warning("policy.opa_error", error=str(exc), decision_id=minted)
             return escalation(
@@ -159,11 +181,15 @@ class OpaEngine:
             digest=digest,
         )
 
-    def authorize(self, request: dict[str, Any]) -> Authorization:
+    def authorize(self, request: AuthorizationRequest) -> Authorization:
         minted = str(uuid.uuid4())
         try:
+            document = authorization_document(request)
+        except InvalidRequestError as exc:
+            return refusal(str(exc), policy_version=self._version, decision_id=minted)
+        try:
             # One call for allow and reasons: the package document holds both.
-            body = self.query(APPROVAL_PACKAGE, None, request)
+            body = self.query(APPROVAL_PACKAGE, None, document)
         except OpaError as exc:
             log.warning("authz.opa_error", error=str(exc), decision_id=minted)
             return refusal(

@@ -23,7 +23,6 @@ from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.diff import Change, diff_decisions
 from orchestrator.policy.dryrun import DryRunError, policy_input_from
 from orchestrator.policy.embedded import EmbeddedEngine
-from orchestrator.wiring.inventory import Inventory
 
 GIT_TIMEOUT_S = 30
 
@@ -98,10 +97,11 @@ def baseline_dir(baseline: str, policy_dir: Path) -> Iterator[Path]:
 
 
 def _decide(engine: EmbeddedEngine, record: Record) -> Decision:
-    inventory = Inventory(engine.bundle.data.get("inventory", {}))
     try:
         policy_input = policy_input_from(
-            record.document, inventory, incident_id=f"replay-{record.label.replace(' ', '-')}"
+            record.document,
+            engine.inventory(),
+            incident_id=f"replay-{record.label.replace(' ', '-')}",
         )
     except DryRunError as exc:
         raise ReplayError(f"{record.label}: {exc}") from exc

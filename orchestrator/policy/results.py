@@ -13,7 +13,8 @@ import structlog
 from pydantic import ValidationError
 
 from contracts.decision import Decision, DecisionStep
-from orchestrator.policy.base import ENTRYPOINT, Authorization, escalation
+from orchestrator.policy.base import ENTRYPOINT, Authorization, AuthorizationRequest, escalation
+from orchestrator.policy.models import AuthorizationInput
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +29,25 @@ def canonical_json(document: dict[str, Any]) -> str:
 
 def digest_of(canonical: str) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class InvalidRequestError(ValueError):
+    """An authorization request no policy can be asked about; the text is the refusal's."""
+
+
+def authorization_document(request: AuthorizationRequest) -> dict[str, Any]:
+    """The JSON the approval policy evaluates; InvalidRequestError saying why there is none."""
+    try:
+        # An AuthorizationInput comes back as it is; a dict is checked as the model is.
+        return AuthorizationInput.model_validate(request).document()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "(root)"
+        raise InvalidRequestError(
+            f"request is not a valid authorization input: {where}: {first['msg']}"
+        ) from None
+    except ValueError as exc:  # a value no JSON can hold, in a field that takes anything
+        raise InvalidRequestError(f"request is not JSON: {exc}") from None
 
 
 def decision_from(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,3 @@ class PolicyStatus:
             "hot_reload": self.reload,
             "last_rejection": self.last_rejection.as_dict() if self.last_rejection else None,
         }
-
-
-@runtime_checkable
-class DescribesItself(Protocol):
-    """Engines that can say what they serve; the API falls back to `version` otherwise."""
-
-    def status(self) -> PolicyStatus: ...

@@ -26,6 +26,7 @@ from contracts.findings import (
     User,
 )
 from orchestrator.policy.input import containment_input
+from orchestrator.policy.models import ContainmentInput
 from orchestrator.wiring.inventory import Inventory
 
 SWEEP_TIME_MS = 1_796_227_200_000
@@ -37,7 +38,7 @@ class SweptInput:
     subject: str  # "asset pump-9", "identity svc-scada": what the finding is about
     naming: str  # how the finding names it: "resource uid", "ip", "user"
     severity_id: int
-    policy_input: dict[str, Any]
+    policy_input: ContainmentInput
 
     @property
     def shape(self) -> str:

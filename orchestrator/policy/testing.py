@@ -17,7 +17,7 @@ from typing import Any, Literal
 import regorus
 
 from orchestrator.policy.bundle import PolicyBundle
-from orchestrator.policy.embedded import compile_bundle
+from orchestrator.policy.compiled import compile_bundle
 from orchestrator.policy.errors import rego_error
 
 Status = Literal["pass", "fail", "error", "skip"]

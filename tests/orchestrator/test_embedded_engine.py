@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from contracts.decision import DecideRequest, Decision, Verdict
 from contracts.findings import Finding
@@ -17,6 +18,7 @@ from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT
 from orchestrator.policy.base import ENTRYPOINT
 from orchestrator.policy.embedded import EmbeddedEngine, PolicyBundle, PolicyLoadError
 from orchestrator.policy.input import containment_input
+from orchestrator.policy.models import ContainmentInput
 from orchestrator.wiring.inventory import Inventory
 
 EXAMPLE = REPO_ROOT / "examples" / "findings" / "traffic-controller-compromise.json"
@@ -138,7 +140,7 @@ def test_pause_flag_on_the_request_is_honoured(engine):
         incident_id="inc-tsc-0001", findings=[example_finding()], automation_paused=True
     )
     policy = containment_input(request, Inventory.load(DEFAULT_POLICY_DIR))
-    assert policy["automation"] == {"paused": True}
+    assert policy.document()["automation"] == {"paused": True}
     (step,) = engine.decide(policy).steps
     assert step.approval.required >= 1
 
@@ -308,7 +310,7 @@ def test_policy_input_carries_resolved_assets_and_findings_without_raw_data():
     request = DecideRequest(
         incident_id="inc-tsc-0001", findings=[example_finding(raw_data='{"x": 1}')]
     )
-    policy = containment_input(request, Inventory.load(DEFAULT_POLICY_DIR))
+    policy = containment_input(request, Inventory.load(DEFAULT_POLICY_DIR)).document()
     assert policy["incident_id"] == "inc-tsc-0001"
     assert policy["automation"] == {"paused": False}
     (asset,) = policy["assets"]
@@ -373,22 +375,29 @@ def demo_input() -> dict[str, Any]:
     return policy_input
 
 
-def test_active_containment_count_that_is_not_a_number_escalates(engine):
-    policy_input = {**demo_input(), "active_containments": "ten"}
-    reason = assert_escalates(engine.decide(policy_input), engine)
-    assert "expects numeric argument" in reason
+def test_active_containment_count_that_is_not_a_number_never_reaches_the_policy(engine):
+    """Refused by the typed input; and were it handed over, the policy itself would fail."""
+    document = {**demo_input(), "active_containments": "ten"}
+    with pytest.raises(ValidationError, match="active_containments"):
+        ContainmentInput.model_validate(document)
+    with pytest.raises(RuntimeError, match="expects numeric argument"):
+        engine.evaluate(ENTRYPOINT, document)
 
 
 def test_two_different_steps_under_one_id_escalate_instead_of_picking_one(engine):
     """The same asset id twice with different records: which step is meant is unknowable."""
-    policy_input = demo_input()
-    twin = {**policy_input["assets"][0], "type": "workstation", "ip": "198.18.10.99"}
-    policy_input["assets"].append({**twin, "type": "traffic_controller", "zone": "energy"})
-    reason = assert_escalates(engine.decide(policy_input), engine)
+    document = demo_input()
+    twin = {**document["assets"][0], "type": "workstation", "ip": "198.18.10.99"}
+    document["assets"].append({**twin, "type": "traffic_controller", "zone": "energy"})
+    reason = assert_escalates(engine.decide(ContainmentInput.model_validate(document)), engine)
     assert reason.startswith("policy error")
 
 
 def test_input_that_is_not_json_escalates(engine):
-    decision = engine.decide({**demo_input(), "when": object()})
+    """Where the model takes anything (an asset record's own fields), a value JSON cannot
+    hold is an escalation, not an exception."""
+    document = demo_input()
+    document["assets"][0]["when"] = object()
+    decision = engine.decide(ContainmentInput.model_validate(document))
     assert decision.verdict is Verdict.ESCALATE
     assert decision.reasons[0].startswith("policy input is not JSON")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from orchestrator.config import DEFAULT_POLICY_DIR
 from orchestrator.policy.base import Authorization
 from orchestrator.policy.embedded import EmbeddedEngine
+from orchestrator.policy.models import AuthorizationInput
 
 ESSENTIAL_STEP = {
     "id": "isolate:energy",
@@ -25,13 +27,21 @@ ESSENTIAL_STEP = {
 }
 
 
-def request(action: str, name: str, roles: list[str], step: dict | None = None) -> dict:
-    return {
-        "action": action,
-        "principal": {"name": name, "roles": roles},
-        "incident": {"incident_id": "inc-1", "status": "awaiting_approval", "zones": ["energy"]},
-        "step": step,
-    }
+def request(
+    action: str, name: str, roles: list[str], step: dict[str, Any] | None = None
+) -> AuthorizationInput:
+    return AuthorizationInput.model_validate(
+        {
+            "action": action,
+            "principal": {"name": name, "roles": roles},
+            "incident": {
+                "incident_id": "inc-1",
+                "status": "awaiting_approval",
+                "zones": ["energy"],
+            },
+            "step": step,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +94,22 @@ def test_viewer_is_refused_every_action(engine, action):
 
 
 def test_a_request_that_is_not_json_is_refused_not_raised(engine):
-    verdict = engine.authorize({"action": "approve", "principal": object()})
+    """A step's target takes any value; one that JSON cannot hold is a refusal."""
+    step = {**ESSENTIAL_STEP, "target": {"zone": object()}}
+    verdict = engine.authorize(request("approve", "ann", ["responder"], step))
     assert not verdict.allow
     assert verdict.reasons[0].startswith("request is not JSON")
+
+
+def test_a_dict_request_is_checked_as_the_model_is(engine):
+    """Transitional: callers that still build a dict get the same answers as the model's,
+    and a dict the model refuses is a refusal saying where, not an exception."""
+    as_dict = request("approve", "dan", ["duty-officer"], ESSENTIAL_STEP).document()
+    assert engine.authorize(as_dict).allow
+    verdict = engine.authorize({"action": "approve", "principal": object()})
+    assert not verdict.allow
+    assert verdict.reasons[0].startswith("request is not a valid authorization input: principal")
+    assert not engine.authorize({**as_dict, "action": "delete"}).allow
 
 
 def test_approval_policy_that_errors_refuses(tmp_path):

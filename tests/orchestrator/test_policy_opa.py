@@ -32,6 +32,7 @@ from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.embedded import EmbeddedEngine, compile_bundle
 from orchestrator.policy.errors import rego_error
 from orchestrator.policy.factory import build_engine
+from orchestrator.policy.models import AuthorizationInput, ContainmentInput, PolicyCase
 from orchestrator.policy.opa import OpaEngine
 
 CASES = sorted((DEFAULT_POLICY_DIR / "cases").glob("*.json"))
@@ -140,8 +141,8 @@ def opa(standin: OpaStandIn) -> Iterator[OpaEngine]:
         engine.close()
 
 
-def case_input(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())["input"]
+def case_input(path: Path) -> ContainmentInput:
+    return PolicyCase.model_validate_json(path.read_text()).input
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
@@ -162,7 +163,8 @@ def test_opa_decision_id_is_kept(opa, standin):
     assert decision.decision_id.startswith("opa-")
     (request,) = standin.requests
     assert request["path"] == "/v1/data/bulkhead/containment/decision"
-    assert request["body"] == {"input": case_input(CASES[0])}
+    # OPA is sent the input as the case file writes it: nothing added, nothing dropped.
+    assert request["body"] == {"input": json.loads(CASES[0].read_text())["input"]}
 
 
 def test_without_decision_logging_a_decision_id_is_minted(opa, standin):
@@ -186,14 +188,14 @@ def serving(rego: str) -> Iterator[tuple[OpaStandIn, OpaEngine]]:
 
 def test_undefined_decision_escalates():
     with serving('decision := 1 if input.x == "never"\n') as (_, engine):
-        decision = engine.decide({"x": 1})
+        decision = engine.decide(case_input(CASES[0]))
     assert decision.verdict is Verdict.ESCALATE
     assert decision.reasons == ["data.bulkhead.containment.decision is undefined"]
 
 
 def test_evaluation_error_escalates_without_retrying():
     with serving('decision := {"n": 1 / 0}\n') as (server, engine):
-        decision = engine.decide({})
+        decision = engine.decide(case_input(CASES[0]))
     assert decision.verdict is Verdict.ESCALATE
     assert decision.steps == []
     assert decision.reasons == ["policy error: OPA answered 500 Internal Server Error"]
@@ -202,7 +204,7 @@ def test_evaluation_error_escalates_without_retrying():
 
 def test_result_that_is_not_a_decision_escalates():
     with serving('decision := ["contain"]\n') as (_, engine):
-        decision = engine.decide({})
+        decision = engine.decide(case_input(CASES[0]))
     assert decision.reasons == ["data.bulkhead.containment.decision is a list, not an object"]
 
 
@@ -232,9 +234,10 @@ def test_unreachable_opa_escalates():
 
 def test_authorization_through_opa_allows_and_refuses_with_reasons(opa, standin):
     step = {"id": "s", "approval": {"required": 1, "roles": [], "must_include_roles": []}}
-    allowed = opa.authorize(
-        {"action": "approve", "principal": {"name": "ann", "roles": ["responder"]}, "step": step}
-    )
+    ann = {"name": "ann", "roles": ["responder"]}
+    approve = {"action": "approve", "principal": ann, "step": step}
+    allowed = opa.authorize(AuthorizationInput.model_validate(approve))
+    # Transitional: a dict is validated into the model first, as the embedded engine does.
     refused = opa.authorize(
         {"action": "pause", "principal": {"name": "vic", "roles": ["viewer"]}, "step": None}
     )
@@ -246,7 +249,8 @@ def test_authorization_through_opa_allows_and_refuses_with_reasons(opa, standin)
 
 def test_authorization_fails_closed_when_opa_is_slow(opa, standin):
     standin.mode = "slow"
-    verdict = opa.authorize({"action": "pause", "principal": {"name": "d", "roles": ["admin"]}})
+    pause = {"action": "pause", "principal": {"name": "d", "roles": ["admin"]}}
+    verdict = opa.authorize(AuthorizationInput.model_validate(pause))
     assert not verdict.allow
     assert verdict.reasons == ["approval policy error: OPA did not answer within 0.5 s"]
 

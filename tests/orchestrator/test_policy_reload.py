@@ -16,6 +16,7 @@ from orchestrator.config import DEFAULT_POLICY_DIR, REPO_ROOT
 from orchestrator.policy import reload as reload_module
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.input import containment_input
+from orchestrator.policy.models import AuthorizationInput
 from orchestrator.policy.reload import reload_once, watch
 from orchestrator.wiring.inventory import Inventory
 
@@ -98,9 +99,8 @@ async def test_change_that_fails_a_rego_test_is_rejected_naming_the_test(policie
     reason = engine.last_rejection.reason
     assert reason.startswith("rego tests: failing: ")
     assert "data.bulkhead.approval_test.test_viewer_never_mutates_anything (fail)" in reason
-    assert not engine.authorize(
-        {"action": "pause", "principal": {"name": "vic", "roles": ["viewer"]}, "step": None}
-    ).allow
+    viewer = {"action": "pause", "principal": {"name": "vic", "roles": ["viewer"]}, "step": None}
+    assert not engine.authorize(AuthorizationInput.model_validate(viewer)).allow
 
 
 async def test_change_that_breaks_a_case_is_rejected(policies):

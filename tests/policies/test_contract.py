@@ -84,7 +84,7 @@ def test_there_are_cases_for_every_guardrail():
 def test_case_input_validates_and_its_decision_is_the_expected_one(path, engine):
     raw = json.loads(path.read_text())
     case = PolicyCase.model_validate(raw)
-    decision = engine.decide(raw["input"])
+    decision = engine.decide(case.input)
     assert decision.verdict == case.expected.verdict
     assert decision.steps == case.expected.steps
     assert set(case.expected.reasons_include) <= set(decision.reasons)
@@ -105,7 +105,7 @@ def test_a_case_whose_expectation_breaks_fails_the_check_naming_the_change(tmp_p
 
 def test_every_case_decision_validates_against_the_decision_schema_model(engine):
     for path in CASES:
-        decision = engine.decide(json.loads(path.read_text())["input"])
+        decision = engine.decide(PolicyCase.model_validate_json(path.read_text()).input)
         Decision.model_validate_json(decision.model_dump_json())
 
 
@@ -118,9 +118,9 @@ def test_built_policy_input_validates_against_the_input_model():
     policy_input = containment_input(
         request, Inventory.load(DEFAULT_POLICY_DIR), active_containments=3
     )
-    parsed = ContainmentInput.model_validate(policy_input)
+    parsed = ContainmentInput.model_validate(policy_input.document())
     assert parsed.active_containments == 3
-    assert "raw_data" not in policy_input["findings"][0]
+    assert "raw_data" not in policy_input.document()["findings"][0]
 
 
 def test_shared_identity_named_by_an_evidence_user_is_resolved_with_its_holders():
@@ -128,9 +128,9 @@ def test_shared_identity_named_by_an_evidence_user_is_resolved_with_its_holders(
     document["evidences"] = [{"user": {"name": "svc-scada"}}]
     request = DecideRequest(incident_id="i", findings=[Finding.model_validate(document)])
     policy_input = containment_input(request, Inventory.load(DEFAULT_POLICY_DIR))
-    (identity,) = policy_input["identities"]
-    assert identity["id"] == "svc-scada"
-    assert identity["holders"] == ["ldap-city", "scim-idp", "vault-city"]
+    (identity,) = policy_input.identities
+    assert identity.id == "svc-scada"
+    assert identity.holders == ["ldap-city", "scim-idp", "vault-city"]
 
 
 def test_shipped_data_documents_validate():

@@ -18,6 +18,7 @@ from orchestrator.config import DEFAULT_POLICY_DIR
 from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.input import containment_input
+from orchestrator.policy.models import ContainmentInput
 from orchestrator.wiring.inventory import Inventory
 
 BASE = PolicyBundle.read(DEFAULT_POLICY_DIR)
@@ -137,7 +138,7 @@ def decide(
     findings: list[Finding],
     paused: bool,  # noqa: FBT001 - unpacked straight from the drawn scenario tuple
     active: int,
-) -> tuple[Decision, EmbeddedEngine, dict[str, Any]]:
+) -> tuple[Decision, EmbeddedEngine, ContainmentInput]:
     engine = EmbeddedEngine.from_bundle(
         BASE.with_data({"inventory": city, "guardrails": guardrails})
     )
@@ -209,14 +210,25 @@ def test_asset_in_a_zone_the_inventory_does_not_know_is_never_automatic(zone, se
     """Input built by hand (not by Bulkhead's enrichment) naming any zone at all."""
     engine = _lab_engine()
     known = BASE.data["inventory"]["zones"]
-    policy_input = {
-        "incident_id": "inc-hand",
-        "findings": [{"severity_id": severity, "confidence_id": 3}],
-        "assets": [{"id": "x1", "zone": zone, "type": "traffic_controller", "ip": "198.18.99.1"}],
-        "identities": [],
-        "automation": {"paused": False},
-        "active_containments": 0,
+    finding = {
+        "finding_info": {"uid": "f-hand", "title": "by hand"},
+        "severity_id": severity,
+        "confidence_id": 3,
+        "time": 0,
+        "metadata": {"product": {"name": "hand"}},
     }
+    policy_input = ContainmentInput.model_validate(
+        {
+            "incident_id": "inc-hand",
+            "findings": [finding],
+            "assets": [
+                {"id": "x1", "zone": zone, "type": "traffic_controller", "ip": "198.18.99.1"}
+            ],
+            "identities": [],
+            "automation": {"paused": False},
+            "active_containments": 0,
+        }
+    )
     decision = engine.decide(policy_input)
     essential = zone not in known or known[zone]["essential"]
     for step in decision.steps:

@@ -3,13 +3,12 @@ its adapter's own validation (no root or target needed: resolution touches nothi
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from adapters.network.topology import resolve
 from orchestrator.config import DEFAULT_POLICY_DIR
 from orchestrator.policy.embedded import EmbeddedEngine
+from orchestrator.policy.models import PolicyCase
 from orchestrator.wiring.inventory import Inventory
 
 CASES = sorted((DEFAULT_POLICY_DIR / "cases").glob("*.json"))
@@ -22,8 +21,7 @@ def engine() -> EmbeddedEngine:
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_network_steps_of_every_case_resolve_in_the_nftables_adapter(engine, path):
-    case = json.loads(path.read_text())
-    decision = engine.decide(case["input"])
+    decision = engine.decide(PolicyCase.model_validate_json(path.read_text()).input)
     topology = Inventory.load(DEFAULT_POLICY_DIR).network_topology(lab_gateway_netns="bh-gw")
     for step in decision.steps:
         if step.adapter == "nftables":
@@ -35,6 +33,6 @@ def test_the_cases_exercise_network_steps(engine):
     adapters = {
         step.adapter
         for path in CASES
-        for step in engine.decide(json.loads(path.read_text())["input"]).steps
+        for step in engine.decide(PolicyCase.model_validate_json(path.read_text()).input).steps
     }
     assert "nftables" in adapters

@@ -242,7 +242,7 @@ def test_the_sweep_names_every_asset_and_identity_at_every_severity():
     by_ip = [s for s in swept if s.subject == "asset eng-ws-03" and s.naming == "ip"]
     assert {s.severity_id for s in by_ip} == {int(v) for v in SeverityId}
     # Named by its address only, as a SIEM's source IP names it: enrichment finds the asset.
-    assert [a["id"] for a in by_ip[0].policy_input["assets"]] == ["eng-ws-03"]
+    assert [a.id for a in by_ip[0].policy_input.assets] == ["eng-ws-03"]
 
 
 def test_a_step_for_an_adapter_that_does_not_exist_is_refused():

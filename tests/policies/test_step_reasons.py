@@ -15,6 +15,7 @@ from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.policy.feasibility import steps_of
 from orchestrator.policy.input import containment_input
+from orchestrator.policy.models import ContainmentInput, PolicyCase
 from orchestrator.policy.results import decision_from
 from orchestrator.policy.sweep import sweep_inputs
 from orchestrator.wiring.inventory import Inventory
@@ -43,7 +44,7 @@ def test_every_step_of_every_case_and_of_the_sweep_carries_its_reasons():
     engine = EmbeddedEngine(DEFAULT_POLICY_DIR)
     bundle = PolicyBundle.read(DEFAULT_POLICY_DIR)
     seen = 0
-    inputs = [json.loads(text)["input"] for text in bundle.cases.values()]
+    inputs = [PolicyCase.model_validate_json(text).input for text in bundle.cases.values()]
     inputs += [swept.policy_input for swept in sweep_inputs(bundle.data["inventory"])]
     for policy_input in inputs:
         steps = steps_of(engine, policy_input)
@@ -102,5 +103,5 @@ def test_a_policy_whose_step_has_no_reason_fails_check_and_escalates_at_run_time
     assert decision.verdict is Verdict.ESCALATE
     assert "fallback:tsc-0001" in " ".join(decision.reasons)
     assert "without a reason" in " ".join(decision.reasons)
-    problem = steps_of(engine, case["input"])
+    problem = steps_of(engine, ContainmentInput.model_validate(case["input"]))
     assert isinstance(problem, str) and "without a reason" in problem
