@@ -42,7 +42,6 @@ from contracts.incident import (
     Principal,
     ReleaseRequest,
 )
-from contracts.visibility import KEYS as VISIBILITY_KEYS
 from orchestrator import logs
 from orchestrator.api.context import ApiContext
 from orchestrator.api.listing import Filters, list_page
@@ -51,6 +50,7 @@ from orchestrator.lab.traffic import TrafficLab
 from orchestrator.responders.grants import approval_key, granted
 from orchestrator.temporal.client import temporal_binary
 from orchestrator.temporal.incidents import IncidentClient
+from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 EXAMPLE = (

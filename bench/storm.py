@@ -30,13 +30,13 @@ from temporalio.testing import WorkflowEnvironment
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, free_port, machine, percentiles_ms, spawn
 
-from contracts.visibility import KEYS as VISIBILITY_KEYS
 from orchestrator import logs
 from orchestrator.config import new_webhook_secret
 from orchestrator.ingest.signatures import sign
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.temporal.client import temporal_binary
 from orchestrator.temporal.incidents import IncidentClient
+from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 EXAMPLE = (

@@ -29,7 +29,6 @@ from common import emit, free_port, machine, percentiles_ms
 
 from contracts.adapter import StepCommand
 from contracts.incident import Principal, ReleaseRequest
-from contracts.visibility import KEYS as VISIBILITY_KEYS
 from orchestrator import logs
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
@@ -44,6 +43,7 @@ from orchestrator.temporal.client import temporal_binary
 from orchestrator.temporal.incidents import IncidentClient
 from orchestrator.wiring.inventory import Inventory
 from orchestrator.wiring.worker import build_activities, build_worker
+from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 EXAMPLE = (
     Path(__file__).resolve().parent.parent / "examples/findings/traffic-controller-compromise.json"

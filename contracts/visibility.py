@@ -14,27 +14,26 @@ workflow task for good.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
-
-from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
-    SearchAttributeUpdate,
-    TypedSearchAttributes,
-)
 
 from contracts.decision import Decision
 from contracts.findings import Finding
 from contracts.incident import IncidentStatus, IncidentView, StepState, StepView
 
-STATUS = SearchAttributeKey.for_keyword("BulkheadStatus")
-ZONES = SearchAttributeKey.for_keyword_list("BulkheadZones")
-SEVERITY = SearchAttributeKey.for_int("BulkheadSeverity")
-AWAITING_APPROVAL = SearchAttributeKey.for_bool("BulkheadAwaitingApproval")
-ENTITY = SearchAttributeKey.for_keyword("BulkheadEntity")
-KEYS: tuple[SearchAttributeKey[Any], ...] = (STATUS, ZONES, SEVERITY, AWAITING_APPROVAL, ENTITY)
+
+class Attribute(StrEnum):
+    """The incidents' search attributes, by name (typed keys: workflows/visibility.py)."""
+
+    STATUS = "BulkheadStatus"  # keyword
+    ZONES = "BulkheadZones"  # keyword list
+    SEVERITY = "BulkheadSeverity"  # int
+    AWAITING_APPROVAL = "BulkheadAwaitingApproval"  # bool
+    ENTITY = "BulkheadEntity"  # keyword
+
+
 MEMO_KEY = "summary"
 # Statuses only the list sees, never an incident's own: a released incident's resting run
 # (its release run is the row) and a run that handed over to the next (continue-as-new).
@@ -57,28 +56,6 @@ class Visible:
     # The incident's own id (`<key>@<n>` for an entity's later incidents; "" before #15).
     incident_id: str = ""
     essential: bool = False  # a zone it touches is essential, or a step guards a service
-
-    def updates(self) -> list[SearchAttributeUpdate[Any]]:
-        return [
-            STATUS.value_set(self.status),
-            ZONES.value_set(list(self.zones)),
-            SEVERITY.value_set(self.severity),
-            AWAITING_APPROVAL.value_set(self.awaiting_approval),
-            ENTITY.value_set(self.entity),
-        ]
-
-    def attributes(self, status: str | None = None) -> TypedSearchAttributes:
-        """The same values as a run's starting search attributes (continue-as-new), with
-        the list status overridden for a run that must start hidden."""
-        return TypedSearchAttributes(
-            [
-                SearchAttributePair(STATUS, status or self.status),
-                SearchAttributePair(ZONES, list(self.zones)),
-                SearchAttributePair(SEVERITY, self.severity),
-                SearchAttributePair(AWAITING_APPROVAL, self.awaiting_approval),
-                SearchAttributePair(ENTITY, self.entity),
-            ]
-        )
 
     def memo(self) -> dict[str, Any]:
         summary = {"findings": self.findings, "verdict": self.verdict, "steps": dict(self.steps)}
@@ -147,24 +124,3 @@ def row(incident_id: str, value: Visible) -> dict[str, Any]:
         "steps": dict(value.steps),
         "essential": value.essential,
     }
-
-
-def published(attributes: TypedSearchAttributes, memo: Mapping[str, Any]) -> Visible | None:
-    """What an incident published, as visibility returns it; None if it has not yet
-    (started by an older version, or a moment ago)."""
-    status = attributes.get(STATUS)
-    if status is None:
-        return None
-    extra = memo.get(MEMO_KEY) or {}
-    return Visible(
-        status=status,
-        zones=tuple(attributes.get(ZONES) or ()),
-        severity=attributes.get(SEVERITY) or 0,
-        awaiting_approval=bool(attributes.get(AWAITING_APPROVAL)),
-        entity=attributes.get(ENTITY) or "",
-        findings=int(extra.get("findings", 0)),
-        verdict=extra.get("verdict"),
-        steps=tuple(sorted((extra.get("steps") or {}).items())),
-        incident_id=str(extra.get("incident_id") or ""),
-        essential=bool(extra.get("essential")),
-    )

@@ -13,9 +13,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from contracts.visibility import KEYS as VISIBILITY_KEYS
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.temporal.client import temporal_binary
+from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 # Under CI a skipped test is a hidden failure: .ci/run installs every real dependency
 # (nftables, namespaces, slapd, PostgreSQL, Chromium), so a skip means one is missing.

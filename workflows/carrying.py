@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.execution import StepExecution
     from workflows.grants import GrantGate
     from workflows.intake import Intake
+    from workflows.visibility import attributes
 
 
 def incident_id(key: str, sequence: int) -> str:
@@ -113,4 +114,4 @@ def continue_as_new(
         steps=carry.steps,
         incident_id=incident_id(key, carry.sequence),
     )
-    workflow.continue_as_new(params, search_attributes=shown.attributes(status), memo=shown.memo())
+    workflow.continue_as_new(params, search_attributes=attributes(shown, status), memo=shown.memo())

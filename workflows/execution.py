@@ -49,11 +49,8 @@ GUARD_TIMEOUT = timedelta(seconds=15)
 GUARD_PATCH = "essential-service-guard"
 AUDIT_EXPORT_TIMEOUT = timedelta(seconds=30)
 AUDIT_EXPORT_DEADLINE = timedelta(minutes=5)
+# Audit entries kept in state for queries; the sink holds the whole trail.
 AUDIT_TAIL = 500
-AUDIT_BATCH = 100
-AUDIT_MAX_DELAY = timedelta(
-    seconds=1
-)  # entries kept in state for queries; the sink holds the whole trail
 ResultT = TypeVar("ResultT")
 # How a failed activity surfaces in the workflow: a regular one as ActivityError, a local
 # one that failed for good as the ApplicationError itself, a timed-out one as a timeout.

@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
         StepView,
     )
     from contracts.names import STATE_QUERY, ErrorType, IncidentSignal, IncidentUpdate
-    from contracts.visibility import CONTINUED, IDLE, STATUS, Visible, visible
+    from contracts.visibility import CONTINUED, IDLE, Visible, visible
     from workflows import carrying, deadlines, deciding, gates, resting, updates
     from workflows.deciding import PREVIEW_PATCH
     from workflows.drift import DRIFT_PATCH, DriftChecks
@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.resting import HISTORY_PATCH
     from workflows.status import derive_status
     from workflows.updates import RENEW_PATCH, refuse_if
+    from workflows.visibility import STATUS
 
 MAX_KEPT_IDS = 100  # decision ids and escalation reasons kept for the view (newest)
 

@@ -13,6 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from contracts.visibility import Visible
+    from workflows.visibility import updates
 
 VISIBILITY_PATCH = "visibility"  # older histories never upserted search attributes
 
@@ -34,6 +35,6 @@ class Listing:
         shown = current()
         if shown == self._published:
             return
-        workflow.upsert_search_attributes(shown.updates())
+        workflow.upsert_search_attributes(updates(shown))
         workflow.upsert_memo(shown.memo())
         self._published = shown

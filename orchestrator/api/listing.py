@@ -16,16 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from contracts.incident import IncidentStatus
-from contracts.visibility import (
-    AWAITING_APPROVAL,
-    CONTINUED,
-    IDLE,
-    SEVERITY,
-    STATUS,
-    ZONES,
-    row,
-    visible_view,
-)
+from contracts.visibility import CONTINUED, IDLE, Attribute, row, visible_view
 from orchestrator.api.context import ApiContext
 from orchestrator.api.problems import Problem, temporal_unavailable
 from orchestrator.temporal.errors import InvalidArgument, Unavailable, WorkflowCallError
@@ -50,17 +41,17 @@ class Filters:
         terms = [
             "WorkflowType = 'IncidentWorkflow'",
             f"TaskQueue = '{quoted(task_queue)}'",
-            f"(ExecutionStatus != 'ContinuedAsNew' OR {STATUS.name} = 'released')",
-            f"({STATUS.name} IS NULL OR {STATUS.name} NOT IN ('{IDLE}', '{CONTINUED}'))",
+            f"(ExecutionStatus != 'ContinuedAsNew' OR {Attribute.STATUS} = 'released')",
+            f"({Attribute.STATUS} IS NULL OR {Attribute.STATUS} NOT IN ('{IDLE}', '{CONTINUED}'))",
         ]
         if self.status is not None:
-            terms.append(f"{STATUS.name} = '{self.status.value}'")
+            terms.append(f"{Attribute.STATUS} = '{self.status.value}'")
         if self.zone is not None:
-            terms.append(f"{ZONES.name} = '{quoted(self.zone)}'")
+            terms.append(f"{Attribute.ZONES} = '{quoted(self.zone)}'")
         if self.severity is not None:
-            terms.append(f"{SEVERITY.name} >= {int(self.severity)}")
+            terms.append(f"{Attribute.SEVERITY} >= {int(self.severity)}")
         if self.awaiting_approval is not None:
-            terms.append(f"{AWAITING_APPROVAL.name} = {str(self.awaiting_approval).lower()}")
+            terms.append(f"{Attribute.AWAITING_APPROVAL} = {str(self.awaiting_approval).lower()}")
         return " AND ".join(terms)
 
 

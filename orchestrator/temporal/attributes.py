@@ -16,7 +16,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from contracts.visibility import KEYS
+from workflows.visibility import KEYS
 
 # The dev server's `--search-attribute NAME=TYPE` spelling of each type.
 _CLI_TYPES = {

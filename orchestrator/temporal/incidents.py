@@ -37,7 +37,7 @@ from contracts.incident import (
     StepView,
 )
 from contracts.names import STATE_QUERY, ErrorType, IncidentSignal, IncidentUpdate
-from contracts.visibility import STATUS, Visible, published
+from contracts.visibility import Attribute, Visible
 from orchestrator.config import Settings
 from orchestrator.temporal.errors import (
     InvalidArgument,
@@ -47,6 +47,7 @@ from orchestrator.temporal.errors import (
     UpdateFailed,
 )
 from workflows.incident import IncidentWorkflow
+from workflows.visibility import published
 
 QUERY_TIMEOUT = timedelta(seconds=5)
 UPDATE_TIMEOUT = timedelta(seconds=10)
@@ -181,7 +182,7 @@ class IncidentClient:
 
     async def _released_run(self, key: str, incident_id: str) -> str | None:
         """The run that released this incident (the one that stays listed), newest first."""
-        query = f"WorkflowId = '{quoted(key)}' AND {STATUS.name} = 'released'"
+        query = f"WorkflowId = '{quoted(key)}' AND {Attribute.STATUS} = 'released'"
         async for execution in self._client.list_workflows(query, rpc_timeout=LIST_TIMEOUT):
             listed = await _listed(execution)
             # Released before incidents published their id: the key is the first one's.

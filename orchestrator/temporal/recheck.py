@@ -12,7 +12,7 @@ import structlog
 from temporalio.client import Client
 
 from contracts.incident import IncidentStatus
-from contracts.visibility import STATUS
+from contracts.visibility import Attribute
 from orchestrator.config import Settings
 from orchestrator.temporal.errors import WorkflowCallError
 from orchestrator.temporal.incidents import IncidentClient, quoted
@@ -26,7 +26,7 @@ def holding_query(task_queue: str) -> str:
     statuses = ", ".join(f"'{status.value}'" for status in HOLDING)
     return (
         f"WorkflowType = 'IncidentWorkflow' AND TaskQueue = '{quoted(task_queue)}' "
-        f"AND ExecutionStatus = 'Running' AND {STATUS.name} IN ({statuses})"
+        f"AND ExecutionStatus = 'Running' AND {Attribute.STATUS} IN ({statuses})"
     )
 
 

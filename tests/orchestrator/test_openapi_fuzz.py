@@ -38,7 +38,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from workflow_fakes import ScriptedEngine
 
-from contracts.visibility import KEYS as VISIBILITY_KEYS
 from orchestrator.activities import ContainmentActivities
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
@@ -47,6 +46,7 @@ from orchestrator.policy.embedded import EmbeddedEngine
 from orchestrator.responders.principals import PrincipalStore
 from orchestrator.temporal.client import temporal_binary
 from orchestrator.wiring.inventory import Inventory
+from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 EXAMPLES_PER_OPERATION = 40
 BASE_URL = "http://bulkhead.test"

@@ -47,13 +47,13 @@ from contracts.incident import (
     ReleaseRequest,
     StepState,
 )
-from contracts.visibility import KEYS as VISIBILITY_KEYS
 from orchestrator.activities import ContainmentActivities
 from orchestrator.config import Settings
 from orchestrator.lab.traffic import MODE_NORMAL, MODE_REGISTER, TrafficLab
 from orchestrator.temporal.city import TemporalCity
 from orchestrator.temporal.client import temporal_binary
 from orchestrator.wiring.inventory import Inventory
+from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 GATED = {
     "required": 2,
