@@ -73,7 +73,8 @@ def test_bulkhead_worker_runs_without_the_lab(temporal_env: WorkflowEnvironment,
         wait_for_line(worker, READY, timeout_s=90)
         assert worker.poll() is None, "the worker stopped right after starting"
         worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=30) == 0
+        worker.communicate(timeout=30)  # reads stderr meanwhile: a full pipe would block it
+        assert worker.returncode == 0
     finally:
         if worker.poll() is None:
             worker.kill()

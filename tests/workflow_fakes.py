@@ -19,7 +19,9 @@ from contracts.findings import Finding, FindingEnvelope
 from contracts.incident import GuardReport, IncidentParams, ServiceHealth
 from orchestrator.activities import ContainmentActivities
 from orchestrator.config import Settings
-from orchestrator.policy.base import Authorization
+from orchestrator.policy.base import Authorization, AuthorizationRequest
+from orchestrator.policy.models import ContainmentInput
+from orchestrator.policy.status import PolicyStatus
 from orchestrator.temporal.city import CityState
 from orchestrator.temporal.client import deliver_finding
 from orchestrator.wiring.adapters import build_adapters
@@ -30,13 +32,26 @@ class ScriptedEngine:
     """Returns `steps` as a `contain` decision for every input; allows every action."""
 
     version = "sha256:scripted"
+    bundle = None  # nothing evaluated in this process (a dry run on it runs on a thread)
 
     def __init__(self, steps: list[dict[str, Any]]) -> None:
         self.steps = [DecisionStep.model_validate(s) for s in steps]
-        self.inputs: list[dict[str, Any]] = []
+        self.inputs: list[dict[str, Any]] = []  # each input's document, as a policy sees it
 
-    def decide(self, policy_input: dict[str, Any]) -> Decision:
-        self.inputs.append(policy_input)
+    def inventory(self) -> None:
+        return None  # the activities enrich with the inventory they were built with
+
+    def status(self) -> PolicyStatus:
+        return PolicyStatus(engine="scripted", version=self.version, source="-", loaded_at=None)
+
+    def explain(self, policy_input: ContainmentInput) -> None:
+        return None
+
+    def watcher(self, *, interval_s: float) -> None:
+        return None
+
+    def decide(self, policy_input: ContainmentInput) -> Decision:
+        self.inputs.append(policy_input.document())
         return Decision(
             verdict=Verdict.CONTAIN,
             reasons=["scripted"],
@@ -45,7 +60,7 @@ class ScriptedEngine:
             decision_id=str(uuid.uuid4()),
         )
 
-    def authorize(self, request: dict[str, Any]) -> Authorization:
+    def authorize(self, request: AuthorizationRequest) -> Authorization:
         return Authorization(allow=True, decision_id=str(uuid.uuid4()), policy_version=self.version)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from contracts.decision import Decision, Verdict
 from orchestrator.policy.models import AuthorizationInput, ContainmentInput
@@ -24,11 +24,9 @@ ENTRYPOINT = "data.bulkhead.containment.decision"
 AUTHZ_ENTRYPOINT = "data.bulkhead.approval.allow"
 AUTHZ_REASONS = "data.bulkhead.approval.reasons"
 
-# Transitional: orchestrator.api.actions.authorization_request (used by the API and the
-# console) still builds a dict. Engines validate it into an AuthorizationInput, so a dict
-# is checked exactly as the model is; drop the dict once those callers build the model
-# (orchestrator.policy.input.authorization_input).
-AuthorizationRequest = AuthorizationInput | dict[str, Any]
+# What `authorize` takes; built in one place (orchestrator.responders.authorization). The
+# engines still check whatever they are handed against the model before Rego sees it.
+AuthorizationRequest = AuthorizationInput
 
 
 @dataclass(frozen=True)

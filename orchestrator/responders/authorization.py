@@ -8,12 +8,11 @@ exactly the input the action will send. No role is tested in Python.
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 
 from contracts.incident import IncidentView, Principal, StepView
 from orchestrator.policy.base import Authorization, PolicyEngine
+from orchestrator.policy.models import AuthorizationInput
 from orchestrator.responders.errors import Forbidden, NoPolicy
 
 log = structlog.get_logger(__name__)
@@ -28,37 +27,40 @@ def authorization_input(
     principal: Principal,
     view: IncidentView | None = None,
     step: StepView | None = None,
-) -> dict[str, Any]:
-    """The approval policy's input (see `Authorization`), the only place it is built.
-
-    The policy engine takes it as a dict today; once it takes the typed
-    `orchestrator.policy.models.AuthorizationInput`, this returns that instead."""
-    return {
-        "action": action,
-        "principal": principal.model_dump(),
-        "incident": None
-        if view is None
-        else {"incident_id": view.incident_id, "status": view.status.value, "zones": zones(view)},
-        "step": None
-        if step is None
-        else {
-            "id": step.id,
-            "adapter": step.adapter,
-            "action": step.action,
-            "target": step.target,
-            "reversible": step.reversible,
-            "approval": {
-                "required": step.required_approvals,
-                "roles": step.approval_roles,
-                "must_include_roles": step.must_include_roles,
+) -> AuthorizationInput:
+    """The approval policy's input (see `Authorization`), the only place it is built."""
+    return AuthorizationInput.model_validate(
+        {
+            "action": action,
+            "principal": principal.model_dump(),
+            "incident": None
+            if view is None
+            else {
+                "incident_id": view.incident_id,
+                "status": view.status.value,
+                "zones": zones(view),
             },
-            # Four-eyes in the policy compares ids; the name is only for its reasons.
-            "approvals": [
-                {"principal": a.principal, "principal_id": a.principal_id, "roles": a.roles}
-                for a in step.approvals
-            ],
-        },
-    }
+            "step": None
+            if step is None
+            else {
+                "id": step.id,
+                "adapter": step.adapter,
+                "action": step.action,
+                "target": step.target,
+                "reversible": step.reversible,
+                "approval": {
+                    "required": step.required_approvals,
+                    "roles": step.approval_roles,
+                    "must_include_roles": step.must_include_roles,
+                },
+                # Four-eyes in the policy compares ids; the name is only for its reasons.
+                "approvals": [
+                    {"principal": a.principal, "principal_id": a.principal_id, "roles": a.roles}
+                    for a in step.approvals
+                ],
+            },
+        }
+    )
 
 
 def ask(

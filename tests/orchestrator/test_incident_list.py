@@ -32,7 +32,7 @@ from contracts.decision import Decision, DecisionStep, Verdict
 from contracts.incident import Principal, ReleaseRequest
 from orchestrator.activities import ContainmentActivities
 from orchestrator.config import REPO_ROOT
-from orchestrator.policy.base import Authorization
+from orchestrator.policy.models import ContainmentInput
 from orchestrator.responders.principals import PrincipalStore
 from orchestrator.wiring.inventory import Inventory
 
@@ -41,13 +41,16 @@ ALERTS = 1000
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-class ControllersWaitForPeople:
+class ControllersWaitForPeople(ScriptedEngine):
     """Signal controllers get a step that waits for two people; anything else is observed."""
 
     version = "sha256:list-test"
 
-    def decide(self, policy_input: dict[str, Any]) -> Decision:
-        controllers = [a["id"] for a in policy_input["assets"] if a["id"].startswith("tsc-")]
+    def __init__(self) -> None:
+        super().__init__([])
+
+    def decide(self, policy_input: ContainmentInput) -> Decision:
+        controllers = [a.id for a in policy_input.assets if a.id.startswith("tsc-")]
         steps = [
             DecisionStep.model_validate(fallback_step(asset, approval=GATED))
             for asset in controllers
@@ -58,9 +61,6 @@ class ControllersWaitForPeople:
             policy_version=self.version,
             decision_id=str(uuid.uuid4()),
         )
-
-    def authorize(self, request: dict[str, Any]) -> Authorization:
-        return Authorization(allow=True, decision_id=str(uuid.uuid4()), policy_version=self.version)
 
 
 def suricata_batch() -> bytes:

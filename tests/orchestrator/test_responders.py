@@ -25,6 +25,7 @@ from contracts.incident import (
 )
 from orchestrator.api.problems import responder_problem
 from orchestrator.policy.base import Authorization
+from orchestrator.policy.models import AuthorizationInput
 from orchestrator.responders import errors, grants
 from orchestrator.responders.service import Responders
 from orchestrator.temporal import errors as temporal
@@ -53,8 +54,8 @@ class Engine:
     reasons: list[str] = field(default_factory=list)
     asked: list[dict[str, Any]] = field(default_factory=list)
 
-    def authorize(self, request: dict[str, Any]) -> Authorization:
-        self.asked.append(request)
+    def authorize(self, request: AuthorizationInput) -> Authorization:
+        self.asked.append(request.document())  # the JSON the approval policy would see
         return Authorization(self.allow, "dec-1", "v1", self.reasons)
 
 

@@ -102,7 +102,7 @@ def test_sample_implicates_an_inventory_asset_and_is_contained(source: str):
     inventory = Inventory.load(DEFAULT_POLICY_DIR)
     request = DecideRequest(incident_id=incident_id_for(entity_of(findings[0])), findings=findings)
     policy_input = containment_input(request, inventory)
-    assert policy_input["assets"], "the sample names no inventory asset"
+    assert policy_input.assets, "the sample names no inventory asset"
     decision = EmbeddedEngine(DEFAULT_POLICY_DIR).decide(policy_input)
     assert decision.verdict is Verdict.CONTAIN
     assert decision.steps
