@@ -44,7 +44,7 @@ INCIDENT = {
 
 
 class Extend(BaseModel):
-    """The API's extend body (orchestrator.api.actions.ExtendBody): at most 7 days."""
+    """The API's extend body (orchestrator.responders.bodies.ExtendBody): at most 7 days."""
 
     model_config = ConfigDict(extra="forbid")
     lease_s: int = Field(gt=0, le=7 * 24 * 3600)

@@ -23,7 +23,7 @@ from orchestrator.policy.base import Authorization, AuthorizationRequest
 from orchestrator.policy.models import ContainmentInput
 from orchestrator.policy.status import PolicyStatus
 from orchestrator.temporal.city import CityState
-from orchestrator.temporal.client import deliver_finding
+from orchestrator.temporal.incidents import IncidentClient
 from orchestrator.wiring.adapters import build_adapters
 from orchestrator.wiring.inventory import Inventory
 
@@ -158,4 +158,4 @@ async def send(
     envelope = FindingEnvelope(
         finding=found or finding(), source="generic", webhook_id=webhook_id, received_at_ms=0
     )
-    await deliver_finding(client, settings, params, envelope)
+    await IncidentClient(client).deliver(settings, params, envelope)

@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import shutil
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 from opentelemetry.sdk.trace import TracerProvider
-from temporalio.client import Client, TLSConfig, WorkflowHandle
+from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from contracts.findings import FindingEnvelope
-from contracts.incident import IncidentParams, IncidentView
 from orchestrator import tracing
 from orchestrator.config import Settings
-from orchestrator.temporal.incidents import IncidentClient
-from workflows.incident import IncidentWorkflow
 
 
 def temporal_binary() -> Path:
@@ -88,16 +83,3 @@ async def connect(
         lazy=lazy,
         interceptors=tracing.interceptors(settings, tracer_provider),
     )
-
-
-async def deliver_finding(
-    client: Client,
-    settings: Settings,
-    params: IncidentParams,
-    envelope: FindingEnvelope,
-    *,
-    rpc_timeout: timedelta | None = None,
-) -> WorkflowHandle[IncidentWorkflow, IncidentView]:
-    """Signal-with-start (`IncidentClient.deliver`), for callers that hold only a Client:
-    returns once Temporal durably accepted the finding; Unavailable when it did not."""
-    return await IncidentClient(client).deliver(settings, params, envelope, rpc_timeout=rpc_timeout)

@@ -80,7 +80,7 @@ def test_refusal_carries_the_policys_reasons(engine):
 
 
 def test_the_api_request_shape_without_prior_approvals_is_understood(engine):
-    """What orchestrator/api/actions.py sends today: no `approvals` on the step."""
+    """What orchestrator/responders/authorization.py sends: no `approvals` on the step."""
     assert engine.authorize(request("approve", "dan", ["duty-officer"], ESSENTIAL_STEP)).allow
     assert engine.authorize(request("pause", "dan", ["duty-officer"])).allow
     assert not engine.authorize(request("pause", "ann", ["responder"])).allow

@@ -47,6 +47,7 @@ from contracts.incident import (
     ReleaseRequest,
     StepState,
 )
+from contracts.names import STATE_QUERY
 from orchestrator.activities import ContainmentActivities
 from orchestrator.config import Settings
 from orchestrator.lab.traffic import MODE_NORMAL, MODE_REGISTER, TrafficLab
@@ -80,7 +81,7 @@ def handle_of(client: Client, incident_id: str, run_id: str | None = None) -> Wo
 async def released(client: Client, incident_id: str, who: Principal) -> WorkflowHandle:
     run_id = (await handle_of(client, incident_id).describe()).run_id
     # Its grant names the entity's current incident (key@n after the first).
-    current = await handle_of(client, incident_id).query("state", result_type=IncidentView)
+    current = await handle_of(client, incident_id).query(STATE_QUERY, result_type=IncidentView)
     request = ReleaseRequest(principal=who, reason="recorded", incident_id=current.incident_id)
     await release_and_end(client, incident_id, request)
     return handle_of(client, incident_id, run_id)  # the run that released, now ended

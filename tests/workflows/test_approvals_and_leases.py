@@ -30,6 +30,7 @@ from contracts.incident import (
     StepState,
     StepView,
 )
+from contracts.names import IncidentUpdate
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
 
 ALICE = Principal(name="alice", roles=["responder"])
@@ -51,7 +52,9 @@ def state_of(view: IncidentView, step_id: str) -> StepState:
 async def approve(client: Client, incident_id: str, who: Principal, step: str) -> StepView:
     handle = client.get_workflow_handle(incident_id)
     request = ApproveRequest(step_id=step, principal=who, reason="looks right")
-    result: StepView = await handle.execute_update("approve", request, result_type=StepView)
+    result: StepView = await handle.execute_update(
+        IncidentUpdate.APPROVE, request, result_type=StepView
+    )
     return result
 
 

@@ -26,6 +26,7 @@ from contracts.incident import (
     Principal,
     StepState,
 )
+from contracts.names import IncidentUpdate
 from orchestrator.lab.traffic import MODE_FLASH, TrafficLab
 from orchestrator.responders import grants
 from orchestrator.responders.principals import PrincipalStore
@@ -124,7 +125,7 @@ async def test_a_grant_is_used_once(
             grant=grant_for(incident, STEP, "extend"),
         )
         handle = unsigned_client.get_workflow_handle(incident)
-        first = await handle.execute_update("extend", extend)
+        first = await handle.execute_update(IncidentUpdate.EXTEND, extend)
         again = await refused(unsigned_client, incident, "extend", extend)
     assert first is not None
     assert "already used" in again

@@ -15,7 +15,7 @@ from contracts.incident import IncidentParams, IncidentStatus, StepState
 from orchestrator.activities import ContainmentActivities
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
 from orchestrator.policy.embedded import EmbeddedEngine
-from orchestrator.temporal.client import deliver_finding
+from orchestrator.temporal.incidents import IncidentClient
 from orchestrator.wiring.adapters import build_adapters
 from orchestrator.wiring.inventory import Inventory
 
@@ -38,7 +38,7 @@ async def test_finding_switches_controller_to_flash_and_verifies(
     settings = make_settings(traffic_lab.port)
     params = fresh_incident()
     async with running_worker(temporal_client, settings):
-        await deliver_finding(temporal_client, settings, params, envelope("wh-1"))
+        await IncidentClient(temporal_client).deliver(settings, params, envelope("wh-1"))
         view = await wait_for(
             temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
         )
@@ -61,12 +61,12 @@ async def test_duplicate_findings_are_counted_not_reprocessed(
     settings = make_settings(traffic_lab.port)
     params = fresh_incident()
     async with running_worker(temporal_client, settings):
-        await deliver_finding(temporal_client, settings, params, envelope("wh-1"))
+        await IncidentClient(temporal_client).deliver(settings, params, envelope("wh-1"))
         await wait_for(
             temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
         )
-        await deliver_finding(temporal_client, settings, params, envelope("wh-1"))
-        await deliver_finding(temporal_client, settings, params, envelope("wh-2"))
+        await IncidentClient(temporal_client).deliver(settings, params, envelope("wh-1"))
+        await IncidentClient(temporal_client).deliver(settings, params, envelope("wh-2"))
         view = await wait_for(temporal_client, params.incident_id, lambda v: v.duplicates == 2)
     assert len(view.findings) == 1
     assert [e.kind for e in view.audit].count("decision") == 1
@@ -83,14 +83,14 @@ async def test_new_asset_adds_a_step_and_keeps_the_applied_one(
         resources=[{"uid": "tsc-0002"}],
     )
     async with running_worker(temporal_client, settings):
-        await deliver_finding(temporal_client, settings, params, envelope())
+        await IncidentClient(temporal_client).deliver(settings, params, envelope())
         await wait_for(
             temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
         )
         second = FindingEnvelope(
             finding=Finding.model_validate(spread), source="generic", received_at_ms=0
         )
-        await deliver_finding(temporal_client, settings, params, second)
+        await IncidentClient(temporal_client).deliver(settings, params, second)
         view = await wait_for(
             temporal_client,
             params.incident_id,
@@ -117,7 +117,7 @@ async def test_policy_error_escalates_without_any_step(
     )
     params = fresh_incident()
     async with running_worker(temporal_client, settings, activities):
-        await deliver_finding(temporal_client, settings, params, envelope())
+        await IncidentClient(temporal_client).deliver(settings, params, envelope())
         view = await wait_for(temporal_client, params.incident_id, lambda v: v.decision is not None)
     assert view.decision is not None
     assert view.decision.verdict is Verdict.ESCALATE
@@ -149,7 +149,7 @@ async def test_failed_verification_rolls_back_to_recorded_intent_and_fails_incid
     )
     params = fresh_incident()
     async with running_worker(temporal_client, settings, activities):
-        await deliver_finding(temporal_client, settings, params, envelope())
+        await IncidentClient(temporal_client).deliver(settings, params, envelope())
         view = await wait_for(
             temporal_client,
             params.incident_id,

@@ -17,6 +17,7 @@ from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new
 from adapters.base import PermanentAdapterError
 from contracts.adapter import Receipt
 from contracts.incident import ExtendRequest, IncidentView, Principal, StepState, StepView
+from contracts.names import STATE_QUERY
 from orchestrator.activities import ContainmentActivities
 from orchestrator.wiring.inventory import Inventory
 
@@ -67,7 +68,7 @@ async def test_extend_moves_the_deadline_on_the_target(temporal_client: Client):
             ExtendRequest(step_id="fallback:tsc-0001", principal=DORA, lease_s=600),
             result_type=StepView,
         )
-        shown = await handle.query("state", result_type=IncidentView)
+        shown = await handle.query(STATE_QUERY, result_type=IncidentView)
     assert adapter.renewals == [datetime.fromisoformat(step.lease_expires_at)]
     assert (adapter.renewals[0] - before).total_seconds() == 600
     assert shown.steps[0].receipt is not None
@@ -89,7 +90,7 @@ async def test_a_target_that_refuses_keeps_the_old_lease_and_says_so(temporal_cl
             refusal = str(exc.cause)
         else:
             raise AssertionError("the extension was accepted though the target refused it")
-        after = await handle.query("state", result_type=IncidentView)
+        after = await handle.query(STATE_QUERY, result_type=IncidentView)
     assert "did not take the new deadline" in refusal
     assert after.steps[0].lease_expires_at == view.steps[0].lease_expires_at
     assert "lease.not_extended" in [e.kind for e in after.audit]

@@ -24,6 +24,7 @@ from contracts.incident import (
     StepState,
     StepView,
 )
+from contracts.names import IncidentUpdate
 from orchestrator.activities import ContainmentActivities
 from orchestrator.config import Settings
 from orchestrator.wiring.inventory import Inventory
@@ -59,7 +60,9 @@ async def awaiting(client: Client, settings: Settings) -> IncidentParams:
 
 async def approve(client: Client, incident_id: str, request: Any) -> StepView:
     handle = client.get_workflow_handle(incident_id)
-    result: StepView = await handle.execute_update("approve", request, result_type=StepView)
+    result: StepView = await handle.execute_update(
+        IncidentUpdate.APPROVE, request, result_type=StepView
+    )
     return result
 
 
