@@ -105,6 +105,9 @@ def _principal_id() -> Any:
 
 
 class Principal(_Strict):
+    """The actor as the approval policy receives it (contracts.incident.Principal is who
+    the API authenticated); `id` may be absent, and the policy derives `local:<name>`."""
+
     id: str | SkipJsonSchema[None] = _principal_id()
     name: str
     roles: list[str]
