@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestrator import logs
-from orchestrator.cli import adapters, lab, policy, responders, run, send
+from orchestrator.cli import adapters, lab, playbook, policy, responders, run, send
 from orchestrator.cli.client import EXIT_CODES_HELP
 from orchestrator.config import Settings, load_settings
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     responders.register(commands)
     adapters.register(commands)
     policy.register(commands)
+    playbook.register(commands)
     return parser
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.incident import IncidentStatus
-from orchestrator.cli import options
+from orchestrator.cli import options, playbook
 from orchestrator.cli.client import Api, path_segment, reports_failures, require_credential
 from orchestrator.cli.durations import ACCEPTED, duration
 from orchestrator.config import Settings
@@ -250,3 +250,4 @@ def _register_incidents(commands: Any) -> None:
     show.add_argument("--json", action="store_true", help="print JSON")
     token_flag(show, read=True)
     show.set_defaults(handler=show_incident)
+    playbook.register_export(incident_commands)
