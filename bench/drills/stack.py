@@ -85,9 +85,19 @@ class Stack:
     async def start(self) -> None:
         await self.server.start()
         await self.lab.start()
-        self.client = await Client.connect(
-            self.server.address, data_converter=pydantic_data_converter
-        )
+        self.client = await self._connect()
+
+    async def _connect(self, attempts: int = 60) -> Client:
+        """The dev server's port opens before its frontend is healthy ("Frontend is not
+        healthy yet"): a drill that connected at once failed on a busy machine."""
+        for _ in range(attempts - 1):
+            try:
+                return await Client.connect(
+                    self.server.address, data_converter=pydantic_data_converter
+                )
+            except RuntimeError:
+                await asyncio.sleep(0.5)
+        return await Client.connect(self.server.address, data_converter=pydantic_data_converter)
 
     async def stop(self) -> None:
         for process in [*self.workers, *self.apis.values()]:
