@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 
-import structlog
-
 
 class _CurrentStderr:
     """Writes to whatever `sys.stderr` is at the moment of writing.
@@ -22,7 +20,13 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
-def configure(level: str = "info") -> None:
+def configure(level: str = "info", *, structured: bool = True) -> None:
+    """Route stdlib logging to stderr at `level`, and structlog as JSON lines.
+
+    `structured=False` leaves structlog alone: importing it (and the rich tracebacks it
+    pulls in) costs a short-lived CLI command about a third of its run, and a command
+    that never imports structlog has nothing to configure.
+    """
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     stream = _CurrentStderr()
     root = logging.getLogger()
@@ -33,6 +37,10 @@ def configure(level: str = "info") -> None:
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     # The lab's OPC UA server warns that its loopback endpoint is unencrypted, by design.
     logging.getLogger("asyncua").setLevel(max(numeric, logging.ERROR))
+    if not structured:
+        return
+    import structlog  # noqa: PLC0415 - see the docstring
+
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValidationError, FileNotFoundError) as exc:
         print(f"error: invalid settings: {exc}", file=sys.stderr)
         return 2
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, structured=getattr(args, "structured_logs", True))
     try:
         return _dispatch(args, settings)
     except (RuntimeError, OSError) as exc:

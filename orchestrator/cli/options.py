@@ -28,3 +28,13 @@ def temporal(parser: argparse.ArgumentParser) -> None:
 
 def api_port(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-port", type=int, help="HTTP port of the API (default 8080)")
+
+
+def api_client(parser: argparse.ArgumentParser) -> None:
+    """Mark a command that only calls the API: `main` then leaves structlog unconfigured.
+
+    Importing structlog (it pulls in rich's tracebacks) was a large share of such a
+    command's run, and nothing on its path logs through structlog (tests/orchestrator/
+    cli/test_lazy_imports.py proves it is never imported), so there is nothing to set up.
+    """
+    parser.set_defaults(structured_logs=False)

@@ -9,12 +9,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from contracts.incident import IncidentStatus
 from orchestrator.cli import options, playbook
 from orchestrator.cli.client import Api, path_segment, reports_failures, require_credential
 from orchestrator.cli.durations import ACCEPTED, duration
 from orchestrator.config import Settings
 from orchestrator.responders.principals import ROLES
+
+# contracts.incident.IncidentStatus's values, spelled out: importing it builds every
+# incident model, which would cost each command (issue #18). A test keeps them equal.
+INCIDENT_STATUSES = (
+    "open",
+    "awaiting_approval",
+    "containing",
+    "contained",
+    "released",
+    "failed",
+    "closed",
+)
 
 
 def token_flag(parser: argparse.ArgumentParser, *, read: bool = False) -> None:
@@ -30,6 +41,7 @@ def _api(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-url", help="API base URL (default from settings)")
     token_flag(parser)
     parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    options.api_client(parser)
 
 
 def _connect(args: argparse.Namespace, settings: Settings, *, read: bool, timeout_s: float) -> Api:
@@ -231,7 +243,7 @@ def _register_incidents(commands: Any) -> None:
     options.common(ls)
     ls.add_argument("--api-url", help="API base URL (default from settings)")
     ls.add_argument("--json", action="store_true", help="print JSON")
-    ls.add_argument("--status", choices=[s.value for s in IncidentStatus], help="only this status")
+    ls.add_argument("--status", choices=INCIDENT_STATUSES, help="only this status")
     ls.add_argument("--zone", help="only incidents touching this zone")
     ls.add_argument("--severity", type=int, help="only incidents at or above this severity_id")
     ls.add_argument(
@@ -242,6 +254,7 @@ def _register_incidents(commands: Any) -> None:
         help="only incidents with a step waiting for a person",
     )
     token_flag(ls, read=True)
+    options.api_client(ls)
     ls.set_defaults(handler=list_incidents)
     show = incident_commands.add_parser("show", help="show one incident")
     options.common(show)
@@ -249,5 +262,6 @@ def _register_incidents(commands: Any) -> None:
     show.add_argument("--api-url", help="API base URL (default from settings)")
     show.add_argument("--json", action="store_true", help="print JSON")
     token_flag(show, read=True)
+    options.api_client(show)
     show.set_defaults(handler=show_incident)
     playbook.register_export(incident_commands)

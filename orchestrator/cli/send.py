@@ -87,6 +87,7 @@ def register(commands: Any) -> None:
     parser.add_argument("source", help="webhook source, e.g. generic")
     parser.add_argument("file", type=Path, help="JSON payload to send")
     parser.add_argument("--api-url", help="API base URL (default from settings)")
+    options.api_client(parser)
     parser.set_defaults(handler=_send)
 
 

@@ -15,8 +15,12 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from contracts.incident import Principal, local_principal_id
+if TYPE_CHECKING:
+    # contracts.incident builds every incident model; the CLI reads the operator token
+    # through this module and must not pay for them (issue #18).
+    from contracts.incident import Principal
 
 ROLES = ("responder", "duty-officer", "admin", "viewer", "policy-engineer")
 TOKEN_PREFIX = "bh_"  # noqa: S105 - a recognizable prefix, not a secret
@@ -39,6 +43,8 @@ class PrincipalRecord:
     token_sha256: str
 
     def principal(self) -> Principal:
+        from contracts.incident import Principal, local_principal_id  # noqa: PLC0415
+
         # Local names cannot contain ":", so `local:<name>` never meets an `oidc:` id.
         return Principal(id=local_principal_id(self.name), name=self.name, roles=list(self.roles))
 
