@@ -45,6 +45,7 @@ invalid field)
 
 # RFC 6750 b64token: anything else cannot travel in an Authorization header.
 BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+UNUSED_EXTRAS = ("h2", "httpx._main")  # see _import_httpx_lean
 MAX_DETAIL_CHARS = 300  # a non-problem body (a proxy's HTML page) is cut to one short line
 
 
@@ -168,6 +169,7 @@ def request(
     `redact` are secrets that may appear in an error (a URL token); `auth_source` is
     named when the API does not accept the token.
     """
+    _import_httpx_lean()
     import httpx  # noqa: PLC0415 - keeps `bulkhead --help` fast
 
     secrets = [s for s in redact if s]
@@ -188,6 +190,31 @@ def request(
     if not response.is_success:
         raise _refusal(response, auth_source)
     return response
+
+
+def _import_httpx_lean() -> None:
+    """Import httpx and its transport, httpcore, without the extras a request never uses.
+
+    Each is imported only if installed, and together they were a third of a command's
+    run (#18): h2 (HTTP/2; the test extra brings it, the CLI speaks HTTP/1.1) and httpx's
+    own command line (click, rich's progress bars, pygments). A None in sys.modules makes
+    importing a name fail, which httpx and httpcore answer by leaving that feature out;
+    the entries go again afterwards. A process that imported httpx already is left as is.
+    """
+    if "httpx" in sys.modules or "httpcore" in sys.modules:
+        return
+    blocked = [name for name in UNUSED_EXTRAS if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment] # the documented import block
+    try:
+        import httpcore  # noqa: F401, PLC0415
+        import httpx  # noqa: F401, PLC0415
+    except ImportError:
+        pass  # a version that requires them after all: `request` imports it as it is
+    finally:
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 def _tls(url: str) -> bool:

@@ -1,10 +1,10 @@
 """The API-client commands stay light: none of them loads the server's modules (#18).
 
 `bulkhead send` and `bulkhead incidents ls` must finish within 0.5 s from process start,
-and importing Temporal, FastAPI, regorus, structlog or the incident models would cost
-that budget several times over. Each case runs the real command in a fresh interpreter
-against the canned API (tests/cli_canned.py) and then reads that interpreter's
-`sys.modules`; timings themselves belong to bench/cli.py, not here.
+and importing Temporal, FastAPI, regorus, structlog, the incident models or httpx's
+unused extras would cost that budget several times over. Each case runs the real
+command in a fresh interpreter against the canned API (tests/cli_canned.py) and then
+reads that interpreter's `sys.modules`; timings belong to bench/cli.py, not here.
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ HEAVY = (
     "orchestrator.wiring",
     "orchestrator.temporal",
     "workflows",
+    # Optional extras of httpx and httpcore that a CLI request never uses (HTTP/2,
+    # httpx's own command line); see orchestrator.cli.client._import_httpx_lean.
+    "h2",
+    "click",
+    "pygments",
 )
 
 # Runs `bulkhead ARGV` in-process and writes the loaded module names to $PROBE_OUT.
