@@ -16,7 +16,7 @@ from orchestrator.policy import schemas
 def _keep_logging_as_is(monkeypatch: pytest.MonkeyPatch) -> None:
     """main() configures structlog to print to the sys.stderr of the moment, which is the
     calling test's capture; later tests would log into a closed stream."""
-    monkeypatch.setattr(logs, "configure", lambda level="info": None)
+    monkeypatch.setattr(logs, "configure", lambda level="info", **_: None)
 
 
 @pytest.fixture

@@ -217,9 +217,7 @@ def test_a_rego_error_in_the_sweep_is_reported_not_escalated_silently(policies):
     """The engine would turn it into an escalation at run time; check names it first."""
     steps_rego = policies / "bulkhead" / "containment" / "steps.rego"
     steps_rego.write_text(
-        steps_rego.read_text().replace(
-            '"lease_s": settings.lease_s.quarantine,', '"lease_s": 1 / 0,'
-        )
+        steps_rego.read_text().replace('"lease_s": lease_s.quarantine,', '"lease_s": 1 / 0,')
     )
     bundle = PolicyBundle.read(policies)
     adapters = StepAdapters.from_inventory(bundle.data["inventory"])

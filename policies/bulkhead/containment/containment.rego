@@ -23,18 +23,20 @@ decision := {"verdict": verdict, "reasons": reasons, "steps": steps}
 
 # --- settings from data, with conservative defaults for whatever the data lacks ---------
 
-# Used when data.guardrails is absent (or not an object). Its budget of 0 makes every step
-# need approval. Bulkhead validates data/guardrails.json against its schema before loading
-# it, so when it is present every value is there.
-default settings := {
+# data.guardrails when it is an object. Bulkhead validates data/guardrails.json against
+# its schema before loading it, so when it is present every value is there.
+# (An `else`, not a `default`: a default's value is built on every evaluation.)
+settings := data.guardrails if {
+	is_object(data.guardrails)
+} else := {
+	# Used when data.guardrails is absent (or not an object). Its budget of 0 makes every
+	# step need approval.
 	"severity": {"act_at": 4, "isolate_zone_at": 5, "informational": 1},
 	"confidence": {"low": 1},
 	"blast_radius": {"max_automatic_containments": 0},
 	"approval": {"timeout_s": 900},
 	"lease_s": {"fallback": 3600, "quarantine": 3600, "isolate": 1800, "revoke": 3600},
 }
-
-settings := data.guardrails if is_object(data.guardrails)
 
 # Without data.inventory these are undefined: no step can be built, so it escalates.
 zones := object.get(data.inventory, "zones", {})
@@ -47,7 +49,9 @@ systems := object.get(data.inventory, "systems", {})
 
 findings := object.get(input, "findings", [])
 
-max_severity := lib.max_severity(findings)
+# Read from the input here rather than through `findings`: this sits on every decision's
+# path, and regorus charges for each rule it looks up.
+max_severity := lib.max_severity(object.get(input, "findings", []))
 
 no_findings if count(findings) == 0
 
@@ -58,9 +62,11 @@ only_informational if lib.all_at_most_severity(findings, settings.severity.infor
 # Act when the worst finding reaches the action threshold and not every finding is of low
 # confidence. (act_at is above "informational": the guardrails schema enforces it.)
 acting if {
-	max_severity >= settings.severity.act_at
-	some finding in findings
-	finding.confidence_id != settings.confidence.low
+	guardrails := settings # bound once: the loop below would look the rule up each turn
+	max_severity >= guardrails.severity.act_at
+	low := guardrails.confidence.low
+	some finding in object.get(input, "findings", [])
+	finding.confidence_id != low
 }
 
 # Automation runs only when the input says, explicitly, that it is not paused.
@@ -77,14 +83,24 @@ else := "observe" if low_confidence
 else := "escalate" if acting
 else := "observe"
 
-reasons contains "no findings in the input: a responder must look" if no_findings
+# The first three cannot hold while acting (that takes a confident finding at or above
+# act_at), so a cached `not acting` or a bound on the highest severity rules them out
+# before the findings are walked again: they sit on every decision's path.
+reasons contains "no findings in the input: a responder must look" if {
+	not acting
+	no_findings
+}
 
 reasons contains "every finding is informational" if {
+	max_severity <= settings.severity.informational
 	not no_findings
 	only_informational
 }
 
-reasons contains "every finding has low confidence" if low_confidence
+reasons contains "every finding has low confidence" if {
+	not acting
+	low_confidence
+}
 
 reasons contains sprintf("highest severity_id is %d", [max_severity]) if max_severity
 
@@ -93,10 +109,12 @@ reasons contains "no inventory asset or identity matches the findings: a respond
 	count(steps) == 0
 }
 
-reasons contains sprintf("%s has safe mode %s", [asset.id, device_types[asset.type].safe_mode]) if {
+reasons contains sprintf("%s has safe mode %s", [asset.id, safe_mode]) if {
 	acting
+	types := device_types
 	some asset in input.assets
-	device_types[asset.type].safe_mode
+	safe_mode := types[asset.type].safe_mode
+	safe_mode
 }
 
 reasons contains "automation is paused: every step needs approval" if {

@@ -12,111 +12,118 @@ package bulkhead.containment
 
 import data.bulkhead.lib
 
-# Each candidate with what the guardrails need to know about it, computed once.
-assessed contains {
-	"step": candidate.step,
-	"essential": lib.essential_zones(zones, candidate.zones),
-	"guard": lib.guarded_services(zones, candidate.zones),
-	"because": candidate.because,
-} if {
-	some candidate in candidates
-}
-
-steps := [step_by_id[id] | some id in sort(object.keys(step_by_id))]
-
-# Keyed by id so two different steps under one id are a conflict (an evaluation
-# error, so the engine escalates) rather than a silent duplicate.
-step_by_id[a.step.id] := object.union(a.step, {
-	"approval": approval_for(a),
-	"guard": {"essential": a.guard},
-	"because": array.concat(a.because, guardrail_reasons(a.step.id)),
-}) if {
-	some a in assessed
-}
-
-# The strictest guardrail that applies wins.
-approval_for(a) := lib.approval("essential", settings.approval.timeout_s) if {
-	count(a.essential) > 0
-} else := lib.approval("person", settings.approval.timeout_s) if {
-	not a.step.reversible
-} else := lib.approval("person", settings.approval.timeout_s) if {
-	people_needed
-} else := lib.approval("automatic", settings.approval.timeout_s)
-
-# Reasons that hold for every step of the decision.
-people_needed if paused
-
-people_needed if over_budget
-
-# Steps that would run at once if the budget allowed it.
-automatic contains a.step.id if {
-	some a in assessed
-	count(a.essential) == 0
-	a.step.reversible == true
-	not paused
-}
-
-budget := settings.blast_radius.max_automatic_containments
-
-# A missing count leaves nothing within budget (fails closed). A count that is not a
-# number fails closed too: regorus raises (the engine escalates); OPA, without strict
-# builtin errors, leaves the sum undefined, so nothing is within budget.
-within_budget if input.active_containments + count(automatic) <= budget
-
-over_budget if {
-	count(automatic) > 0
-	not within_budget
-}
-
-reasons contains sprintf("blast-radius budget: %v active + %d new automatic containments exceed %v: every step needs approval", [object.get(input, "active_containments", "unknown"), count(automatic), budget]) if over_budget
-
-reasons contains sprintf("zone %s is essential: never contained automatically (2 approvals, a duty-officer among them)", [name]) if {
-	some a in assessed
-	some name in a.essential
-}
-
-reasons contains sprintf("step %s cannot be undone: a person must approve it", [a.step.id]) if {
-	some a in assessed
-	not a.step.reversible
-}
+steps := plan.steps
 
 # Why each step needs the approval it has; `bulkhead policy eval --explain` prints it.
-explain[id] := sort([note[2] | some note in step_notes; note[0] == id]) if {
-	some [id, _, _] in step_notes
+explain := {id: sort([note.text | some note in step.because; startswith(note.code, "guardrail.")]) |
+	some id, step in plan.by_id
 }
 
-# The same notes as structured reasons, after the candidate's own (what and why).
-guardrail_reasons(id) := [{"code": note[1], "text": note[2], "refs": []} |
-	some note in step_notes
-	note[0] == id
-]
-
-step_notes contains [a.step.id, "guardrail.essential_zone", sprintf("zone %s is essential: 2 approvals, a duty-officer among them", [name])] if {
-	some a in assessed
-	some name in a.essential
+reasons contains reason if {
+	some reason in plan.reasons
 }
 
-step_notes contains [a.step.id, "guardrail.irreversible", "irreversible: a person must approve"] if {
-	some a in assessed
+# The guardrails applied to every candidate, in one rule: regorus charges a lookup for
+# each rule a loop names on each turn, and a decision is budgeted in microseconds
+# (issue #18), so each pass reads locals bound before it, and what a step needs is
+# worked out once and carried along.
+plan := {
+	"steps": [by_id[id] | some id in sort(object.keys(by_id))],
+	"by_id": by_id,
+	"reasons": (budget_reasons | essential_reasons) | irreversible_reasons,
+} if {
+	# Each candidate with the essential zones it touches and the essential services
+	# the guard must watch. Without an inventory no zone can be judged: no step.
+	known_zones := zones
+	assessed := {{
+		"step": candidate.step,
+		"essential": lib.essential_zones(known_zones, candidate.zones),
+		"guard": lib.guarded_services(known_zones, candidate.zones),
+		"because": candidate.because,
+	} |
+		some candidate in candidates
+	}
+
+	# Steps that would run at once if the budget allowed it.
+	automatic := {a.step.id |
+		not paused
+		some a in assessed
+		count(a.essential) == 0
+		a.step.reversible == true
+	}
+
+	# A missing count leaves nothing within budget (fails closed). A count that is not a
+	# number fails closed too: regorus raises (the engine escalates); OPA, without strict
+	# builtin errors, leaves the sum undefined, so nothing is within budget.
+	budget := settings.blast_radius.max_automatic_containments
+	over_budget := {count(automatic) |
+		count(automatic) > 0
+		not input.active_containments + count(automatic) <= budget
+	}
+
+	# Guardrails that hold for every step, as [code, text] notes: any of them makes
+	# every step need a person.
+	for_every_step := {["guardrail.paused", "automation is paused"] | paused} | {[
+		"guardrail.over_budget",
+		"over the blast-radius budget",
+	] |
+		some _ in over_budget
+	}
+	people := count(for_every_step) > 0
+	timeout_s := settings.approval.timeout_s
+
+	# Keyed by id so two different steps under one id are a conflict (an evaluation
+	# error, so the engine escalates) rather than a silent duplicate.
+	by_id := {a.step.id: object.union(a.step, {
+		"approval": lib.approval(kind, timeout_s),
+		"guard": {"essential": a.guard},
+		# The candidate's own reasons (what and why), then why it needs this approval.
+		"because": array.concat(a.because, guardrail_reasons(a, kind, for_every_step)),
+	}) |
+		some a in assessed
+		kind := approval_kind(a, people)
+	}
+
+	budget_reasons := {sprintf("blast-radius budget: %v active + %d new automatic containments exceed %v: every step needs approval", [object.get(input, "active_containments", "unknown"), new, budget]) |
+		some new in over_budget
+	}
+	essential_reasons := {sprintf("zone %s is essential: never contained automatically (2 approvals, a duty-officer among them)", [name]) |
+		some a in assessed
+		some name in a.essential
+	}
+	irreversible_reasons := {sprintf("step %s cannot be undone: a person must approve it", [a.step.id]) |
+		some a in assessed
+		not a.step.reversible
+	}
+} else := {"steps": [], "by_id": {}, "reasons": set()}
+
+# The strictest guardrail that applies wins.
+approval_kind(a, people) := "essential" if {
+	count(a.essential) > 0
+} else := "person" if {
 	not a.step.reversible
-}
+} else := "person" if {
+	people
+} else := "automatic"
 
-step_notes contains [a.step.id, "guardrail.paused", "automation is paused"] if {
-	some a in assessed
-	paused
-}
-
-step_notes contains [a.step.id, "guardrail.over_budget", "over the blast-radius budget"] if {
-	some a in assessed
-	over_budget
-}
-
-step_notes contains [a.step.id, "guardrail.guard", sprintf("guard watches %s", [lib.joined(a.guard)])] if {
-	some a in assessed
-	count(a.guard) > 0
-}
-
-step_notes contains [a.step.id, "guardrail.automatic", "automatic: reversible, outside essential zones, within budget"] if {
-	some a in assessed
-	approval_for(a).required == 0
+# Why a step needs the approval it has, as reasons sorted by code (then text), so every
+# step lists them in one order: the [code, text] notes are gathered in a set.
+guardrail_reasons(a, kind, for_every_step) := [{"code": code, "text": text, "refs": []} |
+	some [code, text] in (((essential_notes | irreversible_notes) | for_every_step) | guard_notes) | automatic_notes
+] if {
+	essential_notes := {[
+		"guardrail.essential_zone",
+		sprintf("zone %s is essential: 2 approvals, a duty-officer among them", [name]),
+	] |
+		some name in a.essential
+	}
+	irreversible_notes := {["guardrail.irreversible", "irreversible: a person must approve"] |
+		not a.step.reversible
+	}
+	guard_notes := {["guardrail.guard", sprintf("guard watches %s", [lib.joined(a.guard)])] |
+		count(a.guard) > 0
+	}
+	automatic_notes := {["guardrail.automatic", "automatic: reversible, outside essential zones, within budget"] |
+		kind == "automatic"
+	}
 }

@@ -11,8 +11,6 @@ import data.bulkhead.lib
 # Stands for a zone the input or the inventory does not name; never a real zone name.
 unknown_zone := "<unknown>"
 
-has_safe_mode(asset) if device_types[asset.type].safe_mode
-
 # Every cut expires on the gateway itself when its lease does (`timeout_s`): a dead-man's
 # switch, should Bulkhead die while holding it. A zone's isolation keeps the inventory's
 # management conduits open (dispatch keeps signal pre-emption, responders their jump
@@ -34,98 +32,106 @@ named(asset) := {
 	"refs": [sprintf("asset:%s", [asset.id])],
 }
 
-# A device with a safe mode is switched to it: the service keeps running, degraded.
-candidates contains {"zones": [zone], "step": step, "because": because} if {
+# Every candidate step, each kind one comprehension. One rule, with the inventory and the
+# settings bound before the loops, because regorus charges a lookup for every rule a loop
+# names on every turn (issue #18: a decision is budgeted in microseconds). Nothing is a
+# candidate unless the findings call for action; without an inventory, nothing is.
+candidates := ((fallbacks | quarantines) | isolations) | revocations if {
 	acting
-	some asset in input.assets
-	zone := object.get(asset, "zone", unknown_zone)
-	device_type := device_types[asset.type]
-	device_type.safe_mode
-	step := {
-		"id": sprintf("fallback:%s", [asset.id]),
-		"adapter": device_type.protocol,
-		"action": "set",
-		"target": {"asset": asset.id},
-		"args": {"mode": device_type.safe_mode},
-		"lease_s": settings.lease_s.fallback,
-		"reversible": true,
-	}
-	because := [named(asset), {
-		"code": "step.fallback",
-		"text": sprintf("a %s has safe mode %s: switched to it, the service keeps running degraded", [asset.type, device_type.safe_mode]),
-		"refs": [sprintf("device_type:%s", [asset.type])],
-	}]
-}
+	types := device_types
+	known_zones := zones
+	known_systems := systems
+	lease_s := settings.lease_s
+	unknown := unknown_zone
 
-# A host without a safe mode is cut off the network instead (its own address only).
-candidates contains {"zones": [zone], "step": step, "because": because} if {
-	acting
-	some asset in input.assets
-	zone := object.get(asset, "zone", unknown_zone)
-	not has_safe_mode(asset)
-	asset.ip
-	step := {
-		"id": sprintf("quarantine:%s", [asset.id]),
-		"adapter": "nftables",
-		"action": "contain",
-		"target": {"device": asset.id},
-		"args": {"timeout_s": settings.lease_s.quarantine},
-		"lease_s": settings.lease_s.quarantine,
-		"reversible": true,
+	# A device with a safe mode is switched to it: the service keeps running, degraded.
+	fallbacks := {{"zones": [object.get(asset, "zone", unknown)], "step": step, "because": because} |
+		some asset in input.assets
+		device_type := types[asset.type]
+		device_type.safe_mode
+		step := {
+			"id": sprintf("fallback:%s", [asset.id]),
+			"adapter": device_type.protocol,
+			"action": "set",
+			"target": {"asset": asset.id},
+			"args": {"mode": device_type.safe_mode},
+			"lease_s": lease_s.fallback,
+			"reversible": true,
+		}
+		because := [named(asset), {
+			"code": "step.fallback",
+			"text": sprintf("a %s has safe mode %s: switched to it, the service keeps running degraded", [asset.type, device_type.safe_mode]),
+			"refs": [sprintf("device_type:%s", [asset.type])],
+		}]
 	}
-	because := [named(asset), {
-		"code": "step.quarantine",
-		"text": sprintf("%s (%s) has no safe mode: cut off the network, its own address only", [asset.id, asset.ip]),
-		"refs": [sprintf("asset:%s", [asset.id])],
-	}]
-}
 
-# A critical finding isolates every zone it touches: the attacker may already be next door.
-candidates contains {"zones": [name], "step": step, "because": because} if {
-	acting
-	max_severity >= settings.severity.isolate_zone_at
-	some name in {object.get(asset, "zone", unknown_zone) | some asset in input.assets}
-	zones[name].cidrs
-	step := {
-		"id": sprintf("isolate:%s", [name]),
-		"adapter": "nftables",
-		"action": "contain",
-		"target": {"zone": name},
-		"args": {"allow": conduit_ids, "timeout_s": settings.lease_s.isolate},
-		"lease_s": settings.lease_s.isolate,
-		"reversible": true,
+	# A host without a safe mode is cut off the network instead (its own address only).
+	quarantines := {{"zones": [object.get(asset, "zone", unknown)], "step": step, "because": because} |
+		some asset in input.assets
+		not types[asset.type].safe_mode
+		asset.ip
+		step := {
+			"id": sprintf("quarantine:%s", [asset.id]),
+			"adapter": "nftables",
+			"action": "contain",
+			"target": {"device": asset.id},
+			"args": {"timeout_s": lease_s.quarantine},
+			"lease_s": lease_s.quarantine,
+			"reversible": true,
+		}
+		because := [named(asset), {
+			"code": "step.quarantine",
+			"text": sprintf("%s (%s) has no safe mode: cut off the network, its own address only", [asset.id, asset.ip]),
+			"refs": [sprintf("asset:%s", [asset.id])],
+		}]
 	}
-	because := [{
-		"code": "step.isolate",
-		"text": sprintf("highest severity_id %d is at or above %d: zone %s is isolated (an attacker may be next door); its management conduits stay open", [max_severity, settings.severity.isolate_zone_at, name]),
-		"refs": [sprintf("zone:%s", [name])],
-	}]
-}
 
-# A shared identity seen in the findings is revoked on every system that holds it:
-# revoking it on one system only leaves the attacker the others.
-candidates contains {"zones": identity_zones(identity), "step": step, "because": because} if {
-	acting
-	some identity in input.identities
-	some holder in identity.holders
-	system := systems[holder]
-	reversible := object.get(system, ["revocation", "reversible"], false) == true
-	step := object.union(
-		{
-			"id": sprintf("revoke:%s@%s", [identity.id, holder]),
-			"adapter": system.adapter,
-			"action": object.get(system, ["revocation", "action"], "deny"),
-			"target": {"identity": identity.id, "system": holder},
-			"reversible": reversible,
-		},
-		revocation_lease(reversible),
-	)
-	because := [{
-		"code": "step.revoke",
-		"text": sprintf("the findings name shared identity %s, held by %s: revoked there too, or the attacker keeps the other systems", [identity.id, holder]),
-		"refs": [sprintf("identity:%s", [identity.id]), sprintf("system:%s", [holder])],
-	}]
-}
+	# A critical finding isolates every zone it touches: the attacker may already be next door.
+	isolations := {{"zones": [name], "step": step, "because": because} |
+		threshold := settings.severity.isolate_zone_at
+		max_severity >= threshold
+		some name in {object.get(asset, "zone", unknown) | some asset in input.assets}
+		known_zones[name].cidrs
+		step := {
+			"id": sprintf("isolate:%s", [name]),
+			"adapter": "nftables",
+			"action": "contain",
+			"target": {"zone": name},
+			"args": {"allow": conduit_ids, "timeout_s": lease_s.isolate},
+			"lease_s": lease_s.isolate,
+			"reversible": true,
+		}
+		because := [{
+			"code": "step.isolate",
+			"text": sprintf("highest severity_id %d is at or above %d: zone %s is isolated (an attacker may be next door); its management conduits stay open", [max_severity, threshold, name]),
+			"refs": [sprintf("zone:%s", [name])],
+		}]
+	}
+
+	# A shared identity seen in the findings is revoked on every system that holds it:
+	# revoking it on one system only leaves the attacker the others.
+	revocations := {{"zones": identity_zones(identity), "step": step, "because": because} |
+		some identity in input.identities
+		some holder in identity.holders
+		system := known_systems[holder]
+		reversible := object.get(system, ["revocation", "reversible"], false) == true
+		step := object.union(
+			{
+				"id": sprintf("revoke:%s@%s", [identity.id, holder]),
+				"adapter": system.adapter,
+				"action": object.get(system, ["revocation", "action"], "deny"),
+				"target": {"identity": identity.id, "system": holder},
+				"reversible": reversible,
+			},
+			revocation_lease(reversible),
+		)
+		because := [{
+			"code": "step.revoke",
+			"text": sprintf("the findings name shared identity %s, held by %s: revoked there too, or the attacker keeps the other systems", [identity.id, holder]),
+			"refs": [sprintf("identity:%s", [identity.id]), sprintf("system:%s", [holder])],
+		}]
+	}
+} else := set()
 
 # An irreversible revocation has nothing to revert when a lease expires.
 revocation_lease(true) := {"lease_s": settings.lease_s.revoke}
