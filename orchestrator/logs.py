@@ -24,7 +24,7 @@ def configure(level: str = "info", *, structured: bool = True) -> None:
     """Route stdlib logging to stderr at `level`, and structlog as JSON lines.
 
     `structured=False` leaves structlog alone: importing it (and the rich tracebacks it
-    pulls in) costs a short-lived CLI command about a third of its run, and a command
+    pulls in) costs a short-lived CLI command about a fifth of its run, and a command
     that never imports structlog has nothing to configure.
     """
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
