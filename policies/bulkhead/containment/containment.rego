@@ -19,15 +19,16 @@ default decision := {
 
 # METADATA
 # entrypoint: true
-decision := {"verdict": verdict, "reasons": reasons, "steps": steps}
+decision := {"verdict": verdict, "reasons": reasons, "steps": plan.steps}
 
 # --- settings from data, with conservative defaults for whatever the data lacks ---------
 
 # data.guardrails when it is an object. Bulkhead validates data/guardrails.json against
 # its schema before loading it, so when it is present every value is there.
 # (An `else`, not a `default`: a default's value is built on every evaluation.)
-settings := data.guardrails if {
-	is_object(data.guardrails)
+settings := guardrails if {
+	guardrails := data.guardrails
+	is_object(guardrails)
 } else := {
 	# Used when data.guardrails is absent (or not an object). Its budget of 0 makes every
 	# step need approval.
@@ -49,9 +50,9 @@ systems := object.get(data.inventory, "systems", {})
 
 findings := object.get(input, "findings", [])
 
-# Read from the input here rather than through `findings`: this sits on every decision's
-# path, and regorus charges for each rule it looks up.
-max_severity := lib.max_severity(object.get(input, "findings", []))
+# lib.max_severity, inlined and read from the input rather than through `findings`: this
+# sits on every decision's path, and regorus charges for each rule and call.
+max_severity := max({f.severity_id | some f in object.get(input, "findings", [])})
 
 no_findings if count(findings) == 0
 
@@ -76,48 +77,57 @@ paused if not input.automation.paused == false
 
 # Steps exist only when acting (confident, at or above the threshold), so "contain" can be
 # decided first: the common case then skips the other checks.
-verdict := "contain" if count(steps) > 0
+verdict := "contain" if count(plan.steps) > 0
 else := "escalate" if no_findings
 else := "ignore" if only_informational
 else := "observe" if low_confidence
 else := "escalate" if acting
 else := "observe"
 
-# The first three cannot hold while acting (that takes a confident finding at or above
-# act_at), so a cached `not acting` or a bound on the highest severity rules them out
-# before the findings are walked again: they sit on every decision's path.
-reasons contains "no findings in the input: a responder must look" if {
-	not acting
-	no_findings
-}
+# Every reason, from one rule: regorus merges the set of each `reasons contains`
+# definition into the previous ones, which cost more than the checks themselves on
+# every decision's path (issue #18). The steps' and the guardrails' own reasons come
+# from guardrails.rego (plan).
+reasons := ((findings_say | acting_says) | plan.reasons) | inventory_gaps if {
+	planned_steps := plan.steps
+	# The first three cannot hold while acting (that takes a confident finding at or
+	# above act_at), so a cached `not acting` or a bound on the highest severity rules
+	# them out before the findings are walked again.
+	findings_say := (({"no findings in the input: a responder must look" |
+		not acting
+		no_findings
+	} | {"every finding is informational" |
+		max_severity <= settings.severity.informational
+		not no_findings
+		only_informational
+	}) | {"every finding has low confidence" |
+		not acting
+		low_confidence
+	}) | {sprintf("highest severity_id is %d", [max_severity]) | max_severity}
 
-reasons contains "every finding is informational" if {
-	max_severity <= settings.severity.informational
-	not no_findings
-	only_informational
-}
+	acting_says := ({"no inventory asset or identity matches the findings: a responder must look" |
+		acting
+		count(planned_steps) == 0
+	} | {sprintf("%s has safe mode %s", [asset.id, safe_mode]) |
+		acting
+		types := device_types
+		some asset in input.assets
+		safe_mode := types[asset.type].safe_mode
+		safe_mode
+	}) | {"automation is paused: every step needs approval" |
+		paused
+		count(planned_steps) > 0
+	}
 
-reasons contains "every finding has low confidence" if {
-	not acting
-	low_confidence
-}
-
-reasons contains sprintf("highest severity_id is %d", [max_severity]) if max_severity
-
-reasons contains "no inventory asset or identity matches the findings: a responder must look" if {
-	acting
-	count(steps) == 0
-}
-
-reasons contains sprintf("%s has safe mode %s", [asset.id, safe_mode]) if {
-	acting
-	types := device_types
-	some asset in input.assets
-	safe_mode := types[asset.type].safe_mode
-	safe_mode
-}
-
-reasons contains "automation is paused: every step needs approval" if {
-	paused
-	count(steps) > 0
+	# What the inventory lacks for the findings.
+	inventory_gaps := {sprintf("identity %s is held by %s, which the inventory does not know: not revoked there", [identity.id, holder]) |
+		acting
+		some identity in input.identities
+		some holder in identity.holders
+		not systems[holder]
+	} | {sprintf("asset %s is in zone %s, unknown to the inventory: treated as essential", [asset.id, zone]) |
+		some asset in input.assets
+		zone := object.get(asset, "zone", unknown_zone)
+		not zones[zone]
+	}
 }

@@ -19,10 +19,6 @@ explain := {id: sort([note.text | some note in step.because; startswith(note.cod
 	some id, step in plan.by_id
 }
 
-reasons contains reason if {
-	some reason in plan.reasons
-}
-
 # The guardrails applied to every candidate, in one rule: regorus charges a lookup for
 # each rule a loop names on each turn, and a decision is budgeted in microseconds
 # (issue #18), so each pass reads locals bound before it, and what a step needs is
@@ -32,13 +28,19 @@ plan := {
 	"by_id": by_id,
 	"reasons": (budget_reasons | essential_reasons) | irreversible_reasons,
 } if {
-	# Each candidate with the essential zones it touches and the essential services
-	# the guard must watch. Without an inventory no zone can be judged: no step.
+	# Each candidate with the essential zones it touches and the essential services the
+	# guard must watch (lib.essential_zones and lib.guarded_services, inlined: a function
+	# call costs more than the comprehension it wraps). Without an inventory no zone can
+	# be judged: no step.
 	known_zones := zones
 	assessed := {{
 		"step": candidate.step,
-		"essential": lib.essential_zones(known_zones, candidate.zones),
-		"guard": lib.guarded_services(known_zones, candidate.zones),
+		# A zone is essential unless the inventory says, explicitly, that it is not.
+		"essential": {name | some name in candidate.zones; not known_zones[name].essential == false},
+		"guard": sort({service |
+			some name in candidate.zones
+			some service in known_zones[name].essential_services
+		}),
 		"because": candidate.because,
 	} |
 		some candidate in candidates
@@ -73,15 +75,33 @@ plan := {
 	timeout_s := settings.approval.timeout_s
 
 	# Keyed by id so two different steps under one id are a conflict (an evaluation
-	# error, so the engine escalates) rather than a silent duplicate.
+	# error, so the engine escalates) rather than a silent duplicate. The approval is the
+	# strictest guardrail's: essential zone, then irreversible, then any that holds for
+	# every step, else automatic.
 	by_id := {a.step.id: object.union(a.step, {
 		"approval": lib.approval(kind, timeout_s),
 		"guard": {"essential": a.guard},
 		# The candidate's own reasons (what and why), then why it needs this approval.
-		"because": array.concat(a.because, guardrail_reasons(a, kind, for_every_step)),
+		"because": array.concat(a.because, guardrail_reasons),
 	}) |
 		some a in assessed
 		kind := approval_kind(a, people)
+
+		# Why it needs that approval, as [code, text] notes gathered in a set, so every
+		# step lists them sorted by code (then text).
+		notes := (({[
+			"guardrail.essential_zone",
+			sprintf("zone %s is essential: 2 approvals, a duty-officer among them", [name]),
+		] |
+			some name in a.essential
+		} | {["guardrail.irreversible", "irreversible: a person must approve"] |
+			not a.step.reversible
+		}) | (for_every_step | {["guardrail.guard", sprintf("guard watches %s", [concat(", ", a.guard)])] |
+			count(a.guard) > 0
+		})) | {["guardrail.automatic", "automatic: reversible, outside essential zones, within budget"] |
+			kind == "automatic"
+		}
+		guardrail_reasons := [{"code": code, "text": text, "refs": []} | some [code, text] in notes]
 	}
 
 	budget_reasons := {sprintf("blast-radius budget: %v active + %d new automatic containments exceed %v: every step needs approval", [object.get(input, "active_containments", "unknown"), new, budget]) |
@@ -105,25 +125,3 @@ approval_kind(a, people) := "essential" if {
 } else := "person" if {
 	people
 } else := "automatic"
-
-# Why a step needs the approval it has, as reasons sorted by code (then text), so every
-# step lists them in one order: the [code, text] notes are gathered in a set.
-guardrail_reasons(a, kind, for_every_step) := [{"code": code, "text": text, "refs": []} |
-	some [code, text] in (((essential_notes | irreversible_notes) | for_every_step) | guard_notes) | automatic_notes
-] if {
-	essential_notes := {[
-		"guardrail.essential_zone",
-		sprintf("zone %s is essential: 2 approvals, a duty-officer among them", [name]),
-	] |
-		some name in a.essential
-	}
-	irreversible_notes := {["guardrail.irreversible", "irreversible: a person must approve"] |
-		not a.step.reversible
-	}
-	guard_notes := {["guardrail.guard", sprintf("guard watches %s", [lib.joined(a.guard)])] |
-		count(a.guard) > 0
-	}
-	automatic_notes := {["guardrail.automatic", "automatic: reversible, outside essential zones, within budget"] |
-		kind == "automatic"
-	}
-}

@@ -38,9 +38,9 @@ named(asset) := {
 # candidate unless the findings call for action; without an inventory, nothing is.
 candidates := ((fallbacks | quarantines) | isolations) | revocations if {
 	acting
-	types := device_types
-	known_zones := zones
-	known_systems := systems
+	inventory := data.inventory # as device_types, zones and systems read it, in one lookup
+	types := object.get(inventory, "device_types", {})
+	known_systems := object.get(inventory, "systems", {})
 	lease_s := settings.lease_s
 	unknown := unknown_zone
 
@@ -91,7 +91,7 @@ candidates := ((fallbacks | quarantines) | isolations) | revocations if {
 		threshold := settings.severity.isolate_zone_at
 		max_severity >= threshold
 		some name in {object.get(asset, "zone", unknown) | some asset in input.assets}
-		known_zones[name].cidrs
+		zones[name].cidrs
 		step := {
 			"id": sprintf("isolate:%s", [name]),
 			"adapter": "nftables",
@@ -142,16 +142,3 @@ revocation_lease(false) := {}
 identity_zones(identity) := identity.used_in_zones if {
 	count(identity.used_in_zones) > 0
 } else := [unknown_zone]
-
-reasons contains sprintf("identity %s is held by %s, which the inventory does not know: not revoked there", [identity.id, holder]) if {
-	acting
-	some identity in input.identities
-	some holder in identity.holders
-	not systems[holder]
-}
-
-reasons contains sprintf("asset %s is in zone %s, unknown to the inventory: treated as essential", [asset.id, zone]) if {
-	some asset in input.assets
-	zone := object.get(asset, "zone", unknown_zone)
-	not zones[zone]
-}
