@@ -17,18 +17,13 @@ default decision := {
 	"steps": [],
 }
 
-# METADATA
-# entrypoint: true
-decision := {"verdict": verdict, "reasons": reasons, "steps": plan.steps}
-
 # --- settings from data, with conservative defaults for whatever the data lacks ---------
 
 # data.guardrails when it is an object. Bulkhead validates data/guardrails.json against
 # its schema before loading it, so when it is present every value is there.
 # (An `else`, not a `default`: a default's value is built on every evaluation.)
-settings := guardrails if {
-	guardrails := data.guardrails
-	is_object(guardrails)
+settings := data.guardrails if {
+	is_object(data.guardrails)
 } else := {
 	# Used when data.guardrails is absent (or not an object). Its budget of 0 makes every
 	# step need approval.
@@ -73,23 +68,17 @@ acting if {
 # Automation runs only when the input says, explicitly, that it is not paused.
 paused if not input.automation.paused == false
 
-# --- verdict and reasons --------------------------------------------------------------------
+# --- the decision: verdict, reasons and steps -------------------------------------------
 
-# Steps exist only when acting (confident, at or above the threshold), so "contain" can be
-# decided first: the common case then skips the other checks.
-verdict := "contain" if count(plan.steps) > 0
-else := "escalate" if no_findings
-else := "ignore" if only_informational
-else := "observe" if low_confidence
-else := "escalate" if acting
-else := "observe"
+# One rule: regorus spends more on each rule it evaluates (and on merging each
+# `reasons contains` definition into the last) than on the checks themselves, and this
+# is every decision's path (issue #18). The steps and their guardrail reasons come from
+# `plan` (guardrails.rego), built on the candidates of steps.rego.
+# METADATA
+# entrypoint: true
+decision := {"verdict": verdict(count(planned.steps)), "reasons": reasons, "steps": planned.steps} if {
+	planned := plan
 
-# Every reason, from one rule: regorus merges the set of each `reasons contains`
-# definition into the previous ones, which cost more than the checks themselves on
-# every decision's path (issue #18). The steps' and the guardrails' own reasons come
-# from guardrails.rego (plan).
-reasons := ((findings_say | acting_says) | plan.reasons) | inventory_gaps if {
-	planned_steps := plan.steps
 	# The first three cannot hold while acting (that takes a confident finding at or
 	# above act_at), so a cached `not acting` or a bound on the highest severity rules
 	# them out before the findings are walked again.
@@ -107,16 +96,16 @@ reasons := ((findings_say | acting_says) | plan.reasons) | inventory_gaps if {
 
 	acting_says := ({"no inventory asset or identity matches the findings: a responder must look" |
 		acting
-		count(planned_steps) == 0
+		count(planned.steps) == 0
 	} | {sprintf("%s has safe mode %s", [asset.id, safe_mode]) |
 		acting
-		types := device_types
+		types := object.get(data.inventory, "device_types", {}) # = device_types, one lookup
 		some asset in input.assets
 		safe_mode := types[asset.type].safe_mode
 		safe_mode
 	}) | {"automation is paused: every step needs approval" |
 		paused
-		count(planned_steps) > 0
+		count(planned.steps) > 0
 	}
 
 	# What the inventory lacks for the findings.
@@ -130,4 +119,15 @@ reasons := ((findings_say | acting_says) | plan.reasons) | inventory_gaps if {
 		zone := object.get(asset, "zone", unknown_zone)
 		not zones[zone]
 	}
+
+	reasons := ((findings_say | acting_says) | planned.reasons) | inventory_gaps
 }
+
+# Steps exist only when acting (confident, at or above the threshold), so "contain" can be
+# decided first: the common case then skips the other checks.
+verdict(step_count) := "contain" if step_count > 0
+else := "escalate" if no_findings
+else := "ignore" if only_informational
+else := "observe" if low_confidence
+else := "escalate" if acting
+else := "observe"

@@ -12,8 +12,6 @@ package bulkhead.containment
 
 import data.bulkhead.lib
 
-steps := plan.steps
-
 # Why each step needs the approval it has; `bulkhead policy eval --explain` prints it.
 explain := {id: sort([note.text | some note in step.because; startswith(note.code, "guardrail.")]) |
 	some id, step in plan.by_id
@@ -29,14 +27,12 @@ plan := {
 	"reasons": (budget_reasons | essential_reasons) | irreversible_reasons,
 } if {
 	# Each candidate with the essential zones it touches and the essential services the
-	# guard must watch (lib.essential_zones and lib.guarded_services, inlined: a function
-	# call costs more than the comprehension it wraps). Without an inventory no zone can
-	# be judged: no step.
+	# guard must watch (lib.guarded_services, inlined: a call costs more than the
+	# comprehension it wraps). Without an inventory no zone can be judged: no step.
 	known_zones := zones
 	assessed := {{
 		"step": candidate.step,
-		# A zone is essential unless the inventory says, explicitly, that it is not.
-		"essential": {name | some name in candidate.zones; not known_zones[name].essential == false},
+		"essential": lib.essential_zones(known_zones, candidate.zones),
 		"guard": sort({service |
 			some name in candidate.zones
 			some service in known_zones[name].essential_services
