@@ -70,11 +70,12 @@ paused if not input.automation.paused == false
 
 # --- the decision: verdict, reasons and steps -------------------------------------------
 
-# One rule: regorus spends more on each rule it evaluates (and on merging each
-# `reasons contains` definition into the last) than on the checks themselves, and this
-# is every decision's path (issue #18). The steps and their guardrail reasons come from
-# `plan` (guardrails.rego), built on the candidates of steps.rego.
 # METADATA
+# description: |
+#   One rule: regorus spends more on each rule it evaluates (and on merging each
+#   `reasons contains` definition into the last) than on the checks themselves, and
+#   this is every decision's path (issue #18). The steps and their guardrail reasons
+#   come from `plan` (guardrails.rego), built on the candidates of steps.rego.
 # entrypoint: true
 decision := {"verdict": verdict(count(planned.steps)), "reasons": reasons, "steps": planned.steps} if {
 	planned := plan

@@ -141,3 +141,20 @@ test_lab_city_demo_switches_tsc_0001_to_flash_automatically if {
 	s.approval.required == 0
 	s.args == {"mode": "flash"}
 }
+
+# --- duplicates and order ---------------------------------------------------------------------
+
+test_an_asset_listed_twice_is_contained_once if {
+	asset := controller("tsc-1", "traffic")
+	decision := decide(incident([finding(4, 3)], [asset, asset]))
+	ids(decision) == ["fallback:tsc-1"]
+}
+
+test_guardrail_reasons_follow_the_step_own_reasons_sorted_by_code if {
+	policy_input := object.union(incident([finding(4, 3)], []), {
+		"identities": [identity("svc-x", ["vault"], ["energy"])],
+		"automation": {"paused": true},
+	})
+	codes := [r.code | some r in step(decide(policy_input), "revoke:svc-x@vault").because]
+	codes == ["step.revoke", "guardrail.essential_zone", "guardrail.guard", "guardrail.irreversible", "guardrail.paused"]
+}
