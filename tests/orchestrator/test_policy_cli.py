@@ -23,7 +23,7 @@ SPLUNK = REPO_ROOT / "examples" / "findings" / "splunk.json"
 def _keep_logging_as_is(monkeypatch):
     """main() configures structlog to print to the sys.stderr of the moment, which is this
     test's capture; later tests would log into a closed stream."""
-    monkeypatch.setattr(logs, "configure", lambda level="info": None)
+    monkeypatch.setattr(logs, "configure", lambda level="info", **_: None)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
