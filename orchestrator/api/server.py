@@ -5,6 +5,9 @@ and trickles its request headers a byte at a time holds the connection for ever 
 kept 200 such sockets open). `HeaderDeadline` gives every request a deadline for its
 headers, from the connection's start or the previous response's end; a late client is
 disconnected. Body deadlines are the request middleware's (orchestrator.api.limits).
+
+The parser is httptools (C, llhttp), not h11: under an alert storm h11's pure-Python
+parsing was a tenth of the API's CPU (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ import asyncio
 
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from orchestrator.config import Settings
 
 
-class HeaderDeadline(H11Protocol):
+class HeaderDeadline(HttpToolsProtocol):
     header_timeout_s: float = 10.0
     _deadline: asyncio.TimerHandle | None = None
 
@@ -30,11 +33,9 @@ class HeaderDeadline(H11Protocol):
         self._disarm()
         super().connection_lost(exc)
 
-    def handle_events(self) -> None:
-        before = self.cycle
-        super().handle_events()
-        if self.cycle is not before:  # a request's headers arrived in full
-            self._disarm()
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self._disarm()  # this request's headers arrived in full
 
     def on_response_complete(self) -> None:
         self._arm()  # before: the parent may start a pipelined request right away
@@ -57,7 +58,7 @@ class HeaderDeadline(H11Protocol):
 
 def uvicorn_config(app: FastAPI, settings: Settings, host: str, port: int) -> uvicorn.Config:
     protocol = type(
-        "BulkheadH11", (HeaderDeadline,), {"header_timeout_s": settings.http_header_timeout_s}
+        "BulkheadHttp", (HeaderDeadline,), {"header_timeout_s": settings.http_header_timeout_s}
     )
     trusted = [str(network) for network in settings.trusted_proxies]
     return uvicorn.Config(
