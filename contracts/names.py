@@ -25,6 +25,7 @@ class Activity(StrEnum):
 
 class IncidentSignal(StrEnum):
     FINDING = "finding"
+    FINDINGS = "findings"  # a list of FindingEnvelope, for one incident, in arrival order
     RECHECK = "recheck"
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from contracts.incident import AuditEntry
 from orchestrator.audit.checkpointer import Checkpointer
-from orchestrator.audit.sink import ForwardingAuditSink
+from orchestrator.audit.sink import ForwardingAuditSink, read_entries
 from orchestrator.cli.main import main
 from orchestrator.config import Settings
 from orchestrator.wiring.worker import AUDIT_FILE, build_audit_sink
@@ -93,3 +93,11 @@ def verify_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, di
 
 def finding_kinds(document: dict[str, Any]) -> set[tuple[str, str | None]]:
     return {(f["kind"], f["incident_id"]) for f in document["findings"]}
+
+
+def exported(state_dir: Path, incident_id: str) -> list[AuditEntry]:
+    path = state_dir / AUDIT_FILE
+    if not path.is_file():
+        return []
+    entries = [e for _, e in read_entries(path)]
+    return [e for e in entries if isinstance(e, AuditEntry) and e.incident_id == incident_id]

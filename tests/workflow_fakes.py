@@ -159,3 +159,14 @@ async def send(
         finding=found or finding(), source="generic", webhook_id=webhook_id, received_at_ms=0
     )
     await IncidentClient(client).deliver(settings, params, envelope)
+
+
+async def send_many(
+    client: Client, settings: Settings, params: IncidentParams, found: list[Finding]
+) -> None:
+    """Several findings in one signal-with-start, as the API's coalescer sends them."""
+    envelopes = [
+        FindingEnvelope(finding=f, source="generic", webhook_id=None, received_at_ms=0)
+        for f in found
+    ]
+    await IncidentClient(client).deliver_many(settings, params, envelopes)

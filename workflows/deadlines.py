@@ -20,8 +20,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.execution import StepExecution
 
 
-def next_timer(steps: Collection[StepView], drift: DriftChecks) -> timedelta | None:
-    """How long the loop may sleep before something is due; None when nothing is."""
+def next_timer(
+    steps: Collection[StepView], drift: DriftChecks, export_by: datetime | None = None
+) -> timedelta | None:
+    """How long the loop may sleep before something is due (a gate, a lease, a drift
+    check, waiting audit entries); None when nothing is."""
     deadlines = [
         datetime.fromisoformat(s.approval_deadline)
         for s in steps
@@ -32,6 +35,8 @@ def next_timer(steps: Collection[StepView], drift: DriftChecks) -> timedelta | N
         if s.state in gates.HOLDING and s.lease_expires_at and s.reversible
     ]
     deadlines += drift.deadlines(steps)
+    if export_by is not None:
+        deadlines.append(export_by)
     if not deadlines:
         return None
     return max(min(deadlines) - workflow.now(), timedelta(milliseconds=1))

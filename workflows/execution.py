@@ -6,7 +6,6 @@ side effect is a local activity called by name.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -22,7 +21,6 @@ with workflow.unsafe.imports_passed_through():
     from contracts.adapter import Plan, Receipt, StepCommand, Verification, WriteRecord
     from contracts.city import ContainmentEvent, city_workflow_id
     from contracts.incident import (
-        AuditBatch,
         AuditEntry,
         GuardReport,
         GuardRequest,
@@ -30,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         StepView,
     )
     from contracts.names import Activity, CitySignal, ErrorType
+    from workflows.auditing import AuditTrail
 
 # Apply, verify and rollback on a fast target run as local activities: each regular
 # activity dispatch costs ~50 ms on the dev server. `plan` is the one regular activity
@@ -47,10 +46,6 @@ ADAPTER_RETRY = RetryPolicy(
 GUARD_TIMEOUT = timedelta(seconds=15)
 # Histories recorded before the essential-service guard existed replay without its probes.
 GUARD_PATCH = "essential-service-guard"
-AUDIT_EXPORT_TIMEOUT = timedelta(seconds=30)
-AUDIT_EXPORT_DEADLINE = timedelta(minutes=5)
-# Audit entries kept in state for queries; the sink holds the whole trail.
-AUDIT_TAIL = 500
 ResultT = TypeVar("ResultT")
 # How a failed activity surfaces in the workflow: a regular one as ActivityError, a local
 # one that failed for good as the ApplicationError itself, a timed-out one as a timeout.
@@ -64,7 +59,7 @@ def error_text(exc: BaseException) -> str:
     return str(cause)
 
 
-class StepExecution:
+class StepExecution(AuditTrail):
     def __init__(
         self,
         *,
@@ -74,14 +69,15 @@ class StepExecution:
         exported_seq: int,
         escalate: Callable[[str], None],
     ) -> None:
-        self.incident_id = incident_id
-        self.audit_tail = audit_tail
-        self.audit_total = audit_total
-        self.exported_seq = exported_seq
+        super().__init__(
+            incident_id=incident_id,
+            audit_tail=audit_tail,
+            audit_total=audit_total,
+            exported_seq=exported_seq,
+        )
         self._escalate = escalate
         self._applied = 0
         self._ledger_tasks: set[asyncio.Task[None]] = set()
-        self._export: asyncio.Task[None] | None = None
         # Whether this run probes essential services (set by the workflow's run, from its
         # patch: histories from before the guard replay without probes).
         self.guarded = False
@@ -344,70 +340,6 @@ class StepExecution:
     def transition(self, step: StepView, state: StepState, **detail: object) -> None:
         step.state = state
         self.record(f"step.{state.value}", step=step.id, **detail)
-
-    def record(self, kind: str, **detail: object) -> None:
-        self.audit_total += 1
-        # Round-trip the detail through JSON: the sink hashes exactly what is exported.
-        entry = AuditEntry(
-            incident_id=self.incident_id,
-            seq=self.audit_total,
-            at=workflow.now().isoformat(),
-            kind=kind,
-            detail=json.loads(json.dumps(detail, default=str)),
-        )
-        self.audit_tail.append(entry)
-        # Trim the in-state tail, but never drop an entry the sink has not received yet.
-        while len(self.audit_tail) > AUDIT_TAIL and self.audit_tail[0].seq <= self.exported_seq:
-            self.audit_tail.pop(0)
-
-    def export_due(self) -> bool:
-        """Export whenever entries wait and no export is in flight.
-
-        With one export in flight at a time, a storm batches itself: entries recorded
-        while an export runs all go out together in the next one.
-        """
-        return self._export is None and self.has_pending_audit()
-
-    def start_export(self) -> None:
-        """Ship pending entries in the background, as a regular activity.
-
-        Not a local activity: those also run in workflow-task attempts that are later
-        discarded, and would export entries that never became part of the history.
-        """
-        pending = self._pending_audit()
-        self._export = asyncio.ensure_future(self._export_batch(pending))
-
-    async def flush_audit(self) -> None:
-        """Before the run ends: every entry recorded so far reaches the sink."""
-        until = self.audit_total
-        while self.exported_seq < until:
-            if self._export is None:
-                self.start_export()
-            if self._export is not None:
-                await self._export
-
-    def has_pending_audit(self) -> bool:
-        return bool(self.audit_tail) and self.audit_tail[-1].seq > self.exported_seq
-
-    def _pending_audit(self) -> list[AuditEntry]:
-        return [e for e in self.audit_tail if e.seq > self.exported_seq]
-
-    async def _export_batch(self, pending: list[AuditEntry]) -> None:
-        try:
-            await workflow.execute_activity(
-                Activity.EXPORT_AUDIT,
-                AuditBatch(entries=pending),
-                start_to_close_timeout=AUDIT_EXPORT_TIMEOUT,
-                schedule_to_close_timeout=AUDIT_EXPORT_DEADLINE,
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
-            )
-            self.exported_seq = max(self.exported_seq, pending[-1].seq)
-        except ActivityError:
-            # The entries stay pending (never trimmed) and go out with the next export;
-            # containment never waits for an audit sink that is down.
-            pass
-        finally:
-            self._export = None
 
 
 def _writes(writes: list[WriteRecord]) -> dict[str, Any]:

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.names import STATE_QUERY, ErrorType, IncidentSignal, IncidentUpdate
     from contracts.visibility import CONTINUED, IDLE, Visible, visible
     from workflows import carrying, deadlines, deciding, gates, resting, updates
+    from workflows.auditing import BATCH_PATCH
     from workflows.deciding import PREVIEW_PATCH
     from workflows.drift import DRIFT_PATCH, DriftChecks
     from workflows.execution import GUARD_PATCH, StepExecution
@@ -106,6 +107,13 @@ class IncidentWorkflow:
             closing=self._release is not None,
             needs_decision=self._needs_decision,
         )
+
+    @workflow.signal(name=IncidentSignal.FINDINGS)
+    def findings(self, envelopes: list[FindingEnvelope]) -> None:
+        """Several findings in one signal: the API coalesces those that arrive together
+        for one incident (orchestrator/ingest/coalescer.py), in the order they came."""
+        for envelope in envelopes:
+            self.finding(envelope)
 
     @workflow.signal(name=IncidentSignal.RECHECK)
     def recheck(self, reason: str) -> None:
@@ -237,7 +245,9 @@ class IncidentWorkflow:
         while True:
             self._listing.publish(self._visibility)
             # A timeout means an approval deadline, a lease or a drift check is due.
-            timer = deadlines.next_timer(self._steps.values(), self._drift)
+            timer = deadlines.next_timer(
+                self._steps.values(), self._drift, self._x.export_deadline()
+            )
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(self._has_work, timeout=timer)
             if self._needs_decision:
@@ -256,9 +266,11 @@ class IncidentWorkflow:
             ]
             if ready:
                 await asyncio.gather(*(self._x.execute(s) for s in ready))
-            if self._x.export_due():
+            exporting = self._x.export_due()
+            if exporting:
                 self._x.start_export()
-            self._listing.publish(self._visibility)
+            # A findings count that waited goes out with the audit entries of its findings.
+            self._listing.publish(self._visibility, counts=exporting)
             if self._released:
                 await self._hand_over_released()
                 return self.state()
@@ -280,6 +292,8 @@ class IncidentWorkflow:
         self._is_bounded()
         self._history = workflow.patched(HISTORY_PATCH)
         self._grants.enabled = workflow.patched(GRANTS_PATCH)
+        self._x.batched = workflow.patched(BATCH_PATCH)
+        self._listing.counts_wait = self._x.batched
 
     async def _hand_over_released(self) -> None:
         """After a release: findings that came during it open the entity's next incident
@@ -323,6 +337,7 @@ class IncidentWorkflow:
             or any(s.state in (StepState.PLANNED, StepState.APPROVED) for s in self._steps.values())
             or self._should_continue_as_new()
             or self._x.export_due()
+            or self._x.rearm
             or self._listing.stale(self._visibility)
         )
 

@@ -32,6 +32,7 @@ from workflow_fakes import (
     new_incident,
     scripted_activities,
     send,
+    send_many,
 )
 from workflow_histories import HISTORIES, source_hash
 
@@ -258,6 +259,20 @@ async def rest_and_next_incident(client: Client, settings: Settings, lab: Traffi
         ]
 
 
+async def findings_in_batches(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:
+    """Findings coalesced into one signal; their audit entries exported by the timer
+    (EXPORT_DELAY) rather than at once, and the findings count published with them."""
+    engine = ScriptedEngine([])
+    async with running_worker(client, settings, scripted_activities(settings, engine)):
+        params = new_incident()
+        await send_many(client, settings, params, [finding() for _ in range(3)])
+        await wait_for(client, params.incident_id, lambda v: v.findings_received == 3)
+        await send_many(client, settings, params, [finding(), finding()])
+        await asyncio.sleep(1.5)  # past EXPORT_DELAY: the timer sends the batch out
+        await wait_for(client, params.incident_id, lambda v: v.findings_received == 5)
+        return [("findings-in-batches", await released(client, params.incident_id, DORA))]
+
+
 async def city_pause_resume(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:
     """The city record: automation paused and resumed by principals."""
     city = TemporalCity(client, settings)
@@ -277,6 +292,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     drift_reapply,
     continue_as_new,
     rest_and_next_incident,
+    findings_in_batches,
     city_pause_resume,
 )
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
+from audit_trails import exported
 from harness import make_settings, running_worker, wait_for
 from temporalio.client import Client
 from workflow_fakes import (
@@ -17,22 +17,14 @@ from workflow_fakes import (
 )
 
 from contracts.city import AutomationChange
-from contracts.incident import AuditEntry, IncidentStatus, Principal, StepState
+from contracts.incident import IncidentStatus, Principal, StepState
 from orchestrator.audit.chain import chain_errors
-from orchestrator.audit.sink import JsonlAuditSink, read_entries
+from orchestrator.audit.sink import JsonlAuditSink
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.temporal.city import TemporalCity
 from orchestrator.wiring.worker import AUDIT_FILE, build_activities
 
 DORA = Principal(name="dora", roles=["duty-officer"])
-
-
-def exported(state_dir: Path, incident_id: str) -> list[AuditEntry]:
-    path = state_dir / AUDIT_FILE
-    if not path.is_file():
-        return []
-    entries = [e for _, e in read_entries(path)]
-    return [e for e in entries if isinstance(e, AuditEntry) and e.incident_id == incident_id]
 
 
 async def test_storm_of_1000_findings_makes_one_incident_and_counts_duplicates(
