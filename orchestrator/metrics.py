@@ -20,6 +20,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 # Webhook request latency: the 202 waits for Temporal, so the buckets reach seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 UNKNOWN_SOURCE = "unknown"  # the `source` label of a request to a source nobody configured
 
 
@@ -46,6 +47,14 @@ class Metrics:
             "Time from a webhook request's arrival to its response, by source.",
             ["source"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+        self.findings_per_signal = Histogram(
+            "bulkhead_findings_per_signal",
+            "Findings carried by each signal-with-start to an incident: above 1 when "
+            "findings for one incident arrive together and are coalesced.",
+            buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
 

@@ -53,7 +53,8 @@ def create_app(context: ApiContext, metrics_registry: metrics.Metrics | None = N
         body_timeout_s=context.settings.http_body_timeout_s,
     )
     problems.install(app)
-    metrics.install(app, metrics_registry, guard=[Depends(metrics_caller)])
+    registry = metrics.install(app, metrics_registry, guard=[Depends(metrics_caller)])
+    context.coalescer.observe = registry.findings_per_signal.observe
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(incidents.router)

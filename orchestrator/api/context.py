@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 from fastapi import Request
 from temporalio.client import Client
 
+from contracts.findings import FindingEnvelope
+from contracts.incident import IncidentParams
 from orchestrator.config import Settings
+from orchestrator.ingest.coalescer import Coalescer
 from orchestrator.ingest.raw_store import RawStore, raw_store
 from orchestrator.ingest.signatures import RecentIds
 from orchestrator.policy.base import PolicyEngine
@@ -16,6 +20,10 @@ from orchestrator.responders import grants
 from orchestrator.responders.oidc import OidcVerifier
 from orchestrator.responders.principals import PrincipalStore
 from orchestrator.temporal.city import TemporalCity
+from orchestrator.temporal.incidents import IncidentClient
+
+# A webhook's findings must be in Temporal within this, or the sender gets a 503.
+DELIVERY_TIMEOUT = timedelta(seconds=5)
 
 
 @dataclass
@@ -40,6 +48,18 @@ class ApiContext:
         if self.raw is None:
             self.raw = raw_store(self.settings)
         return self.raw
+
+    @cached_property
+    def coalescer(self) -> Coalescer:
+        """One call in flight per incident; findings that arrive meanwhile go together."""
+        incidents = IncidentClient(self.client)
+
+        async def send(params: IncidentParams, envelopes: list[FindingEnvelope]) -> None:
+            await incidents.deliver_many(
+                self.settings, params, envelopes, rpc_timeout=DELIVERY_TIMEOUT
+            )
+
+        return Coalescer(send)
 
     def secrets_for(self, source: str) -> list[str]:
         return self.webhook_secrets.get(source) or self.webhook_secrets.get("*", [])

@@ -11,7 +11,7 @@ knows HTTP.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -105,21 +105,34 @@ class IncidentClient:
         *,
         rpc_timeout: timedelta | None = None,
     ) -> WorkflowHandle[IncidentWorkflow, IncidentView]:
-        """Signal-with-start: returns only once Temporal durably accepted the finding.
+        """Signal-with-start of one finding (see deliver_many)."""
+        return await self.deliver_many(settings, params, [envelope], rpc_timeout=rpc_timeout)
+
+    async def deliver_many(
+        self,
+        settings: Settings,
+        params: IncidentParams,
+        envelopes: Sequence[FindingEnvelope],
+        *,
+        rpc_timeout: timedelta | None = None,
+    ) -> WorkflowHandle[IncidentWorkflow, IncidentView]:
+        """Signal-with-start: returns only once Temporal durably accepted the findings,
+        all of them or none (one signal: `finding` for one, `findings` for several).
 
         The settings' drift check interval goes with a new incident unless the caller set
-        one. Raises Unavailable when Temporal did not take it (the sender may redeliver:
+        one. Raises Unavailable when Temporal did not take them (the sender may redeliver:
         the workflow drops a finding it has seen)."""
         if "drift_check_s" not in params.model_fields_set:
             params = params.model_copy(update={"drift_check_s": settings.drift_check_s})
+        one = len(envelopes) == 1
         try:
             return await self._client.start_workflow(
                 IncidentWorkflow.run,
                 params,
                 id=params.incident_id,
                 task_queue=settings.task_queue,
-                start_signal=IncidentSignal.FINDING,
-                start_signal_args=[envelope],
+                start_signal=IncidentSignal.FINDING if one else IncidentSignal.FINDINGS,
+                start_signal_args=[envelopes[0] if one else list(envelopes)],
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 rpc_timeout=rpc_timeout,
             )

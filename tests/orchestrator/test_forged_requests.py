@@ -213,7 +213,7 @@ async def test_ten_thousand_forgeries_hand_nothing_on(
         delivered.append(args)
 
     # Every finding the API hands on goes through the typed client's signal-with-start.
-    monkeypatch.setattr(IncidentClient, "deliver", counting_deliverer)
+    monkeypatch.setattr(IncidentClient, "deliver_many", counting_deliverer)
     started = time.perf_counter()
     async with api_client(temporal_client, settings, None) as http:
         statuses = await _flood(http, forgeries(settings), FORGED)

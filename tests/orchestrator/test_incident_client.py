@@ -130,7 +130,7 @@ async def test_a_webhook_temporal_does_not_take_is_503_not_durable(
     async def down(*_: Any, **__: Any) -> None:
         raise errors.Unavailable("connection refused")
 
-    monkeypatch.setattr(IncidentClient, "deliver", down)
+    monkeypatch.setattr(IncidentClient, "deliver_many", down)
     settings = make_settings(1)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     body = json.dumps(example_finding(resources=[{"uid": fresh_ip()}])).encode()
