@@ -57,6 +57,10 @@ def ref_of(body: bytes) -> RawRef:
     return RawRef(sha256=hashlib.sha256(body).hexdigest(), bytes=len(body))
 
 
+# Raw payloads up to this size go to a file store without leaving the event loop.
+INLINE_BYTES = 64 * 1024
+
+
 class FileRawStore:
     """`<root>/<2 hex>/<64 hex>`, written to a temp file and renamed (never half a file),
     mode 0600 like the rest of the state dir."""
@@ -65,6 +69,7 @@ class FileRawStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._made: set[Path] = set()  # fan-out directories known to exist
 
     def _path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
@@ -82,8 +87,14 @@ class FileRawStore:
         path = self._path(sha256)
         if path.exists():
             return
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+        if path.parent not in self._made:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._made.add(path.parent)
+        try:
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+        except FileNotFoundError:  # pruned since (a retention job): make it again
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(body)
@@ -174,7 +185,12 @@ def check_in(store: RawStore, findings: Sequence[Finding]) -> list[Finding]:
 
 
 async def checked_in(store: RawStore, findings: Sequence[Finding]) -> list[Finding]:
-    """check_in off the event loop: hashing and writing a megabyte takes milliseconds."""
+    """check_in off the event loop: hashing and writing a megabyte takes milliseconds.
+    A few kilobytes to a local file take tens of microseconds, less than the hop to a
+    thread and back, so those are written in place (an alert storm is mostly those)."""
+    size = sum(len(f.raw_data) for f in findings if f.raw_data is not None)
+    if isinstance(store, FileRawStore) and size <= INLINE_BYTES:
+        return check_in(store, findings)
     return await asyncio.to_thread(check_in, store, findings)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import stat
 from pathlib import Path
 
@@ -56,6 +57,14 @@ def test_file_store_keeps_each_body_once_privately(tmp_path: Path):
 
 
 @needs_postgres
+def test_file_store_writes_again_after_a_retention_job_pruned_its_directories(tmp_path: Path):
+    store = FileRawStore(tmp_path / "raw")
+    (first,) = store.put_many([b"first"])
+    shutil.rmtree(tmp_path / "raw")  # as `find raw -delete` would
+    (again,) = store.put_many([b"first"])
+    assert store.get(again.sha256) == b"first" and again == first
+
+
 def test_postgres_store_keeps_each_body_once(postgres_dsn: str):
     roundtrip(PostgresRawStore(postgres_dsn))
 
