@@ -55,6 +55,7 @@ from orchestrator.lab.traffic import MODE_NORMAL, MODE_REGISTER, TrafficLab
 from orchestrator.temporal.city import TemporalCity
 from orchestrator.temporal.client import temporal_binary
 from orchestrator.wiring.inventory import Inventory
+from workflows.auditing import EXPORT_DELAY
 from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 GATED = {
@@ -268,7 +269,8 @@ async def findings_in_batches(client: Client, settings: Settings, lab: TrafficLa
         await send_many(client, settings, params, [finding() for _ in range(3)])
         await wait_for(client, params.incident_id, lambda v: v.findings_received == 3)
         await send_many(client, settings, params, [finding(), finding()])
-        await asyncio.sleep(1.5)  # past EXPORT_DELAY: the timer sends the batch out
+        # Past EXPORT_DELAY: the timer sends the batch out.
+        await asyncio.sleep(EXPORT_DELAY.total_seconds() + 0.5)
         await wait_for(client, params.incident_id, lambda v: v.findings_received == 5)
         return [("findings-in-batches", await released(client, params.incident_id, DORA))]
 
