@@ -42,8 +42,9 @@ class Settings(BaseSettings):
     # The name the server's certificate must carry (also the TLS SNI and HTTP/2 authority)
     # when it differs from the host in temporal_address, e.g. an address behind a proxy.
     temporal_tls_server_name: str | None = None
-    # Task slots one worker process takes at once; unset: temporalio's defaults. A cached
-    # workflow needs two workflow-task slots (the SDK refuses fewer).
+    # Task slots one worker process takes at once; unset: temporalio's default for
+    # activities, two per core (at least 4) for workflow tasks (wiring/worker.py). A
+    # cached workflow needs two workflow-task slots (the SDK refuses fewer).
     max_concurrent_activities: int | None = Field(default=None, ge=1)
     max_concurrent_workflow_tasks: int | None = Field(default=None, ge=2)
     # True only where the local lab runs (`bulkhead up` and `make run` set it; or

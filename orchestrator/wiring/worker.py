@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -22,6 +24,20 @@ from workflows.city import CityWorkflow
 from workflows.incident import IncidentWorkflow
 
 AUDIT_FILE = "audit.jsonl"
+
+
+def workflow_task_slots(settings: Settings) -> int:
+    """Workflow tasks one worker runs at once: the setting, else two per core (at least 4).
+
+    temporalio's default is 100, each on a thread of its own. On a 2-core machine in an
+    alert storm those threads fought over the GIL, and a task taken at once carried one
+    signal; with a few slots the tasks that wait gather the signals that arrive meanwhile,
+    and the storm went from 0.35-0.45x to 0.52-0.58x of bare signal-with-start
+    (bench/storm.py, docs/PERFORMANCE.md). A task waiting on a local activity (apply,
+    verify, a guard probe) holds its slot: raise this where adapters are slow."""
+    if settings.max_concurrent_workflow_tasks is not None:
+        return settings.max_concurrent_workflow_tasks
+    return max(4, 2 * (os.cpu_count() or 1))
 
 
 def build_audit_sink(settings: Settings, metrics: WorkerMetrics | None = None) -> AuditSink:
@@ -75,7 +91,7 @@ def build_worker(
         workflows=[IncidentWorkflow, CityWorkflow],
         activities=[*activities.all(), verifier.verify_grant],
         max_cached_workflows=max_cached_workflows,
-        # None keeps temporalio's default for that slot kind.
+        # None keeps temporalio's default.
         max_concurrent_activities=settings.max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_concurrent_workflow_tasks=workflow_task_slots(settings),
     )

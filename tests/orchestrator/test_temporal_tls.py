@@ -10,6 +10,7 @@ temporal_tls_server_name = "temporal.test". For API keys the proxy also terminat
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from tlsproxy import TlsProxy, server_context
 from contracts.incident import IncidentStatus
 from orchestrator.config import Settings
 from orchestrator.temporal.client import connect, tls_config
-from orchestrator.wiring.worker import build_activities
+from orchestrator.wiring.worker import build_activities, workflow_task_slots
 
 SERVER_NAME = "temporal.test"
 API_KEY = "bk_test_" + uuid.uuid4().hex  # a made-up key: the gate only compares it
@@ -249,3 +250,16 @@ def test_settings_come_from_bulkhead_environment(monkeypatch, tmp_path: Path):
     assert API_KEY not in repr(settings)  # a SecretStr: never in a log line
     assert settings.temporal_tls_server_name == SERVER_NAME
     assert (settings.max_concurrent_activities, settings.max_concurrent_workflow_tasks) == (7, 4)
+
+
+def test_workflow_task_slots_default_to_two_per_core_and_the_setting_wins(
+    monkeypatch, tmp_path: Path
+):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert workflow_task_slots(Settings(state_dir=tmp_path)) == 4
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert workflow_task_slots(Settings(state_dir=tmp_path)) == 32
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert workflow_task_slots(Settings(state_dir=tmp_path)) == 4
+    chosen = Settings(state_dir=tmp_path, max_concurrent_workflow_tasks=100)
+    assert workflow_task_slots(chosen) == 100
