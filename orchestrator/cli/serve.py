@@ -110,10 +110,10 @@ async def _worker(settings: Settings) -> int:
 
 def api(settings: Settings) -> int:
     os.umask(0o077)  # what the API writes (console sessions, tokens) is private
-    # uvloop: the event loop in C, where an alert storm spends the API's time.
+    # uvloop: the event loop in C; an alert storm is event-loop work in the API and worker.
     return uvloop.run(_api(settings))
 
 
 def worker(settings: Settings) -> int:
     os.umask(0o077)  # the audit trail and the lab's secrets are private
-    return asyncio.run(_worker(settings))
+    return uvloop.run(_worker(settings))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import os
@@ -11,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import structlog
+import uvloop
 
 from orchestrator.cli.lab import Lab, load_lab
 from orchestrator.cli.serve import api_part, run_parts, worker_part
@@ -123,4 +123,5 @@ def up(settings: Settings, *, with_lab: bool) -> int:
         settings = settings.model_copy(update={"lab": True})
     secure_state_dir(settings.state_dir)
     with state_dir_lock(settings.state_dir):
-        return asyncio.run(run_up(settings, with_lab=with_lab))
+        # uvloop, as `bulkhead api` and `bulkhead worker` run (orchestrator/cli/serve.py).
+        return uvloop.run(run_up(settings, with_lab=with_lab))
