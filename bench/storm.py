@@ -1,10 +1,15 @@
-"""Storm: N findings about M entities posted by concurrent clients to a real `bulkhead api`
-process (with a real `bulkhead worker` process and the dev server).
+"""Storm: N findings about M entities posted by concurrent clients to a real Bulkhead.
 
-Prints accepted findings/s, acknowledgement latency, incidents created and findings lost
-(acknowledged with 202 but not in any incident). Baseline in the same run: the same
-number of bare signal-with-start calls straight to Temporal, without HTTP or Bulkhead.
-    .venv/bin/python bench/storm.py [--findings 10000] [--entities 100] [--clients 64]
+Three storms, each against the bare baseline on the same Temporal server in the same run
+(signal-with-start of a workflow nobody runs, same shape, no HTTP, no Bulkhead):
+- `separate`: 100 entities, a `bulkhead api` and a `bulkhead worker` process beside a dev
+  server with in-memory SQLite (the shape measured since session 1);
+- `concentrated`: the same against 5 entities, as a scanner or a worm produces;
+- `up`: 100 entities against `bulkhead up` itself (API and worker in one process, its own
+  dev server on file-backed SQLite, the lab), as a user runs it.
+Each prints accepted findings/s, acknowledgement latency, findings lost (acknowledged with
+202 but in no incident) and how many findings each signal to Temporal carried.
+    .venv/bin/python bench/storm.py [--findings 10000] [--clients 64] [--only separate,up]
 """
 
 from __future__ import annotations
@@ -13,11 +18,16 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +45,7 @@ from orchestrator.config import new_webhook_secret
 from orchestrator.ingest.signatures import sign
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.temporal.client import temporal_binary
+from orchestrator.temporal.errors import NotFound
 from orchestrator.temporal.incidents import IncidentClient
 from workflows.visibility import KEYS as VISIBILITY_KEYS
 
@@ -74,14 +85,14 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 async def post_all(
-    port: int, secret: str, bodies: list[bytes], clients: int
+    port: int, secret: str, bodies: list[bytes], clients: int, run: str
 ) -> tuple[list[float], list[dict[str, Any]], int]:
     """Keep-alive HTTP/1.1 over raw sockets with pre-signed requests: a load generator
     that costs little CPU, so the numbers describe Bulkhead rather than the client."""
     now = int(time.time())
     requests = []
     for index, body in enumerate(bodies):
-        headers = sign(body, secret, msg_id=f"m-{index}", timestamp=now)
+        headers = sign(body, secret, msg_id=f"m-{run}-{index}", timestamp=now)
         headers["content-type"] = "application/json"
         requests.append(request_bytes(port, body, headers))
     queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -138,18 +149,50 @@ async def bare_signal_with_start(client: Client, n: int, entities: int, clients:
 
 async def wait_ready(api: str) -> None:
     async with httpx.AsyncClient() as http:
-        for _ in range(300):
+        for _ in range(600):
             try:
                 if (await http.get(f"{api}/readyz")).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(0.1)
-    raise RuntimeError("bulkhead api never became ready")
+    raise RuntimeError(f"{api} never became ready")
 
 
-async def main(n: int, entities: int, clients: int) -> None:
-    logs.configure("warning")
+@dataclass
+class Target:
+    """A running Bulkhead: its API port and webhook secret, and a client of its Temporal."""
+
+    client: Client
+    api_port: int
+    secret: str
+
+
+def base_environment(state: Path, secret: str, api_port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "BULKHEAD_TASK_QUEUE": f"storm-{uuid.uuid4().hex[:6]}",
+        "BULKHEAD_STATE_DIR": str(state),
+        "BULKHEAD_WEBHOOK_SECRET": secret,
+        "BULKHEAD_API_PORT": str(api_port),
+        "BULKHEAD_LOG_LEVEL": "warning",
+    }
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@asynccontextmanager
+async def separate() -> AsyncIterator[Target]:
+    """A dev server (in-memory SQLite), the traffic lab, `bulkhead api` and `bulkhead worker`."""
     env = await WorkflowEnvironment.start_local(
         search_attributes=VISIBILITY_KEYS,
         dev_server_existing_path=str(temporal_binary()),
@@ -157,76 +200,127 @@ async def main(n: int, entities: int, clients: int) -> None:
     )
     lab = TrafficLab(port=free_port())
     await lab.start()
-    state = Path(tempfile.mkdtemp(prefix="bulkhead-storm-"))
-    api_port = free_port()
-    api = f"http://127.0.0.1:{api_port}"
-    secret = new_webhook_secret()
-    environ = {
-        **os.environ,
-        "BULKHEAD_TASK_QUEUE": f"storm-{uuid.uuid4().hex[:6]}",
-        "BULKHEAD_STATE_DIR": str(state),
-        "BULKHEAD_LAB_MODBUS_PORT": str(lab.port),
-        "BULKHEAD_WEBHOOK_SECRET": secret,
-        "BULKHEAD_API_PORT": str(api_port),
-        "BULKHEAD_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
-        "BULKHEAD_LOG_LEVEL": "warning",
-    }
-    worker = spawn([BULKHEAD, "worker"], environ)
-    server = spawn([BULKHEAD, "api"], environ)
+    api_port, secret = free_port(), new_webhook_secret()
+    environ = base_environment(Path(tempfile.mkdtemp(prefix="bulkhead-storm-")), secret, api_port)
+    environ["BULKHEAD_LAB_MODBUS_PORT"] = str(lab.port)
+    environ["BULKHEAD_TEMPORAL_ADDRESS"] = env.client.service_client.config.target_host
+    processes = [spawn([BULKHEAD, "worker"], environ), spawn([BULKHEAD, "api"], environ)]
     try:
-        await wait_ready(api)
-        run = uuid.uuid4().hex[:6]
-        names = [f"storm-{run}-entity-{i}" for i in range(entities)]
-        bodies = [payload(i, names[i % entities], run) for i in range(n)]
-        print(
-            f"# posting {n} findings about {entities} entities with {clients} clients",
-            file=sys.stderr,
-        )
-        started = time.perf_counter()
-        latencies, accepted, failures = await post_all(api_port, secret, bodies, clients)
-        elapsed = time.perf_counter() - started
-        incidents = sorted({a["incident_id"] for a in accepted})
-        print("# checking every acknowledged finding landed in an incident", file=sys.stderr)
-        landed = 0
-        reader = IncidentClient(env.client)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            # No deadline per query: under the storm a worker may answer late, not never.
-            views = [await reader.state(i, rpc_timeout=None) for i in incidents]
-            landed = sum(v.findings_received for v in views)
-            if landed >= len(accepted):
-                break
-            await asyncio.sleep(1)
-        bare_rate = await bare_signal_with_start(env.client, min(n, 5000), entities, clients)
-        emit(
-            {
-                "bench": "storm",
-                "machine": machine(),
-                "findings": n,
-                "entities": entities,
-                "clients": clients,
-                "accepted": len(accepted),
-                "rejected_after_retries": failures,
-                "accepted_per_s": round(len(accepted) / elapsed, 1),
-                "ack_latency": percentiles_ms(latencies),
-                "incidents_created": len(incidents),
-                "findings_in_incidents": landed,
-                "findings_lost": len(accepted) - landed,
-                "baseline_bare_signal_with_start_per_s": round(bare_rate, 1),
-            }
-        )
+        await wait_ready(f"http://127.0.0.1:{api_port}")
+        yield Target(env.client, api_port, secret)
     finally:
-        for process in (server, worker):
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+        stop(processes)
         await lab.stop()
         await env.shutdown()
+
+
+@asynccontextmanager
+async def up() -> AsyncIterator[Target]:
+    """`bulkhead up` on private ports and a private state dir, as a user runs it."""
+    api_port, temporal_port, secret = free_port(), free_port(), new_webhook_secret()
+    state = Path(tempfile.mkdtemp(prefix="bulkhead-storm-up-"))
+    environ = base_environment(state, secret, api_port)
+    for server in ("MODBUS", "LDAP", "SCIM", "VAULT", "OPCUA", "HTTP"):
+        environ[f"BULKHEAD_LAB_{server}_PORT"] = str(free_port())
+    command = [BULKHEAD, "up", "--state-dir", str(state), "--api-port", str(api_port)]
+    process = spawn([*command, "--temporal-port", str(temporal_port)], environ)
+    try:
+        await wait_ready(f"http://127.0.0.1:{api_port}")
+        client = await Client.connect(
+            f"127.0.0.1:{temporal_port}", data_converter=pydantic_data_converter
+        )
+        yield Target(client, api_port, secret)
+    finally:
+        stop([process])
+
+
+async def signals_so_far(api_port: int) -> tuple[float, float]:
+    """Findings carried and signal-with-start calls made so far, from the API's metrics."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{api_port}/metrics")).text
+    found = dict(re.findall(r"^bulkhead_findings_per_signal_(sum|count) (\S+)$", text, re.M))
+    return float(found.get("sum", 0)), float(found.get("count", 0))
+
+
+async def received(reader: IncidentClient, incident_id: str) -> int:
+    try:
+        # No deadline per query: under the storm a worker may answer late, not never.
+        return (await reader.state(incident_id, rpc_timeout=None)).findings_received
+    except NotFound:  # seen once mid continue-as-new on a loaded server: asked again
+        return 0
+
+
+async def count_landed(client: Client, incidents: list[str], expected: int) -> int:
+    """Findings found back in the incidents, waiting up to 2 min for the worker to catch up."""
+    reader = IncidentClient(client)
+    landed = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        landed = sum([await received(reader, i) for i in incidents])
+        if landed >= expected:
+            break
+        await asyncio.sleep(1)
+    return landed
+
+
+async def storm(target: Target, name: str, n: int, entities: int, clients: int) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:6]
+    names = [f"storm-{run}-entity-{i}" for i in range(entities)]
+    bodies = [payload(i, names[i % entities], run) for i in range(n)]
+    print(f"# {name}: {n} findings about {entities} entities, {clients} clients", file=sys.stderr)
+    carried_before, signals_before = await signals_so_far(target.api_port)
+    started = time.perf_counter()
+    latencies, accepted, failures = await post_all(
+        target.api_port, target.secret, bodies, clients, run
+    )
+    elapsed = time.perf_counter() - started
+    print(f"# {name}: checking every acknowledged finding landed", file=sys.stderr)
+    incidents = sorted({a["incident_id"] for a in accepted})
+    landed = await count_landed(target.client, incidents, len(accepted))
+    carried, signals = await signals_so_far(target.api_port)
+    bare_rate = await bare_signal_with_start(target.client, min(n, 5000), entities, clients)
+    rate = len(accepted) / elapsed
+    return {
+        "storm": name,
+        "findings": n,
+        "entities": entities,
+        "clients": clients,
+        "accepted": len(accepted),
+        "rejected_after_retries": failures,
+        "accepted_per_s": round(rate, 1),
+        "ack_latency": percentiles_ms(latencies),
+        "incidents_created": len(incidents),
+        "findings_in_incidents": landed,
+        "findings_lost": len(accepted) - landed,
+        "signals_to_temporal": int(signals - signals_before),
+        "findings_per_signal": round((carried - carried_before) / (signals - signals_before), 2)
+        if signals > signals_before
+        else None,
+        "baseline_bare_signal_with_start_per_s": round(bare_rate, 1),
+        "ratio_to_bare": round(rate / bare_rate, 2),
+    }
+
+
+async def main(n: int, clients: int, only: set[str]) -> None:
+    logs.configure("warning")
+    runs: list[dict[str, Any]] = []
+    if only & {"separate", "concentrated"}:
+        async with separate() as target:
+            if "separate" in only:
+                runs.append(await storm(target, "separate", n, 100, clients))
+            if "concentrated" in only:
+                runs.append(await storm(target, "concentrated", n, 5, clients))
+    if "up" in only:
+        async with up() as target:
+            runs.append(await storm(target, "up", n, 100, clients))
+    goals = {"ratio_to_bare": {"separate": 0.8, "up": 0.8, "concentrated": 1.5}, "ack_p99_ms": 250}
+    emit({"bench": "storm", "machine": machine(), "goals": goals, "runs": runs})
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--findings", type=int, default=10_000)
-    parser.add_argument("--entities", type=int, default=100)
     parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--only", default="separate,concentrated,up")
     args = parser.parse_args()
-    asyncio.run(main(args.findings, args.entities, args.clients))
+    asyncio.run(main(args.findings, args.clients, set(args.only.split(","))))
