@@ -38,7 +38,7 @@ lock: venv
 	$(BIN)/uv pip compile pyproject.toml --extra test --extra lab --python-version 3.11 \
 		--no-header --output-file requirements.lock
 
-BENCHES := bench/time_to_contain.py bench/storm.py bench/policy.py bench/network.py bench/fallback.py bench/scale.py bench/front_door.py
+BENCHES := bench/time_to_contain.py bench/storm.py bench/policy.py bench/network.py bench/fallback.py bench/scale.py bench/front_door.py bench/cli.py
 
 # Each prints one JSON object with its own in-run baseline; see docs/PERFORMANCE.md.
 bench: venv
