@@ -26,19 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, free_port, machine, percentiles_ms, spawn
+from common import dev_server, emit, free_port, machine, percentiles_ms, spawn, wait_ready
 
 from orchestrator import logs
 from orchestrator.config import Settings, new_webhook_secret
 from orchestrator.ingest.signatures import sign
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.responders.operator import ensure_operator, operator_token
-from orchestrator.temporal.client import temporal_binary
-from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 GOAL_S = 0.5
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
@@ -134,19 +130,6 @@ def time_all(runs: dict[str, list[Run]]) -> dict[str, list[float]]:
     return samples
 
 
-async def wait_listening(api: str) -> None:
-    async with httpx.AsyncClient() as http:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                if (await http.get(f"{api}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("bulkhead api never became ready")
-
-
 async def wait_published(api: str, token: str) -> None:
     """Until the API lists the warm-up incident as published by the worker: then the API,
     Temporal and the worker are all up, and `incidents ls` measures a steady state."""
@@ -198,11 +181,7 @@ def result(samples: dict[str, list[float]], runs: int) -> dict[str, Any]:
 
 async def main(runs: int) -> None:
     logs.configure("warning")
-    env = await WorkflowEnvironment.start_local(
-        search_attributes=VISIBILITY_KEYS,
-        dev_server_existing_path=str(temporal_binary()),
-        data_converter=pydantic_data_converter,
-    )
+    env = await dev_server()
     lab = TrafficLab(port=free_port())
     await lab.start()
     state = Path(tempfile.mkdtemp(prefix="bulkhead-bench-cli-"))
@@ -218,7 +197,7 @@ async def main(runs: int) -> None:
     try:
         files = finding_files(state, runs + 1)
         print(f"# warming up: {api}, worker, dev server at {temporal}", file=sys.stderr)
-        await wait_listening(api)
+        await wait_ready(api, READY_TIMEOUT_S)
         # In a thread: the lab's Modbus server answers the worker from this event loop.
         await asyncio.to_thread(time_all, runs_of(api, files[:1], environ, token))
         await wait_published(api, token)

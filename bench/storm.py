@@ -35,19 +35,16 @@ import httpx
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, free_port, machine, percentiles_ms, spawn
+from common import dev_server, emit, free_port, machine, percentiles_ms, spawn, wait_ready
 
 from orchestrator import logs
 from orchestrator.config import new_webhook_secret
 from orchestrator.ingest.signatures import sign
 from orchestrator.lab.traffic import TrafficLab
-from orchestrator.temporal.client import temporal_binary
 from orchestrator.temporal.errors import NotFound
 from orchestrator.temporal.incidents import IncidentClient
-from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 EXAMPLE = (
@@ -147,18 +144,6 @@ async def bare_signal_with_start(client: Client, n: int, entities: int, clients:
     return n / (time.perf_counter() - started)
 
 
-async def wait_ready(api: str) -> None:
-    async with httpx.AsyncClient() as http:
-        for _ in range(600):
-            try:
-                if (await http.get(f"{api}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{api} never became ready")
-
-
 @dataclass
 class Target:
     """A running Bulkhead: its API port and webhook secret, and a client of its Temporal."""
@@ -193,11 +178,7 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
 @asynccontextmanager
 async def separate() -> AsyncIterator[Target]:
     """A dev server (in-memory SQLite), the traffic lab, `bulkhead api` and `bulkhead worker`."""
-    env = await WorkflowEnvironment.start_local(
-        search_attributes=VISIBILITY_KEYS,
-        dev_server_existing_path=str(temporal_binary()),
-        data_converter=pydantic_data_converter,
-    )
+    env = await dev_server()
     lab = TrafficLab(port=free_port())
     await lab.start()
     api_port, secret = free_port(), new_webhook_secret()

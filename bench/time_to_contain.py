@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline_workflows import OneActivity, OneLocalActivity, noop
-from common import emit, free_port, machine, percentiles_ms
+from common import dev_server, emit, free_port, machine, percentiles_ms
 
 from contracts.adapter import StepCommand
 from contracts.incident import Principal, ReleaseRequest
@@ -39,11 +38,9 @@ from orchestrator.lab.network import unavailable as network_unavailable
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.responders.grants import approval_key, granted
 from orchestrator.temporal.city import TemporalCity
-from orchestrator.temporal.client import temporal_binary
 from orchestrator.temporal.incidents import IncidentClient
 from orchestrator.wiring.inventory import Inventory
 from orchestrator.wiring.worker import build_activities, build_worker
-from workflows.visibility import KEYS as VISIBILITY_KEYS
 
 EXAMPLE = (
     Path(__file__).resolve().parent.parent / "examples/findings/traffic-controller-compromise.json"
@@ -177,11 +174,7 @@ async def main(n: int) -> None:
     logs.configure("warning")
     lab = TrafficLab(port=free_port())
     await lab.start()
-    env = await WorkflowEnvironment.start_local(
-        search_attributes=VISIBILITY_KEYS,
-        dev_server_existing_path=str(temporal_binary()),
-        data_converter=pydantic_data_converter,
-    )
+    env = await dev_server()
     try:
         settings = Settings(
             task_queue=f"bench-{uuid.uuid4().hex[:8]}",
