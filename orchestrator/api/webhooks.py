@@ -140,20 +140,13 @@ def _normalize(
     return items
 
 
-async def _deliver_group(
-    context: ApiContext, envelopes: list[tuple[IncidentParams, FindingEnvelope]]
-) -> int:
-    """One incident's findings, in payload order (a workflow sees them as sent), with
-    whatever else arrives for it meanwhile (orchestrator/ingest/coalescer.py)."""
-    await context.coalescer.deliver(envelopes[0][0], [envelope for _, envelope in envelopes])
-    return len(envelopes)
-
-
 async def _deliver(
     context: ApiContext, source: str, delivery_id: str, accepted: Sequence[Item]
 ) -> list[WebhookFinding]:
     received_at_ms = int(time.time() * 1000)
-    groups: dict[str, list[tuple[IncidentParams, FindingEnvelope]]] = {}
+    # Per incident: its params and its findings, in payload order (a workflow sees them
+    # as sent, with whatever else arrives for it meanwhile: ingest/coalescer.py).
+    groups: dict[str, tuple[IncidentParams, list[FindingEnvelope]]] = {}
     results: list[WebhookFinding] = []
     findings = [_finding(item) for item in accepted]
     compacted = await _check_in(context, source, findings)
@@ -166,15 +159,19 @@ async def _deliver(
         envelope = FindingEnvelope(
             finding=summary, source=source, webhook_id=one_id, received_at_ms=received_at_ms
         )
-        groups.setdefault(params.incident_id, []).append((params, envelope))
+        groups.setdefault(params.incident_id, (params, []))[1].append(envelope)
         results.append(_result(item, finding, duplicate=False))
     gate = asyncio.Semaphore(DELIVERY_CONCURRENCY)
 
-    async def gated(group: list[tuple[IncidentParams, FindingEnvelope]]) -> int:
+    async def gated(params: IncidentParams, envelopes: list[FindingEnvelope]) -> int:
         async with gate:
-            return await _deliver_group(context, group)
+            await context.coalescer.deliver(params, envelopes)
+            return len(envelopes)
 
-    outcomes = await asyncio.gather(*(gated(g) for g in groups.values()), return_exceptions=True)
+    outcomes = await asyncio.gather(
+        *(gated(params, envelopes) for params, envelopes in groups.values()),
+        return_exceptions=True,
+    )
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     if failures:
         for failure in failures:
