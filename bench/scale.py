@@ -44,6 +44,7 @@ from orchestrator import logs
 from orchestrator.api.context import ApiContext
 from orchestrator.api.listing import Filters, list_page
 from orchestrator.config import Settings
+from orchestrator.lab.substation import SubstationLab
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.responders.grants import approval_key, granted
 from orchestrator.temporal.incidents import IncidentClient
@@ -163,17 +164,26 @@ async def main(levels: list[int], contain_samples: int, approvals: int) -> None:
     env = await dev_server()
     lab = TrafficLab(port=free_port())
     await lab.start()
+    # The RTU the waiting incidents are about: each dry-runs its step on it (a preview for
+    # the approvers), as it would with `bulkhead up`.
+    substation = SubstationLab(port=free_port())
+    await substation.start()
     state = Path(tempfile.mkdtemp(prefix="bulkhead-scale-"))
     queue = f"scale-{uuid.uuid4().hex[:6]}"
     address = env.client.service_client.config.target_host
     settings = Settings(
-        task_queue=queue, state_dir=state, lab_modbus_port=lab.port, temporal_address=address
+        task_queue=queue,
+        state_dir=state,
+        lab_modbus_port=lab.port,
+        lab_opcua_port=substation.port,
+        temporal_address=address,
     )
     environ = {
         **os.environ,
         "BULKHEAD_TASK_QUEUE": queue,
         "BULKHEAD_STATE_DIR": str(state),
         "BULKHEAD_LAB_MODBUS_PORT": str(lab.port),
+        "BULKHEAD_LAB_OPCUA_PORT": str(substation.port),
         "BULKHEAD_TEMPORAL_ADDRESS": address,
         "BULKHEAD_LOG_LEVEL": "warning",
     }
@@ -222,6 +232,7 @@ async def main(levels: list[int], contain_samples: int, approvals: int) -> None:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)
         await lab.stop()
+        await substation.stop()
         await env.shutdown()
 
 
