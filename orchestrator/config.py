@@ -141,6 +141,11 @@ class Settings(BaseSettings):
     # Without an audience any token of the issuer is accepted, including ones minted for
     # other applications; refusing to start unless told so keeps that a conscious choice.
     oidc_allow_any_audience: bool = False
+    # --- OpenC2 consumer (#20; docs/STANDARDS.md) ----------------------------------------------
+    # Commands a producer may send a minute (the `rate_limit` of `query features`); past it
+    # a command is answered 503. A `complete` command waits this long for its step.
+    openc2_rate_limit: int = Field(default=60, ge=1)
+    openc2_wait_s: float = Field(default=20.0, gt=0, le=120)
     # --- The front door (#14) ----------------------------------------------------------------
     # /metrics: served to loopback clients only unless metrics_public; a bearer token when set.
     metrics_token: SecretStr | None = None

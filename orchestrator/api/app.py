@@ -5,7 +5,17 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 
 from orchestrator import metrics
-from orchestrator.api import actions, cacao, health, incidents, openapi, policy, problems, webhooks
+from orchestrator.api import (
+    actions,
+    cacao,
+    health,
+    incidents,
+    openapi,
+    openc2,
+    policy,
+    problems,
+    webhooks,
+)
 from orchestrator.api.access import metrics_caller
 from orchestrator.api.context import ApiContext
 from orchestrator.api.limits import RequestLimits
@@ -59,6 +69,7 @@ def create_app(context: ApiContext, metrics_registry: metrics.Metrics | None = N
     app.include_router(webhooks.router)
     app.include_router(incidents.router)
     app.include_router(cacao.router)
+    app.include_router(openc2.router)
     app.include_router(actions.router)
     app.include_router(policy.router)
     app.include_router(console_router)

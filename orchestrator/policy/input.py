@@ -7,6 +7,7 @@ from typing import Any
 from contracts.decision import DecideRequest
 from contracts.findings import Finding
 from orchestrator.policy.models import ContainmentInput
+from orchestrator.standards.openc2_carry import split_commands
 from orchestrator.wiring.inventory import Inventory
 
 
@@ -24,24 +25,28 @@ def containment_input(
     from plain JSON in one piece: the document keeps exactly these keys (an asset without
     an ip has none, a finding's unset `desc` is null), and an error names its full path.
     """
-    matches = inventory.asset_matches(request.findings)
-    return ContainmentInput.model_validate(
-        {
-            "incident_id": request.incident_id,
-            "findings": [
-                # The raw payload stays out: the policy never reads vendor JSON.
-                f.model_dump(mode="json", exclude={"raw_data", "raw_ref"})
-                for f in request.findings
-            ],
-            "assets": [
-                {**record, "matched_by": matches[record["id"]]}
-                for record in inventory.asset_records(list(matches))
-            ],
-            "identities": identity_records(inventory, request.findings),
-            "automation": {"paused": automation_paused or request.automation_paused},
-            "active_containments": active_containments,
-        }
-    )
+    # An OpenC2 command travels as a finding; the policy sees it as `command`, and only
+    # the detections as findings (a command is a request, not evidence).
+    findings, command = split_commands(request.findings)
+    matches = inventory.asset_matches(findings)
+    document = {
+        "incident_id": request.incident_id,
+        "findings": [
+            # The raw payload stays out: the policy never reads vendor JSON.
+            f.model_dump(mode="json", exclude={"raw_data", "raw_ref"})
+            for f in findings
+        ],
+        "assets": [
+            {**record, "matched_by": matches[record["id"]]}
+            for record in inventory.asset_records(list(matches))
+        ],
+        "identities": identity_records(inventory, findings),
+        "automation": {"paused": automation_paused or request.automation_paused},
+        "active_containments": active_containments,
+    }
+    if command is not None:
+        document["command"] = command.model_dump(mode="json", exclude_none=True)
+    return ContainmentInput.model_validate(document)
 
 
 def identity_records(inventory: Inventory, findings: list[Finding]) -> list[dict[str, Any]]:

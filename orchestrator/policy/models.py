@@ -74,6 +74,42 @@ class Automation(_Strict):
     paused: bool
 
 
+class CommandProducer(_Strict):
+    """The principal that sent an OpenC2 command: the actor the policy judges."""
+
+    id: str
+    name: str
+    roles: list[str] = Field(default_factory=list)
+
+
+class CommandStep(_Open):
+    """A step an OpenC2 command asks for, in Bulkhead's words (the inverse of the
+    OpenC2 equivalents, orchestrator/standards/openc2.py), with the zones it touches."""
+
+    id: str
+    adapter: str
+    action: str
+    target: dict[str, Any]
+    args: dict[str, Any] = Field(default_factory=dict)
+    reversible: bool = True
+    zones: list[str] = Field(default_factory=list)
+    # Zones the step would cut off whole (a net covering every CIDR of the zone).
+    whole_zones: list[str] = Field(default_factory=list)
+
+
+class CommandInput(_Strict):
+    """The incident's latest OpenC2 command (orchestrator/standards/openc2_carry.py): a
+    request the policy decides, never an order."""
+
+    action: str
+    target: dict[str, Any]
+    profile: str
+    command_id: str
+    producer: CommandProducer
+    lease_s: int | None = Field(default=None, gt=0)
+    steps: list[CommandStep] = Field(default_factory=list)
+
+
 class ContainmentInput(_PolicyInput):
     incident_id: str
     findings: list[PolicyFinding]
@@ -83,12 +119,13 @@ class ContainmentInput(_PolicyInput):
     active_containments: int = Field(
         ge=0, description="city-wide count of automatic containments in force"
     )
+    command: CommandInput | SkipJsonSchema[None] = None
 
 
 # --- input of data.bulkhead.approval.allow -------------------------------------------------
 
-Action = Literal["approve", "deny", "extend", "release", "pause", "resume"]
-Role = Literal["responder", "duty-officer", "admin", "viewer", "policy-engineer"]
+Action = Literal["approve", "deny", "extend", "release", "pause", "resume", "command"]
+Role = Literal["responder", "duty-officer", "admin", "viewer", "policy-engineer", "openc2-producer"]
 
 
 # Identity is the id (what four-eyes compares); the name is for people. An input without

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     # through this module and must not pay for them (issue #18).
     from contracts.incident import Principal
 
-ROLES = ("responder", "duty-officer", "admin", "viewer", "policy-engineer")
+# openc2-producer: a SOAR or CERT tool that sends OpenC2 commands (POST /v1/openc2).
+ROLES = ("responder", "duty-officer", "admin", "viewer", "policy-engineer", "openc2-producer")
 TOKEN_PREFIX = "bh_"  # noqa: S105 - a recognizable prefix, not a secret
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 

@@ -5,13 +5,16 @@
 #   incident, step (with its approval and, when known, the approvals it already has).
 #   Identity is the principal's id (local:<name>, oidc:<issuer>#<sub>), never its display
 #   name: one IdP user may show under several names, and two people may share one.
-#   Roles: responder, duty-officer, admin, viewer, policy-engineer.
+#   Roles: responder, duty-officer, admin, viewer, policy-engineer, openc2-producer.
 #   - approve: a holder of one of the step's approval roles (or, when it names none,
 #     responder or duty-officer); never twice by one principal (by id); the last approvals
 #     must bring the roles in must_include_roles that earlier approvers lacked.
 #   - deny: as approve, or admin: not acting is always the safe direction for services.
 #   - extend, release: responder, duty-officer, or admin.
 #   - pause, resume (automation): duty-officer or admin.
+#   - command (POST /v1/openc2): openc2-producer. A producer also releases what it
+#     commanded: a release whose step names it in `commanded_by` (its OpenC2 undo:
+#     delete slpf:rule_number, allow device, set er:account enabled).
 #   admin runs the system but is no approver: putting a change on city infrastructure
 #   needs an operational role. viewer and policy-engineer never mutate an incident.
 package bulkhead.approval
@@ -51,7 +54,9 @@ automation_roles := {"duty-officer", "admin"}
 # A null or missing step is no step.
 has_step if is_object(input.step)
 
-known_actions := {"approve", "deny", "extend", "release", "pause", "resume"}
+known_actions := {"approve", "deny", "extend", "release", "pause", "resume", "command"}
+
+producer_role := "openc2-producer"
 
 qualified_for_step if {
 	some role in roles
@@ -86,6 +91,20 @@ permitted if {
 	input.action in {"pause", "resume"}
 	some role in roles
 	role in automation_roles
+}
+
+permitted if {
+	input.action == "command"
+	producer_role in roles
+}
+
+# A producer undoes its own command, and nothing else (the API releases an incident for it
+# only when every step still held there is one it commanded).
+permitted if {
+	input.action == "release"
+	producer_role in roles
+	has_step
+	input.step.commanded_by == principal_id
 }
 
 # --- four-eyes: approvals the step already has (optional in the input) ----------------------
@@ -149,6 +168,11 @@ reasons contains sprintf("%s of step %s needs one of the roles %s; %s holds %s",
 
 reasons contains sprintf("%s needs one of the roles %s; %s holds %s", [input.action, lib.joined(lifecycle_roles), principal, roles_text]) if {
 	input.action in {"extend", "release"}
+	not permitted
+}
+
+reasons contains sprintf("an OpenC2 command needs the role %s; %s holds %s", [producer_role, principal, roles_text]) if {
+	input.action == "command"
 	not permitted
 }
 

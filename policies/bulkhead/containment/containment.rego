@@ -6,6 +6,7 @@
 #   and identities (inventory records resolved by Bulkhead), automation.paused,
 #   active_containments. Data: data.inventory (the city), data.guardrails.
 #   Candidate steps are in steps.rego; who must approve them in guardrails.rego.
+#   An OpenC2 command (input.command) is decided in commands.rego.
 package bulkhead.containment
 
 import data.bulkhead.lib
@@ -86,6 +87,7 @@ decision := {"verdict": verdict(count(planned.steps)), "reasons": reasons, "step
 	findings_say := (({"no findings in the input: a responder must look" |
 		not acting
 		no_findings
+		not input.command
 	} | {"every finding is informational" |
 		max_severity <= settings.severity.informational
 		not no_findings
@@ -121,7 +123,7 @@ decision := {"verdict": verdict(count(planned.steps)), "reasons": reasons, "step
 		not zones[zone]
 	}
 
-	reasons := ((findings_say | acting_says) | planned.reasons) | inventory_gaps
+	reasons := (((findings_say | acting_says) | planned.reasons) | inventory_gaps) | command_reasons
 }
 
 # Steps exist only when acting (confident, at or above the threshold), so "contain" can be

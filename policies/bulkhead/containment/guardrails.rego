@@ -39,7 +39,8 @@ plan := {
 		}),
 		"because": candidate.because,
 	} |
-		some candidate in candidates
+		# The policy's own candidates and those an OpenC2 command asked for (commands.rego).
+		some candidate in candidates | commanded
 	}
 
 	# Steps that would run at once if the budget allowed it.
