@@ -22,7 +22,7 @@ from ipaddress import ip_address, ip_network, summarize_address_range
 from typing import Any
 
 from adapters.base import PermanentAdapterError
-from adapters.network.topology import CONDUIT, HOOKS, IPNet, Selection, collapse
+from adapters.network.topology import CONDUIT, FLOW, HOOKS, Flow, IPNet, Selection, collapse
 
 FAMILY = "inet"
 TABLE = "bulkhead"
@@ -61,9 +61,19 @@ class Match:
 
 
 @dataclass(frozen=True)
+class Layer4:
+    """A connection's protocol or port (`meta l4proto tcp`, `tcp dport 502`)."""
+
+    field: str  # "l4proto" | "sport" | "dport"
+    value: str | int
+    protocol: str = "th"  # the header a port is read from: tcp, udp, sctp or th (any)
+
+
+@dataclass(frozen=True)
 class RuleSpec:
     chain: str
     matches: tuple[Match, ...]
+    layer4: tuple[Layer4, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,11 +120,44 @@ def _rules_for(kind: str, sets: Mapping[str, SetSpec], version: int) -> list[tup
     ]
 
 
+def _layer4(flow: Flow) -> tuple[Layer4, ...]:
+    """A protocol alone is matched as such; a port implies its protocol (or any, `th`)."""
+    ports = [(name, port) for name, port in (("sport", flow.src_port), ("dport", flow.dst_port))]
+    given = [(name, port) for name, port in ports if port is not None]
+    if not given:
+        return (Layer4("l4proto", flow.protocol),) if flow.protocol else ()
+    return tuple(Layer4(name, port, flow.protocol or "th") for name, port in given)
+
+
+def _flow(selection: Selection, tag: str) -> tuple[list[SetSpec], list[RuleSpec]]:
+    """A connection, one direction: sources to destinations (an absent end is any)."""
+    src, dst = selection.sides
+    layer4 = _layer4(selection.flow or Flow())
+    sets: list[SetSpec] = []
+    rules: list[RuleSpec] = []
+    for version in (4, 6):
+        ends = [
+            (role, field, tuple(n for n in side if n.version == version))
+            for role, field, side in (("s", "saddr", src), ("p", "daddr", dst))
+            if side
+        ]
+        if not all(nets for _, _, nets in ends):
+            continue  # an end with nothing of this family: no packet of it can match
+        named = [(SetSpec(f"{tag}_{role}{version}", version, nets, selection.timeout_s), field)
+                 for role, field, nets in ends]  # fmt: skip
+        sets.extend(spec for spec, _ in named)
+        matches = tuple(Match(field, version, spec.name) for spec, field in named)
+        rules.extend(RuleSpec(chain, matches, layer4) for chain in HOOKS)
+    return sets, rules
+
+
 def build(selection: Selection, key: str) -> StepRules:
     tag = tag_of(key)
     sets: list[SetSpec] = []
     rules: list[RuleSpec] = []
-    for version in (4, 6):
+    if selection.kind == FLOW:
+        sets, rules = _flow(selection, tag)
+    for version in (4, 6) if selection.kind != FLOW else ():
         per_side = [tuple(n for n in side if n.version == version) for side in selection.sides]
         if not all(per_side):
             continue  # nothing of this family on some side: no rule could match
@@ -146,6 +189,14 @@ def _match_json(match: Match) -> dict[str, Any]:
     return {"match": {"op": op, "left": left, "right": f"@{match.set_name}"}}
 
 
+def _layer4_json(layer4: Layer4) -> dict[str, Any]:
+    if layer4.field == "l4proto":
+        left: dict[str, Any] = {"meta": {"key": "l4proto"}}
+    else:
+        left = {"payload": {"protocol": layer4.protocol, "field": layer4.field}}
+    return {"match": {"op": "==", "left": left, "right": layer4.value}}
+
+
 def _ids(**more: Any) -> dict[str, Any]:
     return {"family": FAMILY, "table": TABLE, **more}
 
@@ -173,7 +224,12 @@ def add_commands(step: StepRules) -> list[dict[str, Any]]:
         commands.append({"create": {"set": _ids(name=spec.name, type=spec.type, flags=flags)}})
         commands.append(_add_elements(spec.name, spec.elements, step.key, spec.timeout_s))
     for rule in step.rules:
-        expr = [*(_match_json(m) for m in rule.matches), {"counter": None}, {"drop": None}]
+        expr = [
+            *(_match_json(m) for m in rule.matches),
+            *(_layer4_json(m) for m in rule.layer4),
+            {"counter": None},
+            {"drop": None},
+        ]
         commands.append({"add": {"rule": _ids(chain=rule.chain, comment=comment, expr=expr)}})
     return commands
 
@@ -223,6 +279,10 @@ def render_rule(rule: RuleSpec, key: str) -> str:
     parts = [
         f"{_PROTOCOL[m.version]} {m.field} {'!= ' if m.negate else ''}@{m.set_name}"
         for m in rule.matches
+    ]
+    parts += [
+        f"meta l4proto {m.value}" if m.field == "l4proto" else f"{m.protocol} {m.field} {m.value}"
+        for m in rule.layer4
     ]
     return (
         f"add rule {FAMILY} {TABLE} {rule.chain} {' '.join(parts)} counter drop "

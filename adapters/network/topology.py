@@ -19,9 +19,12 @@ IPNet = IPv4Network | IPv6Network
 
 ISOLATE = "isolate"  # cut one side off from everything but the allowlist
 CONDUIT = "conduit"  # cut the traffic between two zones, both directions
+FLOW = "flow"  # cut one direction of a connection (an OpenC2 ipv4/ipv6_connection)
 ACTIONS = ("contain", "deny")
-TARGET_KEYS = ("zone", "ipv4_net", "ipv6_net", "device", "zones")
+CONNECTION_KEYS = ("ipv4_connection", "ipv6_connection")
+TARGET_KEYS = ("zone", "ipv4_net", "ipv6_net", "device", "zones", *CONNECTION_KEYS)
 ARG_KEYS = ("allow", "timeout_s")
+PROTOCOLS = ("icmp", "tcp", "udp", "sctp")
 
 
 HOOKS = ("input", "forward", "output")
@@ -79,16 +82,27 @@ class NetworkTopology:
 
 
 @dataclass(frozen=True)
+class Flow:
+    """The rest of a connection's five-tuple (OpenC2 LS §3.4.1.10): None is any."""
+
+    protocol: str | None = None
+    src_port: int | None = None
+    dst_port: int | None = None
+
+
+@dataclass(frozen=True)
 class Selection:
     """One step, resolved: which addresses to cut, which to spare, and where."""
 
     kind: str
-    # ISOLATE: one side (the contained addresses); CONDUIT: the two zones' addresses.
+    # ISOLATE: one side (the contained addresses); CONDUIT: the two zones' addresses;
+    # FLOW: (sources, destinations), either empty for any (never both).
     sides: tuple[tuple[IPNet, ...], ...]
     allow: tuple[IPNet, ...]
     timeout_s: int | None
     points: tuple[EnforcementPoint, ...]
     summary: str
+    flow: Flow | None = None
 
 
 def parse_net(text: object, what: str) -> IPNet:
@@ -136,6 +150,64 @@ def _single_side(topology: NetworkTopology, key: str, value: object) -> tuple[IP
         # Also refuses a block spanning zones (e.g. the whole city /15): name the zones.
         raise PermanentAdapterError(f"{label} lies in no single inventory zone")
     return net, zone, label
+
+
+def _port(value: object, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise PermanentAdapterError(f"{what} must be a port number, got {value!r}")
+    return value
+
+
+def _connection(
+    topology: NetworkTopology, key: str, value: object
+) -> tuple[tuple[IPNet, ...], tuple[IPNet, ...], Flow, list[str], str]:
+    """(sources, destinations, the rest of the tuple, zones touched, label) of a connection.
+    One end may lie outside the city (an attacker's address); at least one must be in a
+    zone, which names the enforcement points. A connection with no address is refused:
+    it would cut that traffic everywhere."""
+    if not isinstance(value, Mapping):
+        raise PermanentAdapterError(f"target.{key} must be an object")
+    unknown = sorted(set(value) - {"src_addr", "src_port", "dst_addr", "dst_port", "protocol"})
+    if unknown:
+        raise PermanentAdapterError(f"target.{key}: unknown {unknown}")
+    version = 4 if key == "ipv4_connection" else 6
+    ends: dict[str, tuple[IPNet, ...]] = {}
+    for end in ("src_addr", "dst_addr"):
+        if value.get(end) is not None:
+            net = parse_net(value[end], f"target.{key}.{end}")
+            if net.version != version:
+                raise PermanentAdapterError(f"target.{key}.{end} holds an IPv{net.version} network")
+            ends[end] = (net,)
+    if not ends:
+        raise PermanentAdapterError(f"target.{key} names no address: it would cut everywhere")
+    protocol = value.get("protocol")
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise PermanentAdapterError(f"target.{key}.protocol must be one of {PROTOCOLS}")
+    flow = Flow(
+        protocol=protocol,
+        src_port=_port(value.get("src_port"), f"target.{key}.src_port"),
+        dst_port=_port(value.get("dst_port"), f"target.{key}.dst_port"),
+    )
+    if protocol == "icmp" and (flow.src_port is not None or flow.dst_port is not None):
+        raise PermanentAdapterError(f"target.{key}: icmp has no ports")
+    zones = [z for nets in ends.values() if (z := topology.zone_containing(nets[0])) is not None]
+    if not zones:
+        raise PermanentAdapterError(f"target.{key}: neither end lies in an inventory zone")
+    src, dst = ends.get("src_addr", ()), ends.get("dst_addr", ())
+    label = " ".join(
+        part
+        for part in (
+            f"from {src[0]}" if src else "",
+            f"to {dst[0]}" if dst else "",
+            protocol or "",
+            f"sport {flow.src_port}" if flow.src_port is not None else "",
+            f"dport {flow.dst_port}" if flow.dst_port is not None else "",
+        )
+        if part
+    )
+    return src, dst, flow, sorted(set(zones)), label
 
 
 def _allow(topology: NetworkTopology, value: object) -> tuple[IPNet, ...]:
@@ -186,7 +258,14 @@ def resolve(
     sides: tuple[tuple[IPNet, ...], ...]
     allow = _allow(topology, args.get("allow"))
     timeout_s = _timeout(args.get("timeout_s"))
-    if key == "zones":
+    flow: Flow | None = None
+    if key in CONNECTION_KEYS:
+        if allow:
+            raise PermanentAdapterError("args.allow does not apply to a connection")
+        src, dst, flow, touched, label = _connection(topology, key, target[key])
+        kind, sides = FLOW, (src, dst)
+        summary = f"deny the connection {label} in zone(s) {', '.join(touched)}"
+    elif key == "zones":
         pair = target["zones"]
         if action != "deny":
             raise PermanentAdapterError("restricting a conduit between zones is action `deny`")
@@ -219,4 +298,5 @@ def resolve(
         timeout_s=timeout_s,
         points=points,
         summary=summary,
+        flow=flow,
     )
