@@ -368,20 +368,18 @@ def _slpf_options(command: Command) -> None:
 
 
 def _lease_s(command: Command, now_ms: int) -> int | None:
-    """LS §3.3.1.4: the lease from `duration`, or from `stop_time` less the start (now, or
-    `start_time`); a start in the future is an option Bulkhead does not have (501)."""
+    """LS §3.3.1.4: the command ends at `stop_time`, or at its start (`start_time`, else
+    now) plus `duration`; the lease is what is left of it from now. A start in the future
+    is an option Bulkhead does not have (501); an end already past, a mistake (400)."""
     start = command.args.get("start_time")
     if start is not None and start > now_ms + 1000:
         raise not_supported("Option not supported: a start_time in the future")
-    begin = max(now_ms, start or 0)
-    if "duration" in command.args:
-        millis = int(command.args["duration"])
-    elif "stop_time" in command.args:
-        millis = int(command.args["stop_time"]) - begin
-        if millis <= 0:
-            raise malformed("args.stop_time is not in the future")
+    if "stop_time" in command.args:
+        end = int(command.args["stop_time"])
+    elif "duration" in command.args:
+        end = int(start if start is not None else now_ms) + int(command.args["duration"])
     else:
         return None
-    if millis <= 0:
-        raise malformed("args.duration must be positive")
-    return max(1, -(-millis // 1000))
+    if end <= now_ms:
+        raise malformed("args: the command's time is over (its stop_time or start + duration)")
+    return max(1, -(-(end - now_ms) // 1000))
