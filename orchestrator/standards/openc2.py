@@ -46,6 +46,7 @@ IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 OPENC2_PATH = "/v1/openc2"
 OPENC2_CONTENT_TYPE = "application/openc2+json;version=1.0"
 RULE_IDS_PER_STEP = 100
+SLPF_TARGETS = ("ipv4_net", "ipv6_net", "ipv4_connection", "ipv6_connection")
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,24 @@ def _slpf(incident_id: str, step: StepView, addresses: Addresses) -> Equivalent 
         return _slpf_equivalent([deny], [rule], step, "disconnect-system")
     if "zone" in step.target:
         return _isolation(step, addresses, rules)
-    return None
+    return _commanded(step, rules)
+
+
+def _commanded(step: StepView, rules: Iterator[int]) -> Equivalent | None:
+    """A step an OpenC2 command asked for (openc2_consumer.py) names its OpenC2 target
+    already: the same deny again, under the same rule number the consumer answered."""
+    key = next((k for k in step.target if k in SLPF_TARGETS), None)
+    if key is None:
+        return None
+    rule = next(rules)
+    deny = {
+        "action": "deny",
+        "target": {key: step.target[key]},
+        "args": _slpf_args(rule, step.lease_s),
+        "actuator": {"slpf": {}},
+    }
+    activity = "disconnect-system" if key.endswith("_net") else "restrict-access"
+    return _slpf_equivalent([deny], [rule], step, activity)
 
 
 def _isolation(step: StepView, addresses: Addresses, rules: Iterator[int]) -> Equivalent | None:

@@ -13,13 +13,21 @@ import pytest
 
 from contracts.decision import DecideRequest
 from contracts.findings import Finding
-from contracts.incident import Principal
+from contracts.incident import Principal, StepState, StepView
 from orchestrator.config import DEFAULT_POLICY_DIR
 from orchestrator.ingest.raw_store import FileRawStore, check_in
 from orchestrator.policy.input import containment_input
+from orchestrator.standards.openc2 import Addresses, equivalent
 from orchestrator.standards.openc2_carry import carried_command, finding_of, split_commands
 from orchestrator.standards.openc2_command import CommandError, parse_command, response_type, unwrap
-from orchestrator.standards.openc2_consumer import Proposal, Query, Translator, Undo, pairs
+from orchestrator.standards.openc2_consumer import (
+    Proposal,
+    Query,
+    Translator,
+    Undo,
+    pairs,
+    rule_number,
+)
 from orchestrator.wiring.inventory import Inventory
 
 SPEC = json.loads((Path(__file__).parents[2] / "fixtures/openc2/spec-examples.json").read_text())
@@ -225,3 +233,28 @@ def test_a_siem_cannot_forge_a_command_its_raw_payload_goes_to_the_store(tmp_pat
     assert stored.raw_data is None and stored.raw_ref is not None
     assert carried_command(stored) is None
     assert split_commands([stored]) == ([stored], None)
+
+
+def test_the_cacao_export_writes_a_commanded_step_back_with_the_rule_number_answered():
+    """Round trip: the export's delete names the rule the consumer gave the producer."""
+    flow = {"src_addr": "198.18.40.33/32", "dst_addr": "198.18.10.11/32", "protocol": "tcp"}
+    step = StepView(
+        id="deny-flow:0a1b2c3d4e5f",
+        adapter="nftables",
+        action="deny",
+        target={"ipv4_connection": flow},
+        args={"timeout_s": 600},
+        state=StepState.VERIFIED,
+        lease_s=600,
+    )
+    found = equivalent("inc-eng-ws-03", step, Addresses())
+    assert found is not None
+    (deny,) = found.apply
+    number = rule_number("inc-eng-ws-03", step.id)
+    assert deny["target"] == {"ipv4_connection": flow}
+    assert deny["args"] == {
+        "response_requested": "complete",
+        "slpf": {"insert_rule": number},
+        "duration": 600_000,
+    }
+    assert found.undo[0]["target"] == {"slpf:rule_number": number}
