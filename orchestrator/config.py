@@ -123,6 +123,16 @@ class Settings(BaseSettings):
     # last changed (and at once at each release), to the checkpoint file and the anchors.
     audit_checkpoint_interval_s: float = Field(default=60.0, gt=0)
     # --- end of audit integrity (#16 item 4) -----------------------------------------------
+    # --- Events out (#19): each step outcome as an OCSF Remediation event (docs/SIEMS.md) --
+    # A webhook signed with Standard Webhooks (the secret is whsec_<base64 key>), and/or
+    # syslog: RFC 5424 over TCP to host:port (octet-counted), over TLS when
+    # events_syslog_tls or a CA file is set (unset CA: the system's roots).
+    events_webhook_url: str | None = None
+    events_webhook_secret: SecretStr | None = None
+    events_syslog_address: str | None = None
+    events_syslog_tls: bool = False
+    events_syslog_tls_ca: Path | None = None
+    # --- end of events out (#19) -------------------------------------------------------------
     # Raw SIEM payloads (the claim check, orchestrator/ingest/raw_store.py): PostgreSQL when set,
     # else files under <state_dir>/raw. Several API processes need the shared one.
     raw_postgres_dsn: SecretStr | None = None

@@ -19,6 +19,7 @@ from orchestrator.activities import ContainmentActivities
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
 from orchestrator.config import Settings, webhook_secret
+from orchestrator.events.setup import event_sender
 from orchestrator.metrics import Metrics
 from orchestrator.policy.base import PolicyEngine
 from orchestrator.policy.factory import build_engine, policy_parts
@@ -29,7 +30,7 @@ from orchestrator.temporal.client import connect
 from orchestrator.temporal.recheck import recheck_held
 from orchestrator.wiring.adapters import require_endpoints
 from orchestrator.wiring.inventory import Inventory
-from orchestrator.wiring.worker import build_activities, build_worker
+from orchestrator.wiring.worker import AUDIT_FILE, build_activities, build_worker
 
 Parts = dict[str, Awaitable[object]]
 
@@ -45,8 +46,15 @@ async def worker_part(
     await city.ensure()
     activities = build_activities(settings, city)
     worker = build_worker(client, settings, activities)
+    parts: Parts = {"worker": worker.run()}
+    # OCSF Remediation events to the SIEM (#19): a task beside the worker, never inside it.
+    audit_path = settings.state_dir / AUDIT_FILE
+    registry = activities.metrics.registry
+    sender = event_sender(settings, client, audit_path=audit_path, registry=registry)
+    if sender is not None:
+        parts["events"] = sender.run()
     await recheck_held(client, settings, started_by)
-    return activities, {"worker": worker.run()}
+    return activities, parts
 
 
 def api_part(

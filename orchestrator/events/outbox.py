@@ -1,0 +1,126 @@
+"""The events' durable state in the state dir: how far the audit trail has been read, and
+each sink's queue of events not yet delivered.
+
+```
+<state_dir>/events/cursor.json        {"offset": bytes of audit.jsonl read, "inode": ...}
+<state_dir>/events/<sink>/<id>.json   an event the sink has not taken yet (its OCSF JSON)
+```
+
+An event is written to every sink's queue (fsynced, then renamed into place) before the
+cursor moves past the entry it came from, and removed from a queue only once that sink
+took it: a crash in between repeats an event, with the same id, and never loses one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CURSOR_FILE = "cursor.json"
+
+
+@dataclass(frozen=True)
+class Queued:
+    event_id: str
+    order: tuple[int, str, int]  # event time, incident, audit seq: the order to deliver in
+    path: Path
+
+
+@dataclass(frozen=True)
+class Cursor:
+    offset: int
+    inode: int | None
+
+
+class Outbox:
+    def __init__(self, root: Path, sinks: list[str]) -> None:
+        self.root = root
+        self.sinks = list(sinks)
+        self._queues: dict[str, dict[str, Queued]] = {sink: {} for sink in self.sinks}
+
+    def load(self) -> None:
+        """Index what the queues hold (after a restart, what was not delivered)."""
+        for sink in self.sinks:
+            folder = self._folder(sink)
+            for path in folder.glob("*.json"):
+                try:
+                    queued = _queued(path, json.loads(path.read_bytes()))
+                except (OSError, ValueError, KeyError, TypeError):
+                    # Half-written files never get here (written beside, then renamed);
+                    # anything else unreadable is set aside, not retried forever.
+                    path.rename(path.with_suffix(".unreadable"))
+                    continue
+                self._queues[sink][queued.event_id] = queued
+
+    def enqueue(self, event: dict[str, Any]) -> int:
+        """Put the event in every queue that does not hold it yet; how many took it."""
+        body = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
+        added = 0
+        for sink in self.sinks:
+            event_id = event["metadata"]["uid"]
+            if event_id in self._queues[sink]:
+                continue
+            path = self._folder(sink) / f"{event_id}.json"
+            _write_durably(path, body)
+            self._queues[sink][event_id] = _queued(path, event)
+            added += 1
+        return added
+
+    def queued(self, sink: str) -> list[Queued]:
+        return sorted(self._queues[sink].values(), key=lambda q: q.order)
+
+    def depth(self, sink: str) -> int:
+        return len(self._queues[sink])
+
+    def delivered(self, sink: str, event_id: str) -> None:
+        queued = self._queues[sink].pop(event_id, None)
+        if queued is not None:
+            queued.path.unlink(missing_ok=True)
+
+    def cursor(self) -> Cursor | None:
+        path = self.root / CURSOR_FILE
+        try:
+            document = json.loads(path.read_text())
+            return Cursor(offset=int(document["offset"]), inode=document.get("inode"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return Cursor(offset=0, inode=None)  # unreadable: read again; queues dedupe
+
+    def save_cursor(self, cursor: Cursor) -> None:
+        body = json.dumps({"offset": cursor.offset, "inode": cursor.inode}).encode()
+        _write_durably(self.root / CURSOR_FILE, body)
+
+    def _folder(self, sink: str) -> Path:
+        folder = self.root / sink
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return folder
+
+
+def _queued(path: Path, event: dict[str, Any]) -> Queued:
+    bulkhead = event["unmapped"]["bulkhead"]
+    order = (int(event["time"]), str(bulkhead["incident_id"]), int(bulkhead["audit_seq"]))
+    return Queued(event_id=str(event["metadata"]["uid"]), order=order, path=path)
+
+
+def _write_durably(path: Path, body: bytes) -> None:
+    """Written beside, fsynced, renamed into place, the directory fsynced: the file is
+    there whole or not at all, also after a power cut. Private to the owner (0600)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(body)
+        handle.flush()
+        os.fsync(handle.fileno())
+    partial.replace(path)
+    with contextlib.suppress(OSError):  # not every filesystem fsyncs a directory
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
