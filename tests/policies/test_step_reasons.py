@@ -23,7 +23,7 @@ from orchestrator.wiring.inventory import Inventory
 from .test_contract import copy_policies
 
 # What a step does (the candidate's own reason); guardrail codes say why it needs approval.
-WHAT = {"step.fallback", "step.quarantine", "step.isolate", "step.revoke"}
+WHAT = {"step.fallback", "step.quarantine", "step.isolate", "step.revoke", "step.commanded"}
 HOW_APPROVED = {
     "guardrail.automatic",
     "guardrail.essential_zone",
