@@ -66,6 +66,13 @@ async def undo(context: ApiContext, request: Undo, producer: Principal) -> Outco
     view = held.view
     step_id = held.step_ids[0]
     mine = {s.id for s in view.steps if s.state in HELD and producer.id in commanded_by(view, s.id)}
+    if step_id not in mine:
+        return Outcome(
+            403,
+            f"{step_id} in incident {view.incident_id} is not one {producer.name} commanded; "
+            "a responder releases it (bulkhead release)",
+            view.incident_id,
+        )
     others = sorted(s.id for s in view.steps if s.state in HELD and s.id not in mine)
     if others:
         return Outcome(
@@ -78,7 +85,7 @@ async def undo(context: ApiContext, request: Undo, producer: Principal) -> Outco
     document = authorization.authorization_input("release", producer, view, step).model_dump(
         mode="json", exclude_unset=True
     )
-    document["step"]["commanded_by"] = producer.id if step_id in mine else None
+    document["step"]["commanded_by"] = producer.id
     if context.engine is None:
         return Outcome(503, "no policy is loaded, so no release can be authorized")
     verdict = context.engine.authorize(AuthorizationInput.model_validate(document))
