@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.names import STATE_QUERY, ErrorType, IncidentSignal, IncidentUpdate
     from contracts.visibility import CONTINUED, IDLE, Visible, visible
-    from workflows import carrying, deadlines, deciding, gates, resting, updates
+    from workflows import carrying, deadlines, deciding, gates, resting, updates, versions
     from workflows.auditing import BATCH_PATCH
     from workflows.deciding import PREVIEW_PATCH
     from workflows.drift import DRIFT_PATCH, DriftChecks
@@ -128,7 +128,7 @@ class IncidentWorkflow:
         """Whether this run keeps compact findings and digests of keys (a patch, decided
         once per run: by its first finding, or by run() if no finding comes first)."""
         if self._bounded is None:
-            self._bounded = workflow.patched(BOUNDED_PATCH)
+            self._bounded = versions.patched(BOUNDED_PATCH)
             if self._bounded:
                 self._in.bound()
         return self._bounded
@@ -284,15 +284,15 @@ class IncidentWorkflow:
     def _decide_versions(self) -> None:
         """Versioning decided once, at the start of each run: a patch checked deep inside
         the loop can meet its marker at a different point of a replay than it was made."""
-        self._previews = workflow.patched(PREVIEW_PATCH)
-        self._x.guarded = workflow.patched(GUARD_PATCH)
-        self._listing.enabled = workflow.patched(VISIBILITY_PATCH)
-        self._renews = workflow.patched(RENEW_PATCH)
-        self._drift.enabled = workflow.patched(DRIFT_PATCH)
+        self._previews = versions.patched(PREVIEW_PATCH)
+        self._x.guarded = versions.patched(GUARD_PATCH)
+        self._listing.enabled = versions.patched(VISIBILITY_PATCH)
+        self._renews = versions.patched(RENEW_PATCH)
+        self._drift.enabled = versions.patched(DRIFT_PATCH)
         self._is_bounded()
-        self._history = workflow.patched(HISTORY_PATCH)
-        self._grants.enabled = workflow.patched(GRANTS_PATCH)
-        self._x.batched = workflow.patched(BATCH_PATCH)
+        self._history = versions.patched(HISTORY_PATCH)
+        self._grants.enabled = versions.patched(GRANTS_PATCH)
+        self._x.batched = versions.patched(BATCH_PATCH)
         self._listing.counts_wait = self._x.batched
 
     async def _hand_over_released(self) -> None:
