@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     # cached workflow needs two workflow-task slots (the SDK refuses fewer).
     max_concurrent_activities: int | None = Field(default=None, ge=1)
     max_concurrent_workflow_tasks: int | None = Field(default=None, ge=2)
+    # Run the workflows in temporalio's sandbox, which imports the workflow module afresh
+    # for every run a worker starts: 35-40% of time-to-contain (docs/PERFORMANCE.md,
+    # session 7). Off in production; the test suite runs every workflow test and every
+    # replay in it, so a clock read or a file opened in workflows/ fails CI.
+    workflow_sandbox: bool = False
     # True only where the local lab runs (`bulkhead up` and `make run` set it; or
     # BULKHEAD_LAB=true next to `bulkhead lab up`): then an inventory record without an
     # endpoint means the lab's simulator. Off, such a record is a configuration error that

@@ -57,6 +57,9 @@ def make_settings(lab_port: int, **overrides: Any) -> Settings:
     overrides.setdefault("lab", True)
     # The key the API signs responder grants with; the tests' client signs with it too.
     overrides.setdefault("approval_key", TEST_APPROVAL_KEY)
+    # In-process workers run the workflows in temporalio's sandbox: production turns it off
+    # for speed (orchestrator/config.py), so the suite is where it catches a clock read.
+    overrides.setdefault("workflow_sandbox", True)
     return Settings(
         task_queue=f"test-{uuid.uuid4().hex[:12]}",
         lab_modbus_port=lab_port,
