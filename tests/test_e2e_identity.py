@@ -13,6 +13,7 @@ import json
 import uuid
 import warnings
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import hvac
@@ -58,8 +59,8 @@ def scada_logon() -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-async def lab() -> AsyncIterator[IdentityLab]:
+@asynccontextmanager
+async def identity_servers() -> AsyncIterator[IdentityLab]:
     """slapd, SCIM and OpenBao on private ports, seeded with the inventory's accounts."""
     settings = make_settings(
         free_port(),
@@ -73,6 +74,12 @@ async def lab() -> AsyncIterator[IdentityLab]:
         yield servers
     finally:
         await servers.stop()
+
+
+@pytest.fixture
+async def lab() -> AsyncIterator[IdentityLab]:
+    async with identity_servers() as servers:
+        yield servers
 
 
 def secret(lab: IdentityLab, name: str) -> str:

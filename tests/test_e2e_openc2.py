@@ -18,12 +18,17 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import free_port
 from harness import api_client, make_settings, running_worker, wait_for
 from netlab import city_network, needs_netlab, nft_at
 from temporalio.client import Client
 from temporalio.service import RPCError
-from test_e2e_identity import ldap_bind_works, scim_active, vault_login_works, vault_token_works
+from test_e2e_identity import (
+    identity_servers,
+    ldap_bind_works,
+    scim_active,
+    vault_login_works,
+    vault_token_works,
+)
 from test_e2e_network import CAD, ENG_WS, LDAP, SCADA, TSC1, dispatch_service, is_cut, is_open
 
 from contracts.incident import StepState
@@ -229,18 +234,8 @@ async def test_contain_device_isolates_the_host_but_its_permitted_address_and_al
 async def identity_lab() -> AsyncIterator[IdentityLab]:
     if ldap_lab.unavailable() is not None:
         pytest.skip(str(ldap_lab.unavailable()))
-    settings = make_settings(
-        free_port(),
-        lab_ldap_port=free_port(),
-        lab_scim_port=free_port(),
-        lab_vault_port=free_port(),
-    )
-    servers = IdentityLab.from_inventory(settings)
-    await servers.start()
-    try:
+    async with identity_servers() as servers:
         yield servers
-    finally:
-        await servers.stop()
 
 
 async def test_set_account_disabled_waits_for_approval_then_disables_svc_scada_everywhere(

@@ -31,6 +31,7 @@ from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new
 from contracts.decision import Decision, DecisionStep, Verdict
 from contracts.incident import Principal, ReleaseRequest
 from orchestrator.activities import ContainmentActivities
+from orchestrator.api.listing import _token_out
 from orchestrator.config import REPO_ROOT
 from orchestrator.policy.models import ContainmentInput
 from orchestrator.responders.principals import PrincipalStore
@@ -216,3 +217,23 @@ async def test_a_released_incident_stays_listed_and_readable(temporal_client: Cl
     assert row["steps"] == {"fallback:tsc-0003": "rolled_back"}
     assert shown.status_code == 200
     assert shown.json()["status"] == "released"
+
+
+async def test_a_page_token_the_api_never_gave_out_is_a_400_not_a_temporal_error(
+    temporal_client: Client,
+):
+    """Temporal answers a token it cannot read with an internal error that its client
+    retries for seconds (the fuzzer found the API then said 503). A token is Temporal's
+    behind the API's MAC, so junk, and a well-formed token signed with another key, are
+    refused at once."""
+    settings = make_settings(0)
+    other = make_settings(0, approval_key=None)  # another deployment: a key of its own
+    foreign = _token_out(other, b'{"RunID":"x"}')
+    assert foreign is not None
+    async with api_client(temporal_client, settings, None) as http:
+        for token in ("abc", "W0ZpbHRlcmVkXQ", foreign):
+            response = await http.get(f"/v1/incidents?page_token={token}")
+            assert response.status_code == 400, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["type"].endswith("/bad-page-token")
+            assert "page_token" in response.json()["detail"]
