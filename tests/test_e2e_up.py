@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cacao_spec import spec_problems
 from conftest import free_port
 
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, read_mode
@@ -276,5 +277,71 @@ def test_broken_policy_edit_under_up_is_rejected_and_incidents_carry_on(tmp_path
         incident_id = up.send(EXAMPLE)
         shown = incident(up, incident_id, "verified")
         assert shown["decision"]["policy_version"] == before["version"]
+    finally:
+        assert up.stop() == 0
+
+
+# The findings the README sends (`grep "bulkhead send generic" README.md`).
+README_FINDINGS = (
+    "traffic-controller-compromise",
+    "signal-firmware-change",
+    "substation-rtu-writes",
+    "shared-account-svc-scada",
+    "permits-app-compromise",
+)
+
+
+def decided(up: Up, incident_id: str, timeout_s: float = 30) -> dict[str, object]:
+    """The incident once its policy decision is in and no step is still being carried out."""
+    deadline = time.monotonic() + timeout_s
+    body: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{up.api}/v1/incidents/{incident_id}", headers=up.reader, timeout=5)
+        if response.status_code == 200:
+            body = response.json()
+            steps = body["steps"]
+            moving = ("planned", "approved", "applying", "rolling_back")
+            settled = isinstance(steps, list) and all(s["state"] not in moving for s in steps)
+            if body["decision"] and settled:
+                return body
+        time.sleep(0.2)
+    raise AssertionError(f"never decided and settled: {json.dumps(body)[:2000]}")
+
+
+def test_the_readme_incidents_export_as_valid_cacao_playbooks(tmp_path: Path):
+    """#20's "the CACAO export of the README's incidents validates": each README finding
+    sent to `bulkhead up`, each incident exported with `bulkhead incidents export --cacao`
+    and held to the CACAO 2.0 specification's required properties and to `bulkhead
+    playbook check`, as a user would check it."""
+    from orchestrator.standards.cacao_check import check  # noqa: PLC0415
+
+    up = Up(tmp_path / "state")
+    up.start()
+    try:
+        up.ready()
+        for name in README_FINDINGS:
+            incident_id = up.send(REPO / "examples/findings" / f"{name}.json")
+            view = decided(up, incident_id)
+            exported = up.cli("incidents", "export", "--cacao", incident_id)
+            document = json.loads(exported)
+            assert document["type"] == "playbook", name
+            assert spec_problems(document) == [], name
+            assert [p.line() for p in check(document)] == [], name
+            # Every step the incident has is in the playbook, by its Bulkhead name.
+            names = " ".join(step.get("name", "") for step in document["workflow"].values())
+            steps = view["steps"]
+            assert isinstance(steps, list)
+            for step in steps:
+                assert step["id"] in names, (name, step["id"])
+            path = tmp_path / f"{name}.cacao.json"
+            path.write_text(exported)
+            checked = subprocess.run(
+                [BULKHEAD, "playbook", "check", str(path)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert checked.returncode == 0, (name, checked.stdout, checked.stderr)
     finally:
         assert up.stop() == 0
