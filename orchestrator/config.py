@@ -138,6 +138,15 @@ class Settings(BaseSettings):
     events_syslog_tls: bool = False
     events_syslog_tls_ca: Path | None = None
     # --- end of events out (#19) -------------------------------------------------------------
+    # --- Notifications (#19 item 1; docs/NOTIFICATIONS.md) ----------------------------------
+    # Apprise URLs (BULKHEAD_NOTIFY_URLS as a JSON list), each optionally with tags before it
+    # as Apprise's text config writes them: "duty,ops=json://host/path". The notify policy
+    # (policies/bulkhead/notify/) names the tags each event goes to. Empty: nobody is told.
+    notify_urls: list[str] = Field(default_factory=list)
+    # Where people reach the console: messages link to <public_url>/console/incidents/<id>.
+    # Unset: http://<api_host>:<api_port>, which is right only on the API's own machine.
+    public_url: str | None = None
+    # --- end of notifications (#19) ----------------------------------------------------------
     # Raw SIEM payloads (the claim check, orchestrator/ingest/raw_store.py): PostgreSQL when set,
     # else files under <state_dir>/raw. Several API processes need the shared one.
     raw_postgres_dsn: SecretStr | None = None
@@ -217,6 +226,10 @@ class Settings(BaseSettings):
     @property
     def api_url(self) -> str:
         return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def console_base_url(self) -> str:
+        return (self.public_url or self.api_url).rstrip("/")
 
 
 def _env_path(name: str) -> Path | None:

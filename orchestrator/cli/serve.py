@@ -21,6 +21,7 @@ from orchestrator.api.context import build_context
 from orchestrator.config import Settings, webhook_secret
 from orchestrator.events.setup import event_sender
 from orchestrator.metrics import Metrics
+from orchestrator.notify.setup import notifier
 from orchestrator.policy.base import PolicyEngine
 from orchestrator.policy.factory import build_engine, policy_parts
 from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
@@ -53,6 +54,10 @@ async def worker_part(
     sender = event_sender(settings, client, audit_path=audit_path, registry=registry)
     if sender is not None:
         parts["events"] = sender.run()
+    # Notifications routed by the notify policy (#19): the same kind of task, its own cursor.
+    pager = notifier(settings, client, activities.engine, audit_path=audit_path, registry=registry)
+    if pager is not None:
+        parts["notify"] = pager.run()
     await recheck_held(client, settings, started_by)
     return activities, parts
 

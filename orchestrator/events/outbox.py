@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,18 @@ class Cursor:
 
 
 class Outbox:
-    def __init__(self, root: Path, sinks: list[str]) -> None:
+    """`keys` says an item's id and delivery order: OCSF events' by default; the
+    notifications (orchestrator/notify/) queue their own messages here too."""
+
+    def __init__(
+        self,
+        root: Path,
+        sinks: list[str],
+        keys: Callable[[dict[str, Any]], tuple[str, tuple[int, str, int]]] | None = None,
+    ) -> None:
         self.root = root
         self.sinks = list(sinks)
+        self._keys = keys or ocsf_keys
         self._queues: dict[str, dict[str, Queued]] = {sink: {} for sink in self.sinks}
 
     def load(self) -> None:
@@ -48,7 +58,7 @@ class Outbox:
             folder = self._folder(sink)
             for path in folder.glob("*.json"):
                 try:
-                    queued = _queued(path, json.loads(path.read_bytes()))
+                    queued = self._queued(path, json.loads(path.read_bytes()))
                 except (OSError, ValueError, KeyError, TypeError):
                     # Half-written files never get here (written beside, then renamed);
                     # anything else unreadable is set aside, not retried forever.
@@ -56,17 +66,18 @@ class Outbox:
                     continue
                 self._queues[sink][queued.event_id] = queued
 
-    def enqueue(self, event: dict[str, Any]) -> int:
-        """Put the event in every queue that does not hold it yet; how many took it."""
+    def enqueue(self, event: dict[str, Any], sinks: list[str] | None = None) -> int:
+        """Put the event in every queue (or those of `sinks`) that does not hold it yet;
+        how many took it."""
         body = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
         added = 0
-        for sink in self.sinks:
-            event_id = event["metadata"]["uid"]
+        event_id = self._keys(event)[0]
+        for sink in self.sinks if sinks is None else sinks:
             if event_id in self._queues[sink]:
                 continue
             path = self._folder(sink) / f"{event_id}.json"
             _write_durably(path, body)
-            self._queues[sink][event_id] = _queued(path, event)
+            self._queues[sink][event_id] = self._queued(path, event)
             added += 1
         return added
 
@@ -95,16 +106,20 @@ class Outbox:
         body = json.dumps({"offset": cursor.offset, "inode": cursor.inode}).encode()
         _write_durably(self.root / CURSOR_FILE, body)
 
+    def _queued(self, path: Path, event: dict[str, Any]) -> Queued:
+        event_id, order = self._keys(event)
+        return Queued(event_id=event_id, order=order, path=path)
+
     def _folder(self, sink: str) -> Path:
         folder = self.root / sink
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         return folder
 
 
-def _queued(path: Path, event: dict[str, Any]) -> Queued:
+def ocsf_keys(event: dict[str, Any]) -> tuple[str, tuple[int, str, int]]:
     bulkhead = event["unmapped"]["bulkhead"]
     order = (int(event["time"]), str(bulkhead["incident_id"]), int(bulkhead["audit_seq"]))
-    return Queued(event_id=str(event["metadata"]["uid"]), order=order, path=path)
+    return str(event["metadata"]["uid"]), order
 
 
 def _write_durably(path: Path, body: bytes) -> None:

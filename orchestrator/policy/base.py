@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from contracts.decision import Decision, Verdict
 from orchestrator.policy.models import AuthorizationInput, ContainmentInput
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 ENTRYPOINT = "data.bulkhead.containment.decision"
 AUTHZ_ENTRYPOINT = "data.bulkhead.approval.allow"
 AUTHZ_REASONS = "data.bulkhead.approval.reasons"
+# Which channel tags hear of an event (orchestrator/notify/; policies/bulkhead/notify/).
+NOTIFY_ENTRYPOINT = "data.bulkhead.notify.tags"
 
 # What `authorize` takes; built in one place (orchestrator.responders.authorization). The
 # engines still check whatever they are handed against the model before Rego sees it.
@@ -77,6 +79,12 @@ class PolicyEngine(Protocol):
         """Evaluate `AUTHZ_ENTRYPOINT` (and `AUTHZ_REASONS`) for one request; never raises."""
         ...
 
+    def notify(self, event: dict[str, Any]) -> list[str] | None:
+        """Evaluate `NOTIFY_ENTRYPOINT` for `{"event": event}`: the channel tags to tell;
+        None when the policy could not answer (the notifier then tells every channel:
+        a page twice beats none)."""
+        ...
+
     def explain(self, policy_input: ContainmentInput) -> Explanation | None:
         """Why the decision for this input is what it is; None where the engine cannot
         say (OPA evaluates remotely, without coverage)."""
@@ -99,3 +107,13 @@ def escalation(reason: str, *, policy_version: str, decision_id: str, digest: st
         decision_id=decision_id,
         input_digest=digest,
     )
+
+
+def tags_from(result: Any) -> list[str] | None:
+    """The notify policy's answer (a set, as a JSON array) as sorted tags; None when it is
+    not a list of strings (an undefined rule is an empty set: nobody is told)."""
+    if result is None:
+        return []
+    if not isinstance(result, list) or not all(isinstance(t, str) for t in result):
+        return None
+    return sorted(set(result))

@@ -22,9 +22,11 @@ from orchestrator.policy.base import (
     AUTHZ_ENTRYPOINT,
     AUTHZ_REASONS,
     ENTRYPOINT,
+    NOTIFY_ENTRYPOINT,
     Authorization,
     AuthorizationRequest,
     escalation,
+    tags_from,
 )
 from orchestrator.policy.bundle import PolicyBundle, PolicyLoadError
 from orchestrator.policy.compiled import compile_bundle, engine_for
@@ -178,6 +180,15 @@ class EmbeddedEngine:
             except RuntimeError:
                 reasons = []  # reasons explain a refusal; without them it is still a refusal
         return authorization_from(allow, reasons, policy_version=version, decision_id=decision_id)
+
+    def notify(self, event: dict[str, Any]) -> list[str] | None:
+        try:
+            engine = engine_for(self._loaded.bundle)
+            engine.set_input_json(json.dumps({"event": event}, default=str))
+            return tags_from(json.loads(engine.eval_rule_as_json(NOTIFY_ENTRYPOINT)))
+        except (RuntimeError, PolicyLoadError, ValueError) as exc:
+            log.warning("notify.policy_error", error=rego_error(exc))
+            return None
 
     def explain(self, policy_input: ContainmentInput) -> Explanation:
         """On a private engine with coverage on, never the serving one (explain.py)."""

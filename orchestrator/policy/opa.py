@@ -28,7 +28,12 @@ import structlog
 from opa_client import AsyncOpaClient  # type: ignore[import-untyped]  # ships no types
 
 from contracts.decision import Decision
-from orchestrator.policy.base import Authorization, AuthorizationRequest, escalation
+from orchestrator.policy.base import (
+    Authorization,
+    AuthorizationRequest,
+    escalation,
+    tags_from,
+)
 from orchestrator.policy.bundle import PolicyBundle
 from orchestrator.policy.models import ContainmentInput
 from orchestrator.policy.results import (
@@ -49,6 +54,7 @@ log = structlog.get_logger(__name__)
 
 CONTAINMENT_PACKAGE, CONTAINMENT_RULE = "bulkhead.containment", "decision"
 APPROVAL_PACKAGE = "bulkhead.approval"
+NOTIFY_PACKAGE = "bulkhead.notify"
 # Waiting for the private loop costs a little beyond the HTTP deadline itself.
 GRACE_S = 0.25
 
@@ -180,6 +186,14 @@ class OpaEngine:
             decision_id=decision_id,
             digest=digest,
         )
+
+    def notify(self, event: dict[str, Any]) -> list[str] | None:
+        try:
+            body = self.query(NOTIFY_PACKAGE, "tags", {"event": event})
+        except OpaError as exc:
+            log.warning("notify.opa_error", error=str(exc))
+            return None
+        return tags_from(body.get("result"))
 
     def authorize(self, request: AuthorizationRequest) -> Authorization:
         minted = str(uuid.uuid4())

@@ -70,6 +70,7 @@ def test_every_policy_package_has_tests_beside_it():
         "bulkhead.approval_test",
         "bulkhead.containment_test",
         "bulkhead.lib_test",
+        "bulkhead.notify_test",
     }
 
 

@@ -1,0 +1,231 @@
+"""The worker's notification task: trail → notices → policy → storm window → queue → Apprise.
+
+Like orchestrator/events/sender.py, whose trail-reading helpers and outbox it uses: the
+cursor moves only after what was read is queued on disk (or held in a digest window),
+each channel drains its own queue with backoff, and nothing runs in an activity or a
+workflow. Each delivery attempt is counted in `bulkhead_notifications_total{channel,
+outcome}` and appended to `<state_dir>/notifications.jsonl`: the incident's hash-chained
+trail is written by its workflow alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter
+
+from orchestrator.events.outbox import Cursor, Outbox
+from orchestrator.events.sender import _end_of, _entry, _lines, _read
+from orchestrator.notify.channels import Channel
+from orchestrator.notify.lookup import FactLookup
+from orchestrator.notify.messages import digest_message, message_of
+from orchestrator.notify.notices import Notice, Reader
+from orchestrator.notify.window import Digest, Window
+from orchestrator.policy.base import PolicyEngine
+
+log = structlog.get_logger(__name__)
+
+OUTCOMES = ("delivered", "failed")
+POLL_S = 0.2
+RETRY_MIN_S = 0.5
+RETRY_MAX_S = 60.0
+
+
+def message_keys(message: dict[str, Any]) -> tuple[str, tuple[int, str, int]]:
+    return str(message["id"]), (int(message["time"]), str(message["incident"]), int(message["seq"]))
+
+
+class Notifier:
+    def __init__(
+        self,
+        *,
+        audit_path: Path,
+        state_dir: Path,
+        channels: Sequence[Channel],
+        engine: PolicyEngine,
+        lookup: FactLookup,
+        public_url: str,
+        registry: CollectorRegistry | None = None,
+        windows: dict[str, Window] | None = None,
+    ) -> None:
+        self.audit_path = audit_path
+        self.channels = list(channels)
+        self.outbox = Outbox(
+            state_dir / "notifications", [c.name for c in self.channels], keys=message_keys
+        )
+        self.log_path = state_dir / "notifications.jsonl"
+        self._engine = engine
+        self._lookup = lookup
+        self._public_url = public_url
+        self._reader = Reader()
+        self.windows = windows or {c.name: Window() for c in self.channels}
+        self._wake = {c.name: asyncio.Event() for c in self.channels}
+        self._cursor: Cursor | None = None
+        self.counted = Counter(
+            "bulkhead_notifications",
+            "Notification delivery attempts by channel (scheme://host) and outcome "
+            "(delivered; failed: the message stays queued and is tried again).",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        for channel in self.channels:
+            for outcome in OUTCOMES:
+                self.counted.labels(channel=channel.name, outcome=outcome)
+
+    def prepare(self) -> None:
+        """A first start begins at the trail's end: no pages for last month's incidents."""
+        self.outbox.load()
+        cursor = self.outbox.cursor()
+        if cursor is None:
+            cursor = _end_of(self.audit_path)
+            self.outbox.save_cursor(cursor)
+        self._cursor = cursor
+
+    async def run(self) -> None:
+        if self._cursor is None:
+            self.prepare()
+        tasks = [asyncio.ensure_future(self._follow()), asyncio.ensure_future(self._digests())]
+        tasks += [asyncio.ensure_future(self._deliver(c)) for c in self.channels]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- reading and routing --------------------------------------------------------------
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                moved = await self.read_once()
+            except Exception:  # the reader outlives any one bad read (logged)
+                log.exception("notify.read_failed", path=str(self.audit_path))
+                moved = False
+            if not moved:
+                await asyncio.sleep(POLL_S)
+
+    async def read_once(self) -> bool:
+        assert self._cursor is not None  # noqa: S101 - prepare() placed it
+        now = _end_of(self.audit_path)
+        cursor = self._cursor
+        if now.inode != cursor.inode or now.offset < cursor.offset:
+            cursor = Cursor(offset=0, inode=now.inode)
+        if now.offset == cursor.offset:
+            self._cursor = cursor
+            return False
+        data = await asyncio.to_thread(_read, self.audit_path, cursor.offset)
+        complete = data[: data.rfind(b"\n") + 1]
+        if not complete:
+            return False
+        for line in _lines(complete):
+            entry = _entry(line)
+            notice = self._reader.read(entry) if entry is not None else None
+            if notice is not None:
+                await self.route(notice)
+        self._cursor = Cursor(offset=cursor.offset + len(complete), inode=now.inode)
+        await asyncio.to_thread(self.outbox.save_cursor, self._cursor)
+        return True
+
+    async def route(self, notice: Notice) -> None:
+        facts = await self._lookup.facts(notice.incident_id, notice.step)
+        notice = Notice(**{**notice.__dict__, "facts": facts})
+        event = {"kind": notice.kind.value, "incident_id": notice.incident_id,
+                 "step": notice.step, **facts}  # fmt: skip
+        tags = await asyncio.to_thread(self._engine.notify, event)
+        if tags is None:  # the policy could not answer: tell everyone
+            log.error("notify.policy_unanswered", kind=notice.kind.value)
+            targets = self.channels
+        else:
+            targets = [c for c in self.channels if c.wants(tags)]
+        moment = time.monotonic()
+        for channel in targets:
+            if self.windows[channel.name].offer(notice, moment):
+                title, body = message_of(notice, self._public_url)
+                await self._queue(channel, notice.kind.value, [notice], title, body)
+
+    async def _digests(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_S)
+            await self.flush(time.monotonic())
+
+    async def flush(self, now: float) -> None:
+        for channel in self.channels:
+            digest: Digest | None = self.windows[channel.name].due(now)
+            if digest is not None:
+                title, body = digest_message(digest, self._public_url)
+                await self._queue(channel, "digest", list(digest.notices), title, body)
+
+    async def _queue(
+        self, channel: Channel, kind: str, notices: list[Notice], title: str, body: str
+    ) -> None:
+        first = notices[0]
+        ident = hashlib.sha256(
+            f"{channel.name}\x00{kind}\x00{first.incident_id}\x00{first.seq}".encode()
+        ).hexdigest()[:32]
+        message = {
+            "id": ident,
+            "time": int(time.time() * 1000),
+            "incident": first.incident_id,
+            "seq": first.seq,
+            "kind": kind,
+            "incidents": sorted({n.incident_id for n in notices})[:50],
+            "title": title,
+            "body": body,
+        }
+        await asyncio.to_thread(self.outbox.enqueue, message, [channel.name])
+        self._wake[channel.name].set()
+
+    # --- delivering -----------------------------------------------------------------------
+
+    async def _deliver(self, channel: Channel) -> None:
+        delay = RETRY_MIN_S
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake[channel.name].wait(), 1.0)
+            self._wake[channel.name].clear()
+            if await self.drain(channel):
+                delay = RETRY_MIN_S
+                continue
+            await asyncio.sleep(delay)  # the channel failed: its messages wait, no one else's
+            delay = min(delay * 2, RETRY_MAX_S)
+            self._wake[channel.name].set()
+
+    async def drain(self, channel: Channel) -> bool:
+        """Send what is queued, in order; False at the first failure (tried again later)."""
+        for queued in self.outbox.queued(channel.name):
+            message = json.loads(await asyncio.to_thread(queued.path.read_bytes))
+            try:
+                sent = await channel.send(message["title"], message["body"])
+            except Exception:  # a plugin that raises is a failed delivery (logged)
+                log.exception("notify.send_raised", channel=channel.name)
+                sent = False
+            outcome = "delivered" if sent else "failed"
+            self.counted.labels(channel=channel.name, outcome=outcome).inc()
+            await asyncio.to_thread(self._log, channel, message, outcome)
+            if not sent:
+                log.warning("notify.failed", channel=channel.name, message=message["id"])
+                return False
+            self.outbox.delivered(channel.name, queued.event_id)
+        return True
+
+    def _log(self, channel: Channel, message: dict[str, Any], outcome: str) -> None:
+        line = {
+            "at": datetime.now(UTC).isoformat(),
+            "channel": channel.name,
+            "outcome": outcome,
+            "message": message["id"],
+            "kind": message["kind"],
+            "incidents": message["incidents"],
+        }
+        with self.log_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line, separators=(",", ":")) + "\n")
