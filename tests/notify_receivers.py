@@ -1,0 +1,71 @@
+"""Real receivers on loopback for Apprise: an HTTP endpoint for json:// and an aiosmtpd
+SMTP server for mailto://."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from conftest import free_port
+
+
+class JsonReceiver:
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.status = 200  # set to 500 to play a channel that is down
+        self.port = 0
+
+
+@contextmanager
+def json_receiver() -> Iterator[JsonReceiver]:
+    receiver = JsonReceiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if receiver.status == 200:
+                receiver.bodies.append(json.loads(body))
+            self.send_response(receiver.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], str]] = []  # from, to, the message
+        self.port = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        content = envelope.content.decode("utf-8", "replace")
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), content))
+        return "250 OK"
+
+
+@contextmanager
+def smtp_receiver() -> Iterator[Mailbox]:
+    mailbox = Mailbox()
+    mailbox.port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=mailbox.port)
+    controller.start()
+    try:
+        yield mailbox
+    finally:
+        controller.stop()

@@ -1,0 +1,132 @@
+"""The notifier against real receivers: a loopback JSON webhook and an aiosmtpd SMTP
+server, through Apprise, from an audit trail on disk; and a storm of 1,000."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from orchestrator.notify.channels import channels_of
+from orchestrator.notify.lookup import NoFacts
+from orchestrator.notify.notifier import Notifier
+from orchestrator.policy.embedded import EmbeddedEngine
+
+pytest.importorskip("aiosmtpd", reason="aiosmtpd is a test dependency (make venv)")
+
+from notify_receivers import json_receiver, smtp_receiver
+
+POLICIES = Path(__file__).resolve().parents[3] / "policies"
+PUBLIC = "https://bulkhead.city.example"
+
+
+class Facts:
+    async def facts(self, incident_id: str, step_id: str | None) -> dict[str, Any]:
+        return {"zone": "energy", "plan": "set rtu-e01 to local_manual; was remote",
+                "deadline": "2026-12-06T23:40:00Z", "required_approvals": 2}  # fmt: skip
+
+
+def trail(path: Path, entries: list[tuple[str, str, dict[str, Any]]]) -> None:
+    with path.open("a") as handle:
+        for seq, (incident, kind, detail) in enumerate(entries, 1):
+            line = {"incident_id": incident, "seq": seq, "at": "2026-12-06T23:00:00Z",
+                    "kind": kind, "detail": detail}  # fmt: skip
+            handle.write(json.dumps(line) + "\n")
+
+
+def notifier(tmp_path: Path, urls: list[str], lookup: Any = None) -> Notifier:
+    built = Notifier(
+        audit_path=tmp_path / "audit.jsonl",
+        state_dir=tmp_path,
+        channels=channels_of(urls),
+        engine=EmbeddedEngine(POLICIES),
+        lookup=lookup or NoFacts(),
+        public_url=PUBLIC,
+        registry=CollectorRegistry(),
+    )
+    built.prepare()
+    return built
+
+
+async def deliver_all(pager: Notifier, *, end_windows: bool = True) -> None:
+    while await pager.read_once():
+        pass
+    if end_windows:
+        await pager.flush(float("inf"))
+    for channel in pager.channels:
+        await pager.drain(channel)
+
+
+async def test_approval_needed_reaches_a_json_webhook_with_the_console_link(tmp_path):
+    with json_receiver() as hook:
+        pager = notifier(tmp_path, [f"duty=json://127.0.0.1:{hook.port}/page"], Facts())
+        trail(tmp_path / "audit.jsonl", [("inc-substation", "step.awaiting_approval",
+                                           {"step": "s1"})])  # fmt: skip
+        await deliver_all(pager)
+    [body] = hook.bodies
+    assert "inc-substation" in body["title"]
+    assert f"{PUBLIC}/console/incidents/inc-substation" in body["message"]
+    assert "Plan: set rtu-e01 to local_manual; was remote" in body["message"]
+    assert "Approve by: 2026-12-06T23:40:00Z" in body["message"]
+    delivered = pager.counted.labels(channel=f"json://127.0.0.1:{hook.port}", outcome="delivered")
+    assert delivered._value.get() == 1
+    [logged] = [json.loads(x) for x in (tmp_path / "notifications.jsonl").read_text().splitlines()]
+    assert logged["outcome"] == "delivered" and logged["incidents"] == ["inc-substation"]
+
+
+async def test_a_guard_rollback_reaches_an_smtp_server(tmp_path):
+    with smtp_receiver() as mailbox:
+        url = (f"mailto://bulkhead@127.0.0.1:{mailbox.port}?smtp=127.0.0.1&mode=insecure"
+               "&from=bulkhead@city.example&to=duty@city.example")  # fmt: skip
+        pager = notifier(tmp_path, [url])
+        trail(tmp_path / "audit.jsonl", [("inc-9", "guard.tripped",
+                                           {"step": "s2", "services": ["scada-hmi"]})])  # fmt: skip
+        await deliver_all(pager)
+    [(_sender, recipients, content)] = mailbox.messages
+    assert recipients == ["duty@city.example"]
+    assert "Guard rolled a step back" in content and "inc-9" in content
+    assert "scada-hmi unhealthy" in content
+
+
+async def test_a_failing_channel_keeps_its_messages_and_counts_the_failure(tmp_path):
+    with json_receiver() as hook:
+        hook.status = 500
+        pager = notifier(tmp_path, [f"json://127.0.0.1:{hook.port}/page"])
+        trail(tmp_path / "audit.jsonl", [("inc-1", "step.failed", {"step": "s1"})])
+        await deliver_all(pager)
+        name = f"json://127.0.0.1:{hook.port}"
+        assert pager.counted.labels(channel=name, outcome="failed")._value.get() == 1
+        assert pager.outbox.depth(name) == 1  # kept for the next try
+        hook.status = 200
+        assert await pager.drain(pager.channels[0])
+    assert len(hook.bodies) == 1 and pager.outbox.depth(name) == 0
+
+
+async def test_a_storm_of_1000_is_at_most_10_messages_per_channel_with_a_digest(tmp_path):
+    with json_receiver() as duty, json_receiver() as log:
+        pager = notifier(
+            tmp_path,
+            [f"duty=json://127.0.0.1:{duty.port}/d", f"log=json://127.0.0.1:{log.port}/l"],
+        )
+        entries: list[tuple[str, str, dict[str, Any]]] = []
+        for i in range(1000):
+            entries.append((f"inc-{i}", "incident.opened", {"incident": f"inc-{i}"}))
+            if i % 250 == 0:  # 4 need approval
+                entries.append((f"inc-{i}", "step.awaiting_approval", {"step": "s1"}))
+        trail(tmp_path / "audit.jsonl", entries)
+        await deliver_all(pager)
+    for receiver in (duty, log):
+        assert 1 <= len(receiver.bodies) <= 10
+    assert len(duty.bodies) == 4  # 3 approvals on their own, the 4th waits for the window
+    # The log channel: inc-0 opened, inc-0 needs approval, inc-1 opened, then the digest
+    # of the other 998 incidents, 3 of which need approval.
+    assert len(log.bodies) == 4
+    digest = log.bodies[-1]
+    assert digest["title"] == (
+        "[Bulkhead] 998 incidents in the last 10 s: 998 opened, 3 need approval"
+    )
+    assert f"{PUBLIC}/console/incidents/inc-250" in digest["message"]
+    assert "1 incident in the last 10 s: 1 need approval" in duty.bodies[-1]["title"]
