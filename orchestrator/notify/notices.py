@@ -63,7 +63,9 @@ class Reader:
             return notice(Kind.RELEASED, f"released by {who}: {detail.get('reason')}")
         if step is None:
             return None
-        if kind == "step.awaiting_approval":
+        if kind == "step.planned" and detail.get("awaiting_approval"):
+            return notice(Kind.APPROVAL_NEEDED)  # planned waiting for people (deciding.py)
+        if kind == "step.awaiting_approval":  # a transition into it, should one be recorded
             return notice(Kind.APPROVAL_NEEDED)
         if kind == "approval.timeout" and detail.get("on_timeout") == "escalate":
             return notice(Kind.APPROVAL_ESCALATED, "nobody approved it before its deadline")

@@ -29,7 +29,7 @@ def notice(incident: str, kind: Kind = Kind.APPROVAL_NEEDED) -> Notice:
 def test_reader_names_what_a_person_must_hear_of() -> None:
     reader = Reader()
     read = [
-        reader.read(entry("step.awaiting_approval", step="s1")),
+        reader.read(entry("step.planned", step="s1", awaiting_approval=True)),
         reader.read(entry("approval.timeout", step="s1", on_timeout="escalate")),
         reader.read(entry("approval.timeout", step="s1", on_timeout="deny")),
         reader.read(entry("step.failed", step="s2", error="adapter said no")),
@@ -38,11 +38,12 @@ def test_reader_names_what_a_person_must_hear_of() -> None:
         reader.read(entry("step.rolled_back", step="s4")),
         reader.read(entry("release.requested", principal="ana", reason="false positive")),
         reader.read(entry("step.intent", step="s1")),
+        reader.read(entry("step.planned", step="s5", awaiting_approval=False)),
     ]
     kinds = [n.kind if n else None for n in read]
     assert kinds == [
         Kind.APPROVAL_NEEDED, Kind.APPROVAL_ESCALATED, None, Kind.STEP_FAILED,
-        Kind.GUARD_ROLLBACK, None, Kind.LEASE_REVERTED, Kind.RELEASED, None,
+        Kind.GUARD_ROLLBACK, None, Kind.LEASE_REVERTED, Kind.RELEASED, None, None,
     ]  # fmt: skip
     assert read[3] is not None and read[3].reason == "adapter said no"
 

@@ -63,8 +63,8 @@ async def deliver_all(pager: Notifier, *, end_windows: bool = True) -> None:
 async def test_approval_needed_reaches_a_json_webhook_with_the_console_link(tmp_path):
     with json_receiver() as hook:
         pager = notifier(tmp_path, [f"duty=json://127.0.0.1:{hook.port}/page"], Facts())
-        trail(tmp_path / "audit.jsonl", [("inc-substation", "step.awaiting_approval",
-                                           {"step": "s1"})])  # fmt: skip
+        trail(tmp_path / "audit.jsonl", [("inc-substation", "step.planned",
+                                           {"step": "s1", "awaiting_approval": True})])  # fmt: skip
         await deliver_all(pager)
     [body] = hook.bodies
     assert "inc-substation" in body["title"]

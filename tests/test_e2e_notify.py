@@ -1,0 +1,121 @@
+"""Issue #19, done when: with `notify_urls` set, the substation example produces a page
+at the receiver naming the incident, with a console link.
+
+Real pieces: the Temporal dev server, the worker and API wired as `bulkhead worker` wires
+them (build_activities and the shipped policy; the notifier from `notifier`, the function
+`worker_part` calls), Apprise, and a JSON webhook receiver on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+
+import pytest
+from conftest import free_port
+from harness import api_client, make_settings, running_worker, signed
+from netlab import city_network, needs_netlab
+from notify_receivers import JsonReceiver, json_receiver
+from temporalio.client import Client
+from test_e2e_network import dispatch_service, end_running
+
+from orchestrator.activities import ContainmentActivities
+from orchestrator.config import Settings
+from orchestrator.lab.city import CITY_SERVICE_TOKEN_FILE
+from orchestrator.lab.secretfiles import write_secret
+from orchestrator.lab.substation import SubstationLab
+from orchestrator.lab.traffic import TrafficLab
+from orchestrator.notify.setup import notifier
+from orchestrator.wiring.worker import AUDIT_FILE, build_activities
+
+pytestmark = [pytest.mark.e2e, needs_netlab]
+
+SUBSTATION = Path(__file__).resolve().parent.parent / "examples/findings/substation-rtu-writes.json"
+PUBLIC = "https://bulkhead.city.example"
+
+
+async def test_the_substation_example_pages_the_duty_channel_with_a_console_link(
+    temporal_client: Client, traffic_lab: TrafficLab
+):
+    await end_running(temporal_client, "inc-rtu-e01")
+    substation = SubstationLab(port=free_port())
+    await substation.start()
+    async with city_network() as city, dispatch_service() as services:
+        with json_receiver() as duty:
+            settings = make_settings(
+                traffic_lab.port,
+                lab_netns_prefix=city.prefix,
+                lab_http_port=services.port,
+                lab_opcua_port=substation.port,
+                notify_urls=[f"duty=json://127.0.0.1:{duty.port}/page"],
+                public_url=PUBLIC,
+            )
+            write_secret(settings.lab_secrets_dir / CITY_SERVICE_TOKEN_FILE, services.token)
+            activities = build_activities(settings)
+            registry = activities.metrics.registry
+            try:
+                incident = await page_for_substation(temporal_client, settings, activities, duty)
+            finally:
+                await substation.stop()
+    pages = [b for b in duty.bodies if "Approval needed" in b["title"]]
+    assert len(pages) == 1, (duty.bodies, " ".join(trail_kinds(settings)))
+    page = pages[0]
+    assert incident in page["title"]
+    assert f"{PUBLIC}/console/incidents/{incident}" in page["message"]
+    assert "Zone: energy" in page["message"]
+    assert "Plan: switch rtu-e01 to local_manual" in page["message"]
+    assert "was 0 (remote)" in page["message"]  # the dry run's blast radius
+    assert "Approvals needed: 2" in page["message"]
+    assert "Approve by:" in page["message"]
+    channel = f"json://127.0.0.1:{duty.port}"
+    assert registry.get_sample_value(
+        "bulkhead_notifications_total", {"channel": channel, "outcome": "delivered"}
+    ) == len(duty.bodies)
+    logged = (settings.state_dir / "notifications.jsonl").read_text().splitlines()
+    assert any(json.loads(line)["incidents"] == [incident] for line in logged)
+
+
+async def page_for_substation(
+    client: Client, settings: Settings, activities: ContainmentActivities, duty: JsonReceiver
+) -> str:
+    """Sends the example through the API; the incident's id once its page arrived."""
+    pager = notifier(
+        settings,
+        client,
+        activities.engine,
+        audit_path=settings.state_dir / AUDIT_FILE,
+        registry=activities.metrics.registry,
+    )
+    assert pager is not None
+    task = asyncio.ensure_future(pager.run())
+    body = SUBSTATION.read_bytes()
+    try:
+        async with (
+            running_worker(client, settings, activities),
+            api_client(client, settings, activities) as http,
+        ):
+            posted = await http.post(
+                "/v1/webhooks/generic",
+                content=body,
+                headers=signed(body, settings.webhook_secret.get_secret_value()),
+            )
+            assert posted.status_code == 202, posted.text
+            incident = str(posted.json()["findings"][0]["incident_id"])
+            for _ in range(300):
+                if any("Approval needed" in b["title"] for b in duty.bodies):
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return incident
+
+
+def trail_kinds(settings: Settings) -> list[str]:
+    path = settings.state_dir / AUDIT_FILE
+    if not path.exists():
+        return ["(no audit file)"]
+    return [json.loads(line)["kind"] for line in path.read_text().splitlines()]
