@@ -255,6 +255,17 @@ def test_authorization_fails_closed_when_opa_is_slow(opa, standin):
     assert verdict.reasons == ["approval policy error: OPA did not answer within 0.5 s"]
 
 
+def test_notify_routing_through_opa_and_everyone_when_it_cannot_answer(opa, standin):
+    """#19: the notify policy's tags from OPA as from the embedded engine; None (tell every
+    channel) when OPA cannot answer."""
+    event = {"kind": "approval_needed", "roles_needed": ["duty-officer"]}
+    assert opa.notify(event) == ["duty", "duty-officer", "log"]
+    assert opa.notify({"kind": "released"}) == ["log"]
+    assert {r["path"] for r in standin.requests} == {"/v1/data/bulkhead/notify/tags"}
+    standin.mode = "slow"
+    assert opa.notify(event) is None
+
+
 def test_settings_select_the_opa_engine(standin):
     settings = Settings(policy_engine="opa", opa_url=standin.url, opa_timeout_s=0.5)
     engine = build_engine(settings)
