@@ -10,7 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -116,18 +118,27 @@ class Up:
                 self.process.stdout.close()
 
 
-def incident(up: Up, incident_id: str, state: str, timeout_s: float = 20) -> dict[str, object]:
+def polled(
+    up: Up, incident_id: str, ready: Callable[[dict[str, Any]], bool], what: str, timeout_s: float
+) -> dict[str, Any]:
+    """The incident as the API shows it, once `ready` says so."""
     deadline = time.monotonic() + timeout_s
-    body: dict[str, object] = {}
+    body: dict[str, Any] = {}
     while time.monotonic() < deadline:
         response = httpx.get(f"{up.api}/v1/incidents/{incident_id}", headers=up.reader, timeout=5)
         if response.status_code == 200:
             body = response.json()
-            steps = body["steps"]
-            if isinstance(steps, list) and steps and steps[0]["state"] == state:
+            if ready(body):
                 return body
         time.sleep(0.1)
-    raise AssertionError(f"step never reached {state}: {json.dumps(body)[:2000]}")
+    raise AssertionError(f"{what}: {json.dumps(body)[:2000]}")
+
+
+def incident(up: Up, incident_id: str, state: str, timeout_s: float = 20) -> dict[str, Any]:
+    def reached(body: dict[str, Any]) -> bool:
+        return bool(body["steps"]) and body["steps"][0]["state"] == state
+
+    return polled(up, incident_id, reached, f"step never reached {state}", timeout_s)
 
 
 def test_readme_demo_contains_and_survives_a_restart(tmp_path: Path):
@@ -291,21 +302,15 @@ README_FINDINGS = (
 )
 
 
-def decided(up: Up, incident_id: str, timeout_s: float = 30) -> dict[str, object]:
+def decided(up: Up, incident_id: str, timeout_s: float = 30) -> dict[str, Any]:
     """The incident once its policy decision is in and no step is still being carried out."""
-    deadline = time.monotonic() + timeout_s
-    body: dict[str, object] = {}
-    while time.monotonic() < deadline:
-        response = httpx.get(f"{up.api}/v1/incidents/{incident_id}", headers=up.reader, timeout=5)
-        if response.status_code == 200:
-            body = response.json()
-            steps = body["steps"]
-            moving = ("planned", "approved", "applying", "rolling_back")
-            settled = isinstance(steps, list) and all(s["state"] not in moving for s in steps)
-            if body["decision"] and settled:
-                return body
-        time.sleep(0.2)
-    raise AssertionError(f"never decided and settled: {json.dumps(body)[:2000]}")
+    moving = ("planned", "approved", "applying", "rolling_back")
+
+    def settled(body: dict[str, Any]) -> bool:
+        steps = body["steps"]
+        return bool(body["decision"]) and all(step["state"] not in moving for step in steps)
+
+    return polled(up, incident_id, settled, "never decided and settled", timeout_s)
 
 
 def test_the_readme_incidents_export_as_valid_cacao_playbooks(tmp_path: Path):
@@ -329,9 +334,7 @@ def test_the_readme_incidents_export_as_valid_cacao_playbooks(tmp_path: Path):
             assert [p.line() for p in check(document)] == [], name
             # Every step the incident has is in the playbook, by its Bulkhead name.
             names = " ".join(step.get("name", "") for step in document["workflow"].values())
-            steps = view["steps"]
-            assert isinstance(steps, list)
-            for step in steps:
+            for step in view["steps"]:
                 assert step["id"] in names, (name, step["id"])
             path = tmp_path / f"{name}.cacao.json"
             path.write_text(exported)
