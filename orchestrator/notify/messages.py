@@ -17,6 +17,7 @@ HEADLINES = {
     Kind.LEASE_REVERTED: "Lease ended: step reverted",
     Kind.RELEASED: "Incident released",
     Kind.INCIDENT_OPENED: "Incident opened",
+    Kind.DECISION_ESCALATED: "Policy escalated the incident",
 }
 
 

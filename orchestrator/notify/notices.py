@@ -6,11 +6,15 @@ step's plan, its approval deadline and roles, the zone and severity) before rout
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from contracts.incident import AuditEntry
+
+# Steps whose lease expired and whose rollback is not read yet; the oldest are forgotten.
+MAX_REMEMBERED = 10_000
 
 
 class Kind(StrEnum):
@@ -22,6 +26,7 @@ class Kind(StrEnum):
     LEASE_REVERTED = "lease_reverted"
     RELEASED = "released"
     INCIDENT_OPENED = "incident_opened"
+    DECISION_ESCALATED = "decision_escalated"  # the policy left it to a person
 
 
 @dataclass(frozen=True)
@@ -43,46 +48,68 @@ class Notice:
 
 
 class Reader:
-    """Reads entries in trail order; remembers only what later entries need (which step
-    was tripped by the guard, so its rollback reads as a guard rollback)."""
+    """Reads entries in trail order; remembers only what later entries need (which step's
+    lease expired, so its rollback reads as a lease reverted)."""
 
-    def __init__(self) -> None:
-        self._cause: dict[tuple[str, str], Kind] = {}
+    def __init__(self, max_remembered: int = MAX_REMEMBERED) -> None:
+        self._lease_ended: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._max = max_remembered
 
     def read(self, entry: AuditEntry) -> Notice | None:
         kind, detail = entry.kind, entry.detail
-        step = detail.get("step") if isinstance(detail.get("step"), str) else None
-
-        def notice(what: Kind, reason: str = "") -> Notice:
-            return Notice(what, entry.incident_id, entry.seq, entry.at, step, reason)
-
         if kind == "incident.opened":
-            return notice(Kind.INCIDENT_OPENED)
+            return _notice(entry, Kind.INCIDENT_OPENED)
         if kind == "release.requested":
             who = detail.get("principal", "a responder")
-            return notice(Kind.RELEASED, f"released by {who}: {detail.get('reason')}")
-        if step is None:
-            return None
+            return _notice(entry, Kind.RELEASED, f"released by {who}: {detail.get('reason')}")
+        if kind == "decision" and detail.get("verdict") == "escalate":
+            reasons = "; ".join(str(r) for r in detail.get("reasons") or [])
+            return _notice(entry, Kind.DECISION_ESCALATED, reasons[:500])
+        step = detail.get("step")
+        return self._step_entry(entry, step) if isinstance(step, str) else None
+
+    def _step_entry(self, entry: AuditEntry, step: str) -> Notice | None:
+        kind, detail = entry.kind, entry.detail
         if kind == "step.planned" and detail.get("awaiting_approval"):
-            return notice(Kind.APPROVAL_NEEDED)  # planned waiting for people (deciding.py)
+            return _notice(entry, Kind.APPROVAL_NEEDED)  # planned to wait (deciding.py)
         if kind == "step.awaiting_approval":  # a transition into it, should one be recorded
-            return notice(Kind.APPROVAL_NEEDED)
+            return _notice(entry, Kind.APPROVAL_NEEDED)
         if kind == "approval.timeout" and detail.get("on_timeout") == "escalate":
-            return notice(Kind.APPROVAL_ESCALATED, "nobody approved it before its deadline")
+            return _notice(entry, Kind.APPROVAL_ESCALATED, "nobody approved it before its deadline")
         if kind == "guard.tripped":
-            self._cause[(entry.incident_id, step)] = Kind.GUARD_ROLLBACK
             services = ", ".join(str(s) for s in detail.get("services", []))
-            return notice(Kind.GUARD_ROLLBACK, f"{services} unhealthy after the step")
-        if kind == "lease.expired":
-            self._cause[(entry.incident_id, step)] = Kind.LEASE_REVERTED
-        elif kind == "step.rolled_back":
-            if self._cause.pop((entry.incident_id, step), None) == Kind.LEASE_REVERTED:
-                return notice(Kind.LEASE_REVERTED, "its lease expired")
-        elif kind == "step.failed":
-            return notice(Kind.STEP_FAILED, _why(detail, "failed"))
-        elif kind == "step.escalated":
-            return notice(Kind.STEP_ESCALATED, _why(detail, "escalated"))
+            return _notice(entry, Kind.GUARD_ROLLBACK, f"{services} unhealthy after the step")
+        if kind == "guard.unavailable" and detail.get("moment") == "after":
+            reason = "essential services could not be probed after it"
+            return _notice(entry, Kind.STEP_ESCALATED, reason)
+        if kind == "step.failed":
+            return _notice(entry, Kind.STEP_FAILED, _why(detail, "failed"))
+        if kind == "step.escalated":
+            return _notice(entry, Kind.STEP_ESCALATED, _why(detail, "escalated"))
+        return self._lease(entry, step)
+
+    def _lease(self, entry: AuditEntry, step: str) -> Notice | None:
+        key = (entry.incident_id, step)
+        if entry.kind == "lease.expired":
+            self._lease_ended[key] = None
+            while len(self._lease_ended) > self._max:
+                self._lease_ended.popitem(last=False)
+        elif entry.kind == "step.rolled_back" and key in self._lease_ended:
+            del self._lease_ended[key]
+            return _notice(entry, Kind.LEASE_REVERTED, "its lease expired")
         return None
+
+
+def _notice(entry: AuditEntry, kind: Kind, reason: str = "") -> Notice:
+    step = entry.detail.get("step")
+    return Notice(
+        kind,
+        entry.incident_id,
+        entry.seq,
+        entry.at,
+        step if isinstance(step, str) else None,
+        reason,
+    )
 
 
 def _why(detail: dict[str, Any], default: str) -> str:

@@ -34,6 +34,7 @@ DIGEST_WORDS = {
     Kind.GUARD_ROLLBACK: "rolled back by the guard",
     Kind.LEASE_REVERTED: "reverted at a lease's end",
     Kind.RELEASED: "released",
+    Kind.DECISION_ESCALATED: "escalated by the policy",
 }
 
 
@@ -55,7 +56,8 @@ class Digest:
             f"{count} {DIGEST_WORDS[kind]}"
             for kind, count in sorted(self.counts().items(), key=lambda kc: -kc[1])
         ]
-        return f"{self.incidents} incidents in the last {self.span_s:g} s: " + ", ".join(parts)
+        noun = "incident" if self.incidents == 1 else "incidents"
+        return f"{self.incidents} {noun} in the last {self.span_s:g} s: " + ", ".join(parts)
 
 
 @dataclass

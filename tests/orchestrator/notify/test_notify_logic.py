@@ -39,11 +39,15 @@ def test_reader_names_what_a_person_must_hear_of() -> None:
         reader.read(entry("release.requested", principal="ana", reason="false positive")),
         reader.read(entry("step.intent", step="s1")),
         reader.read(entry("step.planned", step="s5", awaiting_approval=False)),
+        reader.read(entry("decision", verdict="escalate", reasons=["unknown asset"])),
+        reader.read(entry("decision", verdict="contain", reasons=[])),
+        reader.read(entry("guard.unavailable", step="s6", moment="after", error="timeout")),
     ]
     kinds = [n.kind if n else None for n in read]
     assert kinds == [
         Kind.APPROVAL_NEEDED, Kind.APPROVAL_ESCALATED, None, Kind.STEP_FAILED,
         Kind.GUARD_ROLLBACK, None, Kind.LEASE_REVERTED, Kind.RELEASED, None, None,
+        Kind.DECISION_ESCALATED, None, Kind.STEP_ESCALATED,
     ]  # fmt: skip
     assert read[3] is not None and read[3].reason == "adapter said no"
 
