@@ -40,6 +40,7 @@ def facts_of(view: IncidentView, step_id: str | None) -> dict[str, Any]:
     step = next((s for s in view.steps if s.id == step_id), None)
     if step is not None:
         facts.update(
+            state=step.state.value,
             adapter=step.adapter,
             action=step.action,
             target=dict(step.target),

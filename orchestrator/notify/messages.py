@@ -18,6 +18,9 @@ HEADLINES = {
     Kind.RELEASED: "Incident released",
     Kind.INCIDENT_OPENED: "Incident opened",
     Kind.DECISION_ESCALATED: "Policy escalated the incident",
+    Kind.APPROVAL_DEADLINE_NEAR: "Approval deadline near",
+    Kind.LEASE_EXPIRING: "Lease ending soon",
+    Kind.STEP_HOLDS: "Step holds",
 }
 
 
@@ -36,7 +39,7 @@ def message_of(notice: Notice, public_url: str) -> tuple[str, str]:
         what = " ".join(str(facts[k]) for k in ("adapter", "action") if facts.get(k))
         lines.append(f"Step: {notice.step}" + (f" ({what})" if what else ""))
         _line(lines, "Target", _target(facts.get("target")))
-    if notice.kind == Kind.APPROVAL_NEEDED:
+    if notice.kind in (Kind.APPROVAL_NEEDED, Kind.APPROVAL_DEADLINE_NEAR):
         _line(lines, "Plan", facts.get("plan"))
         _line(lines, "Blast radius", "; ".join(facts.get("blast_radius") or []) or None)
         needed = facts.get("required_approvals")

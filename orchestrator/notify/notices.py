@@ -27,6 +27,9 @@ class Kind(StrEnum):
     RELEASED = "released"
     INCIDENT_OPENED = "incident_opened"
     DECISION_ESCALATED = "decision_escalated"  # the policy left it to a person
+    APPROVAL_DEADLINE_NEAR = "approval_deadline_near"  # reminders.py
+    LEASE_EXPIRING = "lease_expiring"
+    STEP_HOLDS = "step_holds"  # verified or its lease extended: not sent, sets a reminder
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class Reader:
         if kind == "guard.unavailable" and detail.get("moment") == "after":
             reason = "essential services could not be probed after it"
             return _notice(entry, Kind.STEP_ESCALATED, reason)
+        if kind in ("step.verified", "lease.extended"):
+            return _notice(entry, Kind.STEP_HOLDS)
         if kind == "step.failed":
             return _notice(entry, Kind.STEP_FAILED, _why(detail, "failed"))
         if kind == "step.escalated":

@@ -28,7 +28,8 @@ from orchestrator.events.sender import _end_of, _entry, _lines, _read
 from orchestrator.notify.channels import Channel
 from orchestrator.notify.lookup import FactLookup
 from orchestrator.notify.messages import digest_message, message_of
-from orchestrator.notify.notices import Notice, Reader
+from orchestrator.notify.notices import Kind, Notice, Reader
+from orchestrator.notify.reminders import Reminders, reminder_for, still_true
 from orchestrator.notify.window import Digest, Window
 from orchestrator.policy.base import PolicyEngine
 
@@ -38,6 +39,7 @@ OUTCOMES = ("delivered", "failed")
 POLL_S = 0.2
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 60.0
+REMINDER_WORDS = {Kind.APPROVAL_DEADLINE_NEAR: "approve by ", Kind.LEASE_EXPIRING: "lease ends "}
 
 
 def message_keys(message: dict[str, Any]) -> tuple[str, tuple[int, str, int]]:
@@ -67,6 +69,7 @@ class Notifier:
         self._lookup = lookup
         self._public_url = public_url
         self._reader = Reader()
+        self.reminders = Reminders()
         self.windows = windows or {c.name: Window() for c in self.channels}
         self._wake = {c.name: asyncio.Event() for c in self.channels}
         self._cursor: Cursor | None = None
@@ -139,6 +142,30 @@ class Notifier:
     async def route(self, notice: Notice) -> None:
         facts = await self._lookup.facts(notice.incident_id, notice.step)
         notice = Notice(**{**notice.__dict__, "facts": facts})
+        if notice.kind in (Kind.APPROVAL_NEEDED, Kind.STEP_HOLDS):
+            approval = notice.kind == Kind.APPROVAL_NEEDED
+            moment = facts.get("deadline" if approval else "lease_expires_at")
+            reminder = reminder_for(notice, moment, datetime.now(UTC))
+            if reminder is not None:
+                self.reminders.add(reminder)
+        if notice.kind == Kind.STEP_HOLDS:
+            return  # news to nobody; only its reminder may be
+        await self._send(notice, facts)
+
+    async def remind(self, now: datetime) -> None:
+        """The reminders due, each sent only if the incident still calls for it (an
+        extended lease set a reminder of its own when its extension was read)."""
+        for reminder in self.reminders.due(now):
+            earlier = reminder.notice
+            facts = await self._lookup.facts(earlier.incident_id, earlier.step)
+            if not still_true(reminder, facts):
+                continue
+            notice = Notice(reminder.kind, earlier.incident_id, earlier.seq, now.isoformat(),
+                            earlier.step, REMINDER_WORDS[reminder.kind] + reminder.moment,
+                            facts)  # fmt: skip
+            await self._send(notice, facts)
+
+    async def _send(self, notice: Notice, facts: dict[str, Any]) -> None:
         event = {"kind": notice.kind.value, "incident_id": notice.incident_id,
                  "step": notice.step, **facts}  # fmt: skip
         tags = await asyncio.to_thread(self._engine.notify, event)
@@ -157,6 +184,10 @@ class Notifier:
         while True:
             await asyncio.sleep(POLL_S)
             await self.flush(time.monotonic())
+            try:
+                await self.remind(datetime.now(UTC))
+            except Exception:  # reminders must not stop digests (logged)
+                log.exception("notify.remind_failed")
 
     async def flush(self, now: float) -> None:
         for channel in self.channels:

@@ -35,6 +35,9 @@ DIGEST_WORDS = {
     Kind.LEASE_REVERTED: "reverted at a lease's end",
     Kind.RELEASED: "released",
     Kind.DECISION_ESCALATED: "escalated by the policy",
+    Kind.APPROVAL_DEADLINE_NEAR: "near an approval deadline",
+    Kind.LEASE_EXPIRING: "with a lease ending soon",
+    Kind.STEP_HOLDS: "holding a step",
 }
 
 

@@ -4,11 +4,13 @@
 #   Input: {"event": {"kind", "incident_id", "step", "zone", "severity_id",
 #   "roles_needed": [...], "required_approvals"}}. kind is one of approval_needed,
 #   approval_escalated, step_failed, step_escalated, guard_rollback, lease_reverted,
-#   released, incident_opened, decision_escalated (the policy's verdict was escalate). `tags` names the channel tags (Apprise tags on the
+#   released, incident_opened, decision_escalated (the policy's verdict was escalate),
+#   approval_deadline_near (5 min or half the time left before it), lease_expiring (10 min
+#   before the lease ends). `tags` names the channel tags (Apprise tags on the
 #   notify_urls) that get the event; a channel without tags gets every event routed to any
 #   tag. Nothing routed: nobody is told.
 #   Default: every event a person must act on pages "duty" (approval needed, escalations,
-#   failures, guard rollbacks, a policy's escalation); what is only news (released, lease reverted, opened) goes
+#   failures, guard rollbacks, a policy's escalation, deadlines near, leases ending); what is only news (released, lease reverted, opened) goes
 #   to "log". An approval needing a duty officer also goes to "duty-officer".
 package bulkhead.notify
 
@@ -16,7 +18,7 @@ import rego.v1
 
 paging := {
 	"approval_needed", "approval_escalated", "step_failed", "step_escalated",
-	"guard_rollback", "decision_escalated",
+	"guard_rollback", "decision_escalated", "approval_deadline_near", "lease_expiring",
 }
 
 news := {"released", "lease_reverted", "incident_opened"}

@@ -13,7 +13,7 @@ test_approval_for_duty_officer_reaches_them if {
 }
 
 test_failures_escalations_and_rollbacks_page_duty if {
-	every kind in ["approval_escalated", "step_failed", "step_escalated", "guard_rollback", "decision_escalated"] {
+	every kind in ["approval_escalated", "step_failed", "step_escalated", "guard_rollback", "decision_escalated", "approval_deadline_near", "lease_expiring"] {
 		"duty" in notify.tags with input as {"event": {"kind": kind}}
 	}
 }
