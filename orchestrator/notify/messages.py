@@ -21,7 +21,10 @@ HEADLINES = {
     Kind.APPROVAL_DEADLINE_NEAR: "Approval deadline near",
     Kind.LEASE_EXPIRING: "Lease ending soon",
     Kind.STEP_HOLDS: "Step holds",
+    Kind.AUTOMATION_PAUSED: "Automation paused",
+    Kind.AUTOMATION_RESUMED: "Automation resumed",
 }
+CITY_WIDE = (Kind.AUTOMATION_PAUSED, Kind.AUTOMATION_RESUMED)
 
 
 def console_link(public_url: str, incident_id: str) -> str:
@@ -30,6 +33,10 @@ def console_link(public_url: str, incident_id: str) -> str:
 
 def message_of(notice: Notice, public_url: str) -> tuple[str, str]:
     """(title, body)."""
+    if notice.kind in CITY_WIDE:
+        title = f"[Bulkhead] {HEADLINES[notice.kind]} {notice.reason}"
+        body = f"{HEADLINES[notice.kind]} {notice.reason}\nAt: {notice.at}\n"
+        return title, body + f"Console: {public_url.rstrip('/')}/console"
     facts = notice.facts
     title = f"[Bulkhead] {HEADLINES[notice.kind]}: incident {notice.incident_id}"
     lines = [f"Incident: {notice.incident_id}"]

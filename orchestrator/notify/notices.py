@@ -29,6 +29,8 @@ class Kind(StrEnum):
     DECISION_ESCALATED = "decision_escalated"  # the policy left it to a person
     APPROVAL_DEADLINE_NEAR = "approval_deadline_near"  # reminders.py
     LEASE_EXPIRING = "lease_expiring"
+    AUTOMATION_PAUSED = "automation_paused"  # automation.py
+    AUTOMATION_RESUMED = "automation_resumed"
     STEP_HOLDS = "step_holds"  # verified or its lease extended: not sent, sets a reminder
 
 

@@ -25,6 +25,8 @@ from prometheus_client import CollectorRegistry, Counter
 
 from orchestrator.events.outbox import Cursor, Outbox
 from orchestrator.events.sender import _end_of, _entry, _lines, _read
+from orchestrator.notify.automation import POLL_S as CITY_POLL_S
+from orchestrator.notify.automation import AutomationWatch, CityReader
 from orchestrator.notify.channels import Channel
 from orchestrator.notify.lookup import FactLookup
 from orchestrator.notify.messages import digest_message, message_of
@@ -58,6 +60,7 @@ class Notifier:
         public_url: str,
         registry: CollectorRegistry | None = None,
         windows: dict[str, Window] | None = None,
+        city: CityReader | None = None,
     ) -> None:
         self.audit_path = audit_path
         self.channels = list(channels)
@@ -70,6 +73,7 @@ class Notifier:
         self._public_url = public_url
         self._reader = Reader()
         self.reminders = Reminders()
+        self.automation = AutomationWatch(city) if city is not None else None
         self.windows = windows or {c.name: Window() for c in self.channels}
         self._wake = {c.name: asyncio.Event() for c in self.channels}
         self._cursor: Cursor | None = None
@@ -97,6 +101,8 @@ class Notifier:
         if self._cursor is None:
             self.prepare()
         tasks = [asyncio.ensure_future(self._follow()), asyncio.ensure_future(self._digests())]
+        if self.automation is not None:
+            tasks.append(asyncio.ensure_future(self._watch_automation(self.automation)))
         tasks += [asyncio.ensure_future(self._deliver(c)) for c in self.channels]
         try:
             await asyncio.gather(*tasks)
@@ -150,7 +156,7 @@ class Notifier:
                 self.reminders.add(reminder)
         if notice.kind == Kind.STEP_HOLDS:
             return  # news to nobody; only its reminder may be
-        await self._send(notice, facts)
+        await self.tell(notice, facts)
 
     async def remind(self, now: datetime) -> None:
         """The reminders due, each sent only if the incident still calls for it (an
@@ -163,9 +169,10 @@ class Notifier:
             notice = Notice(reminder.kind, earlier.incident_id, earlier.seq, now.isoformat(),
                             earlier.step, REMINDER_WORDS[reminder.kind] + reminder.moment,
                             facts)  # fmt: skip
-            await self._send(notice, facts)
+            await self.tell(notice, facts)
 
-    async def _send(self, notice: Notice, facts: dict[str, Any]) -> None:
+    async def tell(self, notice: Notice, facts: dict[str, Any]) -> None:
+        """Route one notice by the policy and offer it to each channel's window."""
         event = {"kind": notice.kind.value, "incident_id": notice.incident_id,
                  "step": notice.step, **facts}  # fmt: skip
         tags = await asyncio.to_thread(self._engine.notify, event)
@@ -179,6 +186,13 @@ class Notifier:
             if self.windows[channel.name].offer(notice, moment):
                 title, body = message_of(notice, self._public_url)
                 await self._queue(channel, notice.kind.value, [notice], title, body)
+
+    async def _watch_automation(self, watch: AutomationWatch) -> None:
+        while True:
+            notice = await watch.check()
+            if notice is not None:
+                await self.tell(notice, {})
+            await asyncio.sleep(CITY_POLL_S)
 
     async def _digests(self) -> None:
         while True:

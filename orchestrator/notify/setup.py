@@ -12,6 +12,7 @@ from orchestrator.notify.channels import channels_of
 from orchestrator.notify.lookup import IncidentFacts
 from orchestrator.notify.notifier import Notifier
 from orchestrator.policy.base import PolicyEngine
+from orchestrator.temporal.city import TemporalCity
 
 
 def notifier(
@@ -34,6 +35,7 @@ def notifier(
         lookup=IncidentFacts(client),
         public_url=settings.console_base_url,
         registry=registry,
+        city=TemporalCity(client, settings),
     )
     built.prepare()
     return built

@@ -38,6 +38,8 @@ DIGEST_WORDS = {
     Kind.APPROVAL_DEADLINE_NEAR: "near an approval deadline",
     Kind.LEASE_EXPIRING: "with a lease ending soon",
     Kind.STEP_HOLDS: "holding a step",
+    Kind.AUTOMATION_PAUSED: "automation paused",
+    Kind.AUTOMATION_RESUMED: "automation resumed",
 }
 
 

@@ -6,7 +6,7 @@
 #   approval_escalated, step_failed, step_escalated, guard_rollback, lease_reverted,
 #   released, incident_opened, decision_escalated (the policy's verdict was escalate),
 #   approval_deadline_near (5 min or half the time left before it), lease_expiring (10 min
-#   before the lease ends). `tags` names the channel tags (Apprise tags on the
+#   before the lease ends), automation_paused, automation_resumed (incident_id "city"). `tags` names the channel tags (Apprise tags on the
 #   notify_urls) that get the event; a channel without tags gets every event routed to any
 #   tag. Nothing routed: nobody is told.
 #   Default: every event a person must act on pages "duty" (approval needed, escalations,
@@ -22,6 +22,11 @@ paging := {
 }
 
 news := {"released", "lease_reverted", "incident_opened"}
+
+# Pausing automation stops containment city-wide: whoever is on duty must know.
+tags contains "duty" if input.event.kind in {"automation_paused", "automation_resumed"}
+
+tags contains "log" if input.event.kind in {"automation_paused", "automation_resumed"}
 
 # METADATA
 # entrypoint: true

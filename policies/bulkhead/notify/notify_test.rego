@@ -28,3 +28,9 @@ test_news_is_logged_not_paged if {
 test_unknown_event_tells_nobody if {
 	count(notify.tags) == 0 with input as {"event": {"kind": "step.intent"}}
 }
+
+test_automation_paused_or_resumed_pages_duty if {
+	every kind in ["automation_paused", "automation_resumed"] {
+		notify.tags == {"duty", "log"} with input as {"event": {"kind": kind, "incident_id": "city"}}
+	}
+}
