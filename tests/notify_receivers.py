@@ -4,10 +4,13 @@ SMTP server for mailto://."""
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -19,6 +22,8 @@ class JsonReceiver:
         self.bodies: list[dict[str, Any]] = []
         self.status = 200  # set to 500 to play a channel that is down
         self.port = 0
+        self.paths: list[str] = []
+        self.server: ThreadingHTTPServer | None = None
 
 
 @contextmanager
@@ -30,6 +35,7 @@ def json_receiver() -> Iterator[JsonReceiver]:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if receiver.status == 200:
                 receiver.bodies.append(json.loads(body))
+                receiver.paths.append(self.path)
             self.send_response(receiver.status)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -39,6 +45,7 @@ def json_receiver() -> Iterator[JsonReceiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     receiver.port = server.server_address[1]
+    receiver.server = server
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -69,3 +76,22 @@ def smtp_receiver() -> Iterator[Mailbox]:
         yield mailbox
     finally:
         controller.stop()
+
+
+@contextmanager
+def tls_json_receiver(directory: Path) -> Iterator[JsonReceiver]:
+    """The JSON receiver over HTTPS with a throwaway self-signed certificate: Apprise's
+    Teams (Power Automate workflows) plugin speaks only https."""
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    with json_receiver() as receiver:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        server = receiver.server
+        assert server is not None
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        yield receiver

@@ -17,7 +17,7 @@ from orchestrator.policy.embedded import EmbeddedEngine
 
 pytest.importorskip("aiosmtpd", reason="aiosmtpd is a test dependency (make venv)")
 
-from notify_receivers import json_receiver, smtp_receiver
+from notify_receivers import json_receiver, smtp_receiver, tls_json_receiver
 
 POLICIES = Path(__file__).resolve().parents[3] / "policies"
 PUBLIC = "https://bulkhead.city.example"
@@ -130,3 +130,27 @@ async def test_a_storm_of_1000_is_at_most_10_messages_per_channel_with_a_digest(
     )
     assert f"{PUBLIC}/console/incidents/inc-250" in digest["message"]
     assert "1 incident in the last 10 s: 1 need approval" in duty.bodies[-1]["title"]
+
+
+# A throwaway self-signed certificate on loopback: not verifying it is the point.
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+async def test_teams_gets_an_adaptive_card_as_microsoft_documents_it(tmp_path):
+    """Apprise's Teams plugin (Power Automate workflows), the one Teams plugin that takes a
+    host of our choosing: the message is an Adaptive Card inside a `message` activity
+    (learn.microsoft.com, "Create incoming webhooks with Workflows for Microsoft Teams")."""
+    with tls_json_receiver(tmp_path) as teams:
+        url = f"workflows://127.0.0.1:{teams.port}/wf123/sig456?verify=no"
+        pager = notifier(tmp_path, [url], Facts())
+        trail(tmp_path / "audit.jsonl", [("inc-teams", "step.planned",
+                                           {"step": "s1", "awaiting_approval": True})])  # fmt: skip
+        await deliver_all(pager)
+    [payload] = teams.bodies
+    assert teams.paths[0].startswith("/workflows/wf123/triggers/manual/paths/invoke")
+    assert payload["type"] == "message"
+    [attachment] = payload["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    assert card["type"] == "AdaptiveCard" and isinstance(card["body"], list)
+    text = json.dumps(card["body"])
+    assert "inc-teams" in text
+    assert f"{PUBLIC}/console/incidents/inc-teams" in text
