@@ -187,20 +187,29 @@ class Notifier:
                 title, body = message_of(notice, self._public_url)
                 await self._queue(channel, notice.kind.value, [notice], title, body)
 
+    # Every loop outlives any one failure (logged): the notifier is a part of the worker,
+    # and a part that ends stops the worker, which a failing channel must never do.
+
     async def _watch_automation(self, watch: AutomationWatch) -> None:
         while True:
-            notice = await watch.check()
-            if notice is not None:
-                await self.tell(notice, {})
+            try:
+                notice = await watch.check()
+                if notice is not None:
+                    await self.tell(notice, {})
+            except Exception:
+                log.exception("notify.automation_failed")
             await asyncio.sleep(CITY_POLL_S)
 
     async def _digests(self) -> None:
         while True:
             await asyncio.sleep(POLL_S)
-            await self.flush(time.monotonic())
+            try:
+                await self.flush(time.monotonic())
+            except Exception:
+                log.exception("notify.digest_failed")
             try:
                 await self.remind(datetime.now(UTC))
-            except Exception:  # reminders must not stop digests (logged)
+            except Exception:
                 log.exception("notify.remind_failed")
 
     async def flush(self, now: float) -> None:
@@ -238,7 +247,12 @@ class Notifier:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake[channel.name].wait(), 1.0)
             self._wake[channel.name].clear()
-            if await self.drain(channel):
+            try:
+                drained = await self.drain(channel)
+            except Exception:
+                log.exception("notify.deliver_failed", channel=channel.name)
+                drained = False
+            if drained:
                 delay = RETRY_MIN_S
                 continue
             await asyncio.sleep(delay)  # the channel failed: its messages wait, no one else's

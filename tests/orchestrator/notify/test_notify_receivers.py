@@ -3,6 +3,8 @@ server, through Apprise, from an audit trail on disk; and a storm of 1,000."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -154,3 +156,31 @@ async def test_teams_gets_an_adaptive_card_as_microsoft_documents_it(tmp_path):
     text = json.dumps(card["body"])
     assert "inc-teams" in text
     assert f"{PUBLIC}/console/incidents/inc-teams" in text
+
+
+async def test_the_running_notifier_outlasts_a_channel_that_is_down(tmp_path):
+    """The worker's task: a failing channel is retried with backoff and never ends the
+    task (a part that ends would stop the worker)."""
+    with json_receiver() as hook:
+        hook.status = 500
+        pager = notifier(tmp_path, [f"json://127.0.0.1:{hook.port}/page"])
+        name = f"json://127.0.0.1:{hook.port}"
+        task = asyncio.ensure_future(pager.run())
+        try:
+            trail(tmp_path / "audit.jsonl", [("inc-1", "step.failed", {"step": "s1"})])
+            for _ in range(100):
+                if pager.counted.labels(channel=name, outcome="failed")._value.get() >= 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert not task.done()
+            hook.status = 200
+            for _ in range(100):
+                if hook.bodies:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert len(hook.bodies) == 1 and "Step failed" in hook.bodies[0]["title"]
+    assert pager.counted.labels(channel=name, outcome="failed")._value.get() >= 2
