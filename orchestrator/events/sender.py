@@ -20,7 +20,7 @@ from pathlib import Path
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from contracts.incident import AuditEntry
+from orchestrator.events.follow import entry_of, read_new, start_cursor
 from orchestrator.events.lookup import LookupUnavailableError, StepFacts, StepLookup
 from orchestrator.events.ocsf import remediation_event
 from orchestrator.events.outbox import Cursor, Outbox, Queued
@@ -29,7 +29,6 @@ from orchestrator.events.trail import StepOutcome, Trail, event_id
 
 log = structlog.get_logger(__name__)
 
-CHUNK_BYTES = 1 << 20  # of the trail read at once
 OUTCOMES = ("delivered", "failed", "rejected")
 IDLE_S = 1.0  # a deliverer with nothing new looks again this often (refused events wait)
 REJECTED_MAX_S = 3600.0
@@ -95,11 +94,7 @@ class EventSender:
         start begins at the trail's current end: events report what happens from when they
         were turned on, not a deployment's whole history again."""
         self.outbox.load()
-        cursor = self.outbox.cursor()
-        if cursor is None:
-            cursor = _end_of(self.audit_path)
-            self.outbox.save_cursor(cursor)
-        self._cursor = cursor
+        self._cursor = start_cursor(self.outbox, self.audit_path)
         for sink in self.sinks:
             self.metrics.queued.labels(sink=sink.name).set(self.outbox.depth(sink.name))
 
@@ -133,7 +128,7 @@ class EventSender:
                 left -= len(line)
                 if left < 0:
                     break
-                entry = _entry(line) if line.strip() else None
+                entry = entry_of(line) if line.strip() else None
                 if entry is not None:
                     self._trail.read(entry)
 
@@ -149,30 +144,16 @@ class EventSender:
 
     async def _read_once(self) -> bool:
         assert self._cursor is not None  # noqa: S101 - run() prepared it
-        now = _end_of(self.audit_path)
-        cursor = self._cursor
-        if now.inode != cursor.inode or now.offset < cursor.offset:
-            # Another file at the path (moved aside, restored): read it from its start;
-            # the queues drop what they already hold.
-            cursor = Cursor(offset=0, inode=now.inode)
-        if now.offset == cursor.offset:
-            self._cursor = cursor
-            return False
-        data = await asyncio.to_thread(_read, self.audit_path, cursor.offset)
-        complete = data[: data.rfind(b"\n") + 1]  # a line being appended waits
-        if not complete and len(data) < CHUNK_BYTES:
-            return False
-        if not complete:  # a line longer than a chunk is no entry this reader can use
-            log.error("events.line_too_long", path=str(self.audit_path), offset=cursor.offset)
-            complete = data
-        for line in _lines(complete):
-            entry = _entry(line)
-            outcome = self._trail.read(entry) if entry is not None else None
+        entries, after = await read_new(self.audit_path, self._cursor)
+        for entry in entries:
+            outcome = self._trail.read(entry)
             if outcome is not None:
                 await self._emit(outcome)
-        self._cursor = Cursor(offset=cursor.offset + len(complete), inode=now.inode)
-        await asyncio.to_thread(self.outbox.save_cursor, self._cursor)
-        return True
+        moved = after != self._cursor
+        self._cursor = after
+        if moved:
+            await asyncio.to_thread(self.outbox.save_cursor, after)
+        return moved
 
     async def _emit(self, outcome: StepOutcome) -> None:
         """Complete, build and queue one event. While the incident cannot be asked, the
@@ -270,28 +251,3 @@ class EventSender:
 
 def _stored(batch: list[Queued]) -> list[Stored]:
     return [Stored(q.event_id, q.path.read_bytes()) for q in batch]
-
-
-def _end_of(path: Path) -> Cursor:
-    try:
-        status = path.stat()
-    except FileNotFoundError:
-        return Cursor(offset=0, inode=None)
-    return Cursor(offset=status.st_size, inode=status.st_ino)
-
-
-def _read(path: Path, offset: int) -> bytes:
-    with path.open("rb") as handle:
-        handle.seek(offset)
-        return handle.read(CHUNK_BYTES)
-
-
-def _lines(data: bytes) -> list[bytes]:
-    return [line for line in data.split(b"\n") if line.strip()]
-
-
-def _entry(line: bytes) -> AuditEntry | None:
-    try:
-        return AuditEntry.model_validate_json(line)
-    except ValueError:
-        return None  # not an entry (`bulkhead audit verify` reports such lines)

@@ -23,8 +23,8 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
+from orchestrator.events.follow import read_new, start_cursor
 from orchestrator.events.outbox import Cursor, Outbox
-from orchestrator.events.sender import _end_of, _entry, _lines, _read
 from orchestrator.notify.automation import POLL_S as CITY_POLL_S
 from orchestrator.notify.automation import AutomationWatch, CityReader
 from orchestrator.notify.channels import Channel
@@ -91,11 +91,7 @@ class Notifier:
     def prepare(self) -> None:
         """A first start begins at the trail's end: no pages for last month's incidents."""
         self.outbox.load()
-        cursor = self.outbox.cursor()
-        if cursor is None:
-            cursor = _end_of(self.audit_path)
-            self.outbox.save_cursor(cursor)
-        self._cursor = cursor
+        self._cursor = start_cursor(self.outbox, self.audit_path)
 
     async def run(self) -> None:
         if self._cursor is None:
@@ -125,25 +121,16 @@ class Notifier:
 
     async def read_once(self) -> bool:
         assert self._cursor is not None  # noqa: S101 - prepare() placed it
-        now = _end_of(self.audit_path)
-        cursor = self._cursor
-        if now.inode != cursor.inode or now.offset < cursor.offset:
-            cursor = Cursor(offset=0, inode=now.inode)
-        if now.offset == cursor.offset:
-            self._cursor = cursor
-            return False
-        data = await asyncio.to_thread(_read, self.audit_path, cursor.offset)
-        complete = data[: data.rfind(b"\n") + 1]
-        if not complete:
-            return False
-        for line in _lines(complete):
-            entry = _entry(line)
-            notice = self._reader.read(entry) if entry is not None else None
+        entries, after = await read_new(self.audit_path, self._cursor)
+        for entry in entries:
+            notice = self._reader.read(entry)
             if notice is not None:
                 await self.route(notice)
-        self._cursor = Cursor(offset=cursor.offset + len(complete), inode=now.inode)
-        await asyncio.to_thread(self.outbox.save_cursor, self._cursor)
-        return True
+        moved = after != self._cursor
+        self._cursor = after
+        if moved:
+            await asyncio.to_thread(self.outbox.save_cursor, after)
+        return moved
 
     async def route(self, notice: Notice) -> None:
         facts = await self._lookup.facts(notice.incident_id, notice.step)
