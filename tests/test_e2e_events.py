@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 from event_receivers import Rsyslog, WebhookReceiver, needs_rsyslog, schema_problems
-from harness import api_client, example_finding, make_settings, running_worker, signed, wait_for
+from harness import api_client, example_finding, make_settings, running_worker, wait_for
 from netlab import city_network, needs_netlab
 from temporalio.client import Client
 from test_e2e_network import EDR_FINDING, EDR_INCIDENT, dispatch_service, end_running
+from webhook_helpers import post
 
 from contracts.incident import IncidentStatus, IncidentView
 from orchestrator.audit.sink import read_entries
@@ -147,11 +148,7 @@ async def test_traffic_fallback_is_heard_once_even_when_the_siem_was_down_and_it
         running_worker(temporal_client, settings, activities),
         api_client(temporal_client, settings, activities) as http,
     ):
-        posted = await http.post(
-            "/v1/webhooks/generic",
-            content=body,
-            headers=signed(body, settings.webhook_secret.get_secret_value()),
-        )
+        posted = await post(http, "generic", body, settings)
         assert posted.status_code == 202, posted.text
         incident = posted.json()["findings"][0]["incident_id"]
         # The SIEM is down: containment goes on, and so does the audit trail.
@@ -227,11 +224,7 @@ async def test_a_quarantined_host_is_a_network_remediation_event_and_so_is_its_r
                 running_worker(temporal_client, settings, activities),
                 api_client(temporal_client, settings, activities) as http,
             ):
-                posted = await http.post(
-                    "/v1/webhooks/generic",
-                    content=body,
-                    headers=signed(body, settings.webhook_secret.get_secret_value()),
-                )
+                posted = await post(http, "generic", body, settings)
                 assert posted.status_code == 202, posted.text
                 contained = await wait_for(
                     temporal_client, EDR_INCIDENT, lambda v: v.status is IncidentStatus.CONTAINED

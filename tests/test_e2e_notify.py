@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 from conftest import free_port
-from harness import api_client, example_finding, make_settings, running_worker, signed
+from harness import api_client, example_finding, make_settings, running_worker
 from netlab import city_network, needs_netlab
 from notify_receivers import JsonReceiver, json_receiver
 from temporalio.client import Client
 from test_e2e_network import dispatch_service, end_running
+from webhook_helpers import post
 
 from orchestrator.activities import ContainmentActivities
 from orchestrator.config import Settings
@@ -98,11 +99,7 @@ async def page_for_substation(
             running_worker(client, settings, activities),
             api_client(client, settings, activities) as http,
         ):
-            posted = await http.post(
-                "/v1/webhooks/generic",
-                content=body,
-                headers=signed(body, settings.webhook_secret.get_secret_value()),
-            )
+            posted = await post(http, "generic", body, settings)
             assert posted.status_code == 202, posted.text
             incident = str(posted.json()["findings"][0]["incident_id"])
             for _ in range(300):
@@ -148,7 +145,6 @@ async def test_a_storm_of_1000_findings_is_at_most_10_messages_per_channel_with_
         )
         assert pager is not None
         task = asyncio.ensure_future(pager.run())
-        secret = settings.webhook_secret.get_secret_value()
         try:
             async with (
                 running_worker(temporal_client, settings, activities),
@@ -162,9 +158,7 @@ async def test_a_storm_of_1000_findings_is_at_most_10_messages_per_channel_with_
                         severity_id=4,
                     )
                     body = json.dumps(document).encode()
-                    posted = await http.post(
-                        "/v1/webhooks/generic", content=body, headers=signed(body, secret)
-                    )
+                    posted = await post(http, "generic", body, settings)
                     assert posted.status_code == 202, posted.text
                 for _ in range(900):  # the first window's digest, at most 90 s away
                     if any("incidents in the last" in b["title"] for b in duty.bodies):
