@@ -26,6 +26,10 @@ class IncidentStatus(StrEnum):
     CONTAINING = "containing"
     CONTAINED = "contained"
     RELEASED = "released"
+    # Handed to a person and still theirs: nobody approved a step in time, the guard undid
+    # a step that harmed an essential service, a held target drifted. Not `failed`: no
+    # step failed, and a late approval or a release still finishes the incident.
+    ESCALATED = "escalated"
     FAILED = "failed"
     CLOSED = "closed"
 
@@ -110,6 +114,9 @@ class StepView(_Model):
     must_include_roles: list[str] = Field(default_factory=list)
     approval_deadline: str | None = None
     on_timeout: str = "escalate"
+    # When the deadline passed while the step still waited and was escalated: it is
+    # overdue until someone decides it (the approval policy says who may, late).
+    overdue_since: str | None = None
     lease_s: int | None = None
     lease_expires_at: str | None = None
     applied_seq: int | None = None
@@ -276,6 +283,12 @@ class ReleaseRequest(_Model):
     grant: Grant | None = None  # absent: refused by incidents that check grants
 
 
+class ReleaseStepRequest(ReleaseRequest):
+    """Undo one held step and keep the rest of the incident as it is."""
+
+    step_id: str
+
+
 # --- continue-as-new -------------------------------------------------------------------------
 
 
@@ -290,6 +303,9 @@ class IncidentCarry(_Model):
     decisions: list[str]
     steps: list[StepView]
     escalations: list[str]
+    # Whether an escalation came from a failure (not a missed approval deadline); None in
+    # carries from before the two were told apart, where every escalation was a failure.
+    failing: bool | None = None
     audit_tail: list[AuditEntry]
     audit_total: int
     exported_seq: int

@@ -34,6 +34,7 @@ class IncidentUpdate(StrEnum):
     DENY = "deny"
     EXTEND = "extend"
     RELEASE = "release"
+    RELEASE_STEP = "release_step"
 
 
 class CitySignal(StrEnum):

@@ -15,7 +15,13 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 from temporalio.client import Client, Interceptor, OutboundInterceptor, StartWorkflowUpdateInput
 
-from contracts.incident import ApproveRequest, DenyRequest, ExtendRequest, ReleaseRequest
+from contracts.incident import (
+    ApproveRequest,
+    DenyRequest,
+    ExtendRequest,
+    ReleaseRequest,
+    ReleaseStepRequest,
+)
 from orchestrator.responders import grants
 
 TEST_APPROVAL_KEY = SecretStr("tests-approval-key-" + "k" * 32)
@@ -24,8 +30,11 @@ REQUESTS: dict[str, type[BaseModel]] = {
     "deny": DenyRequest,
     "extend": ExtendRequest,
     "release": ReleaseRequest,
+    "release_step": ReleaseStepRequest,
 }
 ACTIONS = frozenset(REQUESTS)
+# The grant names the action the policy allowed; releasing one step is a release of it.
+GRANTED_AS = {"release_step": "release"}
 
 
 class SigningInterceptor(Interceptor):
@@ -47,11 +56,11 @@ def _signed(request: Any, action: str, workflow_id: str) -> Any:
         if "grant" in request:
             return request
         model = REQUESTS[action].model_validate(request)
-        grant = grants.granted(key, model, action, workflow_id).grant
+        grant = grants.granted(key, model, GRANTED_AS.get(action, action), workflow_id).grant
         return {**request, "grant": grant.model_dump(mode="json")}
-    return (
-        request if request.grant is not None else grants.granted(key, request, action, workflow_id)
-    )
+    if request.grant is not None:
+        return request
+    return grants.granted(key, request, GRANTED_AS.get(action, action), workflow_id)
 
 
 def signing_client(client: Client) -> Client:

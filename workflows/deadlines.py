@@ -52,7 +52,7 @@ def expire_gates(
             continue
         if datetime.fromisoformat(step.approval_deadline) > now:
             continue
-        step.approval_deadline = None
+        deadline, step.approval_deadline = step.approval_deadline, None
         outcome = OnTimeout(step.on_timeout)
         x.record("approval.timeout", step=step.id, on_timeout=outcome.value)
         if outcome is OnTimeout.DENY:
@@ -60,6 +60,7 @@ def expire_gates(
         elif outcome is OnTimeout.APPROVE:
             x.transition(step, StepState.APPROVED, by="policy on_timeout")
         else:
+            step.overdue_since = deadline  # still waiting: marked overdue, escalated
             escalate(f"step {step.id}: nobody approved it in time")
 
 

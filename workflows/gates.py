@@ -6,7 +6,16 @@ rules are testable without a server. Each returns the reason to refuse, or None.
 
 from __future__ import annotations
 
-from contracts.incident import ApproveRequest, DenyRequest, ExtendRequest, StepState, StepView
+from collections.abc import Collection
+
+from contracts.incident import (
+    ApproveRequest,
+    DenyRequest,
+    ExtendRequest,
+    ReleaseStepRequest,
+    StepState,
+    StepView,
+)
 
 HOLDING = (StepState.APPLIED, StepState.VERIFIED)
 
@@ -50,6 +59,30 @@ def extension_refusal(step: StepView | None, request: ExtendRequest) -> str | No
         return f"no step {request.step_id!r} in this incident"
     if step.state not in HOLDING or step.lease_expires_at is None:
         return f"step {step.id} is {step.state.value} and holds no lease to extend"
+    return None
+
+
+def step_release_refusal(
+    step: StepView | None,
+    request: ReleaseStepRequest,
+    pending: Collection[str],
+    *,
+    releasing: bool,
+) -> str | None:
+    """Why one step cannot be released on its own (None when it can): only a step that
+    holds its target, can be undone, and is not already on its way back."""
+    if step is None:
+        return f"no step {request.step_id!r} in this incident"
+    if releasing:
+        return "this incident is already being released"
+    if step.id in pending:
+        return f"step {step.id} is already being released"
+    if step.state not in HOLDING:
+        if step.state in (StepState.AWAITING_APPROVAL, StepState.APPROVED):
+            return f"step {step.id} is {step.state.value} and holds nothing yet: deny it instead"
+        return f"step {step.id} is {step.state.value} and holds nothing to release"
+    if not step.reversible:
+        return f"step {step.id} cannot be undone (irreversible); it stays as applied"
     return None
 
 

@@ -4,26 +4,22 @@ Deterministic orchestration only: every policy evaluation and every side effect 
 target is a (local) activity, so the history records it and a replay repeats nothing.
 Activities are called by name so this package never imports the orchestrator.
 
-The run loop wakes on new findings, approvals, a release, or the next timer (approval
-deadline, lease expiry, drift check) and then does, in order: decide, expire gates,
-expire leases, release or check held steps for drift, execute ready steps, export the
-audit trail, continue-as-new when due.
-
-This module holds the workflow's state, its handlers and the loop; the work is in:
-intake.py (findings in), deciding.py (decide, plan merge, previews), deadlines.py
-(gates and leases that run out), updates.py (what approve, deny and extend do),
-resting.py (release saga, rest, next incident), carrying.py (continue-as-new),
-execution.py (steps and audit), drift.py, grants.py, gates.py.
+The run loop wakes on findings, approvals, a release or a timer (approval deadline,
+lease expiry, drift check), then: decide, expire gates and leases, undo steps released
+one by one, release or check held steps for drift, execute ready steps, export the
+audit trail, continue-as-new when due. The work is in: intake.py, deciding.py,
+deadlines.py, updates.py (approve, deny, extend), resting.py (release saga, rest, next
+incident), carrying.py, execution.py (steps and audit), drift.py, grants.py, gates.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from typing import NoReturn
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from contracts.decision import Decision
@@ -37,10 +33,11 @@ with workflow.unsafe.imports_passed_through():
         IncidentStatus,
         IncidentView,
         ReleaseRequest,
+        ReleaseStepRequest,
         StepState,
         StepView,
     )
-    from contracts.names import STATE_QUERY, ErrorType, IncidentSignal, IncidentUpdate
+    from contracts.names import STATE_QUERY, IncidentSignal, IncidentUpdate
     from contracts.visibility import CONTINUED, IDLE, Visible, visible
     from workflows import carrying, deadlines, deciding, gates, resting, updates, versions
     from workflows.auditing import BATCH_PATCH
@@ -71,7 +68,11 @@ class IncidentWorkflow:
         self._decisions: list[str] = list(carry.decisions) if carry else []
         self._steps: dict[str, StepView] = {s.id: s for s in carry.steps} if carry else {}
         self._escalations: list[str] = list(carry.escalations) if carry else []
+        # An escalation from a failure shows the incident failed; one from a missed
+        # approval deadline, escalated. Carries from before held failures only.
+        self._failing = bool(carry and carry.escalations and carry.failing is not False)
         self._release: ReleaseRequest | None = carry.release_requested if carry else None
+        self._step_releases: dict[str, ReleaseStepRequest] = {}  # for the loop to undo
         self._idle = bool(carry and carry.idle)
         self._released = self._idle  # a resting run holds an incident already released
         self._sequence = carry.sequence if carry else 1
@@ -137,7 +138,8 @@ class IncidentWorkflow:
         return derive_status(
             self._decision,
             list(self._steps.values()),
-            failed=bool(self._escalations) and not self._released,
+            failed=self._failing and not self._released,
+            escalated=bool(self._escalations) and not self._released,
             released=self._released,
             closed=self._history and self._in.closed_by_source(),
         )
@@ -227,10 +229,26 @@ class IncidentWorkflow:
     @release.validator
     def _validate_release(self, request: ReleaseRequest) -> None:
         refuse_if(self._other_incident(request.incident_id))
-        if self._release is not None:
-            raise ApplicationError(
-                "this incident is already being released", type=ErrorType.REFUSED
-            )
+        refuse_if("this incident is already being released" if self._release else None)
+
+    @workflow.update(name=IncidentUpdate.RELEASE_STEP)
+    async def release_step(self, request: ReleaseStepRequest) -> StepView:
+        """Undo one held step; the incident's other steps stay as they are. The loop
+        undoes it, so it never races a lease expiry or drift check of the same step."""
+        await self._admit(request, "release", request.step_id)
+        refuse_if(self._step_release_refusal(request))
+        self._step_releases[request.step_id] = request
+        resting.record_step_release(request, self._x)
+        await workflow.wait_condition(lambda: request.step_id not in self._step_releases)
+        return self._steps[request.step_id]
+
+    @release_step.validator
+    def _validate_release_step(self, request: ReleaseStepRequest) -> None:
+        refuse_if(self._other_incident(request.incident_id) or self._step_release_refusal(request))
+
+    def _step_release_refusal(self, request: ReleaseStepRequest) -> str | None:
+        step, releasing = self._steps.get(request.step_id), self._release is not None
+        return gates.step_release_refusal(step, request, self._step_releases, releasing=releasing)
 
     # --- main loop ------------------------------------------------------------------------
 
@@ -253,8 +271,10 @@ class IncidentWorkflow:
             if self._needs_decision:
                 self._needs_decision = False
                 await self._decide()
-            deadlines.expire_gates(self._steps.values(), self._x, self._escalate)
+            late = functools.partial(self._escalate, failing=False)
+            deadlines.expire_gates(self._steps.values(), self._x, late)
             await deadlines.expire_leases(self._steps.values(), self._x)
+            await resting.undo_steps(self._step_releases, self._steps, self._x)
             if self._release is not None and not self._released:
                 await self._do_release(self._release)
             elif self._release is None:
@@ -275,15 +295,20 @@ class IncidentWorkflow:
                 await self._hand_over_released()
                 return self.state()
             if self._should_continue_as_new():
-                # Unexported entries travel in the carry; the next run exports them.
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                # Unexported entries travel in the carry; the next run exports them. A
+                # step release waits for this loop: undo it first, then hand over.
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() or bool(self._step_releases)
+                )
+                if self._step_releases:
+                    continue
                 if self._history and self._listing.enabled:  # the next run is the list's row
                     workflow.upsert_search_attributes([STATUS.value_set(CONTINUED)])
                 self._continue(self._carry(), status=self._status().value)
 
     def _decide_versions(self) -> None:
-        """Versioning decided once, at the start of each run: a patch checked deep inside
-        the loop can meet its marker at a different point of a replay than it was made."""
+        """Once, at each run's start: a patch asked deep in the loop can meet its marker
+        at another point of a replay than it was made."""
         self._previews = versions.patched(PREVIEW_PATCH)
         self._x.guarded = versions.patched(GUARD_PATCH)
         self._listing.enabled = versions.patched(VISIBILITY_PATCH)
@@ -296,18 +321,16 @@ class IncidentWorkflow:
         self._listing.counts_wait = self._x.batched
 
     async def _hand_over_released(self) -> None:
-        """After a release: findings that came during it open the entity's next incident
-        (in the same audit chain); otherwise the incident rests, readable and listed.
-        Runs from before incidents kept their history just end."""
+        """After a release: findings that came during it open the entity's next incident;
+        otherwise it rests, readable and listed (runs from before HISTORY_PATCH end)."""
         await resting.settle(self._x)
         self._open_next_incident()
         if self._history:
             self._continue(self._carry(idle=True), status=IDLE)
 
     async def _rest(self) -> None:
-        """A released incident, kept: its state still answers, and the release run is its
-        row in the list (this run hides). The entity's next finding opens the next
-        incident, numbered and linked to this one."""
+        """A released incident, kept readable (the release run is its row in the list);
+        the entity's next finding opens the next incident, numbered and linked."""
         if self._listing.enabled:
             workflow.upsert_search_attributes([STATUS.value_set(IDLE)])
         await resting.rest(self._in.after_release, self._x, self._max_history)
@@ -334,6 +357,7 @@ class IncidentWorkflow:
             self._needs_decision
             or self._drift.recheck
             or (self._release is not None and not self._released)
+            or bool(self._step_releases)
             or any(s.state in (StepState.PLANNED, StepState.APPROVED) for s in self._steps.values())
             or self._should_continue_as_new()
             or self._x.export_due()
@@ -380,6 +404,7 @@ class IncidentWorkflow:
             decisions=self._decisions,
             steps=list(self._steps.values()),
             escalations=self._escalations,
+            failing=self._failing,
             release=self._release,
             run=self._run,
             sequence=self._sequence,
@@ -403,8 +428,9 @@ class IncidentWorkflow:
         )
         self._continue(carry, status=IncidentStatus.OPEN.value)
 
-    def _escalate(self, reason: str) -> None:
-        """The incident needs a human: it shows as failed until someone acts."""
+    def _escalate(self, reason: str, *, failing: bool = True) -> None:
+        """A human must act: failed, or escalated when only an approval deadline passed."""
+        self._failing = self._failing or failing
         self._escalations.append(reason)
         if self._bounded:
             del self._escalations[:-MAX_KEPT_IDS]

@@ -13,7 +13,13 @@ from collections.abc import Collection
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.incident import IncidentCarry, ReleaseRequest, StepState, StepView
+    from contracts.incident import (
+        IncidentCarry,
+        ReleaseRequest,
+        ReleaseStepRequest,
+        StepState,
+        StepView,
+    )
     from workflows import gates
     from workflows.carrying import history_full
     from workflows.execution import StepExecution
@@ -43,6 +49,28 @@ async def undo(steps: Collection[StepView], x: StepExecution, request: ReleaseRe
             await x.roll_back(step)
         else:
             x.record("release.irreversible", step=step.id)
+
+
+def record_step_release(request: ReleaseStepRequest, x: StepExecution) -> None:
+    x.record(
+        "step.release_requested",
+        step=request.step_id,
+        principal=request.principal.name,
+        principal_id=request.principal.id,
+        reason=request.reason,
+    )
+
+
+async def undo_steps(
+    requests: dict[str, ReleaseStepRequest], steps: dict[str, StepView], x: StepExecution
+) -> None:
+    """Undo each step released on its own (the update waits until its request is gone).
+    A step that stopped holding meanwhile (its lease ran out first) has nothing left."""
+    for step_id in list(requests):
+        step = steps[step_id]
+        if step.state in gates.HOLDING and step.reversible:
+            await x.roll_back(step)
+        del requests[step_id]
 
 
 async def settle(x: StepExecution) -> None:

@@ -14,15 +14,19 @@ def derive_status(
     steps: list[StepView],
     *,
     failed: bool = False,
+    escalated: bool = False,
     released: bool = False,
     closed: bool = False,
 ) -> IncidentStatus:
-    """Worst state wins: a failure outranks waiting, waiting outranks work in flight."""
+    """Worst state wins: a failure outranks an escalation, which outranks waiting, which
+    outranks work in flight."""
     states = {step.state for step in steps}
     if failed or StepState.FAILED in states:
         return IncidentStatus.FAILED
     if released:
         return IncidentStatus.RELEASED
+    if escalated:  # nobody approved in time: a person must decide, late
+        return IncidentStatus.ESCALATED
     if StepState.AWAITING_APPROVAL in states:
         return IncidentStatus.AWAITING_APPROVAL
     if states & _IN_FLIGHT:

@@ -20,6 +20,7 @@ from orchestrator.api.auth import current_principal
 from orchestrator.api.body import json_body
 from orchestrator.api.context import ApiContext, get_context
 from orchestrator.api.problems import Problem
+from orchestrator.responders import undo
 from orchestrator.responders.bodies import ExtendBody, ReasonBody
 from orchestrator.responders.service import Responders
 
@@ -81,12 +82,40 @@ async def extend(
     return step.model_dump(mode="json")
 
 
+@router.get("/v1/incidents/{incident_id}/release-preview", openapi_extra={"security": BEARER})
+async def release_preview(
+    incident_id: str, _reader: Reader, service: Service, step: str | None = None
+) -> dict[str, Any]:
+    """What releasing the incident (or, with `?step=`, one step) would undo, now."""
+    preview = await service.release_preview(incident_id, step)
+    return preview.model_dump(mode="json")
+
+
 @router.post("/v1/incidents/{incident_id}/release", openapi_extra=_takes(ReasonBody))
 async def release(
     incident_id: str, principal: Caller, body: Reason, service: Service
 ) -> dict[str, Any]:
+    """Undo every held step; the answer is the incident, with `release_report`: what was
+    reverted, what could not be and why, and what stayed."""
+    before = await service.release_preview(incident_id)
     released = await service.release(principal, incident_id, reason=body.reason)
-    return released.model_dump(mode="json")
+    report = undo.report(before, released)
+    return {**released.model_dump(mode="json"), "release_report": report.model_dump(mode="json")}
+
+
+@router.post(
+    "/v1/incidents/{incident_id}/steps/{step_id}/release", openapi_extra=_takes(ReasonBody)
+)
+async def release_step(
+    incident_id: str, step_id: str, principal: Caller, body: Reason, service: Service
+) -> dict[str, Any]:
+    """Undo one held step; the incident's other steps stay. The answer is the step, with
+    `release_report`."""
+    before = await service.release_preview(incident_id, step_id)
+    step = await service.release_step(principal, incident_id, step_id, reason=body.reason)
+    after = await service.incident(incident_id)
+    report = undo.report(before, after)
+    return {**step.model_dump(mode="json"), "release_report": report.model_dump(mode="json")}
 
 
 def _automation(view: CityView) -> dict[str, Any]:

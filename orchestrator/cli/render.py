@@ -21,6 +21,7 @@ STATE_STYLE = {
     "applying": "cyan",
     "rolling_back": "cyan",
     "failed": "bold red",
+    "escalated": "bold yellow",
     "denied": "magenta",
     "expired": "magenta",
     "rolled_back": "blue",

@@ -23,6 +23,7 @@ INCIDENT_STATUSES = (
     "containing",
     "contained",
     "released",
+    "escalated",
     "failed",
     "closed",
 )
@@ -75,9 +76,19 @@ def _step_action(args: argparse.Namespace, settings: Settings) -> int:
     return _post(args, settings, path, body, incident_id=args.incident_id)
 
 
+@reports_failures
 def _release(args: argparse.Namespace, settings: Settings) -> int:
-    path = f"/v1/incidents/{path_segment(args.incident_id)}/release"
-    return _post(args, settings, path, {"reason": args.reason})
+    from orchestrator.cli import releasing, respond  # noqa: PLC0415 - keeps --help fast
+
+    api = _connect(args, settings, read=False, timeout_s=respond.TIMEOUT_S)
+    return releasing.release(
+        api,
+        args.incident_id,
+        step_id=args.step,
+        reason=args.reason,
+        yes=args.yes,
+        as_json=args.json,
+    )
 
 
 def _automation(args: argparse.Namespace, settings: Settings) -> int:
@@ -172,10 +183,17 @@ def register(commands: Any) -> None:
     extend.add_argument("--reason", default="", help="why (kept in the audit trail)")
     extend.set_defaults(handler=_step_action)
 
-    release = commands.add_parser("release", help="undo every applied step, newest first")
+    release = commands.add_parser(
+        "release",
+        help="undo every applied step, newest first (or one step: --step); says what first",
+    )
     _api(release)
     release.add_argument("incident_id")
+    release.add_argument("--step", help="release only this step; the others stay")
     release.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    release.add_argument(
+        "--yes", action="store_true", help="do not ask at a terminal before releasing"
+    )
     release.set_defaults(handler=_release)
 
     automation = commands.add_parser("automation", help="pause or resume automatic steps")

@@ -172,6 +172,11 @@ class StepRef(_Open):
     approvals: list[PriorApproval] = Field(
         default_factory=list, description="approvals the step already has (four-eyes)"
     )
+    overdue: bool = Field(
+        default=False,
+        description="nobody approved it by its deadline and it was escalated: "
+        "the approval policy says who may still approve it",
+    )
 
 
 class IncidentRef(_Open):

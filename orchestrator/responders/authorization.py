@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import structlog
 
-from contracts.incident import IncidentView, Principal, StepView
+from contracts.incident import IncidentView, Principal, StepState, StepView
 from orchestrator.policy.base import Authorization, PolicyEngine
 from orchestrator.policy.models import AuthorizationInput
 from orchestrator.responders.errors import Forbidden, NoPolicy
@@ -48,6 +48,8 @@ def authorization_input(
                 "action": step.action,
                 "target": step.target,
                 "reversible": step.reversible,
+                "overdue": step.overdue_since is not None
+                and step.state is StepState.AWAITING_APPROVAL,
                 "approval": {
                     "required": step.required_approvals,
                     "roles": step.approval_roles,

@@ -23,10 +23,11 @@ from contracts.incident import (
     IncidentView,
     Principal,
     ReleaseRequest,
+    ReleaseStepRequest,
     StepView,
 )
 from orchestrator.policy.base import Authorization, PolicyEngine
-from orchestrator.responders import authorization, grants
+from orchestrator.responders import authorization, grants, undo
 from orchestrator.responders.errors import (
     Conflict,
     Failed,
@@ -122,6 +123,24 @@ class Responders:
         permit = await self._permit(principal, incident_id, "release", None)
         request = ReleaseRequest(**permit, reason=reason)
         return await _sent("release", incident_id, self._incidents.release(incident_id, request))
+
+    async def release_step(
+        self, principal: Principal, incident_id: str, step_id: str, *, reason: str
+    ) -> StepView:
+        """Undo one held step; returns once the workflow undid it (or found it could not)."""
+        permit = await self._permit(principal, incident_id, "release", step_id)
+        request = ReleaseStepRequest(**permit, reason=reason)
+        sending = self._incidents.release_step(incident_id, request)
+        return await _sent("release", incident_id, sending)
+
+    async def release_preview(
+        self, incident_id: str, step_id: str | None = None
+    ) -> undo.ReleasePreview:
+        """What a release (of the incident, or of one step) would undo now."""
+        view = await self.incident(incident_id)
+        if step_id is not None:
+            step_of(view, step_id)  # an unknown step is a 404, not an empty preview
+        return undo.preview(view, step_id)
 
     async def _permit(
         self,

@@ -34,6 +34,7 @@ from contracts.incident import (
     IncidentParams,
     IncidentView,
     ReleaseRequest,
+    ReleaseStepRequest,
     StepView,
 )
 from contracts.names import STATE_QUERY, ErrorType, IncidentSignal, IncidentUpdate
@@ -242,6 +243,19 @@ class IncidentClient:
             incident_id, IncidentUpdate.RELEASE, request, IncidentView, rpc_timeout
         )
         return view
+
+    async def release_step(
+        self,
+        incident_id: str,
+        request: ReleaseStepRequest,
+        *,
+        rpc_timeout: timedelta = RELEASE_TIMEOUT,
+    ) -> StepView:
+        """Returns once the workflow undid the step (or found it could not)."""
+        step: StepView = await self._update(
+            incident_id, IncidentUpdate.RELEASE_STEP, request, StepView, rpc_timeout
+        )
+        return step
 
     async def _update(
         self,

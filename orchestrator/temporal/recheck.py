@@ -19,7 +19,12 @@ from orchestrator.temporal.incidents import IncidentClient, quoted
 
 log = structlog.get_logger(__name__)
 # The statuses under which a step may hold a target (a failed incident may still hold one).
-HOLDING = (IncidentStatus.CONTAINED, IncidentStatus.CONTAINING, IncidentStatus.FAILED)
+HOLDING = (
+    IncidentStatus.CONTAINED,
+    IncidentStatus.CONTAINING,
+    IncidentStatus.ESCALATED,
+    IncidentStatus.FAILED,
+)
 
 
 def holding_query(task_queue: str) -> str:

@@ -46,6 +46,7 @@ from contracts.incident import (
     IncidentView,
     Principal,
     ReleaseRequest,
+    ReleaseStepRequest,
     StepState,
 )
 from contracts.names import STATE_QUERY
@@ -134,6 +135,29 @@ async def four_eyes_deny_extend(client: Client, settings: Settings, lab: Traffic
             ExtendRequest(step_id="fallback:tsc-0001", principal=DORA, lease_s=600, reason="more"),
         )
         return [("four-eyes-deny-extend", await released(client, params.incident_id, DORA))]
+
+
+async def late_approval_and_step_release(
+    client: Client, settings: Settings, lab: TrafficLab
+) -> Recorded:
+    """Nobody approves in time: the step is escalated and marked overdue, then approved
+    late. Another step is released on its own; then the incident."""
+    late = {"required": 1, "timeout_s": 1, "on_timeout": "escalate"}
+    engine = ScriptedEngine([fallback_step("tsc-0002", approval=late), fallback_step("tsc-0003")])
+    async with running_worker(client, settings, scripted_activities(settings, engine)):
+        params = new_incident()
+        await send(client, settings, params)
+        await wait_for(client, params.incident_id, lambda v: v.status is IncidentStatus.ESCALATED)
+        handle = handle_of(client, params.incident_id)
+        await handle.execute_update(
+            "approve", ApproveRequest(step_id="fallback:tsc-0002", principal=DORA, reason="late")
+        )
+        await handle.execute_update(
+            "release_step",
+            ReleaseStepRequest(step_id="fallback:tsc-0003", principal=DORA, reason="clean"),
+        )
+        await wait_for(client, params.incident_id, lambda v: first_step_is(v, StepState.VERIFIED))
+        return [("late-approval-step-release", await released(client, params.incident_id, DORA))]
 
 
 async def lease_expiry(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:
@@ -289,6 +313,7 @@ async def city_pause_resume(client: Client, settings: Settings, lab: TrafficLab)
 SCENARIOS: tuple[Scenario, ...] = (
     auto_contain_and_release,
     four_eyes_deny_extend,
+    late_approval_and_step_release,
     lease_expiry,
     guard_rollback,
     drift_reapply,

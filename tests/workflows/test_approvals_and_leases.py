@@ -27,6 +27,7 @@ from contracts.incident import (
     IncidentView,
     Principal,
     ReleaseRequest,
+    ReleaseStepRequest,
     StepState,
     StepView,
 )
@@ -166,11 +167,85 @@ async def test_approval_timeout_with_escalate_keeps_waiting_and_escalates(
     async with running_worker(temporal_client, settings, scripted_activities(settings, engine)):
         await send(temporal_client, settings, params)
         view = await wait_for(temporal_client, params.incident_id, lambda v: v.escalated)
-        assert view.steps[0].state is StepState.AWAITING_APPROVAL
+        step = view.steps[0]
+        assert step.state is StepState.AWAITING_APPROVAL
+        # Escalated is its own state: nothing failed, a person must decide, late.
+        assert view.status is IncidentStatus.ESCALATED
+        assert step.overdue_since is not None and step.approval_deadline is None
+        timeout = next(e for e in view.audit if e.kind == "approval.timeout")
+        assert step.overdue_since <= timeout.at
         await approve(temporal_client, params.incident_id, ALICE, "fallback:tsc-0002")
-        await wait_for(
+        after = await wait_for(
             temporal_client, params.incident_id, lambda v: v.steps[0].state is StepState.VERIFIED
         )
+    assert after.steps[0].overdue_since == step.overdue_since, "it stays marked as late"
+    assert after.status is IncidentStatus.ESCALATED, "escalated until a person releases it"
+
+
+async def release_step(
+    client: Client, incident_id: str, step: str, who: Principal = DORA
+) -> StepView:
+    handle = client.get_workflow_handle(incident_id)
+    request = ReleaseStepRequest(step_id=step, principal=who, reason="host cleaned")
+    result: StepView = await handle.execute_update(
+        IncidentUpdate.RELEASE_STEP, request, result_type=StepView
+    )
+    return result
+
+
+async def release_step_refused(client: Client, incident_id: str, step: str) -> str:
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await release_step(client, incident_id, step)
+    return str(caught.value.cause)
+
+
+async def test_one_step_is_released_on_its_own_and_the_rest_stays(
+    temporal_client: Client, traffic_lab: TrafficLab
+):
+    settings = make_settings(traffic_lab.port)
+    engine = ScriptedEngine(
+        [
+            fallback_step("tsc-0001"),
+            fallback_step("tsc-0002"),
+            fallback_step("tsc-0003", reversible=False),
+            fallback_step("tsc-0004", approval=GATED),
+        ]
+    )
+    params = new_incident()
+    incident = params.incident_id
+    async with running_worker(temporal_client, settings, scripted_activities(settings, engine)):
+        await send(temporal_client, settings, params)
+        await wait_for(
+            temporal_client,
+            incident,
+            lambda v: sum(s.state is StepState.VERIFIED for s in v.steps) == 3,
+        )
+        released = await release_step(temporal_client, incident, "fallback:tsc-0001")
+        assert released.state is StepState.ROLLED_BACK
+        irreversible = await release_step_refused(temporal_client, incident, "fallback:tsc-0003")
+        waiting = await release_step_refused(temporal_client, incident, "fallback:tsc-0004")
+        again = await release_step_refused(temporal_client, incident, "fallback:tsc-0001")
+        unknown = await release_step_refused(temporal_client, incident, "no-such-step")
+        view = await wait_for(temporal_client, incident, lambda v: True)
+        assert await traffic_lab.read_mode(1) == MODE_NORMAL
+        assert await traffic_lab.read_mode(2) == MODE_FLASH, "the other step still holds"
+        assert traffic_lab.write_count(1) == 2 and traffic_lab.write_count(2) == 1
+        await release_and_end(
+            temporal_client, incident, ReleaseRequest(principal=DORA, reason="done")
+        )
+    assert state_of(view, "fallback:tsc-0002") is StepState.VERIFIED
+    assert view.status is IncidentStatus.AWAITING_APPROVAL  # tsc-0004 still waits
+    asked = next(e for e in view.audit if e.kind == "step.release_requested")
+    assert asked.detail == {
+        "step": "fallback:tsc-0001",
+        "principal": "dora",
+        "principal_id": DORA.id,
+        "reason": "host cleaned",
+    }
+    assert "cannot be undone" in irreversible
+    assert "deny it instead" in waiting
+    assert "rolled_back and holds nothing" in again
+    assert "no step" in unknown
 
 
 async def test_lease_expiry_reverts_the_change_on_the_target(

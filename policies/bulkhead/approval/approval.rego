@@ -15,6 +15,10 @@
 #   - command (POST /v1/openc2): openc2-producer. A producer also releases what it
 #     commanded: a release whose step names it in `commanded_by` (its OpenC2 undo:
 #     delete slpf:rule_number, allow device, set er:account enabled).
+#   - a late approval: a step nobody approved by its deadline was escalated
+#     (`input.step.overdue`); approving it now takes the role it was escalated to,
+#     duty-officer, on top of the step's own rules. Denying it late stays open to all
+#     who may deny: not acting is the safe direction.
 #   admin runs the system but is no approver: putting a change on city infrastructure
 #   needs an operational role. viewer and policy-engineer never mutate an incident.
 package bulkhead.approval
@@ -136,6 +140,21 @@ refused if {
 	already_approved
 }
 
+late_approver_roles := {"duty-officer"}
+
+overdue if input.step.overdue == true
+
+refused if {
+	input.action == "approve"
+	overdue
+	not late_approver
+}
+
+late_approver if {
+	some role in roles
+	role in late_approver_roles
+}
+
 refused if {
 	input.action == "approve"
 	count(still_missing) > 0
@@ -191,6 +210,12 @@ reasons contains sprintf("step %s still needs an approver with the role %s", [st
 	has_step
 	count(still_missing) > 0
 	count(still_missing) > slots_after
+}
+
+reasons contains sprintf("step %s is overdue and was escalated: a late approval needs the role %s; %s holds %s", [step_id, lib.joined(late_approver_roles), principal, roles_text]) if {
+	input.action == "approve"
+	overdue
+	not late_approver
 }
 
 admin_denying if {

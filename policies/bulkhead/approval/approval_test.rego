@@ -202,3 +202,32 @@ test_an_allowed_request_carries_no_reasons if {
 	allowed(r)
 	count(reasons(r)) == 0
 }
+
+# --- a late approval (the step was escalated at its deadline) ---------------------------------
+
+overdue_step := object.union(open_step, {"overdue": true})
+
+test_a_late_approval_needs_the_role_the_step_was_escalated_to if {
+	not allowed(request("approve", person("alice", ["responder"]), overdue_step))
+	allowed(request("approve", person("dora", ["duty-officer"]), overdue_step))
+}
+
+test_a_late_approval_refused_says_it_is_late if {
+	some text in reasons(request("approve", person("alice", ["responder"]), overdue_step))
+	contains(text, "overdue")
+	contains(text, "duty-officer")
+}
+
+test_a_step_on_time_needs_no_duty_officer if {
+	allowed(request("approve", person("alice", ["responder"]), open_step))
+}
+
+test_a_late_step_can_still_be_denied_by_any_approver if {
+	allowed(request("deny", person("alice", ["responder"]), overdue_step))
+}
+
+test_a_late_approval_keeps_four_eyes if {
+	late := with_prior(object.union(essential_step, {"overdue": true}), [{"principal": "dora", "principal_id": "local:dora", "roles": ["duty-officer"]}])
+	not allowed(request("approve", person("dora", ["duty-officer"]), late))
+	allowed(request("approve", person("erin", ["duty-officer"]), late))
+}
