@@ -42,6 +42,17 @@ INCIDENT = {
     "audit": [],
 }
 
+# What GET /v1/incidents/inc-1/release-preview answers (orchestrator.responders.undo).
+RELEASE_PREVIEW = {
+    "incident_id": "inc-1",
+    "step_id": None,
+    "reverts": [],
+    "quarantines": [],
+    "stays": [],
+    "cancels": [],
+    "summary": "nothing to undo",
+}
+
 
 class Extend(BaseModel):
     """The API's extend body (orchestrator.responders.bodies.ExtendBody): at most 7 days."""

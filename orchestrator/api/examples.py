@@ -61,6 +61,30 @@ INCIDENT = {
     "audit_total": 5,
 }
 REASON = {"reason": "confirmed with the traffic management centre"}
+UNDO = {
+    "step_id": "fallback:tsc-0002",
+    "kind": "fallback",
+    "adapter": "modbus",
+    "action": "set",
+    "target": {"asset": "tsc-0002"},
+    "state": "verified",
+}
+RELEASE_PREVIEW = {
+    "incident_id": "inc-tsc-0002",
+    "step_id": None,
+    "reverts": [UNDO],
+    "quarantines": [],
+    "stays": [],
+    "cancels": [],
+    "summary": "undoes 1 step",
+}
+RELEASE_REPORT = {
+    "reverted": [{**UNDO, "state": "rolled_back"}],
+    "not_reverted": [],
+    "stayed": [],
+    "cancelled": [],
+    "summary": "reverted 1 step",
+}
 AUTOMATION = {
     "paused": True,
     "changed_by": "dora",
@@ -88,9 +112,14 @@ EXAMPLES: dict[tuple[str, str], tuple[dict[str, Any] | None, Any]] = {
         {"lease_s": 3600, "reason": "vendor visit"},
         {**STEP, "state": "verified", "lease_expires_at": "2026-11-26T23:13:11+00:00"},
     ),
+    ("get", "/v1/incidents/{incident_id}/release-preview"): (None, RELEASE_PREVIEW),
     ("post", "/v1/incidents/{incident_id}/release"): (
         {"reason": "controller reflashed"},
-        {**INCIDENT, "status": "released"},
+        {**INCIDENT, "status": "released", "release_report": RELEASE_REPORT},
+    ),
+    ("post", "/v1/incidents/{incident_id}/steps/{step_id}/release"): (
+        {"reason": "controller reflashed"},
+        {**STEP, "state": "rolled_back", "release_report": RELEASE_REPORT},
     ),
     ("get", "/v1/automation"): (None, AUTOMATION),
     ("post", "/v1/automation/{change}"): ({"reason": "drill over"}, AUTOMATION),

@@ -82,6 +82,7 @@ async def test_every_v1_read_is_401_anonymously_and_answers_a_viewer(temporal_cl
         **dict.fromkeys(viewer, 200),
         "/v1/incidents/inc-x": 404,
         "/v1/incidents/inc-x/cacao": 404,
+        "/v1/incidents/inc-x/release-preview": 404,
         f"/v1/raw/{NO_PAYLOAD}": 404,
     }
 

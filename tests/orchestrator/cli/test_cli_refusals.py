@@ -9,7 +9,15 @@ from __future__ import annotations
 import socket
 
 import pytest
-from cli_canned import CHALLENGE, EXAMPLE, READS, UNPROCESSABLE, WRITES, against, run
+from cli_canned import (
+    CHALLENGE,
+    EXAMPLE,
+    READS,
+    UNPROCESSABLE,
+    WRITES,
+    against,
+    run,
+)
 from conftest import free_port
 from fastapi.responses import HTMLResponse
 
@@ -225,11 +233,11 @@ def test_a_write_that_timed_out_after_sending_says_it_may_still_take_effect(
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        argv = ["release", "inc-1", "--reason", "done", "--token", "t", "--api-url", url]
+        argv = ["approve", "inc-1", "a", "--reason", "ok", "--token", "t", "--api-url", url]
         code, _, err = run(capsys, *argv, "--state-dir", str(tmp_path))
     assert code == client.EXIT_UNREACHABLE
     assert err == [
-        f"error: cannot reach {url}/v1/incidents/inc-1/release: no answer within 0.3 s "
+        f"error: cannot reach {url}/v1/incidents/inc-1/steps/a/approve: no answer within 0.3 s "
         "(the request was sent: it may still take effect)"
     ]
 
