@@ -123,9 +123,19 @@ def _because(view: Mapping[str, Any]) -> dict[str, list[str]]:
 
 
 def who_and_why(detail: Mapping[str, Any]) -> str:
-    """An audit entry's actor and reason: a person when a person acted, else Bulkhead."""
-    who = detail.get("principal") or "bulkhead"
+    """An audit entry's actor and reason: the person who acted, the policy that decided,
+    or else Bulkhead itself; the reason they gave, or what went wrong."""
+    if detail.get("principal"):
+        who = str(detail["principal"])
+    elif detail.get("policy_version"):
+        who = "policy"
+    else:
+        who = "bulkhead"
     why = detail.get("reason") or detail.get("error") or ""
+    if not why and detail.get("verdict"):
+        why = f"verdict {detail['verdict']}"
+    if not why and isinstance(detail.get("services"), list):
+        why = f"services {', '.join(map(str, detail['services']))}"
     step = detail.get("step")
     said = f"{step} by {who}" if step else f"by {who}"
     return f"{said}: {why}" if why else said

@@ -211,3 +211,29 @@ def test_an_unknown_status_and_unknown_fields_are_shown_as_they_are():
     assert lines[0] == "inc-svc-scada  escalated  entity svc-scada  findings 0"
     assert "revoke:svc-scada@vault-city  waiting_for_godot" in lines
     assert all(len(line) <= WIDTH for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        (
+            {"step": "a", "principal": "dora", "reason": "confirmed", "principal_id": "local:dora"},
+            "a by dora: confirmed",
+        ),
+        (
+            {"verdict": "contain", "policy_version": "sha256:1", "reasons": []},
+            "by policy: verdict contain",
+        ),
+        (
+            {"step": "a", "error": "guard: dispatch unhealthy"},
+            "a by bulkhead: guard: dispatch unhealthy",
+        ),
+        (
+            {"services": ["emergency-dispatch"], "step": "b"},
+            "b by bulkhead: services emergency-dispatch",
+        ),
+        ({}, "by bulkhead"),
+    ],
+)
+def test_each_audit_line_says_who_and_why(entry, said):
+    assert detail.who_and_why(entry) == said
