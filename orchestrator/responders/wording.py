@@ -22,8 +22,10 @@ Step = Mapping[str, Any]
 SERVICE_ADAPTERS = ("modbus", "opcua", "http")
 IDENTITY_ADAPTERS = ("ldap", "scim", "vault")
 
-# From the nftables plan's summary (adapters/network/topology.py `resolve`): the address a
-# device resolved to and a zone's blocks, which the step's target does not carry.
+# The address a device resolved to and a zone's blocks, which the step's target does not
+# carry: the nftables plan's or receipt's drop set of one side (`<tag>_s4`, `<tag>_s6`:
+# adapters/network/ruleset.py), else the plan's summary (adapters/network/topology.py).
+_SIDE_SET = re.compile(r"_s[46]$")
 _DEVICE = re.compile(r"device \S+ \(([^)]+)\)")
 _ZONE = re.compile(r"zone \S+ \(([^)]+)\)")
 _HOST_PREFIX = re.compile(r"/(32|128)$")
@@ -82,19 +84,27 @@ def _points(step: Step) -> list[str]:
     return [str(p) for p in intent] if isinstance(intent, Mapping) else []
 
 
+def _cut(step: Step, summary: re.Pattern[str]) -> str:
+    """ " (198.18.40.20)": the addresses the step cuts off, or "" when nothing says."""
+    for holder in (step.get("preview"), step.get("receipt")):
+        sets = _dict(_dict(holder).get("after")).get("sets")
+        if isinstance(sets, Mapping):
+            nets = [str(n) for name, v in sets.items() if _SIDE_SET.search(name) for n in v]
+            if nets:
+                return f" ({', '.join(_HOST_PREFIX.sub('', n) for n in nets)})"
+    found = summary.search(str(_dict(step.get("preview")).get("summary") or ""))
+    return f" ({_HOST_PREFIX.sub('', found.group(1))})" if found else ""
+
+
 def _network(step: Step) -> str:
     target = _dict(step.get("target"))
     args = _dict(step.get("args"))
     summary = str(_dict(step.get("preview")).get("summary") or "")
     verb = "quarantine" if step.get("action") == "contain" else "block"
     if "device" in target:
-        found = _DEVICE.search(summary)
-        address = f" ({_HOST_PREFIX.sub('', found.group(1))})" if found else ""
-        what = f"{verb} {target['device']}{address}"
+        what = f"{verb} {target['device']}{_cut(step, _DEVICE)}"
     elif "zone" in target:
-        found = _ZONE.search(summary)
-        blocks = f" ({found.group(1)})" if found else ""
-        what = f"isolate zone {target['zone']}{blocks}"
+        what = f"isolate zone {target['zone']}{_cut(step, _ZONE)}"
     elif "zones" in target and isinstance(target["zones"], list):
         what = f"deny traffic between zones {' and '.join(map(str, target['zones']))}"
     elif summary:
@@ -151,6 +161,21 @@ def plan_in_words(step: Step) -> str:
             return f"a step Bulkhead cannot describe: {step!r}"[:200]
 
 
+def _at_points(observed: Mapping[str, Any]) -> str | None:
+    """nftables observes per enforcement point: "in place at city-gw (12 packets dropped)"."""
+    if not observed or not all(
+        isinstance(v, Mapping) and "present" in v for v in observed.values()
+    ):
+        return None
+    parts = []
+    for point, seen in observed.items():
+        state = "in place" if seen["present"] else "absent"
+        dropped = seen.get("dropped_packets")
+        counted = f" ({dropped} packets dropped)" if seen["present"] and dropped is not None else ""
+        parts.append(f"{state} at {point}{counted}")
+    return "rules " + ", ".join(parts)
+
+
 def _readback(verification: Mapping[str, Any]) -> str:
     observed = _dict(verification.get("observed"))
     ok = verification.get("ok") is True
@@ -158,6 +183,9 @@ def _readback(verification: Mapping[str, Any]) -> str:
     if "mode" in observed:
         said = f"mode {observed['mode']}"
         return f"{said} ({detail})" if ok else f"{said}, NOT as planned: {detail}"
+    points = _at_points(observed)
+    if points and ok:
+        return points
     return f"as planned: {detail}" if ok else f"NOT as planned: {detail}"
 
 

@@ -81,6 +81,20 @@ def test_a_quarantine_names_the_host_its_address_and_the_firewall():
     )
 
 
+def test_an_automatic_quarantine_names_the_address_from_its_receipt():
+    """No dry run is made for a step that needs no approval: the receipt's drop set says
+    which address was cut off, and the firewall read back says the rules are there."""
+    held = step("ocsf-crowdstrike", "quarantine:eng-ws-03")
+    assert held["preview"] is None
+    assert held["state"] == "verified"
+    assert (
+        wording.plan_in_words(held) == "quarantine eng-ws-03 (198.18.40.33) at city-gw (nftables)"
+    )
+    assert wording.readback_in_words(held) == "rules in place at city-gw (0 packets dropped)"
+    gone = {**held, "verification": {**held["verification"], "ok": False, "detail": "set gone"}}
+    assert wording.readback_in_words(gone) == "NOT as planned: set gone"
+
+
 def test_a_zone_isolation_names_the_conduits_it_keeps_open():
     assert wording.plan_in_words(step("elastic", "isolate:energy")) == (
         "isolate zone energy (198.18.20.0/24) at city-gw (nftables), "
