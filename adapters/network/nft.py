@@ -37,6 +37,32 @@ class NftGoneError(TransientAdapterError):
     """The object is not there (ENOENT): for a listing, the table does not exist yet."""
 
 
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
+
+
+def _feed(fd: int, data: bytes) -> None:
+    """Write all of `data` to the pipe and close it; in a thread, as a batch can be larger
+    than the pipe's buffer."""
+    try:
+        with os.fdopen(fd, "wb") as pipe:
+            pipe.write(data)
+    except BrokenPipeError:
+        pass  # nft exited before reading it all: its exit status and stderr say why
+
+
+async def _talk(
+    process: asyncio.subprocess.Process, write_end: int | None, data: bytes | None
+) -> tuple[bytes, bytes]:
+    if write_end is None or data is None:
+        return await process.communicate()
+    feeding = asyncio.ensure_future(asyncio.to_thread(_feed, write_end, data))
+    out, err = await process.communicate()
+    await feeding
+    return out, err
+
+
 class Nft:
     def __init__(
         self, *, binary: str = "nft", ip_binary: str = "ip", timeout_s: float = 5.0
@@ -58,15 +84,20 @@ class Nft:
     async def run(self, point: EnforcementPoint, *args: str, stdin: bytes | None = None) -> str:
         argv = self.argv(point, *args)
         env = {**os.environ, "LC_ALL": "C"}
+        # Input goes through an OS pipe, not the event loop's PIPE: uvloop (which `bulkhead
+        # worker` and `bulkhead up` run on) hands the child a socket for PIPE, and nft
+        # reads `-f -` by opening /dev/stdin, which a socket refuses (ENXIO).
+        read_end, write_end = os.pipe() if stdin is not None else (None, None)
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,
-                stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+                stdin=read_end if read_end is not None else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env=env,
             )
         except FileNotFoundError as exc:
+            _close(write_end)
             missing = argv[0]
             package = "iproute2" if missing == self.ip_binary else "nftables"
             raise PermanentAdapterError(
@@ -74,9 +105,12 @@ class Nft:
                 f"(Debian: apt-get install {package})"
             ) from exc
         except PermissionError as exc:
+            _close(write_end)
             raise PermanentAdapterError(f"cannot execute {argv[0]}: {exc}") from exc
+        finally:
+            _close(read_end)
         try:
-            out, err = await asyncio.wait_for(process.communicate(stdin), self.timeout_s)
+            out, err = await asyncio.wait_for(_talk(process, write_end, stdin), self.timeout_s)
         except TimeoutError:
             process.kill()
             await process.wait()

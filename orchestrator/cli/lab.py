@@ -20,6 +20,40 @@ from orchestrator.config import Settings
 ENTRY_POINT_GROUP = "bulkhead.lab"
 INSTALL_HINT = "pip install 'bulkhead[lab]'"
 
+# The lab's servers, each with the setting that moves it (orchestrator/config.py).
+LAB_SERVERS = (
+    ("Modbus traffic controllers", "lab_modbus_port"),
+    ("OPC UA substation (rtu-e01)", "lab_opcua_port"),
+    ("HTTP city services", "lab_http_port"),
+    ("LDAP directory (slapd)", "lab_ldap_port"),
+    ("SCIM identity service", "lab_scim_port"),
+    ("Vault (OpenBao)", "lab_vault_port"),
+)
+
+
+def _default(name: str) -> object:
+    return Settings.model_fields[name].default
+
+
+def _env(name: str) -> str:
+    return f"BULKHEAD_{name.upper()}"
+
+
+def lab_help() -> str:
+    """Where the lab listens and what it names its namespaces, from the settings' defaults,
+    for `bulkhead up --help` and `bulkhead lab up --help`: a port already taken on this
+    host, or a namespace left over, is then found without reading the code."""
+    prefix = _default("lab_netns_prefix")
+    lines = [f"The lab's servers, on {_default('lab_host')} ({_env('lab_host')}):"]
+    lines += [
+        f"  {what:<29} port {_default(name)!s:<6} ({_env(name)})" for what, name in LAB_SERVERS
+    ]
+    lines += [
+        f"  {'network namespaces (as root)':<29} {prefix}gw (the gateway) and {prefix}<zone>",
+        f"  {'':<29} (prefix {prefix!r}, {_env('lab_netns_prefix')})",
+    ]
+    return "\n".join(lines)
+
 
 class Lab(Protocol):
     """What Bulkhead needs of a lab: start it, stop it, say where its servers are."""
@@ -54,7 +88,12 @@ def load_lab(settings: Settings) -> Lab:
 def register(commands: Any) -> None:
     lab = commands.add_parser("lab", help="the local lab of simulated city devices")
     lab_commands = lab.add_subparsers(dest="lab_command", required=True, metavar="COMMAND")
-    lab_up = lab_commands.add_parser("up", help="run the lab simulators in the foreground")
+    lab_up = lab_commands.add_parser(
+        "up",
+        help="run the lab simulators in the foreground",
+        epilog=lab_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     options.common(lab_up)
     lab_up.set_defaults(handler=_lab_up_command)
 

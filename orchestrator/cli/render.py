@@ -7,11 +7,15 @@ way. Colours and widths come from rich, which falls back to plain text when pipe
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from orchestrator.cli import detail
 
 STATE_STYLE = {
     "verified": "green",
@@ -34,7 +38,8 @@ PIPED_WIDTH = 200  # piped output is read by people and grep: never cut ids shor
 
 
 def console() -> Console:
-    width = None if sys.stdout.isatty() else PIPED_WIDTH
+    # COLUMNS, when set, wins even when piped: a script or a test asks for its width.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else PIPED_WIDTH
     return Console(soft_wrap=False, highlight=False, width=width)
 
 
@@ -69,64 +74,22 @@ def incident_table(incidents: list[dict[str, Any]]) -> None:
     out.print(table)
 
 
-def _approvals(step: dict[str, Any]) -> str:
-    done = [f"{a['principal']}: {a['reason']}" for a in step.get("approvals", [])]
-    needed = step.get("required_approvals", 0)
-    if step.get("denial"):
-        return f"denied by {step['denial']['principal']}: {step['denial']['reason']}"
-    if not needed:
-        return "automatic"
-    return f"{len(done)}/{needed} " + ("; ".join(done) if done else "")
+def incident_detail(view: dict[str, Any], out: Console | None = None) -> None:
+    """`incidents show`: wrapped to the terminal here (orchestrator/cli/detail.py), so rich
+    must not wrap it again."""
+    out = out or console()
+    for line in detail.incident_lines(view, out.width):
+        out.print(_state_coloured(line), soft_wrap=True)
 
 
-def step_table(steps: list[dict[str, Any]], title: str = "Steps") -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in ("STEP", "STATE", "TARGET", "APPROVALS", "LEASE UNTIL", "NOTE"):
-        table.add_column(column, overflow="fold")
-    for step in steps:
-        target = ", ".join(f"{k}={v}" for k, v in step.get("target", {}).items())
-        note = step.get("error") or ("" if step.get("reversible", True) else "irreversible")
-        table.add_row(
-            step["id"],
-            _styled(step["state"]),
-            f"{step['adapter']}:{step['action']} {target}",
-            _approvals(step),
-            step.get("lease_expires_at") or "-",
-            note,
-        )
-    return table
-
-
-def incident_detail(view: dict[str, Any]) -> None:
-    out = console()
-    out.print(
-        f"[bold]{view['incident_id']}[/bold]  {_styled(view['status'])}  entity {view['entity']}"
-        f"  findings {view.get('findings_received', len(view.get('findings', [])))}"
-    )
-    decision = view.get("decision")
-    if decision:
-        out.print(
-            f"decision {decision['verdict']} (policy {decision['policy_version'][:19]}, "
-            f"id {decision['decision_id']})"
-        )
-        for reason in decision.get("reasons", []):
-            out.print(f"  - {reason}")
-    for escalation in view.get("escalations", []):
-        out.print(f"[bold red]escalated:[/bold red] {escalation}")
-    if view.get("earlier"):
-        # The same entity's earlier incidents, oldest first: `bulkhead incidents show ID`.
-        out.print(f"earlier incidents of {view['entity']}: {', '.join(view['earlier'])}")
-    if view.get("steps"):
-        out.print(step_table(view["steps"]))
-        for step in (decision or {}).get("steps", []):
-            # Why each step is there and why it needs its approval (the policy's reasons).
-            for reason in step.get("because", []):
-                out.print(f"  {step['id']}: {reason['text']}")
-    audit = view.get("audit", [])[-10:]
-    if audit:
-        out.print(f"last {len(audit)} of {view.get('audit_total', len(audit))} audit entries:")
-        for entry in audit:
-            out.print(f"  {entry['seq']:>4} {entry['at'][11:23]} {entry['kind']}")
+def _state_coloured(line: str) -> Text:
+    text = Text(line)
+    head = line.split("  ", 2)
+    if len(head) >= 2 and head[1].strip() in STATE_STYLE:
+        # "<id>  <state>": the header of the incident or of a step.
+        start = len(head[0]) + 2
+        text.stylize(STATE_STYLE[head[1].strip()], start, start + len(head[1].strip()))
+    return text
 
 
 def action_result(payload: Any) -> None:
@@ -134,6 +97,8 @@ def action_result(payload: Any) -> None:
     if isinstance(payload, dict) and "incident_id" in payload and "steps" in payload:
         incident_detail(payload)
     elif isinstance(payload, dict) and "state" in payload and "adapter" in payload:
-        console().print(step_table([payload], title="Step"))
+        out = console()
+        for line in detail.step_lines(payload, out.width):
+            out.print(_state_coloured(line), soft_wrap=True)
     else:
         print_json(payload)

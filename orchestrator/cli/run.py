@@ -10,12 +10,23 @@ import argparse
 from typing import Any
 
 from orchestrator.cli import options
+from orchestrator.cli.lab import lab_help
 from orchestrator.config import Settings
+
+
+def _ports_help() -> str:
+    fields = Settings.model_fields
+    api = fields["api_port"].default
+    temporal = str(fields["temporal_address"].default).rpartition(":")[2]
+    return f"Bulkhead's own: API port {api} (--api-port), Temporal {temporal} (--temporal-port)"
 
 
 def register(commands: Any) -> None:
     up = commands.add_parser(
-        "up", help="run everything locally: Temporal dev server, worker, API and the lab"
+        "up",
+        help="run everything locally: Temporal dev server, worker, API and the lab",
+        epilog=f"{lab_help()}\n{_ports_help()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps the port table
     )
     options.common(up)
     options.api_port(up)

@@ -22,7 +22,7 @@ from contracts.decision import Reason
 from contracts.findings import SeverityId
 from contracts.incident import IncidentStatus, IncidentView, Principal, StepState, StepView
 from orchestrator.api.context import ApiContext
-from orchestrator.responders import authorization
+from orchestrator.responders import authorization, times, wording
 
 STEP_ACTIONS: dict[StepState, tuple[str, ...]] = {
     StepState.AWAITING_APPROVAL: ("approve", "deny"),
@@ -159,6 +159,11 @@ class Pending:
     step: StepView
     anchor: str
     button: Button
+    # What approving does, in words (responders/wording.py), and the deadline in UTC with
+    # its countdown: an approver reads a sentence and a time, not the step's JSON.
+    plan: str = ""
+    decide_by: str = "-"
+    overdue: bool = False
 
 
 async def pending_approvals(
@@ -173,11 +178,26 @@ async def pending_approvals(
     ]
     answers = await dry_authorize(context, principal, [("approve", v, s) for v, s, _ in waiting])
     rows = [
-        Pending(view, step, link, button)
+        _pending(view, step, link, button)
         for (view, step, link), button in zip(waiting, answers, strict=True)
     ]
     rows.sort(key=lambda p: (p.step.approval_deadline or "~", p.view.incident_id, p.step.id))
     return rows
+
+
+def _pending(view: IncidentView, step: StepView, link: str, button: Button) -> Pending:
+    shown = step.model_dump(mode="json")
+    # `overdue_since` is set by workflows that know it; older ones leave it to the clock.
+    overdue = bool(shown.get("overdue_since")) or times.passed(step.approval_deadline)
+    return Pending(
+        view,
+        step,
+        link,
+        button,
+        plan=wording.plan_in_words(shown),
+        decide_by=times.labelled(step.approval_deadline) if step.approval_deadline else "-",
+        overdue=overdue,
+    )
 
 
 # --- template filters ---------------------------------------------------------------------
