@@ -68,6 +68,7 @@ UNDO = {
     "action": "set",
     "target": {"asset": "tsc-0002"},
     "state": "verified",
+    "words": "set tsc-0002 to flash; was normal",
 }
 RELEASE_PREVIEW = {
     "incident_id": "inc-tsc-0002",

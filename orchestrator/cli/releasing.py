@@ -14,18 +14,13 @@ from orchestrator.cli import render
 from orchestrator.cli.client import EXIT_API_FAILED, EXIT_FAILED, Api, Failure, path_segment
 
 
-def _target(undo: dict[str, Any]) -> str:
-    target = undo.get("target") or {}
-    return ", ".join(f"{k}={v}" for k, v in target.items()) if isinstance(target, dict) else ""
-
-
 def _lines(title: str, undos: list[dict[str, Any]], note: str = "") -> list[str]:
     if not undos:
         return []
     rows = [f"{title}:"]
     for undo in undos:
         why = f" ({undo['error']})" if note == "error" and undo.get("error") else ""
-        rows.append(f"  {undo['step_id']}  {undo['kind']} {_target(undo)}{why}")
+        rows.append(f"  {undo['step_id']}: {undo.get('words') or undo['kind']}{why}")
     return rows
 
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from contracts.incident import IncidentView, StepState, StepView
+from orchestrator.responders.wording import plan_in_words
 
 HOLDING = (StepState.APPLIED, StepState.VERIFIED)
 WAITING = (StepState.PLANNED, StepState.AWAITING_APPROVAL, StepState.APPROVED)
@@ -34,6 +35,7 @@ class StepUndo(BaseModel):
     action: str
     target: dict[str, object]
     state: str
+    words: str = Field(description="what the step did, as a sentence")
     error: str | None = None
 
 
@@ -73,6 +75,7 @@ def _undo(step: StepView) -> StepUndo:
         action=step.action,
         target=dict(step.target),
         state=step.state.value,
+        words=plan_in_words(step.model_dump(mode="json")),
         error=step.error,
     )
 

@@ -208,7 +208,7 @@ async def test_the_cli_previews_a_step_release_and_reports_it(
     assert out[0] == f"release {params.incident_id} step fallback:tsc-0003: undoes 1 step"
     assert out[1:3] == [
         "will be undone, newest first:",
-        "  fallback:tsc-0003  fallback asset=tsc-0003",
+        "  fallback:tsc-0003: set tsc-0003 to flash; was normal",
     ]
     assert out[3:] == ["released: reverted 1 step", "reverted:", out[5]]
     assert out[5].startswith("  fallback:tsc-0003")
