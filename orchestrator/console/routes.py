@@ -41,7 +41,8 @@ DONE = {
     "approve": "Your approval of step {step} is recorded.",
     "deny": "Step {step} is denied.",
     "extend": "The lease of step {step} is extended.",
-    "release": "The incident is released: its applied steps were reverted.",
+    "release": "The incident is released: what it did is below.",
+    "release_step": "Step {step} is released; the incident's other steps stay.",
 }
 
 
@@ -254,8 +255,13 @@ async def _act(
     elif action == "release":
         body = ReasonBody(reason=reason)
         await service.release(principal, incident_id, reason=body.reason)
+    elif action == "release_step":
+        body = ReasonBody(reason=reason)
+        await service.release_step(principal, incident_id, fields["step"], reason=body.reason)
     else:
-        raise Problem(400, f"unknown action {action!r}: approve, deny, extend or release")
+        raise Problem(
+            400, f"unknown action {action!r}: approve, deny, extend, release or release_step"
+        )
 
 
 @router.post("/incidents/{incident_id}/actions")

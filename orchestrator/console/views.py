@@ -22,13 +22,13 @@ from contracts.decision import Reason
 from contracts.findings import SeverityId
 from contracts.incident import IncidentStatus, IncidentView, Principal, StepState, StepView
 from orchestrator.api.context import ApiContext
-from orchestrator.responders import authorization, times, wording
+from orchestrator.responders import authorization, times, undo, wording
 
 STEP_ACTIONS: dict[StepState, tuple[str, ...]] = {
     StepState.AWAITING_APPROVAL: ("approve", "deny"),
     StepState.APPROVED: ("deny",),  # until apply starts, a step can still be stopped
-    StepState.APPLIED: ("extend",),
-    StepState.VERIFIED: ("extend",),
+    StepState.APPLIED: ("extend", "release"),
+    StepState.VERIFIED: ("extend", "release"),
 }
 FINISHED = frozenset({IncidentStatus.RELEASED, IncidentStatus.CLOSED})
 AUDIT_SHOWN = 100
@@ -65,6 +65,14 @@ class Card:
         if self.plan is not None or self.step.preview is None:
             return None
         return self.step.preview.model_dump()
+
+    @property
+    def words(self) -> str:
+        return wording.plan_in_words(self.step.model_dump(mode="json"))
+
+    @property
+    def quarantine(self) -> bool:
+        return undo.kind_of(self.step) is undo.Kind.QUARANTINE
 
     @property
     def reason_form(self) -> bool:
@@ -124,13 +132,14 @@ async def incident_page(
         )
         for step in view.steps
     ]
+    releasable = view.status not in FINISHED
     checks: list[tuple[str, IncidentView | None, StepView | None]] = [
         (action, view, card.step)
         for card in cards
         for action in STEP_ACTIONS.get(card.step.state, ())
-        if action != "extend" or card.step.lease_expires_at
+        if (action != "extend" or card.step.lease_expires_at)
+        and (action != "release" or (card.step.reversible and releasable))
     ]
-    releasable = view.status not in FINISHED
     if releasable:
         checks.append(("release", view, None))
     answers = iter(await dry_authorize(context, principal, checks))
@@ -147,6 +156,9 @@ async def incident_page(
         "view": view,
         "cards": cards,
         "release": release,
+        # What a release would undo, shown before its button; once released, what it did.
+        "release_preview": undo.preview(view) if releasable else None,
+        "release_outcome": undo.settled(view) if view.status is IncidentStatus.RELEASED else None,
         "audit": audit,
         "severity": max((int(f.severity_id) for f in view.findings), default=0),
         "zones": sorted({r.zone for f in view.findings for r in f.resources if r.zone}),

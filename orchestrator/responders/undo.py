@@ -116,6 +116,21 @@ def preview(view: IncidentView, step_id: str | None = None) -> ReleasePreview:
     )
 
 
+def settled(view: IncidentView) -> ReleaseReport:
+    """What a finished release did, from the incident alone: every step it applied went
+    back, could not, or stayed; every step that never ran was cancelled."""
+    applied = [s for s in view.steps if s.applied_seq]
+    before = ReleasePreview(
+        incident_id=view.incident_id,
+        reverts=[_undo(s) for s in applied if s.reversible],
+        quarantines=[],
+        stays=[_undo(s) for s in applied if not s.reversible],
+        cancels=[_undo(s) for s in view.steps if s.state is StepState.DENIED],
+        summary="",
+    )
+    return report(before, view)
+
+
 def report(before: ReleasePreview, after: IncidentView) -> ReleaseReport:
     """What the release did to each step the preview named, read back from the incident."""
     now = {s.id: s for s in after.steps}

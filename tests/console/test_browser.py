@@ -138,7 +138,7 @@ async def test_four_eyes_approval_live_in_the_browser(
         assert traffic_lab.write_count(2) == 0, "one approval is not enough"
 
         await alice.evaluate("window.stayed = true")
-        await alice.get_by_label("Release the incident").fill("draft: waiting for the vendor")
+        await alice.locator("#release-reason").fill("draft: waiting for the vendor")
         dora = await approve_on_a_phone_by_keyboard(browser, stack, "dora", params.incident_id)
 
         await expect(card.locator("[data-state]")).to_have_text("verified", timeout=LIVE_S)
@@ -146,7 +146,7 @@ async def test_four_eyes_approval_live_in_the_browser(
         await expect(card.locator(".countdown")).to_contain_text(re.compile(r"in \d+m"))
         assert await alice.evaluate("window.stayed") is True, "verified without a reload"
         # What the responder was typing survives the live update.
-        draft = alice.get_by_label("Release the incident")
+        draft = alice.locator("#release-reason")
         await expect(draft).to_have_value("draft: waiting for the vendor")
 
         await a_late_deny_shows_the_workflow_refusal(alice, stack, params.incident_id)
