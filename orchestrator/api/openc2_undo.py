@@ -3,22 +3,24 @@ and `set er:account` enabled release what a producer's command contained.
 
 A rule number names a step (openc2_consumer.rule_number); the incidents holding steps
 are found in Temporal visibility (each publishes its id and its steps' states), so no
-incident is queried but the one that holds the rule. Bulkhead releases a whole incident
-(the workflow's `release` update), so the undo goes ahead only when every step the
-incident still holds is one this producer commanded; otherwise the producer is told to
-ask a responder. Whether the producer may release is the approval policy's decision,
-asked with the step and who commanded it (`step.commanded_by`).
+incident is queried but the one that holds the rule. The undo releases exactly the steps
+it names, one by one (the workflow's `release_step` update), and only steps this
+producer commanded; the incident's other steps stay. A step nothing can undo (an
+OpenBao lease revoked) is said to stay. Whether the producer may release each step is
+the approval policy's decision, asked with the step and who commanded it
+(`step.commanded_by`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contracts.incident import IncidentView, Principal, ReleaseRequest
+from contracts.incident import IncidentView, Principal, ReleaseStepRequest, StepView
 from orchestrator.api.context import ApiContext
 from orchestrator.api.listing import Filters
 from orchestrator.api.openc2_outcome import HELD, Outcome
 from orchestrator.ingest.entity import incident_id_for
+from orchestrator.policy.base import PolicyEngine
 from orchestrator.policy.models import AuthorizationInput
 from orchestrator.responders import authorization, grants
 from orchestrator.standards.openc2_carry import commands_of
@@ -64,31 +66,55 @@ async def undo(context: ApiContext, request: Undo, producer: Principal) -> Outco
     if isinstance(held, Outcome):
         return held
     view = held.view
-    step_id = held.step_ids[0]
     mine = {s.id for s in view.steps if s.state in HELD and producer.id in commanded_by(view, s.id)}
-    if step_id not in mine:
+    foreign = [i for i in held.step_ids if i not in mine]
+    if foreign:
         return Outcome(
             403,
-            f"{step_id} in incident {view.incident_id} is not one {producer.name} commanded; "
-            "a responder releases it (bulkhead release)",
+            f"{', '.join(foreign)} in incident {view.incident_id} is not what {producer.name} "
+            "commanded; a responder releases it (bulkhead release)",
             view.incident_id,
         )
-    others = sorted(s.id for s in view.steps if s.state in HELD and s.id not in mine)
-    if others:
-        return Outcome(
-            403,
-            f"incident {view.incident_id} also holds {', '.join(others)}, which this producer "
-            "did not command; a responder releases the incident (bulkhead release)",
-            view.incident_id,
+    engine = context.engine
+    if engine is None:
+        return Outcome(503, "no policy is loaded, so no release can be authorized")
+    stays = []
+    for step_id in held.step_ids:
+        step = next(s for s in view.steps if s.id == step_id)
+        if not step.reversible:
+            stays.append(step_id)
+            continue
+        refused = await _release_step(
+            context, engine, incidents, producer=producer, view=view, step=step
         )
-    step = next(s for s in view.steps if s.id == step_id)
+        if refused is not None:
+            return refused
+    try:
+        after = await incidents.state(view.incident_id)
+    except (temporal.NotFound, temporal.Unavailable) as exc:
+        return Outcome(500, f"released, but the incident cannot be read back: {exc}")
+    states = {s.id: s.state.value for s in after.steps if s.id in held.step_ids}
+    said = f"released {', '.join(i for i in held.step_ids if i not in stays) or 'nothing'}"
+    if stays:
+        said += f"; {', '.join(stays)} cannot be undone and stays"
+    return Outcome(200, said, after.incident_id, states)
+
+
+async def _release_step(
+    context: ApiContext,
+    engine: PolicyEngine,
+    incidents: IncidentClient,
+    *,
+    producer: Principal,
+    view: IncidentView,
+    step: StepView,
+) -> Outcome | None:
+    """Release one step the producer commanded; the Outcome that stops the undo, if any."""
     document = authorization.authorization_input("release", producer, view, step).model_dump(
         mode="json", exclude_unset=True
     )
     document["step"]["commanded_by"] = producer.id
-    if context.engine is None:
-        return Outcome(503, "no policy is loaded, so no release can be authorized")
-    verdict = context.engine.authorize(AuthorizationInput.model_validate(document))
+    verdict = engine.authorize(AuthorizationInput.model_validate(document))
     if not verdict.allow:
         return Outcome(
             403, "refused by policy: " + authorization.why_not(verdict), view.incident_id
@@ -96,20 +122,21 @@ async def undo(context: ApiContext, request: Undo, producer: Principal) -> Outco
     grant = grants.issue(
         context.approval_key,
         incident_id=view.incident_id,
-        step_id=None,
+        step_id=step.id,
         action="release",
         principal_id=producer.id,
         decision_id=verdict.decision_id,
     )
-    release = ReleaseRequest(
+    release = ReleaseStepRequest(
+        step_id=step.id,
         principal=producer,
-        reason=f"OpenC2 undo of {step_id} by {producer.name}",
+        reason=f"OpenC2 undo of {step.id} by {producer.name}",
         authz_decision_id=verdict.decision_id,
         incident_id=view.incident_id,
         grant=grant,
     )
     try:
-        released = await incidents.release(view.incident_id, release)
+        await incidents.release_step(view.incident_id, release)
     except temporal.Refused as exc:
         return Outcome(
             500, f"firewall rule not removed or updated: {exc.message}", view.incident_id
@@ -118,8 +145,7 @@ async def undo(context: ApiContext, request: Undo, producer: Principal) -> Outco
         return Outcome(404, f"incident {view.incident_id} has ended; nothing to undo")
     except (temporal.Unavailable, temporal.UpdateFailed) as exc:
         return Outcome(500, f"not released: {exc}", view.incident_id)
-    states = {s.id: s.state.value for s in released.steps}
-    return Outcome(200, f"released incident {released.incident_id}", released.incident_id, states)
+    return None
 
 
 async def _held(incidents: IncidentClient, task_queue: str, request: Undo) -> Held | Outcome:

@@ -102,8 +102,8 @@ permitted if {
 	producer_role in roles
 }
 
-# A producer undoes its own command, and nothing else (the API releases an incident for it
-# only when every step still held there is one it commanded).
+# A producer undoes its own command, and nothing else (the API releases the steps it
+# commanded one by one; the incident's other steps stay).
 permitted if {
 	input.action == "release"
 	producer_role in roles
