@@ -23,7 +23,7 @@ from contracts.incident import IncidentStatus, IncidentView, Principal
 from orchestrator.api.context import ApiContext
 from orchestrator.api.listing import ZONE_PATTERN, Filters, list_page
 from orchestrator.api.problems import Problem, responder_problem
-from orchestrator.console import live, login, views
+from orchestrator.console import live, login, timeline, views
 from orchestrator.console.render import STATIC, fragment, page
 from orchestrator.console.session import principal_of
 from orchestrator.console.visit import Visit, error_page, to_login, visit_of
@@ -183,7 +183,8 @@ async def _incident_context(visit: Visit, incident_id: str) -> dict[str, Any]:
     if principal is None:
         raise Problem(401, "your session ended; log in again")
     view = await _read(visit.context, incident_id)
-    return await views.incident_page(visit.context, principal, view)
+    shown = await views.incident_page(visit.context, principal, view)
+    return {**shown, "timeline": timeline.of(view.audit)}
 
 
 async def _incident(
