@@ -23,7 +23,7 @@ from contracts.incident import IncidentStatus, IncidentView, Principal
 from orchestrator.api.context import ApiContext
 from orchestrator.api.listing import ZONE_PATTERN, Filters, list_page
 from orchestrator.api.problems import Problem, responder_problem
-from orchestrator.console import live, login, timeline, views
+from orchestrator.console import chrome, home, live, login, timeline, views
 from orchestrator.console.render import STATIC, fragment, page
 from orchestrator.console.session import principal_of
 from orchestrator.console.visit import Visit, error_page, to_login, visit_of
@@ -35,6 +35,10 @@ from orchestrator.responders.service import Responders
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)
 router.include_router(login.router)
+# The home page is the city right now (home.py); the incident list is /console/incidents.
+router.add_api_route("", home.home, methods=["GET"])
+router.add_api_route("/now/events", home.home_events, methods=["GET"])
+router.add_api_route("/automation", home.automation, methods=["POST"])
 CONSOLE_PAGE = 200  # incidents a console list shows (the API pages further)
 STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript"}
 DONE = {
@@ -82,7 +86,7 @@ async def _incident_rows(context: ApiContext, chosen: dict[str, Any]) -> list[di
     return rows
 
 
-@router.get("")
+@router.get("/incidents")
 async def incidents(request: Request) -> Response:
     visit = visit_of(request)
     if visit.principal is None:
@@ -103,7 +107,7 @@ async def incidents(request: Request) -> Response:
         errors=errors,
         statuses=list(IncidentStatus),
         live_url="/console/events" + (f"?{query}" if query else ""),
-        **visit.common("incidents"),
+        **await chrome.around(visit, "incidents"),
     )
 
 
@@ -159,7 +163,7 @@ async def approvals(request: Request) -> Response:
         error=error,
         notice=None,
         live_url="/console/approvals/events",
-        **visit.common("approvals"),
+        **await chrome.around(visit, "approvals"),
     )
 
 
@@ -209,7 +213,7 @@ async def _incident(
         form=form or {},
         live_url=f"/console/incidents/{quote(incident_id, safe='')}/events",
         **shown,
-        **visit.common("incident"),
+        **await chrome.around(visit, "incident"),
     )
 
 

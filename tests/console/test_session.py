@@ -274,7 +274,7 @@ async def test_errors_show_on_pages_and_json_errors_stay_problem_json(app):
     async with asgi(app) as http:
         await log_in(http, app.state.people["alice"])
         console = await http.get("/console/incidents/inc-does-not-exist")
-        bad_filter = await http.get("/console?status=bogus&severity=x")
+        bad_filter = await http.get("/console/incidents?status=bogus&severity=x")
         api = await http.get("/v1/incidents/inc-does-not-exist")
         api_action = await http.post("/v1/incidents/inc-x/steps/s/approve", json={"reason": "r"})
     assert console.status_code == 404
