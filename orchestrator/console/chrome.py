@@ -81,7 +81,9 @@ async def approval_counts(context: ApiContext) -> Counts | None:
     try:
         pending, overdue = await asyncio.gather(
             context.client.count_workflows(waiting, rpc_timeout=COUNT_TIMEOUT),
-            context.client.count_workflows(f"{waiting} AND {OVERDUE_TERM}", rpc_timeout=COUNT_TIMEOUT),
+            context.client.count_workflows(
+                f"{waiting} AND {OVERDUE_TERM}", rpc_timeout=COUNT_TIMEOUT
+            ),
         )
     except READ_ERRORS as exc:
         log.debug("console.approval_count_unread", error=str(exc))

@@ -109,8 +109,11 @@ async def _change(visit: Visit, principal: Principal, fields: dict[str, str]) ->
     if action not in ("pause", "resume"):
         raise Problem(400, f"unknown action {action!r}: pause or resume")
     body = ReasonBody(reason=fields["reason"].strip())
-    change = "pause" if action == "pause" else "resume"
-    await Responders(visit.context).set_automation(principal, change, reason=body.reason)
+    service = Responders(visit.context)
+    if action == "pause":
+        await service.set_automation(principal, "pause", reason=body.reason)
+    else:
+        await service.set_automation(principal, "resume", reason=body.reason)
 
 
 async def automation(request: Request) -> Response:
