@@ -17,11 +17,14 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from fastapi.responses import Response
 from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError
 
 from orchestrator.api.context import ApiContext
 from orchestrator.api.listing import Filters
+from orchestrator.api.problems import Problem
+from orchestrator.console.render import page
 from orchestrator.console.visit import Visit
 from orchestrator.temporal.errors import Unavailable
 
@@ -61,16 +64,17 @@ class Counts:
 async def paused(context: ApiContext) -> Paused | None:
     """None while automation runs (or its state cannot be read: the home page says so)."""
     try:
-        snapshot = await context.city.snapshot()
+        snapshot = await asyncio.wait_for(context.city.snapshot(), CHROME_TIMEOUT_S)
     except READ_ERRORS as exc:
         log.debug("console.kill_switch_unread", error=str(exc))
         return None
     if not snapshot.paused:
         return None
     try:
-        record = await context.city.view()
+        # A worker answers this query: with none running, say paused without who or why.
+        record = await asyncio.wait_for(context.city.view(), CHROME_TIMEOUT_S)
     except READ_ERRORS as exc:
-        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        message = getattr(exc, "message", None) or str(exc) or "no worker answered in time"
         return Paused(unread=message)
     return Paused(by=record.changed_by, at=record.changed_at, reason=record.reason)
 
@@ -103,6 +107,17 @@ async def around(visit: Visit, nav: str = "") -> dict[str, Any]:
     if visit.principal is None:
         return {**visit.common(nav), "paused": None, "counts": None}
     banner, counts = await asyncio.gather(
-        _within(paused(visit.context)), _within(approval_counts(visit.context))
+        paused(visit.context), _within(approval_counts(visit.context))
     )
     return {**visit.common(nav), "paused": banner, "counts": counts}
+
+
+async def error_page(visit: Visit, problem: Problem) -> Response:
+    """visit.error_page with the banner and counts: an error is a console page too."""
+    return page(
+        "error.html",
+        status=problem.status,
+        title=problem.slug.replace("-", " ").capitalize(),
+        detail=problem.detail,
+        **await around(visit),
+    )

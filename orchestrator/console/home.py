@@ -9,33 +9,66 @@ the same approval policy, the same city record update.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import structlog
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 from pydantic import ValidationError
 
 from contracts.incident import Principal
+from orchestrator.api.context import ApiContext
 from orchestrator.api.problems import Problem, responder_problem
 from orchestrator.city import draw
 from orchestrator.city.gather import CityUnavailable, gather
-from orchestrator.city.model import STATE_WORDS
+from orchestrator.city.model import STATE_WORDS, CityPicture
 from orchestrator.console import chrome, live, views
 from orchestrator.console.render import fragment, page
 from orchestrator.console.session import principal_of
-from orchestrator.console.visit import Visit, error_page, to_login, visit_of
+from orchestrator.console.visit import Visit, to_login, visit_of
 from orchestrator.responders.bodies import ReasonBody
 from orchestrator.responders.errors import ResponderError
 from orchestrator.responders.service import Responders
 
 log = structlog.get_logger(__name__)
 LIVE_URL = "/console/now/events"
+# Every open home page re-reads the picture every LIST_POLL_S; they share one reading
+# this young, so ten open pages cost what one does.
+PICTURE_TTL_S = 1.5
 DONE = {
     "pause": "Automation is paused: every step now waits for a person.",
     "resume": "Automation is resumed.",
 }
+
+
+class Pictures:
+    """The city picture, read at most once per PICTURE_TTL_S for all pages of one app."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._at = float("-inf")
+        self._picture: CityPicture | None = None
+
+    async def read(self, context: ApiContext) -> CityPicture:
+        async with self._lock:
+            if self._picture is None or time.monotonic() - self._at >= PICTURE_TTL_S:
+                self._picture = await gather(context)
+                self._at = time.monotonic()
+            return self._picture
+
+    def forget(self) -> None:
+        """After a change made here, the next page shows it, not a reading from before."""
+        self._picture = None
+
+
+def pictures(app: FastAPI) -> Pictures:
+    shared = getattr(app.state, "city_pictures", None)
+    if not isinstance(shared, Pictures):
+        shared = app.state.city_pictures = Pictures()
+    return shared
 
 
 async def _now(visit: Visit) -> dict[str, Any]:
@@ -44,7 +77,7 @@ async def _now(visit: Visit) -> dict[str, Any]:
     if principal is None:
         raise Problem(401, "your session ended; log in again")
     try:
-        picture = await gather(visit.context)
+        picture = await pictures(visit.request.app).read(visit.context)
     except CityUnavailable as exc:
         raise Problem(503, f"the city cannot be read now: {exc}") from None
     pause, resume = await views.dry_authorize(
@@ -126,10 +159,11 @@ async def automation(request: Request) -> Response:
         problem = Problem(
             403, "the form's CSRF token does not match your session; reload the page and retry"
         )
-        return error_page(visit, problem)
+        return await chrome.error_page(visit, problem)
     fields = {name: str(form.get(name, "")) for name in ("action", "reason")}
     try:
         await _change(visit, visit.principal, fields)
+        pictures(request.app).forget()
     except ValidationError:
         problem = Problem(422, "reason: a reason is required", slug="invalid-request")
     except ResponderError as refused:

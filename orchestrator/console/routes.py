@@ -26,7 +26,7 @@ from orchestrator.api.problems import Problem, responder_problem
 from orchestrator.console import chrome, home, live, login, timeline, views
 from orchestrator.console.render import STATIC, fragment, page
 from orchestrator.console.session import principal_of
-from orchestrator.console.visit import Visit, error_page, to_login, visit_of
+from orchestrator.console.visit import Visit, to_login, visit_of
 from orchestrator.ingest import raw_store
 from orchestrator.responders.bodies import ExtendBody, ReasonBody
 from orchestrator.responders.errors import ResponderError
@@ -204,7 +204,7 @@ async def _incident(
         shown = await _incident_context(visit, incident_id)
     except Problem as problem:
         # After a refused action, what was refused matters more than why the page failed.
-        return error_page(visit, Problem(status, error) if error else problem)
+        return await chrome.error_page(visit, Problem(status, error) if error else problem)
     return page(
         "incident.html",
         status=status,
@@ -274,7 +274,7 @@ async def act(request: Request, incident_id: str) -> Response:
         problem = Problem(
             403, "the form's CSRF token does not match your session; reload the page and retry"
         )
-        return error_page(visit, problem)
+        return await chrome.error_page(visit, problem)
     fields = {name: str(form.get(name, "")) for name in ("action", "step", "reason", "lease_s")}
     action = fields["action"]
     try:
@@ -308,10 +308,10 @@ async def raw_payload(request: Request, sha256: str) -> Response:
     try:
         body = await raw_store.get(visit.context.raw_store, sha256)
     except raw_store.RawStoreError as exc:
-        return error_page(visit, Problem(503, str(exc), slug="raw-store-unavailable"))
+        return await chrome.error_page(visit, Problem(503, str(exc), slug="raw-store-unavailable"))
     if body is None:
         missing = Problem(404, f"no raw payload with sha256 {sha256[:64]}", slug="unknown-payload")
-        return error_page(visit, missing)
+        return await chrome.error_page(visit, missing)
     headers = {
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox; default-src 'none'",
