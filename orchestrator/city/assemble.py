@@ -86,6 +86,7 @@ class _Zones:
         self.contained: dict[str, list[Contained]] = {}
         self.waiting: dict[str, int] = {}
         self.overdue: dict[str, int] = {}
+        self.pending = 0  # steps awaiting approval, each once (a step may span zones)
         self.ids: list[str] = [str(z) for z in (inventory.get("zones") or {})]
 
     def note(self, zone: str) -> str:
@@ -133,6 +134,7 @@ def _steps(reads: Reads, zones: _Zones) -> list[Waiting]:
         if view is None:
             states = (row.get("steps") or {}).values()
             for _ in (s for s in states if s == WAITING):
+                zones.pending += 1
                 zones.count(zones.waiting, row_zones)
             continue
         for step in view.steps:
@@ -155,6 +157,7 @@ def _steps(reads: Reads, zones: _Zones) -> list[Waiting]:
                     zones.contained.setdefault(zones.note(zone), []).append(held)
             elif state == WAITING:
                 late = overdue_since(step, reads.now)
+                zones.pending += 1
                 zones.count(zones.waiting, in_zones)
                 if late:
                     zones.count(zones.overdue, in_zones)
@@ -206,9 +209,7 @@ def picture(reads: Reads) -> CityPicture:
     city = reads.city
     pending: int | None = None
     if reads.rows is not None:
-        pending = sum(
-            1 for r in reads.rows for s in (r.get("steps") or {}).values() if s == WAITING
-        )
+        pending = zones.pending
     return CityPicture(
         city=str(reads.inventory.get("city") or "city"),
         generated_at=reads.now.isoformat(),

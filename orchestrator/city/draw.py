@@ -58,9 +58,6 @@ def _state_line(zone: Zone) -> str:
         words += f" ({zone.awaiting_approval}" + (
             f", {zone.overdue} overdue)" if zone.overdue else ")"
         )
-    if zone.state == "unhealthy":
-        down = [s.id for s in zone.services if s.healthy is False]
-        words += ": " + ", ".join(down)
     return f"{MARKS[zone.state]} {words}"
 
 

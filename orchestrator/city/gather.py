@@ -37,6 +37,11 @@ RECENT = 8
 RECENT_STATUSES = ("escalated", "released", "failed")  # failed: escalated, before #19
 
 
+# Temporal did not answer: Unavailable/RPCError, or RuntimeError from a lazy client that
+# cannot connect at all (as api/health.py reads it).
+UNREADABLE = (Unavailable, RPCError, RuntimeError)
+
+
 class CityUnavailable(Exception):  # noqa: N818 - raised as the API's 503
     """Neither the city record nor the incident list could be read: no picture."""
 
@@ -78,12 +83,17 @@ def budget_max(context: ApiContext) -> int | None:
     return int(value) if isinstance(value, int) else None
 
 
+def _why(exc: Exception) -> str:
+    if isinstance(exc, Problem):
+        return exc.detail
+    return getattr(exc, "message", None) or " ".join(str(exc).split()) or type(exc).__name__
+
+
 async def _city(context: ApiContext, reads: Reads) -> None:
     try:
         reads.city = await context.city.view()
-    except (Unavailable, RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
-        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        reads.unavailable.append(f"city record (automation, budget): {message}")
+    except (*UNREADABLE, WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
+        reads.unavailable.append(f"city record (automation, budget): {_why(exc)}")
 
 
 async def _listed(context: ApiContext, filters: Filters, most: int) -> list[dict[str, Any]]:
@@ -102,8 +112,8 @@ async def _listed(context: ApiContext, filters: Filters, most: int) -> list[dict
 async def _running(context: ApiContext, reads: Reads) -> None:
     try:
         rows = await _listed(context, RUNNING, MAX_LISTED + 1)
-    except Problem as exc:
-        reads.unavailable.append(f"incident list (containments, approvals): {exc.detail}")
+    except (Problem, *UNREADABLE) as exc:
+        reads.unavailable.append(f"incident list (containments, approvals): {_why(exc)}")
         return
     reads.truncated = len(rows) > MAX_LISTED
     reads.rows = rows[:MAX_LISTED]
@@ -112,8 +122,8 @@ async def _running(context: ApiContext, reads: Reads) -> None:
 async def _recent(context: ApiContext, reads: Reads) -> None:
     try:
         reads.recent = await _listed(context, ENDED, RECENT)
-    except Problem as exc:
-        reads.unavailable.append(f"recent incidents: {exc.detail}")
+    except (Problem, *UNREADABLE) as exc:
+        reads.unavailable.append(f"recent incidents: {_why(exc)}")
 
 
 def _worth_reading(row: dict[str, Any]) -> bool:
@@ -122,11 +132,15 @@ def _worth_reading(row: dict[str, Any]) -> bool:
 
 
 async def _details(context: ApiContext, reads: Reads) -> None:
-    """Each incident that holds or awaits a step, read one by one, at most MAX_DETAILED."""
-    chosen = [r for r in reads.rows or [] if _worth_reading(r)]
-    if len(chosen) > MAX_DETAILED:
+    """Running incidents read one by one, at most MAX_DETAILED: those whose list row
+    says they hold or await a step first. A row can lag its incident by a moment (its
+    memo is published after the workflow task), so the others are read too while the
+    budget lasts; beyond it, the rows' own step states count."""
+    rows = reads.rows or []
+    chosen = sorted(rows, key=lambda r: not _worth_reading(r))  # stable: newest first
+    if sum(1 for r in rows if _worth_reading(r)) > MAX_DETAILED:
         reads.truncated = True
-        chosen = chosen[:MAX_DETAILED]
+    chosen = chosen[:MAX_DETAILED]
     gate = asyncio.Semaphore(DETAIL_CONCURRENCY)
     responders = Responders(context)
 

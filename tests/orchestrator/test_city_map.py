@@ -43,20 +43,35 @@ def texts(element: ET.Element) -> list[str]:
 
 
 def step(step_id: str, target: dict[str, Any], state: str, **extra: Any) -> dict[str, Any]:
-    return {"id": step_id, "adapter": "modbus", "action": "set", "target": target,
-            "state": state, **extra}  # fmt: skip
+    return {
+        "id": step_id,
+        "adapter": "modbus",
+        "action": "set",
+        "target": target,
+        "state": state,
+        **extra,
+    }
 
 
 def incident(incident_id: str, *steps: dict[str, Any]) -> IncidentView:
     return IncidentView.model_validate(
-        {"incident_id": incident_id, "status": "contained", "entity": incident_id,
-         "findings": [], "steps": list(steps)}  # fmt: skip
+        {
+            "incident_id": incident_id,
+            "status": "contained",
+            "entity": incident_id,
+            "findings": [],
+            "steps": list(steps),
+        }
     )
 
 
 def row(view: IncidentView, zones: list[str]) -> dict[str, Any]:
-    return {"incident_id": view.incident_id, "status": view.status.value, "zones": zones,
-            "steps": {s.id: s.state.value for s in view.steps}}  # fmt: skip
+    return {
+        "incident_id": view.incident_id,
+        "status": view.status.value,
+        "zones": zones,
+        "steps": {s.id: s.state.value for s in view.steps},
+    }
 
 
 def lab_picture(**reads: Any) -> CityPicture:
@@ -71,8 +86,9 @@ def test_the_map_marks_a_zone_awaiting_approval_in_words_and_colour():
         "inc-tsc-0001",
         step("fallback:tsc-0001", {"asset": "tsc-0001"}, "verified", lease_expires_at=lease),
     )
-    waiting = incident("inc-rtu-e01", step("fallback:rtu-e01", {"asset": "rtu-e01"},
-                                            "awaiting_approval"))  # fmt: skip
+    waiting = incident(
+        "inc-rtu-e01", step("fallback:rtu-e01", {"asset": "rtu-e01"}, "awaiting_approval")
+    )
     city = CityView(active={"inc-tsc-0001:fallback:tsc-0001": NOW.isoformat()})
     shown = lab_picture(
         city=city,
@@ -108,18 +124,31 @@ def test_a_paused_city_has_a_banner_naming_who_and_why():
 def test_hostile_names_stay_text_and_the_map_stays_xml():
     inventory = {
         "city": HOSTILE,
-        "zones": {HOSTILE: {"description": HOSTILE, "cidrs": ["10.0.0.0/8"],
-                            "essential_services": [HOSTILE]}},  # fmt: skip
+        "zones": {
+            HOSTILE: {
+                "description": HOSTILE,
+                "cidrs": ["10.0.0.0/8"],
+                "essential_services": [HOSTILE],
+            }
+        },
         "network": {
             "enforcement_points": {HOSTILE: {"description": HOSTILE, "zones": [HOSTILE]}},
             "conduits": {HOSTILE + "\x01": {"description": HOSTILE, "cidrs": ["10.1.2.3/32"]}},
         },
     }
-    waiting = incident("inc-<x>", step(HOSTILE, {"asset": HOSTILE, "zone": HOSTILE},
-                                        "awaiting_approval"))  # fmt: skip
+    waiting = incident(
+        "inc-<x>", step(HOSTILE, {"asset": HOSTILE, "zone": HOSTILE}, "awaiting_approval")
+    )
     city = CityView(paused=True, changed_by=HOSTILE, reason=HOSTILE)
-    shown = picture(Reads(inventory=inventory, now=NOW, city=city, rows=[row(waiting, [])],
-                          details={"inc-<x>": waiting}))  # fmt: skip
+    shown = picture(
+        Reads(
+            inventory=inventory,
+            now=NOW,
+            city=city,
+            rows=[row(waiting, [])],
+            details={"inc-<x>": waiting},
+        )
+    )
     text = draw.render(shown)
     root = parse(text)
     assert "<script" not in text  # escaped everywhere: in text, titles and attributes
@@ -137,8 +166,10 @@ def test_no_zones_and_twenty_zones_with_long_names_render():
     assert "? of ? automatic containments" in " ".join(texts(root))
     long = "zone-" + "x" * 200
     many = {
-        "zones": {f"{long}-{n}": {"description": "d" * 500, "cidrs": [f"10.{n}.0.0/16"]}
-                  for n in range(20)},  # fmt: skip
+        "zones": {
+            f"{long}-{n}": {"description": "d" * 500, "cidrs": [f"10.{n}.0.0/16"]}
+            for n in range(20)
+        },
         "network": {"enforcement_points": {"gw": {"zones": [f"{long}-{n}" for n in range(20)]}}},
     }
     root = parse(draw.render(picture(Reads(inventory=many, now=NOW, city=CityView(), rows=[]))))
@@ -152,12 +183,18 @@ def test_no_zones_and_twenty_zones_with_long_names_render():
 
 
 def test_worst_state_wins_and_every_state_is_listed():
-    waiting = incident("inc-a", step("s1", {"asset": "rtu-e01"}, "awaiting_approval",
-                                      approval_deadline=(NOW - timedelta(minutes=1)).isoformat()),
-                       step("s2", {"zone": "energy"}, "verified"))  # fmt: skip
+    waiting = incident(
+        "inc-a",
+        step(
+            "s1",
+            {"asset": "rtu-e01"},
+            "awaiting_approval",
+            approval_deadline=(NOW - timedelta(minutes=1)).isoformat(),
+        ),
+        step("s2", {"zone": "energy"}, "verified"),
+    )
     health = {"power-distribution": ServiceHealth(healthy=False, detail="connection refused")}
-    shown = lab_picture(rows=[row(waiting, ["energy"])], details={"inc-a": waiting},
-                        health=health)  # fmt: skip
+    shown = lab_picture(rows=[row(waiting, ["energy"])], details={"inc-a": waiting}, health=health)
     energy = next(z for z in shown.zones if z.id == "energy")
     assert energy.state == "unhealthy"
     assert energy.states == ["unhealthy", "awaiting_approval", "contained"]
