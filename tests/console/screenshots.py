@@ -77,7 +77,7 @@ async def _story(stack: Stack, browser: Browser, client: Client) -> None:
     await expect(zone_state(dora, "traffic")).to_have_text("contained")
     await _shoot(dora, "console-home.png")
 
-    await change_automation(dora, stack, "pause", "IDS storm: every step waits for a person")
+    await change_automation(dora, stack, "pause", "IDS storm of false positives")
     await expect(dora.locator("#paused-banner")).to_be_visible()
     await _shoot(dora, "console-paused.png")
     await change_automation(dora, stack, "resume", "IDS rule fixed")
