@@ -40,6 +40,7 @@ SAYS = {
 # Phases still running when the trail ends: drawn open to the right edge.
 OPEN = frozenset({"awaiting_approval", "verified", "applied"})
 STEP_MARKS = {
+    "step.preview": "dry run on the target, for the approvers",
     "step.approval": "approved by {principal}",
     "step.denied": "denied by {principal}",
     "step.failed": "failed",
@@ -53,6 +54,7 @@ STEP_MARKS = {
 # Step states that end a step's running phase (drawn as a mark, not a bar).
 ENDS = frozenset({"step.denied", "step.failed", "step.expired", "step.rolled_back"})
 INCIDENT_MARKS = {
+    "incident.opened": "opened",
     "finding.received": "finding",
     "decision": "decision: {verdict}",
     "release.requested": "release asked by {principal}",
@@ -104,6 +106,7 @@ class Timeline:
     moments: list[Moment]
     contained_s: float | None  # first entry → the last step's first verification
     first_seq: int
+    first_kind: str = ""
 
     def pct(self, seconds: float) -> float:
         return round(100.0 * min(max(seconds, 0.0), self.span_s) / self.span_s, 3)
@@ -166,6 +169,7 @@ def of(audit: Sequence[AuditEntry]) -> Timeline | None:
         drawing.moments,
         max(verified.values()) if verified else None,
         timed[0][1].seq,
+        timed[0][1].kind,
     )
 
 

@@ -143,9 +143,11 @@ async def test_home_turns_contained_live_on_approval_and_the_timeline_shows_it(
         assert times == sorted(times, key=datetime.fromisoformat)
         assert all(text.split(" (+")[0].endswith("UTC") for text in texts)
         said = [t.split(": ", 1)[1] for t in texts if "fallback:tsc-0002" in t]
-        assert said[:3] == [
-            "planned; waits for approval", "approved by alice", "approved by dora",
+        assert said[:4] == [
+            "planned; waits for approval", "dry run on the target, for the approvers",
+            "approved by alice", "approved by dora",
         ]  # fmt: skip
         assert said[-1].startswith("verified; lease held until")
-        assert len(texts) == len([e for e in view.audit if e.kind != "step.intent"]) - 1
+        # Every entry of the trail is a moment, but the plans recorded for the undo.
+        assert len(texts) == len([e for e in view.audit if e.kind != "step.intent"])
         await alice.context.close()

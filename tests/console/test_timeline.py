@@ -51,6 +51,7 @@ def test_a_released_incident_shows_each_phase_in_order_and_to_scale():
     waited = gated.bars[0]
     assert waited.end_s == pytest.approx((at(12) - at(1)).total_seconds())
     assert [mark.text for mark in gated.marks] == [
+        "dry run on the target, for the approvers",
         "approved by alice", "approved by dora", "rolled back",
     ]  # fmt: skip
     assert shown.pct(shown.span_s) == 100.0 and shown.pct(0) == 0.0
@@ -101,13 +102,15 @@ def test_moments_are_in_time_order_and_unknown_kinds_are_left_out():
 def test_a_trail_kept_from_a_later_entry_says_so_and_an_empty_one_draws_nothing():
     shown = timeline.of(TRAIL[9:])
     assert shown is not None and shown.first_seq == 10
+    html = fragment("_timeline.html", timeline=shown)
+    assert "trail kept here starts at entry 10" in html and "(the first finding)" not in html
     assert timeline.of([]) is None
 
 
 def test_the_drawing_and_its_text_alternative_label_times_in_utc():
     shown = timeline.of(TRAIL)
     html = fragment("_timeline.html", timeline=shown)
-    assert "Contained 0.29 s" in html
+    assert "Contained 0.29 s</strong> after the first entry (the first finding)" in html
     assert re.search(r"\d\d:\d\d:\d\d\.\d{3} UTC", html)
     listed = re.findall(r"<li><time datetime=\"([^\"]+)\"", html)
     assert listed == sorted(listed) and len(listed) == len(shown.moments)  # type: ignore[union-attr]
