@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: venv run test lint typecheck pytest lock bench drill histories clean
+.PHONY: venv run test lint typecheck pytest lock bench drill histories clean screenshots
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ pytest: venv
 	$(BIN)/pytest $(ARGS)
 
 test: lint typecheck pytest
+
+# The console's pictures in docs/img (docs/CONSOLE.md), from the real stack and chromium.
+screenshots: venv
+	$(BIN)/pytest tests/console/screenshots.py -p no:cacheprovider
 
 # Regenerate the lock after editing dependencies in pyproject.toml.
 lock: venv

@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestrator.api.city import EXAMPLE as CITY_EXAMPLE
 from orchestrator.api.problems import Problem, install
 from orchestrator.cli.main import main
 
@@ -131,7 +132,8 @@ def against(api: CannedApi, state_dir: Path, *argv: str, bearer: str | None = "t
     return [*argv, *flags, *(["--token", bearer] if bearer else [])]
 
 
-READS = [("incidents", "ls"), ("incidents", "show", "inc-1")]
+CITY = CITY_EXAMPLE  # GET /v1/city, as the API documents it
+READS = [("incidents", "ls"), ("incidents", "show", "inc-1"), ("status",)]
 WRITES = [
     ("approve", "inc-1", "a", "--reason", "confirmed"),
     ("deny", "inc-1", "a", "--reason", "false positive"),

@@ -8,6 +8,7 @@ from orchestrator import metrics
 from orchestrator.api import (
     actions,
     cacao,
+    city,
     health,
     incidents,
     openapi,
@@ -72,6 +73,7 @@ def create_app(context: ApiContext, metrics_registry: metrics.Metrics | None = N
     app.include_router(openc2.router)
     app.include_router(actions.router)
     app.include_router(policy.router)
+    app.include_router(city.router)
     app.include_router(console_router)
     openapi.install(app)
     return app

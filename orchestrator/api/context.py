@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from contracts.findings import FindingEnvelope
 from contracts.incident import IncidentParams
+from orchestrator.city.health import ServiceHealthCache
 from orchestrator.config import Settings
 from orchestrator.ingest.coalescer import Coalescer
 from orchestrator.ingest.raw_store import RawStore, raw_store
@@ -42,6 +43,11 @@ class ApiContext:
     def approval_key(self) -> bytes:
         """The key responder grants are MAC'd with (shared with the workers)."""
         return grants.approval_key(self.settings)
+
+    @cached_property
+    def city_health(self) -> ServiceHealthCache:
+        """Essential services' health for the city picture, probed at most every few s."""
+        return ServiceHealthCache()
 
     @property
     def raw_store(self) -> RawStore:

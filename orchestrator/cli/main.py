@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestrator import logs
-from orchestrator.cli import adapters, lab, playbook, policy, responders, run, send
+from orchestrator.cli import adapters, lab, playbook, policy, responders, run, send, status
 from orchestrator.cli.client import EXIT_CODES_HELP
 from orchestrator.config import Settings, load_settings
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.register(commands)
 
     responders.register(commands)
+    status.register(commands)
     adapters.register(commands)
     policy.register(commands)
     playbook.register(commands)

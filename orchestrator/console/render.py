@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from orchestrator.console import views
+from orchestrator.console import timeline, views
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -39,6 +39,7 @@ env.filters.update(
     compact=views.compact,
     severity_name=views.severity_name,
     label=views.label,
+    duration=timeline.duration,
 )
 
 

@@ -23,10 +23,10 @@ from contracts.incident import IncidentStatus, IncidentView, Principal
 from orchestrator.api.context import ApiContext
 from orchestrator.api.listing import ZONE_PATTERN, Filters, list_page
 from orchestrator.api.problems import Problem, responder_problem
-from orchestrator.console import live, login, views
+from orchestrator.console import chrome, home, live, login, timeline, views
 from orchestrator.console.render import STATIC, fragment, page
 from orchestrator.console.session import principal_of
-from orchestrator.console.visit import Visit, error_page, to_login, visit_of
+from orchestrator.console.visit import Visit, to_login, visit_of
 from orchestrator.ingest import raw_store
 from orchestrator.responders.bodies import ExtendBody, ReasonBody
 from orchestrator.responders.errors import ResponderError
@@ -35,6 +35,10 @@ from orchestrator.responders.service import Responders
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)
 router.include_router(login.router)
+# The home page is the city right now (home.py); the incident list is /console/incidents.
+router.add_api_route("", home.home, methods=["GET"])
+router.add_api_route("/now/events", home.home_events, methods=["GET"])
+router.add_api_route("/automation", home.automation, methods=["POST"])
 CONSOLE_PAGE = 200  # incidents a console list shows (the API pages further)
 STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript"}
 DONE = {
@@ -83,7 +87,7 @@ async def _incident_rows(context: ApiContext, chosen: dict[str, Any]) -> list[di
     return rows
 
 
-@router.get("")
+@router.get("/incidents")
 async def incidents(request: Request) -> Response:
     visit = visit_of(request)
     if visit.principal is None:
@@ -104,7 +108,7 @@ async def incidents(request: Request) -> Response:
         errors=errors,
         statuses=list(IncidentStatus),
         live_url="/console/events" + (f"?{query}" if query else ""),
-        **visit.common("incidents"),
+        **await chrome.around(visit, "incidents"),
     )
 
 
@@ -160,7 +164,7 @@ async def approvals(request: Request) -> Response:
         error=error,
         notice=None,
         live_url="/console/approvals/events",
-        **visit.common("approvals"),
+        **await chrome.around(visit, "approvals"),
     )
 
 
@@ -184,7 +188,8 @@ async def _incident_context(visit: Visit, incident_id: str) -> dict[str, Any]:
     if principal is None:
         raise Problem(401, "your session ended; log in again")
     view = await _read(visit.context, incident_id)
-    return await views.incident_page(visit.context, principal, view)
+    shown = await views.incident_page(visit.context, principal, view)
+    return {**shown, "timeline": timeline.of(view.audit)}
 
 
 async def _incident(
@@ -200,7 +205,7 @@ async def _incident(
         shown = await _incident_context(visit, incident_id)
     except Problem as problem:
         # After a refused action, what was refused matters more than why the page failed.
-        return error_page(visit, Problem(status, error) if error else problem)
+        return await chrome.error_page(visit, Problem(status, error) if error else problem)
     return page(
         "incident.html",
         status=status,
@@ -209,7 +214,7 @@ async def _incident(
         form=form or {},
         live_url=f"/console/incidents/{quote(incident_id, safe='')}/events",
         **shown,
-        **visit.common("incident"),
+        **await chrome.around(visit, "incident"),
     )
 
 
@@ -275,7 +280,7 @@ async def act(request: Request, incident_id: str) -> Response:
         problem = Problem(
             403, "the form's CSRF token does not match your session; reload the page and retry"
         )
-        return error_page(visit, problem)
+        return await chrome.error_page(visit, problem)
     fields = {name: str(form.get(name, "")) for name in ("action", "step", "reason", "lease_s")}
     action = fields["action"]
     try:
@@ -309,10 +314,10 @@ async def raw_payload(request: Request, sha256: str) -> Response:
     try:
         body = await raw_store.get(visit.context.raw_store, sha256)
     except raw_store.RawStoreError as exc:
-        return error_page(visit, Problem(503, str(exc), slug="raw-store-unavailable"))
+        return await chrome.error_page(visit, Problem(503, str(exc), slug="raw-store-unavailable"))
     if body is None:
         missing = Problem(404, f"no raw payload with sha256 {sha256[:64]}", slug="unknown-payload")
-        return error_page(visit, missing)
+        return await chrome.error_page(visit, missing)
     headers = {
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox; default-src 'none'",

@@ -82,17 +82,18 @@ class Stack:
     app: FastAPI
 
 
-StartStack = Callable[[list[dict[str, Any]] | None], AbstractAsyncContextManager[Stack]]
+StartStack = Callable[..., AbstractAsyncContextManager[Stack]]
 
 
 @pytest.fixture
 def console_stack(temporal_client: Client, traffic_lab: TrafficLab, rego) -> StartStack:
     """Start worker + app + server. Decisions are `steps` when given, else the shipped
-    policy's; steps run on the lab's controllers; the shipped policy authorizes."""
+    policy's; steps run on the lab's controllers; the shipped policy authorizes. Keyword
+    arguments override settings (a lab server's port, say)."""
 
     @asynccontextmanager
-    async def start(steps: list[dict[str, Any]] | None) -> AsyncIterator[Stack]:
-        settings = make_settings(traffic_lab.port)
+    async def start(steps: list[dict[str, Any]] | None, **overrides: Any) -> AsyncIterator[Stack]:
+        settings = make_settings(traffic_lab.port, **overrides)
         people = add_people(settings)
         city = TemporalCity(temporal_client, settings)
         activities = (

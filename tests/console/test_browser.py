@@ -53,7 +53,7 @@ async def every_field_is_labelled(page: Page) -> None:
 
 async def the_list_filters_find(page: Page, stack: Stack, incident_id: str) -> None:
     """The incident list shows the incident under its zone and severity, not as released."""
-    await page.goto(f"{stack.url}/console?zone=traffic&severity=4")
+    await page.goto(f"{stack.url}/console/incidents?zone=traffic&severity=4")
     listed = page.locator("tr", has_text=incident_id)
     await expect(listed).to_contain_text("awaiting approval")
     await every_field_is_labelled(page)

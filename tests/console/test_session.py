@@ -113,7 +113,10 @@ async def test_every_action_post_checks_the_csrf_token(app):
         missing = await http.post(url, data=form)
         wrong = await http.post(url, data={**form, "csrf": csrf_of(page)[:-2] + "xx"})
         logout_forged = await http.post("/console/logout", data={"csrf": "nope"})
-    for response in (missing, wrong):
+        pause_forged = await http.post(
+            "/console/automation", data={"action": "pause", "reason": "forged", "csrf": "nope"}
+        )
+    for response in (missing, wrong, pause_forged):
         assert response.status_code == 403
         assert "CSRF token does not match" in response.text
     assert logout_forged.status_code == 403
@@ -274,7 +277,7 @@ async def test_errors_show_on_pages_and_json_errors_stay_problem_json(app):
     async with asgi(app) as http:
         await log_in(http, app.state.people["alice"])
         console = await http.get("/console/incidents/inc-does-not-exist")
-        bad_filter = await http.get("/console?status=bogus&severity=x")
+        bad_filter = await http.get("/console/incidents?status=bogus&severity=x")
         api = await http.get("/v1/incidents/inc-does-not-exist")
         api_action = await http.post("/v1/incidents/inc-x/steps/s/approve", json={"reason": "r"})
     assert console.status_code == 404
@@ -357,3 +360,21 @@ async def test_a_raw_payload_is_shown_to_a_session_as_inert_json(app):
     assert shown.headers["x-content-type-options"] == "nosniff"
     assert shown.headers["content-security-policy"].startswith("sandbox")
     assert missing.status_code == 404 and "no raw payload" in missing.text
+
+
+async def test_a_pause_the_policy_refuses_is_shown_on_the_home_page(app):
+    """A responder may not pause automation (the approval policy): the form's answer is
+    the API's 403 with the policy's reason, on the home page, and nothing changed."""
+    async with asgi(app) as http:
+        await log_in(http, app.state.people["alice"])
+        csrf = csrf_of(await http.get(QUICK))
+        refused = await http.post(
+            "/console/automation", data={"csrf": csrf, "action": "pause", "reason": "storm"}
+        )
+        blank = await http.post(
+            "/console/automation", data={"csrf": csrf, "action": "pause", "reason": " "}
+        )
+    assert refused.status_code == 403
+    assert "Not done:</strong> alice may not pause" in refused.text, refused.text[-3000:]
+    assert 'id="paused-banner"' not in refused.text
+    assert blank.status_code == 422 and "a reason is required" in blank.text

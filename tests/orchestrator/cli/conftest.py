@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
-from cli_canned import INCIDENT, RELEASE_PREVIEW, CannedApi, canned_app
+from cli_canned import CITY, INCIDENT, RELEASE_PREVIEW, CannedApi, canned_app
 from conftest import free_port
 
 
@@ -43,6 +43,7 @@ def api(server: CannedApi) -> CannedApi:
     server.answer("GET", "/v1/incidents", {"incidents": []})
     server.answer("GET", "/v1/incidents/inc-1", INCIDENT)
     server.answer("GET", "/v1/incidents/inc-1/release-preview", RELEASE_PREVIEW)
+    server.answer("GET", "/v1/city", CITY)
     return server
 
 

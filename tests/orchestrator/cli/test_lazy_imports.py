@@ -107,6 +107,13 @@ def test_incidents_ls_with_the_operator_credential_loads_no_server_module(api, t
     assert api.seen[-1].authorization is not None
 
 
+@pytest.mark.parametrize("output", [(), ("--json",)], ids=["table", "json"])
+def test_status_loads_no_server_module(api: CannedApi, tmp_path, output):
+    argv = against(api, tmp_path, "status", *output)
+    assert _heavy_modules_after(tmp_path, *argv) == []
+    assert [s.path for s in api.seen] == ["/v1/city"]
+
+
 def test_an_approval_loads_no_server_module(api: CannedApi, tmp_path):
     api.answer("POST", "/v1/incidents/inc-1/steps/a/approve", STEP)
     argv = against(api, tmp_path, "approve", "inc-1", "a", "--reason", "confirmed")

@@ -1,0 +1,64 @@
+"""The paused banner on console pages, read from the city record's memo: a page asks the
+worker for who paused and why only while the memo says paused, and still shows the banner
+when no worker answers. Real Temporal dev server; no worker runs on the task queue."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from harness import make_settings
+from temporalio.client import Client
+
+from contracts.city import MEMO_ACTIVE, MEMO_PAUSED, city_workflow_id
+from orchestrator.console.chrome import CHROME_TIMEOUT_S
+from workflows.city import CityWorkflow
+
+from .conftest import add_people, asgi, console_app, end_incidents
+from .test_session import QUICK, log_in
+
+
+@pytest.fixture
+async def app(temporal_client: Client, rego):
+    settings = make_settings(1)
+    application = console_app(temporal_client, settings, rego)
+    application.state.people = add_people(settings)
+    application.state.settings = settings
+    yield application
+    await end_incidents(temporal_client, settings)
+
+
+async def city_record(client: Client, app, *, paused: bool) -> None:
+    """The city record as the server holds it, with no worker to answer its query."""
+    settings = app.state.settings
+    await client.start_workflow(
+        CityWorkflow.run,
+        None,
+        id=city_workflow_id(settings.task_queue),
+        task_queue=settings.task_queue,
+        memo={MEMO_PAUSED: paused, MEMO_ACTIVE: 0},
+    )
+
+
+async def test_running_automation_shows_no_banner_and_asks_no_worker(app, temporal_client):
+    await city_record(temporal_client, app, paused=False)
+    async with asgi(app) as http:
+        await log_in(http, app.state.people["alice"])
+        started = time.monotonic()
+        shown = await http.get(QUICK)
+        took = time.monotonic() - started
+    assert shown.status_code == 404  # the incident does not exist; the frame is drawn
+    assert 'id="paused-banner"' not in shown.text
+    # A query of the city record would have waited for a worker that is not there.
+    assert took < CHROME_TIMEOUT_S, f"the page took {took:.1f} s: it asked a worker"
+
+
+async def test_paused_automation_is_shown_on_every_page_even_with_no_worker(app, temporal_client):
+    await city_record(temporal_client, app, paused=True)
+    async with asgi(app) as http:
+        await log_in(http, app.state.people["alice"])
+        pages = [await http.get(path) for path in ("/console/incidents", QUICK)]
+    for shown in pages:
+        assert 'id="paused-banner"' in shown.text
+        assert "Automation is paused" in shown.text
+        assert "Who paused it cannot be read now" in shown.text
