@@ -30,7 +30,7 @@ COLOURS = {
     "awaiting_approval": ("#fff8e1", "#a15c00"),
     "unhealthy": ("#ffebee", "#c62828"),
 }
-MARKS = {"normal": "✓", "contained": "■", "awaiting_approval": "⏳", "unhealthy": "✖"}
+MARKS = {"normal": "✓", "contained": "■", "awaiting_approval": "◷", "unhealthy": "✖"}
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 
 
@@ -138,7 +138,7 @@ def _banner(picture: CityPicture) -> tuple[list[str], float]:
         who = automation.changed_by or "someone"
         when = f" at {clock(automation.changed_at)}" if automation.changed_at else ""
         why = f": {automation.reason}" if automation.reason else ""
-        words = f"⏸ AUTOMATION PAUSED by {who}{when}{why}; every new step waits for approval"
+        words = f"‖ AUTOMATION PAUSED by {who}{when}{why}; every new step waits for approval"
         fill = "#b71c1c"
     return [
         svg.group(
