@@ -3,9 +3,7 @@ worker, Temporal dev server, lab controllers and the shipped approval policy."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import httpx
 from harness import example_finding, wait_for
@@ -28,8 +26,6 @@ GATED = {
 # ms: a change must reach an open page within this. Pages poll every second or two, but
 # a list waits out the query timeout of incidents other tests left without a worker.
 LIVE_S = 30_000
-# `BULKHEAD_CONSOLE_SCREENSHOT=docs/console-incident.png` refreshes the README's picture.
-SCREENSHOT = os.environ.get("BULKHEAD_CONSOLE_SCREENSHOT")
 
 
 async def log_in(browser: Browser, stack: Stack, name: str, **context_options) -> Page:
@@ -215,7 +211,7 @@ async def test_a_viewer_sees_disabled_buttons_and_the_api_refuses_too(
 
 
 async def test_essential_zone_step_from_the_shipped_policy_waits_for_a_duty_officer(
-    console_stack: StartStack, browser: Browser, temporal_client: Client, tmp_path: Path
+    console_stack: StartStack, browser: Browser, temporal_client: Client
 ):
     """With the shipped containment policy: the page shows its verdict, reasons and
     version; the controller's fallback ran on its own, the essential-zone RTU's waits for
@@ -252,7 +248,6 @@ async def test_essential_zone_step_from_the_shipped_policy_waits_for_a_duty_offi
         await expect(rtu).to_contain_text("1 of 2 approvals")
         await expect(alice.locator("#live-status")).to_contain_text("Live", timeout=LIVE_S)
         await every_field_is_labelled(alice)
-        await alice.screenshot(path=SCREENSHOT or tmp_path / "incident.png", full_page=True)
 
         bob = await log_in(browser, stack, "bob")
         await bob.goto(f"{stack.url}/console/incidents/{params.incident_id}")

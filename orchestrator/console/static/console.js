@@ -65,7 +65,8 @@
       region.innerHTML = JSON.parse(event.data).html;
       restore(state);
       tick();
-      status.textContent = "Live: updated " + new Date().toLocaleTimeString();
+      // One zone everywhere, labelled: the page shows every other time in UTC.
+      status.textContent = "Live: updated " + new Date().toISOString().slice(11, 19) + " UTC";
     });
     source.addEventListener("status", function (event) {
       var text = JSON.parse(event.data).text;
