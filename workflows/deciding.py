@@ -9,6 +9,7 @@ called by name.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -23,6 +24,10 @@ with workflow.unsafe.imports_passed_through():
 DEFAULT_LEASE_S = 3600  # a reversible change never stays without a lease
 DECIDE_TIMEOUT = timedelta(seconds=10)
 PREVIEW_PATCH = "preview-plans"  # histories from before previews replay without them
+# A decision's steps reach the incident list before its dry runs and applies, which may
+# retry against a slow target for minutes: before this, a step waiting for a person was
+# missing from the list (and the approvals count) all that time.
+LIST_EARLY_PATCH = "list-before-previews"
 
 
 async def decide(incident_id: str, findings: list[Finding]) -> Decision:
@@ -38,9 +43,15 @@ async def decide(incident_id: str, findings: list[Finding]) -> Decision:
 
 
 async def plan(
-    decision: Decision, steps: dict[str, StepView], x: StepExecution, *, previews: bool
+    decision: Decision,
+    steps: dict[str, StepView],
+    x: StepExecution,
+    *,
+    previews: bool,
+    listed: Callable[[], None] | None = None,
 ) -> None:
-    """Audit the decision and add its new steps to `steps` (in the decision's order)."""
+    """Audit the decision and add its new steps to `steps` (in the decision's order);
+    `listed` publishes them to the incident list before any slow call (LIST_EARLY_PATCH)."""
     x.record(
         "decision",
         verdict=decision.verdict.value,
@@ -69,6 +80,8 @@ async def plan(
         )
         if waits:
             waiting.append(step)
+    if listed is not None:
+        listed()
     # Approvers see what a step would change before they decide: a dry-run plan of
     # each step that waits for them (the plan that counts is made again at apply).
     if waiting and previews:

@@ -1,15 +1,13 @@
 """IncidentWorkflow: one durable workflow per incident key (the affected entity).
 
-Deterministic orchestration only: every policy evaluation and every side effect on a
-target is a (local) activity, so the history records it and a replay repeats nothing.
-Activities are called by name so this package never imports the orchestrator.
+Deterministic: every policy evaluation and side effect is a (local) activity, recorded,
+so a replay repeats nothing; called by name, so this package never imports orchestrator.
 
-The run loop wakes on findings, approvals, a release or a timer (approval deadline,
-lease expiry, drift check), then: decide, expire gates and leases, undo steps released
-one by one, release or check held steps for drift, execute ready steps, export the
-audit trail, continue-as-new when due. The work is in: intake.py, deciding.py,
-deadlines.py, updates.py (approve, deny, extend), resting.py (release saga, rest, next
-incident), carrying.py, execution.py (steps and audit), drift.py, grants.py, gates.py.
+The loop wakes on findings, approvals, a release or a timer (approval deadline, lease,
+drift check), then: decide, expire gates and leases, undo steps released one by one,
+release or check held steps for drift, execute ready steps, export the audit, continue-
+as-new when due. The work is in intake, deciding, deadlines, updates (approve, deny,
+extend), resting (release, rest, next incident), carrying, execution, drift, grants, gates.
 """
 
 from __future__ import annotations
@@ -41,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.visibility import CONTINUED, IDLE, Visible, visible
     from workflows import carrying, deadlines, deciding, gates, resting, updates, versions
     from workflows.auditing import BATCH_PATCH
-    from workflows.deciding import PREVIEW_PATCH
+    from workflows.deciding import LIST_EARLY_PATCH, PREVIEW_PATCH
     from workflows.drift import DRIFT_PATCH, DriftChecks
     from workflows.execution import GUARD_PATCH, StepExecution
     from workflows.grants import GRANTS_PATCH, GrantGate
@@ -81,6 +79,7 @@ class IncidentWorkflow:
         self._history = False  # set by run(): rest after release, number later incidents
         self._previews = False  # set by run(): dry-run plans for steps awaiting approval
         self._renews = False  # set by run(): extend moves the target's own deadline too
+        self._list_early = False  # set by run(): a decision's steps listed before slow calls
         self._listing = Listing()  # search attributes and memo for the list
         # A run that starts from findings alone (the next incident after a release) decides.
         self._needs_decision = bool(carry and carry.findings and carry.decision is None)
@@ -233,8 +232,7 @@ class IncidentWorkflow:
 
     @workflow.update(name=IncidentUpdate.RELEASE_STEP)
     async def release_step(self, request: ReleaseStepRequest) -> StepView:
-        """Undo one held step; the incident's other steps stay as they are. The loop
-        undoes it, so it never races a lease expiry or drift check of the same step."""
+        """Undo one held step, the others stay; the loop undoes it (no lease/drift race)."""
         await self._admit(request, "release", request.step_id)
         refuse_if(self._step_release_refusal(request))
         self._step_releases[request.step_id] = request
@@ -319,6 +317,7 @@ class IncidentWorkflow:
         self._grants.enabled = versions.patched(GRANTS_PATCH)
         self._x.batched = versions.patched(BATCH_PATCH)
         self._listing.counts_wait = self._x.batched
+        self._list_early = versions.patched(LIST_EARLY_PATCH)
 
     async def _hand_over_released(self) -> None:
         """After a release: findings that came during it open the entity's next incident;
@@ -371,7 +370,8 @@ class IncidentWorkflow:
         self._decisions.append(decision.decision_id)
         if self._bounded:  # every decision is in the audit; the view shows the newest
             del self._decisions[:-MAX_KEPT_IDS]
-        await deciding.plan(decision, self._steps, self._x, previews=self._previews)
+        listed = (lambda: self._listing.publish(self._visibility)) if self._list_early else None
+        await deciding.plan(decision, self._steps, self._x, previews=self._previews, listed=listed)
 
     async def _do_release(self, request: ReleaseRequest) -> None:
         await resting.undo(self._steps.values(), self._x, request)

@@ -9,20 +9,34 @@ session 7).
 A run started by this code records CURRENT alone, and CURRENT implies every earlier patch.
 A run from before it replays as it was made: CURRENT is not in its history, so each patch
 is still asked about by its own id, at the same point (tests/workflows/test_replay.py
-replays every recorded history). A later patch is not covered by CURRENT: check it with
-`workflow.patched()` on its own id, or move CURRENT on (a new id) and keep the old one
-here as implied.
+replays every recorded history).
+
+To add a patch: give CURRENT a new id, put the old id first in PREVIOUS with the patches
+it does not imply (the new one, and those its successors added), and ask for the patch
+through `patched()` in the workflow's `_decide_versions`. A run recorded with an older
+CURRENT then replays every patch of its day and none made after it.
 """
 
 from __future__ import annotations
 
 from temporalio import workflow
 
-CURRENT = "bulkhead-2026-12"  # implies every patch id that exists when it was set
+CURRENT = "bulkhead-2026-12b"  # implies every patch id that exists when it was set
+# Earlier CURRENT markers, each with the patches it did NOT imply (those made after it):
+# a run recorded with one replays every patch it implied, and none of the later ones.
+PREVIOUS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("bulkhead-2026-12", frozenset({"list-before-previews"})),
+)
 
 
 def patched(patch_id: str) -> bool:
     """`workflow.patched(patch_id)`, true without a marker of its own in a run that has
-    CURRENT. Decide a run's versions once, at its start: a patch asked deep in the loop can
-    meet its marker at a different point of a replay than it was made."""
-    return workflow.patched(CURRENT) or workflow.patched(patch_id)
+    CURRENT (or an earlier CURRENT made after the patch). Decide a run's versions once, at
+    its start: a patch asked deep in the loop can meet its marker at a different point of
+    a replay than it was made."""
+    if workflow.patched(CURRENT):
+        return True
+    for marker, later in PREVIOUS:
+        if workflow.patched(marker):
+            return patch_id not in later
+    return workflow.patched(patch_id)
