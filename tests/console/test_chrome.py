@@ -4,11 +4,16 @@ when no worker answers. Real Temporal dev server; no worker runs on the task que
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 import pytest
-from harness import make_settings
+from harness import make_settings, wait_for
 from temporalio.client import Client
+from workflow_fakes import fallback_step, new_incident, send
 
 from contracts.city import MEMO_ACTIVE, MEMO_PAUSED, city_workflow_id
+from contracts.incident import IncidentStatus
 from workflows.city import CityWorkflow
 
 from .conftest import add_people, asgi, console_app, end_incidents
@@ -66,3 +71,27 @@ async def test_paused_automation_is_shown_on_every_page_even_with_no_worker(app,
         assert 'id="paused-banner"' in shown.text
         assert "Automation is paused" in shown.text
         assert "Who paused it cannot be read now" in shown.text
+
+
+async def test_the_nav_counts_a_step_past_its_deadline_as_overdue(
+    console_stack, temporal_client: Client
+):
+    """Nobody approved in time: the incident is escalated, its step still waits, and the
+    navigation counts it among the pending approvals and, apart, as overdue."""
+    late = {"required": 1, "timeout_s": 1, "on_timeout": "escalate"}
+    async with console_stack([fallback_step("tsc-0002", approval=late)]) as stack:
+        params = new_incident()
+        await send(temporal_client, stack.settings, params)
+        await wait_for(
+            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.ESCALATED
+        )
+        async with asgi(stack.app) as http:
+            await log_in(http, stack.tokens["alice"])
+            for _ in range(100):  # visibility catches up with the workflow's upsert
+                shown = await http.get("/console/approvals")
+                if 'id="nav-overdue"' in shown.text:
+                    break
+                await asyncio.sleep(0.1)
+    nav = shown.text.split("</nav>")[0]
+    assert re.search(r'id="nav-overdue"[^>]*>1<', nav), nav[-600:]
+    assert "Pending approvals" in nav
