@@ -1,6 +1,7 @@
 """The paused banner on console pages, read from the city record's memo: a page asks the
 worker for who paused and why only while the memo says paused, and still shows the banner
-when no worker answers. Real Temporal dev server; no worker runs on the task queue but in the last test."""
+when no worker answers; the nav counts overdue approvals. Real Temporal dev server; no
+worker runs on the task queue but in the last test."""
 
 from __future__ import annotations
 
