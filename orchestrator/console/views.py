@@ -216,16 +216,9 @@ def _pending(view: IncidentView, step: StepView, link: str, button: Button) -> P
 
 
 def when(value: str | None) -> str:
-    """An ISO timestamp as a responder reads it: UTC, to the second."""
-    if not value:
-        return "—"
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    """An ISO timestamp as a responder reads it: UTC, to the second (one helper for the
+    CLI and the console: responders/times.py)."""
+    return times.utc(value)
 
 
 def epoch_ms(value: int | None) -> str:
