@@ -93,6 +93,13 @@ async def test_the_nav_counts_a_step_past_its_deadline_as_overdue(
                 if 'id="nav-overdue"' in shown.text:
                     break
                 await asyncio.sleep(0.1)
+            incident = await http.get(f"/console/incidents/{params.incident_id}")
     nav = shown.text.split("</nav>")[0]
     assert re.search(r'id="nav-overdue"[^>]*>1<', nav), nav[-600:]
     assert "Pending approvals" in nav
+    # The step is marked overdue, and the policy (asked ahead) keeps a responder's
+    # late approval for a duty officer.
+    assert 'id="step-fallback-tsc-0002-overdue"' in incident.text
+    assert "is overdue and was escalated: a late approval needs the role duty-officer" in (
+        incident.text
+    )
