@@ -132,13 +132,13 @@ def _worth_reading(row: dict[str, Any]) -> bool:
 
 
 async def _details(context: ApiContext, reads: Reads) -> None:
-    """Running incidents read one by one, at most MAX_DETAILED: those whose list row
-    says they hold or await a step first. A row can lag its incident by a moment (its
-    memo is published after the workflow task), so the others are read too while the
-    budget lasts; beyond it, the rows' own step states count."""
-    rows = reads.rows or []
-    chosen = sorted(rows, key=lambda r: not _worth_reading(r))  # stable: newest first
-    if sum(1 for r in rows if _worth_reading(r)) > MAX_DETAILED:
+    """Running incidents whose list row says they hold or await a step, read one by one,
+    at most MAX_DETAILED (newest first); beyond it, the rows' own step states count.
+    Others are not read: an incident lists its steps as soon as its decision makes them
+    (workflows/deciding.py LIST_EARLY_PATCH), and a live home page must not query every
+    open incident each time it refreshes."""
+    chosen = [r for r in reads.rows or [] if _worth_reading(r)]
+    if len(chosen) > MAX_DETAILED:
         reads.truncated = True
     chosen = chosen[:MAX_DETAILED]
     gate = asyncio.Semaphore(DETAIL_CONCURRENCY)
