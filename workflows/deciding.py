@@ -51,7 +51,9 @@ async def plan(
     listed: Callable[[], None] | None = None,
 ) -> None:
     """Audit the decision and add its new steps to `steps` (in the decision's order);
-    `listed` publishes them to the incident list before any slow call (LIST_EARLY_PATCH)."""
+    `listed` publishes a step that waits for a person to the incident list before any
+    slow call (LIST_EARLY_PATCH). An automatic step adds no visibility write on the
+    path to containment: it is listed once it ran."""
     x.record(
         "decision",
         verdict=decision.verdict.value,
@@ -80,7 +82,7 @@ async def plan(
         )
         if waits:
             waiting.append(step)
-    if listed is not None:
+    if listed is not None and waiting:  # automatic steps are listed once they ran
         listed()
     # Approvers see what a step would change before they decide: a dry-run plan of
     # each step that waits for them (the plan that counts is made again at apply).
