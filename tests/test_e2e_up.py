@@ -256,6 +256,8 @@ def test_readme_responder_walkthrough(tmp_path: Path):
             up.cli("release", incident_id, "--reason", "reflashed", "--json", token=dora)
         )
         assert released["status"] == "released"
+        reverted = [u["step_id"] for u in released["release_report"]["reverted"]]
+        assert reverted == ["fallback:tsc-0002"]
         assert asyncio.run(read_mode("127.0.0.1", up.lab_port, 2)) == MODE_NORMAL
         up.cli("automation", "resume", "--reason", "drill over", token=dora)
         assert contained["steps"][0]["approvals"][0]["principal"] == "alice"

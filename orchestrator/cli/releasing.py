@@ -78,8 +78,8 @@ def release(
     if step_id:
         path = f"/v1/incidents/{incident}/steps/{path_segment(step_id)}/release"
     answer = api.post(path, {"reason": reason})
-    if as_json:
-        render.print_json({"preview": preview, "result": answer})
+    if as_json:  # the API's answer, as every command prints it: it holds the report
+        render.print_json(answer)
         return 0
     report = answer.get("release_report") if isinstance(answer, dict) else None
     if isinstance(report, dict):
