@@ -3,6 +3,7 @@
 
 Only the trail is read (the kinds workflows/ records: `finding.received`, `decision`,
 `step.<state>`, `step.approval`, `lease.*`, `approval.timeout`, `release.requested`,
+`step.release_requested`,
 `incident.*`); a kind it does not know is left out, never an error. The axis runs from
 the first entry to the last one, not to "now": the picture then changes only when the
 trail does, so a live page is not re-sent every second, and a phase still running (a step
@@ -50,6 +51,7 @@ STEP_MARKS = {
     "lease.extended": "lease extended by {principal}",
     "lease.expired": "lease expired",
     "guard.tripped": "guard tripped",
+    "step.release_requested": "released on its own by {principal}",
 }
 # Step states that end a step's running phase (drawn as a mark, not a bar).
 ENDS = frozenset({"step.denied", "step.failed", "step.expired", "step.rolled_back"})
