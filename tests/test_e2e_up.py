@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from cacao_spec import spec_problems
-from conftest import free_port
+from conftest import free_port, free_temporal_port
 
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, read_mode
 
@@ -32,7 +32,8 @@ class Up:
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
-        self.api_port, self.temporal_port, self.lab_port = free_port(), free_port(), free_port()
+        self.api_port, self.temporal_port = free_port(), free_temporal_port()
+        self.lab_port = free_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.env = {**os.environ, "BULKHEAD_LAB_MODBUS_PORT": str(self.lab_port)}
         # Every lab server on a port of its own: nothing else on this host is disturbed.
@@ -40,8 +41,10 @@ class Up:
             self.env[f"BULKHEAD_LAB_{server}_PORT"] = str(free_port())
         self.env.pop("BULKHEAD_WEBHOOK_SECRET", None)
         self.process: subprocess.Popen[str] | None = None
+        self.stderr_log = state_dir.parent / f"{state_dir.name}-up.stderr"
 
     def start(self) -> str:
+        self._stderr = self.stderr_log.open("a")  # the child writes it until stop()
         self.process = subprocess.Popen(
             [
                 BULKHEAD,
@@ -56,7 +59,8 @@ class Up:
             cwd=REPO,
             env=self.env,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            # Kept, not discarded: when `up` cannot start, the assertion says why.
+            stderr=self._stderr,
             text=True,
         )
         assert self.process.stdout is not None
@@ -65,6 +69,9 @@ class Up:
             banner.append(line)
             if line.startswith("Stop:"):
                 break
+        else:
+            said = self.stderr_log.read_text()[-3000:]
+            raise AssertionError(f"bulkhead up ended before its banner: {said}")
         return "".join(banner)
 
     def ready(self, timeout_s: float = 60) -> None:
@@ -116,6 +123,7 @@ class Up:
         finally:
             if self.process.stdout is not None:
                 self.process.stdout.close()
+            self._stderr.close()
 
 
 def polled(
