@@ -153,7 +153,7 @@ async def test_the_substation_example_leaves_energy_awaiting_approval_on_the_map
     assert picture["unavailable"] == []
     drawn = drawn_zone(root, "energy")
     assert drawn.get("data-state") == "awaiting_approval"
-    assert "⏳ AWAITING APPROVAL (1)" in words(drawn)
+    assert "◆ AWAITING APPROVAL (1)" in words(drawn)
     assert drawn_zone(root, "traffic").get("data-state") == "normal"
 
 

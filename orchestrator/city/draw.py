@@ -30,7 +30,7 @@ COLOURS = {
     "awaiting_approval": ("#fff8e1", "#a15c00"),
     "unhealthy": ("#ffebee", "#c62828"),
 }
-MARKS = {"normal": "✓", "contained": "■", "awaiting_approval": "⏳", "unhealthy": "✖"}
+MARKS = {"normal": "✓", "contained": "■", "awaiting_approval": "◆", "unhealthy": "✖"}
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 
 
@@ -138,7 +138,7 @@ def _banner(picture: CityPicture) -> tuple[list[str], float]:
         who = automation.changed_by or "someone"
         when = f" at {clock(automation.changed_at)}" if automation.changed_at else ""
         why = f": {automation.reason}" if automation.reason else ""
-        words = f"⏸ AUTOMATION PAUSED by {who}{when}{why}; every new step waits for approval"
+        words = f"‖ AUTOMATION PAUSED by {who}{when}{why}; every new step waits for approval"
         fill = "#b71c1c"
     return [
         svg.group(
@@ -250,6 +250,9 @@ def render(picture: CityPicture) -> str:
     for chunk, height in above:
         place(chunk, height, y, is_above=True)
         y += height + GAP
+    if not picture.zones:
+        body.append(svg.text(MARGIN, y + 20, "No zones in the inventory", width=WIDTH, size=13))
+        y += 30
     band_y = y + 24
     y = band_y + BAND_H + 40
     for chunk, height in below:
@@ -291,8 +294,10 @@ def _band(
             point_x.setdefault(zone, x + span / 2)
     for zone_id, (cx, edge, is_above) in centres.items():
         if zone_id in point_x:
+            # To the point that guards the zone; straight down when it spans the card.
+            px = cx if abs(point_x[zone_id] - cx) < span / 2 else point_x[zone_id]
             end = band_y if is_above else band_y + BAND_H
-            links.append(svg.line(cx, edge, cx, end, stroke="#90a4ae", stroke_width=3))
+            links.append(svg.line(cx, edge, px, end, stroke="#90a4ae", stroke_width=3))
     for n, conduit in enumerate(picture.conduits):
         zones = [end.zone for end in conduit.cidrs if end.zone in centres]
         where = centres.get(zones[0]) if zones else None
