@@ -354,7 +354,10 @@ def describe(picture: CityPicture) -> str:
         state = "Automation state unknown."
     else:
         state = "Automation running."
-    budget = f"{picture.budget.used} of {picture.budget.max} automatic containments in force."
+    used, most = (
+        ("unknown" if n is None else n) for n in (picture.budget.used, picture.budget.max)
+    )
+    budget = f"{used} of {most} automatic containments in force."
     zones = "; ".join(
         f"zone {z.id}: {', '.join(STATE_WORDS[s] for s in z.states)}" for z in picture.zones
     )
