@@ -127,38 +127,37 @@ def _zone_card(zone: Zone, index: int, at: tuple[float, float, float], today: st
     )
 
 
+BANNER_H = 50
+
+
 def _banner(picture: CityPicture) -> tuple[list[str], float]:
+    """Across the top while automation is paused (who, when, why), or unknown."""
     automation = picture.automation
     if automation.paused is False:
         return [], 0
     if automation.paused is None:
         words = "Automation state unknown: the city record could not be read"
-        fill = "#616161"
+        then, fill = "new steps may or may not wait for approval", "#616161"
     else:
         who = automation.changed_by or "someone"
         when = f" at {clock(automation.changed_at)}" if automation.changed_at else ""
         why = f": {automation.reason}" if automation.reason else ""
-        words = f"‖ AUTOMATION PAUSED by {who}{when}{why}; every new step waits for approval"
-        fill = "#b71c1c"
+        words = f"‖ AUTOMATION PAUSED by {who}{when}{why}"
+        then, fill = "every new step waits for a person to approve it", "#b71c1c"
+    inner = WIDTH - 2 * MARGIN
     return [
         svg.group(
             [
-                svg.rect(0, 0, WIDTH, 36, fill=fill),
-                svg.text(
-                    MARGIN,
-                    23,
-                    words,
-                    width=WIDTH - 2 * MARGIN,
-                    size=14,
-                    fill="#fff",
-                    font_weight="bold",
-                ),
+                svg.title(f"{words}; {then}"),  # the whole reason, however long
+                svg.rect(0, 0, WIDTH, BANNER_H, fill=fill),
+                svg.text(MARGIN, 21, words, width=inner, size=14, fill="#fff", font_weight="bold"),
+                svg.text(MARGIN, 40, then, width=inner, size=12, fill="#fff"),
             ],
             id="banner",
             class_="banner paused" if automation.paused else "banner unknown",
             role="alert",
         )
-    ], 36
+    ], BANNER_H
 
 
 def _header(picture: CityPicture, top: float) -> list[str]:
@@ -335,7 +334,7 @@ def _legend(y: float) -> list[str]:
     for state, (fill, stroke) in COLOURS.items():
         parts.append(svg.rect(x, y, 14, 14, fill=fill, stroke=stroke, stroke_width=2))
         words = f"{MARKS[state]} {STATE_WORDS[state]}"
-        parts.append(svg.text(x + 20, y + 11, words, width=200, size=11))
+        parts.append(svg.text(x + 20, y + 11, words, width=260, size=11))
         x += 40 + len(words) * 6.5
     parts.append(
         svg.line(x, y + 7, x + 30, y + 7, stroke="#6a1b9a", stroke_width=2, stroke_dasharray="6 4")
