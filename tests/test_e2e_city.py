@@ -29,10 +29,12 @@ from harness import api_client, example_finding, make_settings, running_worker, 
 from temporalio.client import Client
 from test_e2e_network import end_running
 from webhook_helpers import post
+from workflow_fakes import ScriptedEngine, fallback_step, new_incident, scripted_activities, send
 
 from contracts.incident import IncidentStatus
 from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
+from orchestrator.city import gather
 from orchestrator.config import Settings
 from orchestrator.lab.city import CITY_SERVICE_TOKEN_FILE
 from orchestrator.lab.cityservice import CityServiceLab
@@ -40,6 +42,7 @@ from orchestrator.lab.secretfiles import write_secret
 from orchestrator.lab.substation import SubstationLab
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.responders.principals import PrincipalStore
+from orchestrator.responders.service import Responders
 from orchestrator.temporal.city import TemporalCity
 from orchestrator.temporal.client import connect
 from orchestrator.wiring.worker import build_activities
@@ -153,7 +156,7 @@ async def test_the_substation_example_leaves_energy_awaiting_approval_on_the_map
     assert picture["unavailable"] == []
     drawn = drawn_zone(root, "energy")
     assert drawn.get("data-state") == "awaiting_approval"
-    assert "◷ AWAITING APPROVAL (1)" in words(drawn)
+    assert "◆ AWAITING APPROVAL (1)" in words(drawn)
     assert drawn_zone(root, "traffic").get("data-state") == "normal"
 
 
@@ -324,3 +327,45 @@ async def test_the_city_needs_a_principal_and_is_503_when_temporal_is_unreachabl
         assert answer.headers["retry-after"] == "5"
         detail = answer.json()["detail"]
         assert "city record" in detail and "incident list" in detail
+
+
+async def test_many_waiting_incidents_are_counted_from_the_list_and_read_only_up_to_the_bound(
+    temporal_client: Client, traffic_lab: TrafficLab, monkeypatch: pytest.MonkeyPatch
+):
+    """10,000 incidents waiting must not mean 10,000 queries per look: here the bound is
+    2 of 5, and the other 3 still count, from their visibility rows."""
+    monkeypatch.setattr(gather, "MAX_DETAILED", 2)
+    reads: list[str] = []
+    read_one = Responders.incident
+
+    async def counted(self: Responders, incident_id: str) -> Any:
+        reads.append(incident_id)
+        return await read_one(self, incident_id)
+
+    monkeypatch.setattr(Responders, "incident", counted)
+    settings = make_settings(traffic_lab.port)
+    gated = {"required": 2, "roles": ["responder", "duty-officer"], "timeout_s": 600}
+    engine = ScriptedEngine([fallback_step("rtu-e01", approval=gated)])
+    activities = scripted_activities(settings, engine)
+    incidents = [new_incident() for _ in range(5)]
+    async with (
+        running_worker(temporal_client, settings, activities),
+        api_client(temporal_client, settings, activities) as http,
+    ):
+        await TemporalCity(temporal_client, settings).ensure()
+        await asyncio.gather(*(send(temporal_client, settings, p) for p in incidents))
+        for params in incidents:
+            await wait_for(
+                temporal_client,
+                params.incident_id,
+                lambda v: v.status is IncidentStatus.AWAITING_APPROVAL,
+            )
+        picture = await city_when(http, lambda p: p["approvals"]["pending"] == 5)
+        reads.clear()
+        again = (await http.get("/v1/city")).json()
+    assert len(reads) == 2, reads
+    assert again["truncated"] is True and picture["truncated"] is True
+    assert again["approvals"]["pending"] == 5
+    waiting = again["approvals"]["waiting"]
+    assert len(waiting) == 2 and {w["step_id"] for w in waiting} == {"fallback:rtu-e01"}
+    assert zone(again, "energy")["awaiting_approval"] == 2  # the ones read name their zone

@@ -132,9 +132,10 @@ UNAVAILABLE = problem_doc(
 
 async def _picture(context: ApiContext) -> CityPicture:
     try:
-        return await gather(context)
+        picture = await context.city_reads.get(lambda: gather(context))
     except CityUnavailable as exc:
         raise temporal_unavailable("the city cannot be read: " + "; ".join(exc.what)) from None
+    return picture
 
 
 @router.get(

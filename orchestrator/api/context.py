@@ -12,6 +12,8 @@ from temporalio.client import Client
 from contracts.findings import FindingEnvelope
 from contracts.incident import IncidentParams
 from orchestrator.city.health import ServiceHealthCache
+from orchestrator.city.model import CityPicture
+from orchestrator.city.shared import SharedRead
 from orchestrator.config import Settings
 from orchestrator.ingest.coalescer import Coalescer
 from orchestrator.ingest.raw_store import RawStore, raw_store
@@ -48,6 +50,11 @@ class ApiContext:
     def city_health(self) -> ServiceHealthCache:
         """Essential services' health for the city picture, probed at most every few s."""
         return ServiceHealthCache()
+
+    @cached_property
+    def city_reads(self) -> SharedRead[CityPicture]:
+        """Requests for the city picture while one is being read share that read."""
+        return SharedRead()
 
     @property
     def raw_store(self) -> RawStore:

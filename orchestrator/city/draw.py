@@ -30,7 +30,7 @@ COLOURS = {
     "awaiting_approval": ("#fff8e1", "#a15c00"),
     "unhealthy": ("#ffebee", "#c62828"),
 }
-MARKS = {"normal": "✓", "contained": "■", "awaiting_approval": "◷", "unhealthy": "✖"}
+MARKS = {"normal": "✓", "contained": "■", "awaiting_approval": "◆", "unhealthy": "✖"}
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 
 
@@ -127,38 +127,37 @@ def _zone_card(zone: Zone, index: int, at: tuple[float, float, float], today: st
     )
 
 
+BANNER_H = 50
+
+
 def _banner(picture: CityPicture) -> tuple[list[str], float]:
+    """Across the top while automation is paused (who, when, why), or unknown."""
     automation = picture.automation
     if automation.paused is False:
         return [], 0
     if automation.paused is None:
         words = "Automation state unknown: the city record could not be read"
-        fill = "#616161"
+        then, fill = "new steps may or may not wait for approval", "#616161"
     else:
         who = automation.changed_by or "someone"
         when = f" at {clock(automation.changed_at)}" if automation.changed_at else ""
         why = f": {automation.reason}" if automation.reason else ""
-        words = f"‖ AUTOMATION PAUSED by {who}{when}{why}; every new step waits for approval"
-        fill = "#b71c1c"
+        words = f"‖ AUTOMATION PAUSED by {who}{when}{why}"
+        then, fill = "every new step waits for a person to approve it", "#b71c1c"
+    inner = WIDTH - 2 * MARGIN
     return [
         svg.group(
             [
-                svg.rect(0, 0, WIDTH, 36, fill=fill),
-                svg.text(
-                    MARGIN,
-                    23,
-                    words,
-                    width=WIDTH - 2 * MARGIN,
-                    size=14,
-                    fill="#fff",
-                    font_weight="bold",
-                ),
+                svg.title(f"{words}; {then}"),  # the whole reason, however long
+                svg.rect(0, 0, WIDTH, BANNER_H, fill=fill),
+                svg.text(MARGIN, 21, words, width=inner, size=14, fill="#fff", font_weight="bold"),
+                svg.text(MARGIN, 40, then, width=inner, size=12, fill="#fff"),
             ],
             id="banner",
             class_="banner paused" if automation.paused else "banner unknown",
             role="alert",
         )
-    ], 36
+    ], BANNER_H
 
 
 def _header(picture: CityPicture, top: float) -> list[str]:
@@ -250,6 +249,9 @@ def render(picture: CityPicture) -> str:
     for chunk, height in above:
         place(chunk, height, y, is_above=True)
         y += height + GAP
+    if not picture.zones:
+        body.append(svg.text(MARGIN, y + 20, "No zones in the inventory", width=WIDTH, size=13))
+        y += 30
     band_y = y + 24
     y = band_y + BAND_H + 40
     for chunk, height in below:
@@ -291,8 +293,10 @@ def _band(
             point_x.setdefault(zone, x + span / 2)
     for zone_id, (cx, edge, is_above) in centres.items():
         if zone_id in point_x:
+            # To the point that guards the zone; straight down when it spans the card.
+            px = cx if abs(point_x[zone_id] - cx) < span / 2 else point_x[zone_id]
             end = band_y if is_above else band_y + BAND_H
-            links.append(svg.line(cx, edge, cx, end, stroke="#90a4ae", stroke_width=3))
+            links.append(svg.line(cx, edge, px, end, stroke="#90a4ae", stroke_width=3))
     for n, conduit in enumerate(picture.conduits):
         zones = [end.zone for end in conduit.cidrs if end.zone in centres]
         where = centres.get(zones[0]) if zones else None
@@ -330,7 +334,7 @@ def _legend(y: float) -> list[str]:
     for state, (fill, stroke) in COLOURS.items():
         parts.append(svg.rect(x, y, 14, 14, fill=fill, stroke=stroke, stroke_width=2))
         words = f"{MARKS[state]} {STATE_WORDS[state]}"
-        parts.append(svg.text(x + 20, y + 11, words, width=200, size=11))
+        parts.append(svg.text(x + 20, y + 11, words, width=260, size=11))
         x += 40 + len(words) * 6.5
     parts.append(
         svg.line(x, y + 7, x + 30, y + 7, stroke="#6a1b9a", stroke_width=2, stroke_dasharray="6 4")
@@ -349,7 +353,10 @@ def describe(picture: CityPicture) -> str:
         state = "Automation state unknown."
     else:
         state = "Automation running."
-    budget = f"{picture.budget.used} of {picture.budget.max} automatic containments in force."
+    used, most = (
+        ("unknown" if n is None else n) for n in (picture.budget.used, picture.budget.max)
+    )
+    budget = f"{used} of {most} automatic containments in force."
     zones = "; ".join(
         f"zone {z.id}: {', '.join(STATE_WORDS[s] for s in z.states)}" for z in picture.zones
     )

@@ -19,6 +19,7 @@ from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedErr
 from temporalio.service import RPCError
 
 from contracts.incident import IncidentView
+from contracts.visibility import Attribute
 from orchestrator.api.context import ApiContext
 from orchestrator.api.listing import Filters, list_page
 from orchestrator.api.problems import Problem
@@ -61,7 +62,7 @@ class _Where(Filters):
 
 
 RUNNING = _Where(term="ExecutionStatus = 'Running'")
-ENDED = _Where(term="BulkheadStatus IN ({})".format(", ".join(f"'{s}'" for s in RECENT_STATUSES)))
+ENDED = _Where(term=f"{Attribute.STATUS} IN ({', '.join(repr(s) for s in RECENT_STATUSES)})")
 
 
 def inventory_of(context: ApiContext) -> Inventory:

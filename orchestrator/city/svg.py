@@ -11,7 +11,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 # An approximate advance of one character at the sizes used (11-14 px, sans-serif), so
 # text is cut before it leaves its box; exact metrics would need the font.
-CHAR_W = 0.6
+CHAR_W = 0.64
+BOLD_CHAR_W = 0.72
 SVG_NS = "http://www.w3.org/2000/svg"
 # XML 1.0 forbids most control characters even escaped: a name with one must still parse.
 _ALLOWED_CONTROLS = {"\t", "\n", "\r"}
@@ -30,10 +31,10 @@ def clean(value: object) -> str:
     )
 
 
-def fit(value: object, width: float, size: float) -> str:
+def fit(value: object, width: float, size: float, *, bold: bool = False) -> str:
     """The text, cut with an ellipsis to about `width` px at font size `size`."""
     text = " ".join(clean(value).split())
-    most = max(1, int(width / (size * CHAR_W)))
+    most = max(1, int(width / (size * (BOLD_CHAR_W if bold else CHAR_W))))
     return text if len(text) <= most else text[: max(0, most - 1)] + "…"
 
 
@@ -51,7 +52,7 @@ def attrs(**values: object) -> str:
 def text(
     x: float, y: float, value: object, *, width: float, size: float = 12, **extra: object
 ) -> str:
-    shown = fit(value, width, size)
+    shown = fit(value, width, size, bold=extra.get("font_weight") == "bold")
     return f"<text {attrs(x=_n(x), y=_n(y), font_size=_n(size), **extra)}>{escape(shown)}</text>"
 
 

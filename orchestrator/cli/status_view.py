@@ -16,7 +16,7 @@ from rich.table import Table
 MAX_WIDTH = 100
 STATE_WORDS = {
     "unhealthy": "[bold red]✖ essential service unhealthy[/]",
-    "awaiting_approval": "[yellow]◷ awaiting approval[/]",
+    "awaiting_approval": "[yellow]◆ awaiting approval[/]",
     "contained": "[cyan]■ contained[/]",
     "normal": "[green]✓ normal[/]",
 }
