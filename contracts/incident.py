@@ -26,9 +26,10 @@ class IncidentStatus(StrEnum):
     CONTAINING = "containing"
     CONTAINED = "contained"
     RELEASED = "released"
-    # Handed to a person and still theirs: nobody approved a step in time, the guard undid
-    # a step that harmed an essential service, a held target drifted. Not `failed`: no
-    # step failed, and a late approval or a release still finishes the incident.
+    # A step waits past its approval deadline (on_timeout: escalate): a person must decide
+    # it, late (the approval policy says who may). Not `failed`: nothing failed. Once it
+    # is decided the incident shows its steps' state again; the escalation stays in its
+    # `escalations` and audit.
     ESCALATED = "escalated"
     FAILED = "failed"
     CLOSED = "closed"

@@ -42,6 +42,11 @@ def next_timer(
     return max(min(deadlines) - workflow.now(), timedelta(milliseconds=1))
 
 
+def overdue(step: StepView) -> bool:
+    """Still waiting for a person after its deadline passed and it was escalated."""
+    return step.overdue_since is not None and step.state is StepState.AWAITING_APPROVAL
+
+
 def expire_gates(
     steps: Collection[StepView], x: StepExecution, escalate: Callable[[str], None]
 ) -> None:

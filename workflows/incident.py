@@ -138,7 +138,7 @@ class IncidentWorkflow:
             self._decision,
             list(self._steps.values()),
             failed=self._failing and not self._released,
-            escalated=bool(self._escalations) and not self._released,
+            escalated=not self._released and any(map(deadlines.overdue, self._steps.values())),
             released=self._released,
             closed=self._history and self._in.closed_by_source(),
         )
