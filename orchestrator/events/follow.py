@@ -4,7 +4,9 @@ notifier (orchestrator/notify/) both read, each from its own cursor in its own o
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import NoReturn
 
 import structlog
 
@@ -44,6 +46,37 @@ async def read_new(path: Path, cursor: Cursor) -> tuple[list[AuditEntry], Cursor
         complete = data
     entries = [e for e in map(entry_of, _lines(complete)) if e is not None]
     return entries, Cursor(offset=cursor.offset + len(complete), inode=now.inode)
+
+
+async def advance(
+    path: Path,
+    outbox: Outbox,
+    cursor: Cursor,
+    handle: Callable[[AuditEntry], Awaitable[None]],
+) -> Cursor:
+    """Hand each entry appended after `cursor` to `handle`, in order; then save and return
+    the cursor past them (`cursor`'s equal when nothing was new)."""
+    entries, after = await read_new(path, cursor)
+    for entry in entries:
+        await handle(entry)
+    if after != cursor:
+        await asyncio.to_thread(outbox.save_cursor, after)
+    return after
+
+
+async def keep_reading(
+    read_once: Callable[[], Awaitable[bool]], poll_s: float, *, event: str, path: Path
+) -> NoReturn:
+    """Call `read_once` for ever, pausing `poll_s` whenever it found nothing new. The
+    reader outlives any one bad read: it is logged as `event` and tried again."""
+    while True:
+        try:
+            moved = await read_once()
+        except Exception:  # logged with its traceback; the reader goes on
+            log.exception(event, path=str(path))
+            moved = False
+        if not moved:
+            await asyncio.sleep(poll_s)
 
 
 def end_of(path: Path) -> Cursor:

@@ -20,7 +20,8 @@ from pathlib import Path
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from orchestrator.events.follow import entry_of, read_new, start_cursor
+from contracts.incident import AuditEntry
+from orchestrator.events.follow import advance, entry_of, keep_reading, start_cursor
 from orchestrator.events.lookup import LookupUnavailableError, StepFacts, StepLookup
 from orchestrator.events.ocsf import remediation_event
 from orchestrator.events.outbox import Cursor, Outbox, Queued
@@ -133,27 +134,21 @@ class EventSender:
                     self._trail.read(entry)
 
     async def _follow(self) -> None:
-        while True:
-            try:
-                moved = await self._read_once()
-            except Exception:  # the reader must outlive any one bad read (logged)
-                log.exception("events.read_failed", path=str(self.audit_path))
-                moved = False
-            if not moved:
-                await asyncio.sleep(self._pacing.poll_s)
+        poll_s = self._pacing.poll_s
+        await keep_reading(
+            self._read_once, poll_s, event="events.read_failed", path=self.audit_path
+        )
 
     async def _read_once(self) -> bool:
         assert self._cursor is not None  # noqa: S101 - run() prepared it
-        entries, after = await read_new(self.audit_path, self._cursor)
-        for entry in entries:
-            outcome = self._trail.read(entry)
-            if outcome is not None:
-                await self._emit(outcome)
-        moved = after != self._cursor
-        self._cursor = after
-        if moved:
-            await asyncio.to_thread(self.outbox.save_cursor, after)
-        return moved
+        before = self._cursor
+        self._cursor = await advance(self.audit_path, self.outbox, before, self._outcome_of)
+        return self._cursor != before
+
+    async def _outcome_of(self, entry: AuditEntry) -> None:
+        outcome = self._trail.read(entry)
+        if outcome is not None:
+            await self._emit(outcome)
 
     async def _emit(self, outcome: StepOutcome) -> None:
         """Complete, build and queue one event. While the incident cannot be asked, the

@@ -23,7 +23,8 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
-from orchestrator.events.follow import read_new, start_cursor
+from contracts.incident import AuditEntry
+from orchestrator.events.follow import advance, keep_reading, start_cursor
 from orchestrator.events.outbox import Cursor, Outbox
 from orchestrator.notify.automation import POLL_S as CITY_POLL_S
 from orchestrator.notify.automation import AutomationWatch, CityReader
@@ -110,27 +111,18 @@ class Notifier:
     # --- reading and routing --------------------------------------------------------------
 
     async def _follow(self) -> None:
-        while True:
-            try:
-                moved = await self.read_once()
-            except Exception:  # the reader outlives any one bad read (logged)
-                log.exception("notify.read_failed", path=str(self.audit_path))
-                moved = False
-            if not moved:
-                await asyncio.sleep(POLL_S)
+        await keep_reading(self.read_once, POLL_S, event="notify.read_failed", path=self.audit_path)
 
     async def read_once(self) -> bool:
         assert self._cursor is not None  # noqa: S101 - prepare() placed it
-        entries, after = await read_new(self.audit_path, self._cursor)
-        for entry in entries:
-            notice = self._reader.read(entry)
-            if notice is not None:
-                await self.route(notice)
-        moved = after != self._cursor
-        self._cursor = after
-        if moved:
-            await asyncio.to_thread(self.outbox.save_cursor, after)
-        return moved
+        before = self._cursor
+        self._cursor = await advance(self.audit_path, self.outbox, before, self._notice_of)
+        return self._cursor != before
+
+    async def _notice_of(self, entry: AuditEntry) -> None:
+        notice = self._reader.read(entry)
+        if notice is not None:
+            await self.route(notice)
 
     async def route(self, notice: Notice) -> None:
         facts = await self._lookup.facts(notice.incident_id, notice.step)
