@@ -20,7 +20,6 @@ from orchestrator.api.auth import current_principal
 from orchestrator.api.body import json_body
 from orchestrator.api.context import ApiContext, get_context
 from orchestrator.api.problems import Problem
-from orchestrator.responders import undo
 from orchestrator.responders.bodies import ExtendBody, ReasonBody
 from orchestrator.responders.service import Responders
 
@@ -97,9 +96,7 @@ async def release(
 ) -> dict[str, Any]:
     """Undo every held step; the answer is the incident, with `release_report`: what was
     reverted, what could not be and why, and what stayed."""
-    before = await service.release_preview(incident_id)
-    released = await service.release(principal, incident_id, reason=body.reason)
-    report = undo.report(before, released)
+    released, report = await service.release(principal, incident_id, reason=body.reason)
     return {**released.model_dump(mode="json"), "release_report": report.model_dump(mode="json")}
 
 
@@ -111,10 +108,7 @@ async def release_step(
 ) -> dict[str, Any]:
     """Undo one held step; the incident's other steps stay. The answer is the step, with
     `release_report`."""
-    before = await service.release_preview(incident_id, step_id)
-    step = await service.release_step(principal, incident_id, step_id, reason=body.reason)
-    after = await service.incident(incident_id)
-    report = undo.report(before, after)
+    step, report = await service.release_step(principal, incident_id, step_id, reason=body.reason)
     return {**step.model_dump(mode="json"), "release_report": report.model_dump(mode="json")}
 
 

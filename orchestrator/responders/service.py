@@ -100,38 +100,47 @@ class Responders:
     async def approve(
         self, principal: Principal, incident_id: str, step_id: str, *, reason: str
     ) -> StepView:
-        permit = await self._permit(principal, incident_id, "approve", step_id)
+        permit, _ = await self._permit(principal, incident_id, "approve", step_id)
         request = ApproveRequest(**permit, reason=reason)
         return await _sent("approve", incident_id, self._incidents.approve(incident_id, request))
 
     async def deny(
         self, principal: Principal, incident_id: str, step_id: str, *, reason: str
     ) -> StepView:
-        permit = await self._permit(principal, incident_id, "deny", step_id)
+        permit, _ = await self._permit(principal, incident_id, "deny", step_id)
         request = DenyRequest(**permit, reason=reason)
         return await _sent("deny", incident_id, self._incidents.deny(incident_id, request))
 
     async def extend(
         self, principal: Principal, incident_id: str, step_id: str, *, lease_s: int, reason: str
     ) -> StepView:
-        permit = await self._permit(principal, incident_id, "extend", step_id)
+        permit, _ = await self._permit(principal, incident_id, "extend", step_id)
         request = ExtendRequest(**permit, lease_s=lease_s, reason=reason)
         return await _sent("extend", incident_id, self._incidents.extend(incident_id, request))
 
-    async def release(self, principal: Principal, incident_id: str, *, reason: str) -> IncidentView:
-        """Returns once the saga reverted every applied step."""
-        permit = await self._permit(principal, incident_id, "release", None)
+    async def release(
+        self, principal: Principal, incident_id: str, *, reason: str
+    ) -> tuple[IncidentView, undo.ReleaseReport]:
+        """Returns once the saga reverted every applied step: the incident, and what the
+        release did to each step it meant to undo (from the incident read to permit it)."""
+        permit, before = await self._permit(principal, incident_id, "release", None)
         request = ReleaseRequest(**permit, reason=reason)
-        return await _sent("release", incident_id, self._incidents.release(incident_id, request))
+        sending = self._incidents.release(incident_id, request)
+        released = await _sent("release", incident_id, sending)
+        return released, undo.report(undo.preview(before), released)
 
     async def release_step(
         self, principal: Principal, incident_id: str, step_id: str, *, reason: str
-    ) -> StepView:
-        """Undo one held step; returns once the workflow undid it (or found it could not)."""
-        permit = await self._permit(principal, incident_id, "release", step_id)
+    ) -> tuple[StepView, undo.ReleaseReport]:
+        """Undo one held step; returns once the workflow undid it (or found it could not),
+        with the report of it."""
+        permit, before = await self._permit(principal, incident_id, "release", step_id)
         request = ReleaseStepRequest(**permit, reason=reason)
         sending = self._incidents.release_step(incident_id, request)
-        return await _sent("release", incident_id, sending)
+        step = await _sent("release", incident_id, sending)
+        steps = [step if s.id == step.id else s for s in before.steps]
+        after = before.model_copy(update={"steps": steps})
+        return step, undo.report(undo.preview(before, step_id), after)
 
     async def release_preview(
         self, incident_id: str, step_id: str | None = None
@@ -148,9 +157,9 @@ class Responders:
         incident_id: str,
         action: StepAction | Literal["release"],
         step_id: str | None,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], IncidentView]:
         """Read the incident, ask the policy, and sign what it allowed: the fields every
-        update request of the action carries."""
+        update request of the action carries, and the incident as read."""
         view = await self.incident(incident_id)
         step = step_of(view, step_id) if step_id is not None else None
         verdict = self.authorize(action, principal, view, step)
@@ -171,7 +180,7 @@ class Responders:
         }
         if step_id is not None:
             fields["step_id"] = step_id
-        return fields
+        return fields, view
 
     # --- automation (the city record) --------------------------------------------------
 
