@@ -10,10 +10,9 @@ contained in it (step and lease end), what waits for approval, and its services.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from orchestrator.city import svg
 from orchestrator.city.model import STATE_WORDS, CityPicture, Zone
+from orchestrator.responders import times
 
 WIDTH = 1000
 MARGIN = 20
@@ -36,14 +35,9 @@ FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 
 def clock(at: str | None) -> str:
     """`00:59 UTC` (with the date when it is not today's): times in one zone, labelled."""
-    if not at:
-        return "-"
-    try:
-        moment = datetime.fromisoformat(at)
-    except ValueError:
-        return at
-    # A time without an offset is taken as UTC, as the workflows write them.
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    moment = times.parse(at)  # a time without an offset is UTC, as the workflows write
+    if moment is None:
+        return at or "-"
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 

@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from orchestrator.responders import times
+
 MAX_WIDTH = 100
 STATE_WORDS = {
     "unhealthy": "[bold red]✖ essential service unhealthy[/]",
@@ -30,13 +32,7 @@ def width() -> int:
 
 
 def _moment(at: Any) -> datetime | None:
-    if not isinstance(at, str) or not at:
-        return None
-    try:
-        moment = datetime.fromisoformat(at)
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return times.parse(at) if isinstance(at, str) else None
 
 
 def clock(at: Any, now: datetime | None = None) -> str:
