@@ -23,6 +23,7 @@ from orchestrator.city.model import (
     ordered,
     worst,
 )
+from orchestrator.responders import times
 
 HOLDING = frozenset({"applied", "verified"})  # the step's change is in force
 WAITING = "awaiting_approval"
@@ -45,23 +46,14 @@ class Reads:
     truncated: bool = False
 
 
-def _parse(at: str | None) -> datetime | None:
-    if not at:
-        return None
-    try:
-        return datetime.fromisoformat(at)
-    except ValueError:
-        return None
-
-
 def overdue_since(step: StepView, now: datetime) -> str | None:
     """When a waiting step became overdue: the workflow's mark (`overdue_since`, where
     the incident sets it), else its approval deadline once that has passed."""
-    marked = getattr(step, "overdue_since", None)
+    marked = step.overdue_since
     if marked:
         return str(marked)
-    deadline = _parse(step.approval_deadline)
-    if deadline is not None and deadline.tzinfo is not None and deadline <= now:
+    deadline = times.parse(step.approval_deadline)
+    if deadline is not None and deadline <= now:
         return step.approval_deadline
     return None
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from contracts.incident import AuditEntry
+from orchestrator.responders import times
 
 # What each step state starts, as the timeline names it; a state not here ends the step.
 PHASES = {
@@ -120,14 +121,6 @@ class Timeline:
         return utc_clock(self.start.timestamp() + seconds, fine=self.span_s < 60)
 
 
-def _moment(value: str) -> datetime | None:
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
-
-
 def _text(template: str, detail: dict[str, object]) -> str:
     names = {key: detail.get(key, "?") for key in ("principal", "verdict", "on_timeout")}
     return template.format(**names)
@@ -154,7 +147,7 @@ def duration(seconds: float) -> str:
 
 def of(audit: Sequence[AuditEntry]) -> Timeline | None:
     """The timeline of a trail (oldest entry first, as IncidentView.audit holds it)."""
-    timed = [(at, entry) for entry in audit if (at := _moment(entry.at)) is not None]
+    timed = [(at, entry) for entry in audit if (at := times.parse(entry.at)) is not None]
     if not timed:
         return None
     timed.sort(key=lambda pair: (pair[0], pair[1].seq))
@@ -223,7 +216,7 @@ class _Drawing:
         text = SAYS[state]
         if state == "verified":
             self.verified_first.setdefault(lane.name, offset)
-            if until := _moment(str(entry.detail.get("lease_expires_at"))):
+            if until := times.parse(str(entry.detail.get("lease_expires_at"))):
                 text += f" until {until:%Y-%m-%d %H:%M:%S} UTC"
         return text
 
