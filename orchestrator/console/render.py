@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from orchestrator.console import timeline, views
+from orchestrator.responders import times
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -34,7 +35,7 @@ env = Environment(
     lstrip_blocks=True,
 )
 env.filters.update(
-    when=views.when,
+    when=times.utc,  # UTC, to the second, labelled: as the CLI shows times
     epoch_ms=views.epoch_ms,
     compact=views.compact,
     severity_name=views.severity_name,

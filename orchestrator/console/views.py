@@ -215,12 +215,6 @@ def _pending(view: IncidentView, step: StepView, link: str, button: Button) -> P
 # --- template filters ---------------------------------------------------------------------
 
 
-def when(value: str | None) -> str:
-    """An ISO timestamp as a responder reads it: UTC, to the second (one helper for the
-    CLI and the console: responders/times.py)."""
-    return times.utc(value)
-
-
 def epoch_ms(value: int | None) -> str:
     if value is None:
         return "—"
