@@ -73,6 +73,7 @@ async def test_release_previews_and_reports_and_one_step_goes_on_its_own(
             params.incident_id,
             lambda v: sum(s.state is StepState.VERIFIED for s in v.steps) == 3,
         )
+        before = (await http.get(base)).json()
         whole = (await http.get(f"{base}/release-preview")).json()
         one = await http.get(f"{base}/release-preview", params={"step": "fallback:tsc-0001"})
         unknown = await http.get(f"{base}/release-preview", params={"step": "nope"})
@@ -98,7 +99,10 @@ async def test_release_previews_and_reports_and_one_step_goes_on_its_own(
             f"{base}/release", json={"reason": "threat gone"}, headers=bearer(who["dora"])
         )
     # Before: the newest applied first, the irreversible step stays, the gate is cancelled.
-    assert ids(whole["reverts"]) == ["fallback:tsc-0004", "fallback:tsc-0001"]
+    # The three steps apply concurrently, so which came last is read from the incident.
+    applied = {s["id"]: s["applied_seq"] for s in before["steps"] if s["applied_seq"]}
+    oldest_first = sorted(["fallback:tsc-0001", "fallback:tsc-0004"], key=applied.__getitem__)
+    assert ids(whole["reverts"]) == oldest_first[::-1]
     assert ids(whole["stays"]) == ["fallback:tsc-0002"]
     assert ids(whole["cancels"]) == ["fallback:tsc-0003"]
     assert whole["quarantines"] == []
