@@ -1,9 +1,11 @@
-"""Running `nft -j` at an enforcement point: this host, or `ip netns exec NAME nft ...`.
+"""Running `nft -j` at an enforcement point: this host, or a named network namespace.
 
-Every call is a subprocess with a deadline; its failure is sorted into what retrying can
-fix (TransientAdapterError) and what it cannot (PermanentAdapterError), with a message a
-responder can act on. Error text is read in the C locale so the sorting does not depend
-on the host's language.
+By default a call runs in this process through libnftables (libnft.py), in a thread that
+lives in the point's namespace. With another `binary`, or without the library, it is a
+subprocess: `nft ...` or `ip netns exec NAME nft ...`. Either way a call has a deadline,
+and its failure is sorted into what retrying can fix (TransientAdapterError) and what it
+cannot (PermanentAdapterError), with a message a responder can act on. The binary's error
+text is read in the C locale so the sorting does not depend on the host's language.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import shutil
 from typing import Any
 
 from adapters.base import PermanentAdapterError, TransientAdapterError
+from adapters.network import libnft
 from adapters.network.ruleset import FAMILY, TABLE, batch
 from adapters.network.topology import EnforcementPoint
 
@@ -65,23 +68,38 @@ async def _talk(
 
 class Nft:
     def __init__(
-        self, *, binary: str = "nft", ip_binary: str = "ip", timeout_s: float = 5.0
+        self,
+        *,
+        binary: str = "nft",
+        ip_binary: str = "ip",
+        timeout_s: float = 5.0,
+        in_process: bool = True,
     ) -> None:
+        """`in_process` uses libnftables when it loads; naming a `binary` other than the
+        default means that binary is what should run, so it always runs as a subprocess."""
         self.binary = binary
         self.ip_binary = ip_binary
         self.timeout_s = timeout_s
+        use_library = in_process and binary == "nft" and libnft.unavailable() is None
+        self.library = libnft.LibNft() if use_library else None
 
     def argv(self, point: EnforcementPoint, *args: str) -> list[str]:
         prefix = [self.ip_binary, "netns", "exec", point.netns] if point.netns else []
         return [*prefix, self.binary, "-j", *args]
 
     def installed(self) -> str | None:
-        """Why nft cannot run here at all (None when the binaries are on PATH)."""
+        """Why nft cannot run here at all (None when the library or binaries are there)."""
+        if self.library is not None:
+            return None
         if shutil.which(self.binary) is None:
             return f"{self.binary} is not installed (Debian: apt-get install nftables)"
         return None
 
     async def run(self, point: EnforcementPoint, *args: str, stdin: bytes | None = None) -> str:
+        if self.library is not None:
+            return await self._call(
+                self.library, point, stdin.decode() if stdin else " ".join(args)
+            )
         argv = self.argv(point, *args)
         env = {**os.environ, "LC_ALL": "C"}
         # Input goes through an OS pipe, not the event loop's PIPE: uvloop (which `bulkhead
@@ -121,6 +139,27 @@ class Nft:
         if process.returncode != 0:
             raise _classify(point, err.decode(errors="replace").strip())
         return out.decode()
+
+    async def _call(self, library: libnft.LibNft, point: EnforcementPoint, text: str) -> str:
+        try:
+            outcome = await asyncio.wait_for(
+                asyncio.wrap_future(library.submit(point.netns, text)), self.timeout_s
+            )
+        except TimeoutError:
+            # The thread still finishes the call; a batch lands whole or not at all.
+            raise TransientAdapterError(
+                f"{point.describe()}: nft did not answer within {self.timeout_s} s"
+            ) from None
+        except (libnft.NamespaceMissingError, OSError) as exc:
+            raise _classify(point, str(exc)) from exc
+        if outcome.rc != 0:
+            raise _classify(point, outcome.error.strip())
+        return outcome.output
+
+    def close(self) -> None:
+        """Stop the threads that run calls in-process (a no-op for the subprocess path)."""
+        if self.library is not None:
+            self.library.close()
 
     async def list_table(self, point: EnforcementPoint) -> list[dict[str, Any]] | None:
         """The `inet bulkhead` table's objects, or None when the table does not exist."""
