@@ -123,7 +123,12 @@ decision := {"verdict": verdict(count(planned.steps)), "reasons": reasons, "step
 		not zones[zone]
 	}
 
-	reasons := (((findings_say | acting_says) | planned.reasons) | inventory_gaps) | command_reasons
+	# command_reasons is empty without a command; read only when there is one (as `asked`
+	# in guardrails.rego) so a decision without one skips its evaluation.
+	reasons := (((findings_say | acting_says) | planned.reasons) | inventory_gaps) | {reason |
+		input.command
+		some reason in command_reasons
+	}
 }
 
 # Steps exist only when acting (confident, at or above the threshold), so "contain" can be
