@@ -22,13 +22,17 @@ log = structlog.get_logger(__name__)
 REGORUS_UNDEFINED = "<undefined>"
 
 
+# Built once: json.dumps with any option builds a new encoder on every call (issue #18).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
+
+
 def canonical_json(document: dict[str, Any]) -> str:
     """One serialization for both the engine and the digest, so they can never disagree.
 
     No cycle check: a policy document is plain JSON data dumped from a model, so it cannot
     hold a cycle, and the check costs a few microseconds of every decision (issue #18).
     """
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), check_circular=False)
+    return _CANONICAL.encode(document)
 
 
 def digest_of(canonical: str) -> str:

@@ -47,9 +47,12 @@ approver_id(prior) := object.get(prior, "principal_id", local_id(object.get(prio
 
 step_id := object.get(input, ["step", "id"], "")
 
+# The roles a step's approval names, else the default approvers. The default is read by
+# its full path, not through the import: regorus resolves `lib.<rule>` by evaluating the
+# whole data.bulkhead.lib document first, ~15 % of an approval's evaluation (issue #18).
 qualifying_roles := {role | some role in input.step.approval.roles} if {
 	count(input.step.approval.roles) > 0
-} else := {role | some role in lib.default_approver_roles}
+} else := {role | some role in data.bulkhead.lib.default_approver_roles}
 
 lifecycle_roles := {"responder", "duty-officer", "admin"}
 
@@ -67,45 +70,46 @@ qualified_for_step if {
 	role in qualifying_roles
 }
 
-permitted if {
-	input.action == "approve"
+# What each action takes, one definition of `may` per way to be allowed it. A function of
+# the action rather than seven `permitted` rules that each test it: regorus evaluates every
+# definition of a rule, but meets a definition for another action at its argument, before
+# its body (~5 % of an approval's evaluation, issue #18).
+permitted if may(input.action)
+
+may("approve") if {
 	has_step
 	qualified_for_step
 }
 
-permitted if {
-	input.action == "deny"
+may("deny") if {
 	has_step
 	qualified_for_step
 }
 
-permitted if {
-	input.action == "deny"
+may("deny") if {
 	has_step
 	"admin" in roles
 }
 
-permitted if {
-	input.action in {"extend", "release"}
+may(action) if {
+	action in {"extend", "release"}
 	some role in roles
 	role in lifecycle_roles
 }
 
-permitted if {
-	input.action in {"pause", "resume"}
+may(action) if {
+	action in {"pause", "resume"}
 	some role in roles
 	role in automation_roles
 }
 
-permitted if {
-	input.action == "command"
+may("command") if {
 	producer_role in roles
 }
 
 # A producer undoes its own command, and nothing else (the API releases the steps it
 # commanded one by one; the incident's other steps stay).
-permitted if {
-	input.action == "release"
+may("release") if {
 	producer_role in roles
 	has_step
 	input.step.commanded_by == principal_id

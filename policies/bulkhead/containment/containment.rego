@@ -81,21 +81,20 @@ paused if not input.automation.paused == false
 decision := {"verdict": verdict(count(planned.steps)), "reasons": reasons, "steps": planned.steps} if {
 	planned := plan
 
-	# The first three cannot hold while acting (that takes a confident finding at or
-	# above act_at), so a cached `not acting` or a bound on the highest severity rules
-	# them out before the findings are walked again.
-	findings_say := (({"no findings in the input: a responder must look" |
+	# Only the highest severity is said while acting: the other three cannot hold then
+	# (acting takes a confident finding at or above act_at, and act_at is above
+	# "informational"), so one cached `not acting` skips all three at once.
+	findings_say := {sprintf("highest severity_id is %d", [max_severity]) | max_severity} | {reason |
 		not acting
-		no_findings
-		not input.command
-	} | {"every finding is informational" |
-		max_severity <= settings.severity.informational
-		not no_findings
-		only_informational
-	}) | {"every finding has low confidence" |
-		not acting
-		low_confidence
-	}) | {sprintf("highest severity_id is %d", [max_severity]) | max_severity}
+		some reason in (({"no findings in the input: a responder must look" |
+			no_findings
+			not input.command
+		} | {"every finding is informational" |
+			max_severity <= settings.severity.informational
+			not no_findings
+			only_informational
+		}) | {"every finding has low confidence" | low_confidence})
+	}
 
 	acting_says := ({"no inventory asset or identity matches the findings: a responder must look" |
 		acting
@@ -123,7 +122,12 @@ decision := {"verdict": verdict(count(planned.steps)), "reasons": reasons, "step
 		not zones[zone]
 	}
 
-	reasons := (((findings_say | acting_says) | planned.reasons) | inventory_gaps) | command_reasons
+	# command_reasons is empty without a command; read only when there is one (as `asked`
+	# in guardrails.rego) so a decision without one skips its evaluation.
+	reasons := (((findings_say | acting_says) | planned.reasons) | inventory_gaps) | {reason |
+		input.command
+		some reason in command_reasons
+	}
 }
 
 # Steps exist only when acting (confident, at or above the threshold), so "contain" can be

@@ -30,9 +30,14 @@ plan := {
 	# guard must watch (lib.guarded_services, inlined: a call costs more than the
 	# comprehension it wraps). Without an inventory no zone can be judged: no step.
 	known_zones := zones
+
+	# `commanded` is empty without a command (its own guard); asked for only when there is
+	# one, so a decision without a command does not pay a rule evaluation to learn that.
+	asked := {candidate | input.command; some candidate in commanded}
 	assessed := {{
 		"step": candidate.step,
-		"essential": lib.essential_zones(known_zones, candidate.zones),
+		# lib.essential_zones, inlined for the same reason.
+		"essential": {name | some name in candidate.zones; not known_zones[name].essential == false},
 		"guard": sort({service |
 			some name in candidate.zones
 			some service in known_zones[name].essential_services
@@ -40,7 +45,7 @@ plan := {
 		"because": candidate.because,
 	} |
 		# The policy's own candidates and those an OpenC2 command asked for (commands.rego).
-		some candidate in candidates | commanded
+		some candidate in candidates | asked
 	}
 
 	# Steps that would run at once if the budget allowed it.
