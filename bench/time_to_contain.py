@@ -1,8 +1,9 @@
 """Time-to-contain: signed webhook → step verified on the lab controller, and (as root)
 a host quarantine verified in the lab gateway's nftables.
 
-Baselines measured in the same run on the same dev server: a bare workflow with one
-regular activity and one with one local activity; and the bare adapter call. Usage:
+Baselines measured in the same run on the same dev server, interleaved with the rows
+they are compared to: a bare workflow with one regular activity and one with one local
+activity (on a worker without the sandbox, as ours runs); and the bare adapter call. Usage:
     .venv/bin/python bench/time_to_contain.py [--incidents 200]
 """
 
@@ -15,16 +16,26 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline_workflows import OneActivity, OneLocalActivity, noop
-from common import dev_server, emit, free_port, machine, percentiles_ms, wait_for_status
+from common import (
+    dev_server,
+    emit,
+    free_port,
+    machine,
+    percentiles_ms,
+    published_at,
+    wait_for_status,
+)
 
 from contracts.adapter import StepCommand
 from contracts.incident import Principal, ReleaseRequest
@@ -51,26 +62,41 @@ SETTLE_S = 0.2
 RELEASE = ReleaseRequest(principal=Principal(name="bench", roles=["duty-officer"]), reason="bench")
 
 
-async def bare(env: WorkflowEnvironment, workflow_name: str, n: int) -> list[float]:
+Sample = Callable[[int], Awaitable[float]]
+
+
+@asynccontextmanager
+async def bare(env: WorkflowEnvironment) -> AsyncIterator[dict[str, Sample]]:
+    """The two bare baselines, on a worker built as ours is (no sandbox)."""
     queue = f"bench-{uuid.uuid4().hex[:8]}"
-    samples = []
+
+    def run(workflow_name: str) -> Sample:
+        async def sample(index: int) -> float:
+            del index
+            workflow_id = f"b-{uuid.uuid4().hex}"
+            started = time.time()
+            await env.client.execute_workflow(workflow_name, id=workflow_id, task_queue=queue)
+            return await published_at(env.client, workflow_id) - started
+
+        return sample
+
     async with Worker(
-        env.client, task_queue=queue, workflows=[OneActivity, OneLocalActivity], activities=[noop]
+        env.client,
+        task_queue=queue,
+        workflows=[OneActivity, OneLocalActivity],
+        activities=[noop],
+        workflow_runner=UnsandboxedWorkflowRunner(),
     ):
-        for _ in range(n):
-            started = time.perf_counter()
-            await env.client.execute_workflow(
-                workflow_name, id=f"b-{uuid.uuid4().hex}", task_queue=queue
-            )
-            samples.append(time.perf_counter() - started)
-            await asyncio.sleep(SETTLE_S)  # the same pace as the containment samples
-    return samples
+        yield {
+            "bare_one_activity_workflow": run("BenchOneActivity"),
+            "bare_one_local_activity_workflow": run("BenchOneLocalActivity"),
+        }
 
 
-async def adapter_only(settings: Settings, n: int) -> list[float]:
+def adapter_only(settings: Settings) -> Sample:
     adapter = build_activities(settings)._adapters["modbus"]
-    samples = []
-    for index in range(n):
+
+    async def sample(index: int) -> float:
         command = StepCommand(
             incident_id=f"b{index}",
             step_id="s",
@@ -82,8 +108,9 @@ async def adapter_only(settings: Settings, n: int) -> list[float]:
         started = time.perf_counter()
         receipt = await adapter.apply(command, key=command.idempotency_key)
         await adapter.verify(receipt)
-        samples.append(time.perf_counter() - started)
-    return samples
+        return time.perf_counter() - started
+
+    return sample
 
 
 def finding_about(asset: str, index: int, *, evidences: bool) -> dict[str, Any]:
@@ -99,15 +126,15 @@ def finding_about(asset: str, index: int, *, evidences: bool) -> dict[str, Any]:
     return finding
 
 
+@asynccontextmanager
 async def containment(
     env: WorkflowEnvironment,
     settings: Settings,
-    n: int,
     asset: str,
     *,
     evidences: bool = True,
     lab: TrafficLab | None = None,
-) -> list[float]:
+) -> AsyncIterator[Sample]:
     """Webhook → every step of the incident about `asset` verified; each incident is then
     released outside the timed part (with `lab`: checking the release wrote unit 1 once)."""
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
@@ -118,41 +145,44 @@ async def containment(
     context = build_context(settings, env.client, activities.engine, secret)
     transport = httpx.ASGITransport(app=create_app(context))
     incidents = IncidentClient(env.client)
-    samples = []
+
+    async def sample(index: int) -> float:
+        body = json.dumps(finding_about(asset, index, evidences=evidences)).encode()
+        headers = sign(body, secret, msg_id=f"m-{uuid.uuid4().hex}", timestamp=int(time.time()))
+        headers["content-type"] = "application/json"
+        started = time.time()
+        response = await http.post("/v1/webhooks/generic", content=body, headers=headers)
+        incident_id = response.json()["findings"][0]["incident_id"]
+        status = await wait_for_status(env.client, incident_id)
+        view = await incidents.state(incident_id)
+        if status == "failed" or not all(s.state.value == "verified" for s in view.steps):
+            raise RuntimeError(f"{asset}: not every step verified: {view.escalations}")
+        took = await published_at(env.client, incident_id, "contained") - started
+        writes_before = lab.write_count(1) if lab is not None else 0
+        # Released, not terminated: the city's blast-radius ledger must see it end,
+        # and the rollback puts the target back for the next sample.
+        release = granted(approval_key(settings), RELEASE, "release", incident_id)
+        await incidents.release(incident_id, release)
+        if lab is not None:
+            assert lab.write_count(1) == writes_before + 1, "each release writes once"
+        return took
+
     async with (
         build_worker(env.client, settings, activities),
         httpx.AsyncClient(transport=transport, base_url="http://bench") as http,
     ):
-        for index in range(n):
-            body = json.dumps(finding_about(asset, index, evidences=evidences)).encode()
-            headers = sign(body, secret, msg_id=f"m-{uuid.uuid4().hex}", timestamp=int(time.time()))
-            headers["content-type"] = "application/json"
-            started = time.perf_counter()
-            response = await http.post("/v1/webhooks/generic", content=body, headers=headers)
-            incident_id = response.json()["findings"][0]["incident_id"]
-            status = await wait_for_status(env.client, incident_id)
-            samples.append(time.perf_counter() - started)
-            view = await incidents.state(incident_id)  # outside the timed part
-            if status == "failed" or not all(s.state.value == "verified" for s in view.steps):
-                raise RuntimeError(f"{asset}: not every step verified: {view.escalations}")
-            writes_before = lab.write_count(1) if lab is not None else 0
-            # Released, not terminated: the city's blast-radius ledger must see it end,
-            # and the rollback puts the target back for the next sample.
-            release = granted(approval_key(settings), RELEASE, "release", incident_id)
-            await incidents.release(incident_id, release)
-            if lab is not None:
-                assert lab.write_count(1) == writes_before + 1, "each release writes once"
-            await asyncio.sleep(SETTLE_S)
-    return samples
+        yield sample
 
 
+@asynccontextmanager
 async def with_network_lab(
-    env: WorkflowEnvironment, settings: Settings, n: int
-) -> dict[str, Any] | str:
-    """The nftables row, or why it is skipped (needs root and nft)."""
+    env: WorkflowEnvironment, settings: Settings
+) -> AsyncIterator[Sample | str]:
+    """The nftables row's sampler, or why it is skipped (needs root and nft)."""
     reason = network_unavailable()
     if reason is not None:
-        return f"skipped: {reason}"
+        yield f"skipped: {reason}"
+        return
     prefix = "bt-"
     network = CityNetwork.from_inventory(Inventory.load(settings.policy_dir), prefix=prefix)
     await network.start()
@@ -161,9 +191,23 @@ async def with_network_lab(
             update={"lab_netns_prefix": prefix, "task_queue": f"{settings.task_queue}-nft"}
         )
         # A host quarantine: the workstation has no safe mode.
-        return percentiles_ms(await containment(env, nft_settings, n, "eng-ws-03", evidences=False))
+        async with containment(env, nft_settings, "eng-ws-03", evidences=False) as sample:
+            yield sample
     finally:
         await network.stop()
+
+
+async def interleaved(rows: dict[str, Sample], n: int) -> dict[str, list[float]]:
+    """One sample of each row in turn, `n` rounds: a machine that slows down for a minute
+    slows every row alike, so the ratios hold where the phases one after another did not."""
+    samples: dict[str, list[float]] = {name: [] for name in rows}
+    for index in range(n):
+        for name, sample in rows.items():
+            samples[name].append(await sample(index))
+            await asyncio.sleep(SETTLE_S)
+        if (index + 1) % 20 == 0:
+            print(f"{index + 1}/{n} rounds", file=sys.stderr, flush=True)
+    return samples
 
 
 async def main(n: int) -> None:
@@ -180,24 +224,30 @@ async def main(n: int) -> None:
             guard_settle_s=0,
             state_dir=Path(tempfile.mkdtemp(prefix="bulkhead-ttc-")),
         )
-        warmup = max(5, n // 20)
-        await bare(env, "BenchOneActivity", warmup)
-        result = {
+        async with (
+            bare(env) as baselines,
+            containment(env, settings, "tsc-0001", lab=lab) as modbus,
+            with_network_lab(env, settings) as nft,
+        ):
+            rows: dict[str, Sample] = {
+                **baselines,
+                "bare_adapter_apply_verify": adapter_only(settings),
+                "containment_modbus": modbus,
+            }
+            if not isinstance(nft, str):
+                rows["containment_nftables_quarantine"] = nft
+            await interleaved(rows, max(3, n // 20))  # warm-up, not kept
+            samples = await interleaved(rows, n)
+        result: dict[str, Any] = {
             "bench": "time_to_contain",
             "machine": machine(),
-            "method": "sequential; webhook POST (in-process ASGI) until the run publishes "
-            "`contained` (DescribeWorkflowExecution every 2 ms; every step then checked "
-            "`verified`)",
-            "bare_one_activity_workflow": percentiles_ms(await bare(env, "BenchOneActivity", n)),
-            "bare_one_local_activity_workflow": percentiles_ms(
-                await bare(env, "BenchOneLocalActivity", n)
-            ),
-            "bare_adapter_apply_verify": percentiles_ms(await adapter_only(settings, n)),
-            "containment_modbus": percentiles_ms(
-                await containment(env, settings, n, "tsc-0001", lab=lab)
-            ),
-            "containment_nftables_quarantine": await with_network_lab(env, settings, n),
+            "method": "interleaved, one sample of each row per round; from the client's send "
+            "(webhook POST, in-process ASGI) to the server's history event that publishes "
+            "`contained` (a bare baseline: its completion); every step then checked `verified`",
+            **{name: percentiles_ms(taken) for name, taken in samples.items()},
         }
+        if isinstance(nft, str):
+            result["containment_nftables_quarantine"] = nft
         result["containment_p50_vs_bare_one_activity"] = round(
             result["containment_modbus"]["p50_ms"] / result["bare_one_activity_workflow"]["p50_ms"],
             2,
