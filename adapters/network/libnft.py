@@ -10,7 +10,8 @@ Only that thread ever uses the context (libnftables contexts are not thread-safe
 calls at one point run one at a time and points run side by side. Before every call the
 thread checks that /run/netns/NAME is still the namespace it is in: a namespace deleted
 and created again under the same name (a lab restart) must not leave us writing rules
-into the old one, which our thread alone would keep alive.
+into the old one, which our thread alone would keep alive; and once the name is gone,
+the thread goes back to the process's own namespace and lets the deleted one go.
 
 The text a call prints and its error text are the same as the binary's stdout and
 stderr, so `nft.py` sorts failures the same way for both.
@@ -32,6 +33,8 @@ _OUTPUT_JSON = 1 << 4
 # From <sched.h>.
 _CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")  # where `ip netns add` pins a namespace by name
+# The process's main thread's namespace: no thread of ours ever leaves it but the workers.
+HOME_NETNS = Path("/proc/self/ns/net")
 _LIBRARY = "libnftables.so.1"
 
 
@@ -129,11 +132,19 @@ class _Point:
         try:
             wanted = _inode(path)
         except FileNotFoundError:
+            if self.entered is not None:
+                # Back home, so our thread alone does not keep a deleted namespace alive.
+                self._switch(HOME_NETNS)
+                self.entered = None
             raise NamespaceMissingError(
                 f'Cannot open network namespace "{self.netns}": No such file or directory'
             ) from None
-        if wanted == self.entered:
-            return
+        if wanted != self.entered:
+            self._switch(path)
+            self.entered = wanted
+
+    def _switch(self, path: Path) -> None:
+        """This thread into the namespace at `path`, dropping a context opened elsewhere."""
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             if _libc.setns(fd, _CLONE_NEWNET) != 0:
@@ -145,7 +156,6 @@ class _Point:
         if self.context is not None:
             self.context.close()
             self.context = None
-        self.entered = wanted
 
     def close(self) -> None:
         self.thread.shutdown(wait=False)

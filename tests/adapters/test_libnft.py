@@ -8,9 +8,12 @@ CI=true, where .ci/run installs them).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from netlab import TEST_PREFIX, needs_netlab, nft_at
@@ -72,6 +75,30 @@ async def test_a_namespace_made_again_under_its_name_is_the_one_written(netns: s
         assert await nft.list_table(point) is None, "the new namespace has no table yet"
         await nft.apply(point, THE_TABLE)
         assert tables_at(netns) == [TABLE]
+    finally:
+        nft.close()
+
+
+def netns_of(thread: int | None = None) -> int:
+    """The inode of a thread's network namespace (None: this process's main thread)."""
+    where = f"/proc/{os.getpid()}" + (f"/task/{thread}" if thread is not None else "")
+    return Path(f"{where}/ns/net").stat().st_ino
+
+
+async def test_a_deleted_namespace_is_let_go_of(netns: str):
+    """The point's thread goes back home once its namespace is gone, rather than keeping
+    the deleted namespace alive for as long as the worker runs."""
+    nft = Nft()
+    point = EnforcementPoint(id="gw", netns=netns)
+    try:
+        await nft.apply(point, THE_TABLE)
+        threads = [t.native_id for t in threading.enumerate() if t.name.startswith(f"nft-{netns}")]
+        assert len(threads) == 1
+        assert netns_of(threads[0]) != netns_of(), "the point's thread is in its namespace"
+        ip_netns("del", netns)
+        with pytest.raises(PermanentAdapterError, match="does not exist"):
+            await nft.list_table(point)
+        assert netns_of(threads[0]) == netns_of(), "and back home once it is gone"
     finally:
         nft.close()
 
