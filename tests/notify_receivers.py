@@ -21,6 +21,8 @@ class JsonReceiver:
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.status = 200  # set to 500 to play a channel that is down
+        self.reply = b""  # the body of a 200 (Slack's incoming webhooks answer "ok")
+        self.content_types: list[str] = []
         self.port = 0
         self.paths: list[str] = []
         self.server: ThreadingHTTPServer | None = None
@@ -36,9 +38,12 @@ def json_receiver() -> Iterator[JsonReceiver]:
             if receiver.status == 200:
                 receiver.bodies.append(json.loads(body))
                 receiver.paths.append(self.path)
+                receiver.content_types.append(self.headers.get("Content-Type", ""))
+            reply = receiver.reply if receiver.status == 200 else b""
             self.send_response(receiver.status)
-            self.send_header("Content-Length", "0")
+            self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
+            self.wfile.write(reply)
 
         def log_message(self, *args: object) -> None:
             pass
@@ -81,7 +86,7 @@ def smtp_receiver() -> Iterator[Mailbox]:
 @contextmanager
 def tls_json_receiver(directory: Path) -> Iterator[JsonReceiver]:
     """The JSON receiver over HTTPS with a throwaway self-signed certificate: Apprise's
-    Teams (Power Automate workflows) plugin speaks only https."""
+    Teams (Power Automate workflows) and Slack plugins speak only https."""
     key, cert = directory / "key.pem", directory / "cert.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from apprise.plugins.slack import NotifySlack
 from prometheus_client import CollectorRegistry
 
 from orchestrator.notify.channels import channels_of
@@ -156,6 +158,45 @@ async def test_teams_gets_an_adaptive_card_as_microsoft_documents_it(tmp_path):
     text = json.dumps(card["body"])
     assert "inc-teams" in text
     assert f"{PUBLIC}/console/incidents/inc-teams" in text
+
+
+# Slack's incoming-webhook payload (docs.slack.dev, "Sending messages using incoming
+# webhooks" and "Reference: secondary message attachments"): what a message may carry at
+# the top level, and what a legacy attachment may carry.
+SLACK_MESSAGE_FIELDS = {"text", "blocks", "attachments", "thread_ts", "mrkdwn", "username",
+                        "icon_url", "icon_emoji", "channel"}  # fmt: skip
+SLACK_ATTACHMENT_FIELDS = {
+    "fallback", "color", "pretext", "author_name", "author_link", "author_icon", "title",
+    "title_link", "text", "fields", "image_url", "thumb_url", "footer", "footer_icon", "ts",
+    "mrkdwn_in", "blocks",
+}  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+async def test_slack_gets_an_incoming_webhook_message_as_slack_documents_it(tmp_path, monkeypatch):
+    """Apprise's own Slack plugin renders the page. It posts only to hooks.slack.com, so
+    this test points the plugin's base URL at a loopback HTTPS receiver (nothing else of
+    the plugin is changed); the receiver answers "ok", as Slack's webhooks do."""
+    with tls_json_receiver(tmp_path) as slack:
+        slack.reply = b"ok"
+        monkeypatch.setattr(NotifySlack, "webhook_url", f"https://127.0.0.1:{slack.port}/services")
+        url = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7/?verify=no"
+        pager = notifier(tmp_path, [url], Facts())
+        trail(tmp_path / "audit.jsonl", [("inc-slack", "step.planned",
+                                           {"step": "s1", "awaiting_approval": True})])  # fmt: skip
+        await deliver_all(pager)
+        [channel] = channels_of([url])
+        assert pager.counted.labels(channel=channel.name, outcome="delivered")._value.get() == 1
+    [payload] = slack.bodies
+    assert slack.paths == ["/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7"]
+    assert slack.content_types[0].startswith("application/json")
+    assert set(payload) <= SLACK_MESSAGE_FIELDS, set(payload) - SLACK_MESSAGE_FIELDS
+    [attachment] = payload["attachments"]
+    assert set(attachment) <= SLACK_ATTACHMENT_FIELDS, set(attachment) - SLACK_ATTACHMENT_FIELDS
+    assert re.fullmatch(r"#[0-9A-Fa-f]{6}", attachment["color"])
+    assert "inc-slack" in attachment["title"]
+    assert f"{PUBLIC}/console/incidents/inc-slack" in attachment["text"]
+    assert "set rtu-e01 to local_manual; was remote" in attachment["text"]
 
 
 async def test_the_running_notifier_outlasts_a_channel_that_is_down(tmp_path):
