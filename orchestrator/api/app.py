@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends
 
 from orchestrator import metrics
 from orchestrator.api import (
@@ -19,6 +19,7 @@ from orchestrator.api import (
 )
 from orchestrator.api.access import metrics_caller
 from orchestrator.api.context import ApiContext
+from orchestrator.api.front import BulkheadApi, webhook_entry
 from orchestrator.api.limits import RequestLimits
 from orchestrator.console import router as console_router
 from orchestrator.ingest.connectors import CONNECTORS
@@ -45,9 +46,9 @@ def check_sources(context: ApiContext) -> None:
         )
 
 
-def create_app(context: ApiContext, metrics_registry: metrics.Metrics | None = None) -> FastAPI:
+def create_app(context: ApiContext, metrics_registry: metrics.Metrics | None = None) -> BulkheadApi:
     check_sources(context)
-    app = FastAPI(
+    app = BulkheadApi(
         title="Bulkhead",
         version="0.1.0",
         summary="Policy-driven containment for city infrastructure",
@@ -76,4 +77,5 @@ def create_app(context: ApiContext, metrics_registry: metrics.Metrics | None = N
     app.include_router(city.router)
     app.include_router(console_router)
     openapi.install(app)
+    app.webhook_entry = webhook_entry(context.settings)
     return app

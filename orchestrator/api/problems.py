@@ -126,17 +126,33 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def rendered(exc: Problem, path: str) -> JSONResponse:
+    """The problem+json response for a Problem raised while answering `path`."""
+    return problem_response(
+        exc.status, exc.detail, slug=exc.slug, instance=path, headers=exc.headers, **exc.extra
+    )
+
+
+def unexpected(path: str) -> JSONResponse:
+    """What a client hears of an error nothing expected: a 500 problem, no internals."""
+    return problem_response(
+        500,
+        "an unexpected error occurred; it is logged on the server",
+        slug="internal-server-error",
+        instance=path,
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(
-            exc.status,
-            exc.detail,
-            slug=exc.slug,
-            instance=request.url.path,
-            headers=exc.headers,
-            **exc.extra,
-        )
+        return rendered(exc, request.url.path)
+
+    # Starlette gives this handler to its outermost middleware, which sends its response
+    # and re-raises, so the server still logs the traceback: a 500 is problem+json too.
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return unexpected(request.url.path)
 
     @app.exception_handler(responders.ResponderError)
     async def _responder(request: Request, exc: responders.ResponderError) -> JSONResponse:
