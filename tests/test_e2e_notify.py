@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from orchestrator.lab.secretfiles import write_secret
 from orchestrator.lab.substation import SubstationLab
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.notify.setup import notifier
+from orchestrator.responders.links import step_anchor
 from orchestrator.wiring.worker import AUDIT_FILE, build_activities
 
 pytestmark = [pytest.mark.e2e]
@@ -66,7 +68,11 @@ async def test_the_substation_example_pages_the_duty_channel_with_a_console_link
     assert len(pages) == 1, (duty.bodies, " ".join(trail_kinds(settings)))
     page = pages[0]
     assert incident in page["title"]
-    assert f"{PUBLIC}/console/incidents/{incident}" in page["message"]
+    # A deep link to the step's card, as the console renders its anchor.
+    step = re.search(r"^Step: (\S+)", page["message"], re.MULTILINE)
+    assert step is not None, page["message"]
+    link = f"{PUBLIC}/console/incidents/{incident}#{step_anchor(step[1])}"
+    assert f"Console: {link}" in page["message"]
     assert "Zone: energy" in page["message"]
     assert "Plan: switch rtu-e01 to local_manual" in page["message"]
     assert "was 0 (remote)" in page["message"]  # the dry run's blast radius

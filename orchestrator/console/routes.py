@@ -30,6 +30,7 @@ from orchestrator.console.visit import Visit, to_login, visit_of
 from orchestrator.ingest import raw_store
 from orchestrator.responders.bodies import ExtendBody, ReasonBody
 from orchestrator.responders.errors import ResponderError
+from orchestrator.responders.links import step_anchor
 from orchestrator.responders.service import Responders
 
 log = structlog.get_logger(__name__)
@@ -293,7 +294,7 @@ async def act(request: Request, incident_id: str) -> Response:
         problem = refused
     else:
         query = urlencode({"done": action, "step": fields["step"]})
-        anchor = f"#{views.anchor(fields['step'])}" if fields["step"] else ""
+        anchor = f"#{step_anchor(fields['step'])}" if fields["step"] else ""
         return RedirectResponse(f"{page_url}?{query}{anchor}", status_code=303)
     log.info("console.action_refused", action=action, status=problem.status)
     return await _incident(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from contracts.findings import SeverityId
 from contracts.incident import IncidentStatus, IncidentView, Principal, StepState, StepView
 from orchestrator.api.context import ApiContext
 from orchestrator.responders import authorization, times, undo, wording
+from orchestrator.responders.links import step_anchor
 
 STEP_ACTIONS: dict[StepState, tuple[str, ...]] = {
     StepState.AWAITING_APPROVAL: ("approve", "deny"),
@@ -35,11 +35,6 @@ AUDIT_SHOWN = 100
 # Dry authorizations run here, off the event loop: an OPA server answers over HTTP, and a
 # slow one must not stall other requests. Few threads: each compiles the embedded policy.
 _AUTHZ = ThreadPoolExecutor(max_workers=2, thread_name_prefix="console-authz")
-
-
-def anchor(step_id: str) -> str:
-    """The HTML id of a step's card: stable across renders, so links and focus survive."""
-    return "step-" + re.sub(r"[^A-Za-z0-9_-]+", "-", step_id)
 
 
 @dataclass(frozen=True)
@@ -126,7 +121,7 @@ async def incident_page(
     cards = [
         Card(
             step=step,
-            anchor=anchor(step.id),
+            anchor=step_anchor(step.id),
             plan=recorded.get(step.id),
             because=reasons.get(step.id, []),
         )
@@ -183,7 +178,7 @@ async def pending_approvals(
 ) -> list[Pending]:
     """Every step waiting for a person, oldest deadline first, and whether I may approve."""
     waiting = [
-        (view, step, anchor(step.id))
+        (view, step, step_anchor(step.id))
         for view in views
         for step in view.steps
         if step.state is StepState.AWAITING_APPROVAL

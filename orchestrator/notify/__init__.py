@@ -3,8 +3,8 @@
 The worker follows the sealed audit trail (the same cursor-and-outbox pattern as
 orchestrator/events/): each entry a person should hear of becomes a notice (notices.py),
 the notify policy (`data.bulkhead.notify`, through the PolicyEngine) names the channel
-tags that get it (routing.py), a storm window per channel lets a few through and folds
-the rest into one digest (window.py), and each message waits in a durable queue per
+tags that get it (`Notifier.route`), a storm window per channel lets a few through and
+folds the rest into one digest (window.py), and each message waits in a durable queue per
 channel (events/outbox.py) until Apprise delivered it (channels.py, notifier.py).
 
 Why not a Temporal activity with retries, as the issue says: an activity is scheduled by

@@ -7,6 +7,7 @@ from typing import Any
 
 from orchestrator.notify.notices import Kind, Notice
 from orchestrator.notify.window import Digest
+from orchestrator.responders.links import console_link
 
 HEADLINES = {
     Kind.APPROVAL_NEEDED: "Approval needed",
@@ -25,10 +26,6 @@ HEADLINES = {
     Kind.AUTOMATION_RESUMED: "Automation resumed",
 }
 CITY_WIDE = (Kind.AUTOMATION_PAUSED, Kind.AUTOMATION_RESUMED)
-
-
-def console_link(public_url: str, incident_id: str) -> str:
-    return f"{public_url.rstrip('/')}/console/incidents/{incident_id}"
 
 
 def message_of(notice: Notice, public_url: str) -> tuple[str, str]:
@@ -56,7 +53,7 @@ def message_of(notice: Notice, public_url: str) -> tuple[str, str]:
         _line(lines, "Approve by", facts.get("deadline"))
     _line(lines, "Why", notice.reason or None)
     lines.append(f"At: {notice.at}")
-    lines.append(f"Console: {console_link(public_url, notice.incident_id)}")
+    lines.append(f"Console: {console_link(public_url, notice.incident_id, notice.step)}")
     return title, "\n".join(lines)
 
 

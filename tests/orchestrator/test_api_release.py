@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 from harness import api_client, make_settings, running_worker, serving, wait_for
 from temporalio.client import Client
@@ -135,6 +136,19 @@ async def test_release_previews_and_reports_and_one_step_goes_on_its_own(
     assert await traffic_lab.read_mode(4) == MODE_NORMAL
 
 
+async def recent_in_city(http: httpx.AsyncClient, incident_id: str) -> str | None:
+    """The incident's status among the city picture's recent incidents, once listed there
+    (the list is read from visibility, which catches up within a moment)."""
+    for _ in range(50):
+        picture = await http.get("/v1/city")
+        assert picture.status_code == 200, picture.text
+        recent = {r["incident_id"]: r["status"] for r in picture.json()["recent"]}
+        if incident_id in recent:
+            return recent[incident_id]
+        await asyncio.sleep(0.1)
+    return None
+
+
 async def test_a_late_approval_needs_the_duty_officer_it_was_escalated_to(
     temporal_client: Client, traffic_lab: TrafficLab, rego: EmbeddedEngine
 ):
@@ -153,6 +167,7 @@ async def test_a_late_approval_needs_the_duty_officer_it_was_escalated_to(
         view = await wait_for(
             temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.ESCALATED
         )
+        recent = await recent_in_city(http, params.incident_id)
         responder = await http.post(
             f"{step}/approve", json={"reason": "ok"}, headers=bearer(who["alice"])
         )
@@ -163,6 +178,7 @@ async def test_a_late_approval_needs_the_duty_officer_it_was_escalated_to(
             temporal_client, params.incident_id, lambda v: v.steps[0].state is StepState.VERIFIED
         )
     assert view.steps[0].overdue_since is not None
+    assert recent == "escalated"  # the "right now" view lists it among recent incidents
     assert responder.status_code == 403
     assert "overdue" in responder.json()["detail"] and "duty-officer" in responder.json()["detail"]
     assert duty.status_code == 200, duty.text

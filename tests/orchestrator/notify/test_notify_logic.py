@@ -115,7 +115,7 @@ def test_an_approval_message_carries_plan_deadline_and_link() -> None:
     assert "Approval needed" in title and "inc-7" in title
     for part in ("Zone: energy", "Plan: set rtu-e01", "Blast radius: rtu-e01",
                  "Approvals needed: 2", "duty-officer", "Approve by: 2026-12-06T23:30:00Z",
-                 "Console: http://127.0.0.1:8080/console/incidents/inc-7"):  # fmt: skip
+                 "Console: http://127.0.0.1:8080/console/incidents/inc-7#step-s1"):  # fmt: skip
         assert part in body
 
 
