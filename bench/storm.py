@@ -254,6 +254,7 @@ async def storm(target: Target, name: str, n: int, entities: int, clients: int) 
     # speed drifts by a quarter within a minute here, and the mean of the two brackets it.
     bare_before = await bare_signal_with_start(target.client, min(n, 5000), entities, clients)
     carried_before, signals_before = await signals_so_far(target.api_port)
+    print(f"# {name}: posting (attach py-spy now)", file=sys.stderr)
     started = time.perf_counter()
     latencies, accepted, failures = await post_all(
         target.api_port, target.secret, bodies, clients, run
