@@ -58,7 +58,8 @@ def ref_of(body: bytes) -> RawRef:
     return RawRef(sha256=hashlib.sha256(body).hexdigest(), bytes=len(body))
 
 
-TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+# No symlink is followed where the temporary file is made (as tempfile.mkstemp does).
+TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 
 # Raw payloads up to this size go to a file store without leaving the event loop.
 INLINE_BYTES = 64 * 1024
