@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Awaitable, Generator
 
@@ -24,6 +25,16 @@ class EmbeddedServer(uvicorn.Server):
 def api_server(app: FastAPI, host: str, port: int) -> EmbeddedServer:
     """The API's server, with the deadlines and proxy trust of the app's own settings."""
     return EmbeddedServer(uvicorn_config(app, app.state.context.settings, host, port))
+
+
+def freeze_heap() -> None:
+    """Put what startup built (modules, pydantic schemas, the app, the policy) out of the
+    garbage collector's reach before serving: each full collection would otherwise walk
+    it again: py-spy found collections at 8 % of the API's samples in an alert storm, and
+    freezing raised the storm's rate by 9-15 % (A/B, three runs each). Cycles made
+    afterwards are collected as before."""
+    gc.collect()
+    gc.freeze()
 
 
 def stop_event_on_signals() -> asyncio.Event:

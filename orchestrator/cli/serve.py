@@ -24,7 +24,12 @@ from orchestrator.metrics import Metrics
 from orchestrator.notify.setup import notifier
 from orchestrator.policy.base import PolicyEngine
 from orchestrator.policy.factory import build_engine, policy_parts
-from orchestrator.runtime import api_server, run_until_stopped, stop_event_on_signals
+from orchestrator.runtime import (
+    api_server,
+    freeze_heap,
+    run_until_stopped,
+    stop_event_on_signals,
+)
 from orchestrator.temporal.attributes import ensure_search_attributes
 from orchestrator.temporal.city import TemporalCity
 from orchestrator.temporal.client import connect
@@ -76,6 +81,7 @@ def api_part(
 
 
 async def run_parts(stop: asyncio.Event, parts: Parts) -> int:
+    freeze_heap()  # everything is built by now
     reason = await run_until_stopped(stop, parts)
     print(f"Stopping ({reason}) ...", file=sys.stderr, flush=True)
     return 0 if reason == "signal" else 1
