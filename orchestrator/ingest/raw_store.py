@@ -75,8 +75,10 @@ class FileRawStore:
         self.root = root
         self._made: set[str] = set()  # fan-out directories known to exist
 
-    def _path(self, sha256: str) -> Path:
-        return self.root / sha256[:2] / sha256
+    def _location(self, sha256: str) -> tuple[str, str]:
+        """A digest's fan-out directory and file, as str paths (see _put)."""
+        parent = f"{self.root}/{sha256[:2]}"
+        return parent, f"{parent}/{sha256}"
 
     def put_many(self, bodies: Sequence[bytes]) -> list[RawRef]:
         refs = [ref_of(body) for body in bodies]
@@ -90,8 +92,7 @@ class FileRawStore:
     def _put(self, sha256: str, body: bytes) -> None:
         # os calls on str paths, not pathlib and tempfile: this runs once per finding on
         # the event loop in an alert storm, and takes about half the time that way.
-        parent = f"{self.root}/{sha256[:2]}"
-        path = f"{parent}/{sha256}"
+        parent, path = self._location(sha256)
         if os.access(path, os.F_OK):  # already kept: the store is content-addressed
             return
         if parent not in self._made:
@@ -121,7 +122,7 @@ class FileRawStore:
         if not DIGEST.match(sha256):
             return None
         try:
-            return self._path(sha256).read_bytes()
+            return Path(self._location(sha256)[1]).read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
