@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -182,6 +184,10 @@ def test_readme_demo_contains_and_survives_a_restart(tmp_path: Path):
     finally:
         assert up.stop() == 0
     assert (up.state_dir / "temporal.db").is_file()
+    # Write-ahead logging (one sync per commit, not a journal file made and deleted each
+    # time): the mode is recorded in the file itself.
+    with contextlib.closing(sqlite3.connect(up.state_dir / "temporal.db")) as database:
+        assert database.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
     # A second `bulkhead up` on the same state dir finds the open incident again.
     again = Up(tmp_path / "state")
