@@ -39,7 +39,7 @@ from orchestrator.policy.results import (
     authorization_document,
     authorization_from,
     canonical_json,
-    decision_from,
+    decision_from_json,
     digest_of,
     refusal,
 )
@@ -150,8 +150,8 @@ class EmbeddedEngine:
                 decision_id=decision_id,
                 digest=digest,
             )
-        return decision_from(
-            json.loads(raw), policy_version=version, decision_id=decision_id, digest=digest
+        return decision_from_json(
+            raw, policy_version=version, decision_id=decision_id, digest=digest
         )
 
     def authorize(self, request: AuthorizationRequest) -> Authorization:

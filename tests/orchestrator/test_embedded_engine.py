@@ -19,6 +19,7 @@ from orchestrator.policy.base import ENTRYPOINT
 from orchestrator.policy.embedded import EmbeddedEngine, PolicyBundle, PolicyLoadError
 from orchestrator.policy.input import containment_input
 from orchestrator.policy.models import ContainmentInput
+from orchestrator.policy.results import decision_from, decision_from_json
 from orchestrator.wiring.inventory import Inventory
 
 EXAMPLE = REPO_ROOT / "examples" / "findings" / "traffic-controller-compromise.json"
@@ -247,6 +248,29 @@ def test_decision_cannot_override_the_engines_own_fields(tmp_path):
     assert decision.verdict is Verdict.OBSERVE
     assert decision.policy_version == engine.version
     assert decision.decision_id != "x"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"verdict": "observe", "reasons": ["r"], "steps": []},
+        {"verdict": "observe", "input_digest": "forged"},
+        {
+            "verdict": "contain",
+            "steps": [{"id": "s1", "adapter": "a", "action": "set", "target": {}}],
+        },
+        {"verdict": "nuke"},
+        {},
+        [],
+        "<undefined>",
+    ],
+)
+def test_a_decision_read_from_the_engines_text_is_the_one_read_from_its_json(raw):
+    """The embedded engine validates its JSON text directly; it must answer, and word a
+    refusal, exactly as decision_from does on the parsed value."""
+    fields = {"policy_version": "v", "decision_id": "d", "digest": "sha256:x"}
+    text = json.dumps(raw, indent=2)
+    assert decision_from_json(text, **fields) == decision_from(raw, **fields)
 
 
 # --- loading --------------------------------------------------------------------------------
