@@ -66,9 +66,6 @@ acting if {
 	finding.confidence_id != low
 }
 
-# Automation runs only when the input says, explicitly, that it is not paused.
-paused if not input.automation.paused == false
-
 # --- the decision: verdict, reasons and steps -------------------------------------------
 
 # METADATA
@@ -106,7 +103,7 @@ decision := {"verdict": verdict(count(planned.steps)), "reasons": reasons, "step
 		safe_mode := types[asset.type].safe_mode
 		safe_mode
 	}) | {"automation is paused: every step needs approval" |
-		paused
+		planned.paused # plan's (undefined when plan has no step: its else)
 		count(planned.steps) > 0
 	}
 
@@ -118,7 +115,7 @@ decision := {"verdict": verdict(count(planned.steps)), "reasons": reasons, "step
 		not systems[holder]
 	} | {sprintf("asset %s is in zone %s, unknown to the inventory: treated as essential", [asset.id, zone]) |
 		some asset in input.assets
-		zone := object.get(asset, "zone", unknown_zone)
+		zone := object.get(asset, "zone", "<unknown>") # unknown_zone, written out as in candidates_of
 		not zones[zone]
 	}
 

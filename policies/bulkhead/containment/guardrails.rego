@@ -25,11 +25,17 @@ plan := {
 	"steps": [by_id[id] | some id in sort(object.keys(by_id))],
 	"by_id": by_id,
 	"reasons": (budget_reasons | essential_reasons) | irreversible_reasons,
+	"paused": paused,
 } if {
 	# Each candidate with the essential zones it touches and the essential services the
 	# guard must watch (lib.guarded_services, inlined: a call costs more than the
 	# comprehension it wraps). Without an inventory no zone can be judged: no step.
 	known_zones := zones
+	guardrails := settings
+
+	# Automation runs only when the input says, explicitly, that it is not paused. A local,
+	# not a rule: a rule costs more to evaluate than the lookup (decision reads it here).
+	paused := object.get(input, ["automation", "paused"], true) != false
 
 	# `commanded` is empty without a command (its own guard); asked for only when there is
 	# one, so a decision without a command does not pay a rule evaluation to learn that.
@@ -45,7 +51,7 @@ plan := {
 		"because": candidate.because,
 	} |
 		# The policy's own candidates and those an OpenC2 command asked for (commands.rego).
-		some candidate in candidates | asked
+		some candidate in candidates_of(guardrails, known_zones) | asked
 	}
 
 	# Steps that would run at once if the budget allowed it.
@@ -59,7 +65,7 @@ plan := {
 	# A missing count leaves nothing within budget (fails closed). A count that is not a
 	# number fails closed too: regorus raises (the engine escalates); OPA, without strict
 	# builtin errors, leaves the sum undefined, so nothing is within budget.
-	budget := settings.blast_radius.max_automatic_containments
+	budget := guardrails.blast_radius.max_automatic_containments
 	over_budget := {count(automatic) |
 		count(automatic) > 0
 		not input.active_containments + count(automatic) <= budget
@@ -74,7 +80,7 @@ plan := {
 		some _ in over_budget
 	}
 	people := count(for_every_step) > 0
-	timeout_s := settings.approval.timeout_s
+	timeout_s := guardrails.approval.timeout_s
 
 	# Keyed by id so two different steps under one id are a conflict (an evaluation
 	# error, so the engine escalates) rather than a silent duplicate. The approval is the

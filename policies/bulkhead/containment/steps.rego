@@ -32,17 +32,19 @@ named(asset) := {
 	"refs": [sprintf("asset:%s", [asset.id])],
 }
 
-# Every candidate step, each kind one comprehension. One rule, with the inventory and the
-# settings bound before the loops, because regorus charges a lookup for every rule a loop
-# names on every turn (issue #18: a decision is budgeted in microseconds). Nothing is a
-# candidate unless the findings call for action; without an inventory, nothing is.
-candidates := ((fallbacks | quarantines) | isolations) | revocations if {
+# Every candidate step, each kind one comprehension, given the settings and the zones
+# (plan has both bound). A function rather than a rule, with the inventory and the settings
+# bound before the loops: regorus charges more to evaluate a rule the first time than to
+# call a function, and a lookup for every rule a loop names on every turn (issue #18: a
+# decision is budgeted in microseconds). Nothing is a candidate unless the findings call
+# for action; without an inventory, nothing is.
+candidates_of(guardrails, known_zones) := ((fallbacks | quarantines) | isolations) | revocations if {
 	acting
-	inventory := data.inventory # as device_types, zones and systems read it, in one lookup
+	inventory := data.inventory # as device_types and systems read it, in one lookup
 	types := object.get(inventory, "device_types", {})
 	known_systems := object.get(inventory, "systems", {})
-	lease_s := settings.lease_s
-	unknown := unknown_zone
+	lease_s := guardrails.lease_s
+	unknown := "<unknown>" # unknown_zone, written out: a rule costs more than a literal
 
 	# A device with a safe mode is switched to it: the service keeps running, degraded.
 	fallbacks := {{"zones": [object.get(asset, "zone", unknown)], "step": step, "because": because} |
@@ -88,10 +90,10 @@ candidates := ((fallbacks | quarantines) | isolations) | revocations if {
 
 	# A critical finding isolates every zone it touches: the attacker may already be next door.
 	isolations := {{"zones": [name], "step": step, "because": because} |
-		threshold := settings.severity.isolate_zone_at
+		threshold := guardrails.severity.isolate_zone_at
 		max_severity >= threshold
 		some name in {object.get(asset, "zone", unknown) | some asset in input.assets}
-		zones[name].cidrs
+		known_zones[name].cidrs
 		step := {
 			"id": sprintf("isolate:%s", [name]),
 			"adapter": "nftables",
