@@ -129,11 +129,11 @@ def test_a_misspelt_field_of_an_inventory_record_read_through_the_input_is_named
 
 def test_a_read_of_a_data_document_that_does_not_exist_is_named(policies):
     containment = policies / "bulkhead" / "containment" / "containment.rego"
-    replace_in(containment, "settings := data.guardrails if", "settings := data.guardrail if")
+    replace_in(containment, "guardrails := data.guardrails #", "guardrails := data.guardrail #")
     problems = [p for p in lint(policies) if "no data document" in p.message]
     assert [(p.line, p.message) for p in problems] == [
         (
-            line_of(containment, "data.guardrail if"),
+            line_of(containment, "data.guardrail #"),
             "reads data.guardrail, but there is no data document 'guardrail' "
             "(data/: guardrails, inventory) (did you mean guardrails?)",
         )

@@ -53,7 +53,7 @@ commanded := {{"zones": proposal.zones, "step": step, "because": because} |
 	input.command
 } else := set()
 
-own_step_ids := {candidate.step.id | some candidate in candidates_of(settings, zones)}
+own_step_ids := {candidate.step.id | some candidate in candidates_of(settings, zones, device_types, systems)}
 
 # The lease: the command's (duration or stop_time), else the guardrails' for its kind.
 command_lease(command, _) := command.lease_s

@@ -23,8 +23,9 @@ default decision := {
 # data.guardrails when it is an object. Bulkhead validates data/guardrails.json against
 # its schema before loading it, so when it is present every value is there.
 # (An `else`, not a `default`: a default's value is built on every evaluation.)
-settings := data.guardrails if {
-	is_object(data.guardrails)
+settings := guardrails if {
+	guardrails := data.guardrails # one lookup: each costs regorus a search of the modules
+	is_object(guardrails)
 } else := {
 	# Used when data.guardrails is absent (or not an object). Its budget of 0 makes every
 	# step need approval.
@@ -96,34 +97,41 @@ decision := {"verdict": verdict(count(planned.steps)), "reasons": reasons, "step
 	acting_says := ({"no inventory asset or identity matches the findings: a responder must look" |
 		acting
 		count(planned.steps) == 0
-	} | {sprintf("%s has safe mode %s", [asset.id, safe_mode]) |
-		acting
-		types := object.get(data.inventory, "device_types", {}) # = device_types, one lookup
-		some asset in input.assets
-		safe_mode := types[asset.type].safe_mode
-		safe_mode
 	}) | {"automation is paused: every step needs approval" |
 		planned.paused # plan's (undefined when plan has no step: its else)
 		count(planned.steps) > 0
 	}
 
-	# What the inventory lacks for the findings.
-	inventory_gaps := {sprintf("identity %s is held by %s, which the inventory does not know: not revoked there", [identity.id, holder]) |
+	# plan's reasons carry the guardrails' and what the inventory says (inventory_notes).
+	# command_reasons is empty without a command; read only when there is one (as `asked`
+	# in guardrails.rego) so a decision without one skips its evaluation.
+	reasons := ((findings_say | acting_says) | planned.reasons) | {reason |
+		input.command
+		some reason in command_reasons
+	}
+}
+
+# What the inventory says of the findings' assets and identities: each asset's safe mode,
+# and what the inventory lacks. A function of the inventory's parts (the values of the
+# rules zones, device_types and systems), so plan passes the ones it has bound rather
+# than the decision evaluating three rules (issue #18).
+inventory_notes(known_zones, types, known_systems) := (safe_modes | unknown_holders) | unknown_zones if {
+	safe_modes := {sprintf("%s has safe mode %s", [asset.id, safe_mode]) |
+		acting
+		some asset in input.assets
+		safe_mode := types[asset.type].safe_mode
+		safe_mode
+	}
+	unknown_holders := {sprintf("identity %s is held by %s, which the inventory does not know: not revoked there", [identity.id, holder]) |
 		acting
 		some identity in input.identities
 		some holder in identity.holders
-		not systems[holder]
-	} | {sprintf("asset %s is in zone %s, unknown to the inventory: treated as essential", [asset.id, zone]) |
+		not known_systems[holder]
+	}
+	unknown_zones := {sprintf("asset %s is in zone %s, unknown to the inventory: treated as essential", [asset.id, zone]) |
 		some asset in input.assets
 		zone := object.get(asset, "zone", "<unknown>") # unknown_zone, written out as in candidates_of
-		not zones[zone]
-	}
-
-	# command_reasons is empty without a command; read only when there is one (as `asked`
-	# in guardrails.rego) so a decision without one skips its evaluation.
-	reasons := (((findings_say | acting_says) | planned.reasons) | inventory_gaps) | {reason |
-		input.command
-		some reason in command_reasons
+		not known_zones[zone]
 	}
 }
 

@@ -24,13 +24,17 @@ explain := {id: sort([note.text | some note in step.because; startswith(note.cod
 plan := {
 	"steps": [by_id[id] | some id in sort(object.keys(by_id))],
 	"by_id": by_id,
-	"reasons": (budget_reasons | essential_reasons) | irreversible_reasons,
-	"paused": paused,
+	# The guardrails' reasons, and what the inventory says of the findings.
+	"reasons": ((budget_reasons | essential_reasons) | irreversible_reasons) | inventory_notes(known_zones, types, known_systems),
+	"paused": paused, # the decision says it too
 } if {
-	# Each candidate with the essential zones it touches and the essential services the
-	# guard must watch (lib.guarded_services, inlined: a call costs more than the
-	# comprehension it wraps). Without an inventory no zone can be judged: no step.
-	known_zones := zones
+	# The rules zones, device_types and systems, read here from one lookup of the
+	# inventory: each rule would cost a first evaluation. Without an inventory no zone can
+	# be judged: no step.
+	inventory := data.inventory
+	known_zones := object.get(inventory, "zones", {})
+	types := object.get(inventory, "device_types", {})
+	known_systems := object.get(inventory, "systems", {})
 	guardrails := settings
 
 	# Automation runs only when the input says, explicitly, that it is not paused. A local,
@@ -40,6 +44,10 @@ plan := {
 	# `commanded` is empty without a command (its own guard); asked for only when there is
 	# one, so a decision without a command does not pay a rule evaluation to learn that.
 	asked := {candidate | input.command; some candidate in commanded}
+
+	# Each candidate with the essential zones it touches and the essential services the
+	# guard must watch (lib.guarded_services, inlined: a call costs more than the
+	# comprehension it wraps).
 	assessed := {{
 		"step": candidate.step,
 		# lib.essential_zones, inlined for the same reason.
@@ -51,7 +59,7 @@ plan := {
 		"because": candidate.because,
 	} |
 		# The policy's own candidates and those an OpenC2 command asked for (commands.rego).
-		some candidate in candidates_of(guardrails, known_zones) | asked
+		some candidate in candidates_of(guardrails, known_zones, types, known_systems) | asked
 	}
 
 	# Steps that would run at once if the budget allowed it.
@@ -123,7 +131,14 @@ plan := {
 		some a in assessed
 		not a.step.reversible
 	}
-} else := {"steps": [], "by_id": {}, "reasons": set()}
+} else := {"steps": [], "by_id": {}, "reasons": notes_without_plan}
+
+# Without a plan (no inventory, or guardrails it cannot read) the decision still says what
+# the inventory says of the findings, from the rules zones, device_types and systems; with
+# no inventory at all, no zone or system is known.
+notes_without_plan := notes if {
+	notes := inventory_notes(zones, device_types, systems)
+} else := inventory_notes({}, {}, {})
 
 # The strictest guardrail that applies wins.
 approval_kind(a, people) := "essential" if {

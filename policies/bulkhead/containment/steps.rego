@@ -32,17 +32,15 @@ named(asset) := {
 	"refs": [sprintf("asset:%s", [asset.id])],
 }
 
-# Every candidate step, each kind one comprehension, given the settings and the zones
-# (plan has both bound). A function rather than a rule, with the inventory and the settings
-# bound before the loops: regorus charges more to evaluate a rule the first time than to
-# call a function, and a lookup for every rule a loop names on every turn (issue #18: a
-# decision is budgeted in microseconds). Nothing is a candidate unless the findings call
-# for action; without an inventory, nothing is.
-candidates_of(guardrails, known_zones) := ((fallbacks | quarantines) | isolations) | revocations if {
+# Every candidate step, each kind one comprehension, given the settings and the parts of
+# the inventory (zones, device_types, systems) that plan has bound. A function rather than
+# a rule, reading nothing from data itself: regorus charges more to evaluate a rule the
+# first time than to call a function, and a lookup for every rule or `data` document a
+# loop names on every turn (issue #18: a decision is budgeted in microseconds). Nothing is
+# a candidate unless the findings call for action; without an inventory (the parts are
+# undefined), nothing is.
+candidates_of(guardrails, known_zones, types, known_systems) := ((fallbacks | quarantines) | isolations) | revocations if {
 	acting
-	inventory := data.inventory # as device_types and systems read it, in one lookup
-	types := object.get(inventory, "device_types", {})
-	known_systems := object.get(inventory, "systems", {})
 	lease_s := guardrails.lease_s
 	unknown := "<unknown>" # unknown_zone, written out: a rule costs more than a literal
 
