@@ -329,8 +329,8 @@ def test_cases_update_writes_the_new_expectations_and_check_then_holds(policies,
 
 
 def test_cases_update_refuses_a_case_the_policy_fails_on(policies, capsys):
-    lib = policies / "bulkhead" / "lib" / "lib.rego"
-    lib.write_text(lib.read_text().replace('"required": 2,', '"required": 2 / 0,'))
+    guardrails = policies / "bulkhead" / "containment" / "guardrails.rego"
+    guardrails.write_text(guardrails.read_text().replace('"required": 2,', '"required": 2 / 0,'))
     code, _, err = run(capsys, "cases", "update", "--policy-dir", str(policies))
     assert code == 1
     assert "the policy fails: " in err

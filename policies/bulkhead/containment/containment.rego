@@ -96,10 +96,10 @@ decision := {"verdict": verdict(count(planned.steps)), "reasons": reasons, "step
 
 	acting_says := ({"no inventory asset or identity matches the findings: a responder must look" |
 		acting
-		count(planned.steps) == 0
+		planned.steps == [] # as every test of a size on this path: no builtin call
 	}) | {"automation is paused: every step needs approval" |
 		planned.paused # plan's (undefined when plan has no step: its else)
-		count(planned.steps) > 0
+		planned.steps != []
 	}
 
 	# plan's reasons carry the guardrails' and what the inventory says (inventory_notes).

@@ -10,8 +10,6 @@
 #   Nothing ever approves itself on timeout: it escalates.
 package bulkhead.containment
 
-import data.bulkhead.lib
-
 # Why each step needs the approval it has; `bulkhead policy eval --explain` prints it.
 explain := {id: sort([note.text | some note in step.because; startswith(note.code, "guardrail.")]) |
 	some id, step in plan.by_id
@@ -66,7 +64,7 @@ plan := {
 	automatic := {a.step.id |
 		not paused
 		some a in assessed
-		count(a.essential) == 0
+		a.essential == set() # rather than count(...) == 0: a builtin call costs regorus more
 		a.step.reversible == true
 	}
 
@@ -74,9 +72,10 @@ plan := {
 	# number fails closed too: regorus raises (the engine escalates); OPA, without strict
 	# builtin errors, leaves the sum undefined, so nothing is within budget.
 	budget := guardrails.blast_radius.max_automatic_containments
-	over_budget := {count(automatic) |
-		count(automatic) > 0
-		not input.active_containments + count(automatic) <= budget
+	over_budget := {new |
+		automatic != set()
+		new := count(automatic)
+		not input.active_containments + new <= budget
 	}
 
 	# Guardrails that hold for every step, as [code, text] notes: any of them makes
@@ -87,7 +86,7 @@ plan := {
 	] |
 		some _ in over_budget
 	}
-	people := count(for_every_step) > 0
+	people := for_every_step != set()
 	timeout_s := guardrails.approval.timeout_s
 
 	# Keyed by id so two different steps under one id are a conflict (an evaluation
@@ -95,7 +94,7 @@ plan := {
 	# strictest guardrail's: essential zone, then irreversible, then any that holds for
 	# every step, else automatic.
 	by_id := {a.step.id: object.union(a.step, {
-		"approval": lib.approval(kind, timeout_s),
+		"approval": approval(kind, timeout_s),
 		"guard": {"essential": a.guard},
 		# The candidate's own reasons (what and why), then why it needs this approval.
 		"because": array.concat(a.because, guardrail_reasons),
@@ -113,7 +112,7 @@ plan := {
 		} | {["guardrail.irreversible", "irreversible: a person must approve"] |
 			not a.step.reversible
 		}) | (for_every_step | {["guardrail.guard", sprintf("guard watches %s", [concat(", ", a.guard)])] |
-			count(a.guard) > 0
+			a.guard != []
 		})) | {["guardrail.automatic", "automatic: reversible, outside essential zones, within budget"] |
 			kind == "automatic"
 		}
@@ -142,9 +141,38 @@ notes_without_plan := notes if {
 
 # The strictest guardrail that applies wins.
 approval_kind(a, people) := "essential" if {
-	count(a.essential) > 0
+	a.essential != set()
 } else := "person" if {
 	not a.step.reversible
 } else := "person" if {
 	people
 } else := "automatic"
+
+# The approval a step needs, by the strictest guardrail that applies to it:
+# "essential" (an essential zone: never automatic, 2 approvers, a duty-officer among
+# them), "person" (irreversible, paused, over budget: one approver), or "automatic".
+# Here rather than in lib: regorus charges about three times as much for a call into
+# another package as for one into this one, and plan makes one per step (issue #18).
+approval("essential", timeout_s) := {
+	"required": 2,
+	"roles": data.bulkhead.lib.default_approver_roles,
+	"must_include_roles": ["duty-officer"],
+	"timeout_s": timeout_s,
+	"on_timeout": "escalate",
+}
+
+approval("person", timeout_s) := {
+	"required": 1,
+	"roles": data.bulkhead.lib.default_approver_roles,
+	"must_include_roles": [],
+	"timeout_s": timeout_s,
+	"on_timeout": "escalate",
+}
+
+approval("automatic", timeout_s) := {
+	"required": 0,
+	"roles": [],
+	"must_include_roles": [],
+	"timeout_s": timeout_s,
+	"on_timeout": "escalate",
+}

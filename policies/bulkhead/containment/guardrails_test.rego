@@ -131,3 +131,27 @@ test_explain_names_every_guardrail_that_applied if {
 	over := explain(object.union(everyday, {"active_containments": 99}))
 	over["fallback:tsc-1"] == ["over the blast-radius budget"]
 }
+
+# --- the approval of each kind -------------------------------------------------------------
+
+test_approval_for_an_essential_zone_is_two_with_a_duty_officer if {
+	approval := data.bulkhead.containment.approval("essential", 900)
+	approval.required == 2
+	approval.must_include_roles == ["duty-officer"]
+	approval.on_timeout == "escalate"
+}
+
+test_approval_when_a_person_is_needed_is_one_responder_or_duty_officer if {
+	approval := data.bulkhead.containment.approval("person", 600)
+	approval.required == 1
+	approval.roles == ["duty-officer", "responder"]
+	approval.timeout_s == 600
+}
+
+test_approval_otherwise_is_automatic if {
+	data.bulkhead.containment.approval("automatic", 900).required == 0
+}
+
+test_approval_of_an_unknown_kind_is_undefined if {
+	not data.bulkhead.containment.approval("whatever", 900)
+}

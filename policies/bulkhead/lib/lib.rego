@@ -40,32 +40,5 @@ guarded_services(zones, names) := sort({service |
 	some service in zones[name].essential_services
 })
 
-# The approval a step needs, by the strictest guardrail that applies to it:
-# "essential" (an essential zone: never automatic, 2 approvers, a duty-officer among
-# them), "person" (irreversible, paused, over budget: one approver), or "automatic".
-approval("essential", timeout_s) := {
-	"required": 2,
-	"roles": default_approver_roles,
-	"must_include_roles": ["duty-officer"],
-	"timeout_s": timeout_s,
-	"on_timeout": "escalate",
-}
-
-approval("person", timeout_s) := {
-	"required": 1,
-	"roles": default_approver_roles,
-	"must_include_roles": [],
-	"timeout_s": timeout_s,
-	"on_timeout": "escalate",
-}
-
-approval("automatic", timeout_s) := {
-	"required": 0,
-	"roles": [],
-	"must_include_roles": [],
-	"timeout_s": timeout_s,
-	"on_timeout": "escalate",
-}
-
 # `names` as a readable, stable list: "a, b".
 joined(names) := concat(", ", sort([n | some n in names]))

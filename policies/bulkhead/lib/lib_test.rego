@@ -54,28 +54,6 @@ test_guarded_services_are_the_essential_ones_the_zones_list if {
 	lib.guarded_services(listed, ["traffic", "atlantis"]) == []
 }
 
-test_approval_for_an_essential_zone_is_two_with_a_duty_officer if {
-	approval := lib.approval("essential", 900)
-	approval.required == 2
-	approval.must_include_roles == ["duty-officer"]
-	approval.on_timeout == "escalate"
-}
-
-test_approval_when_a_person_is_needed_is_one_responder_or_duty_officer if {
-	approval := lib.approval("person", 600)
-	approval.required == 1
-	approval.roles == ["duty-officer", "responder"]
-	approval.timeout_s == 600
-}
-
-test_approval_otherwise_is_automatic if {
-	lib.approval("automatic", 900).required == 0
-}
-
-test_approval_of_an_unknown_kind_is_undefined if {
-	not lib.approval("whatever", 900)
-}
-
 test_joined_sorts_and_separates if {
 	lib.joined({"b", "a"}) == "a, b"
 }
