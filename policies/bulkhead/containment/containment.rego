@@ -49,7 +49,7 @@ findings := object.get(input, "findings", [])
 
 # lib.max_severity, inlined and read from the input rather than through `findings`: this
 # sits on every decision's path, and regorus charges for each rule and call.
-max_severity := max({f.severity_id | some f in object.get(input, "findings", [])})
+max_severity := max({f.severity_id | some f in input.findings})
 
 no_findings if count(findings) == 0
 
@@ -63,7 +63,7 @@ acting if {
 	guardrails := settings # bound once: the loop below would look the rule up each turn
 	max_severity >= guardrails.severity.act_at
 	low := guardrails.confidence.low
-	some finding in object.get(input, "findings", [])
+	some finding in input.findings # without findings, no turn: as object.get's [], one call less
 	finding.confidence_id != low
 }
 
@@ -76,7 +76,7 @@ acting if {
 #   this is every decision's path (issue #18). The steps and their guardrail reasons
 #   come from `plan` (guardrails.rego), built on the candidates of steps.rego.
 # entrypoint: true
-decision := {"verdict": verdict(count(planned.steps)), "reasons": reasons, "steps": planned.steps} if {
+decision := {"verdict": verdict(planned.steps), "reasons": reasons, "steps": planned.steps} if {
 	planned := plan
 
 	# Only the highest severity is said while acting: the other three cannot hold then
@@ -137,7 +137,7 @@ inventory_notes(known_zones, types, known_systems) := (safe_modes | unknown_hold
 
 # Steps exist only when acting (confident, at or above the threshold), so "contain" can be
 # decided first: the common case then skips the other checks.
-verdict(step_count) := "contain" if step_count > 0
+verdict(steps) := "contain" if steps != []
 else := "escalate" if no_findings
 else := "ignore" if only_informational
 else := "observe" if low_confidence

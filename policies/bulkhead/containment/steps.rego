@@ -25,7 +25,7 @@ named(asset) := {
 	"text": sprintf("the findings name %s (%s)", [asset.id, concat(", ", asset.matched_by)]),
 	"refs": [sprintf("asset:%s", [asset.id])],
 } if {
-	count(object.get(asset, "matched_by", [])) > 0
+	count(asset.matched_by) > 0 # undefined without matched_by: the else
 } else := {
 	"code": "asset.named",
 	"text": sprintf("the findings name %s", [asset.id]),
