@@ -106,6 +106,7 @@ def decision_from(
 
 
 # The fields the engine sets on every decision (decision_from overrides the policy's).
+_quoted = json.encoder.encode_basestring_ascii
 _ENGINE_FIELDS = ('"policy_version"', '"decision_id"', '"input_digest"')
 
 
@@ -121,11 +122,13 @@ def decision_from_json(
     """
     body = text.rstrip()
     if body.startswith("{") and body != "{}" and not any(f in body for f in _ENGINE_FIELDS):
-        ours = json.dumps(
-            {"policy_version": policy_version, "decision_id": decision_id, "input_digest": digest}
+        # Each value quoted as json.dumps quotes a string, without building a dict to dump.
+        ours = (
+            f'"policy_version":{_quoted(policy_version)},'
+            f'"decision_id":{_quoted(decision_id)},"input_digest":{_quoted(digest)}}}'
         )
         try:
-            decision = Decision.model_validate_json(f"{body[:-1]},{ours[1:]}")
+            decision = Decision.model_validate_json(f"{body[:-1]},{ours}")
         except ValidationError:
             pass  # decision_from below says what is wrong, as it always has
         else:

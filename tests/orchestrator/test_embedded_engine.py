@@ -268,7 +268,7 @@ def test_decision_cannot_override_the_engines_own_fields(tmp_path):
 def test_a_decision_read_from_the_engines_text_is_the_one_read_from_its_json(raw):
     """The embedded engine validates its JSON text directly; it must answer, and word a
     refusal, exactly as decision_from does on the parsed value."""
-    fields = {"policy_version": "v", "decision_id": "d", "digest": "sha256:x"}
+    fields = {"policy_version": "v", "decision_id": 'd"\\é', "digest": "sha256:x"}
     text = json.dumps(raw, indent=2)
     assert decision_from_json(text, **fields) == decision_from(raw, **fields)
 
