@@ -115,6 +115,16 @@ test_identity_held_by_an_unknown_system_is_reported_not_revoked_there if {
 	"identity svc-x is held by mainframe, which the inventory does not know: not revoked there" in decision.reasons
 }
 
+# The decision path writes unknown_zone out where it would cost a rule evaluation: the
+# step's zones and the inventory's gap must still name that zone.
+test_an_asset_without_a_zone_is_in_the_unknown_zone_for_the_step_and_the_reasons if {
+	decision := decide(incident([finding(4, 3)], [{"id": "tsc-9", "type": "controller", "ip": "198.18.10.19"}]))
+	unknown := data.bulkhead.containment.unknown_zone
+	step(decision, "fallback:tsc-9").approval.required == 2
+	sprintf("zone %s is essential: never contained automatically (2 approvals, a duty-officer among them)", [unknown]) in decision.reasons
+	sprintf("asset tsc-9 is in zone %s, unknown to the inventory: treated as essential", [unknown]) in decision.reasons
+}
+
 test_step_ids_come_from_targets_and_are_sorted if {
 	assets := [controller("tsc-2", "traffic"), controller("tsc-1", "traffic")]
 	ids(decide(incident([finding(4, 3)], assets))) == ["fallback:tsc-1", "fallback:tsc-2"]
