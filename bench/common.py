@@ -107,7 +107,9 @@ async def wait_for_status(client: Any, incident_id: str, *, poll_s: float = 0.02
         await asyncio.sleep(poll_s)
 
 
-async def published_at(client: Any, workflow_id: str, status: str | None = None) -> float:
+async def published_at(
+    client: Any, workflow_id: str, status: str | None = None, run_id: str | None = None
+) -> float:
     """When the server recorded the run publishing `status` (its search-attribute upsert),
     or, with no status, completing; as a Unix time from the server's clock (this host's).
 
@@ -121,7 +123,7 @@ async def published_at(client: Any, workflow_id: str, status: str | None = None)
 
     from workflows.visibility import STATUS  # noqa: PLC0415
 
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
     for event in history.events:
         if status is None and event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
             return float(event.event_time.ToMicroseconds()) / 1e6
@@ -132,3 +134,33 @@ async def published_at(client: Any, workflow_id: str, status: str | None = None)
         if published is not None and json.loads(published.data) == status:
             return float(event.event_time.ToMicroseconds()) / 1e6
     raise RuntimeError(f"{workflow_id}: no event publishing {status or 'completion'}")
+
+
+async def history_shape(
+    client: Any, workflow_id: str, status: str | None = None, run_id: str | None = None
+) -> dict[str, int]:
+    """What a run took until it published `status` (or, with none, completed), from its
+    history: workflow tasks, regular and local activities, timers, and all events. Each
+    workflow task and each regular activity is a round trip to the server (and writes);
+    a local activity runs inside a workflow task and is recorded as a marker."""
+    from temporalio.api.enums.v1 import EventType  # noqa: PLC0415
+
+    published = await published_at(client, workflow_id, status, run_id)
+    kinds = {
+        EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: "workflow_tasks",
+        EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "activities",
+        EventType.EVENT_TYPE_TIMER_STARTED: "timers",
+    }
+    shape = {"workflow_tasks": 0, "activities": 0, "local_activities": 0, "timers": 0}
+    events = 0
+    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+    for event in history.events:
+        if float(event.event_time.ToMicroseconds()) / 1e6 > published:
+            break
+        events += 1
+        if event.event_type in kinds:
+            shape[kinds[event.event_type]] += 1
+        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            marker = event.marker_recorded_event_attributes.marker_name
+            shape["local_activities"] += marker == "core_local_activity"
+    return {**shape, "events": events}

@@ -31,6 +31,7 @@ from common import (
     dev_server,
     emit,
     free_port,
+    history_shape,
     machine,
     percentiles_ms,
     published_at,
@@ -63,6 +64,9 @@ RELEASE = ReleaseRequest(principal=Principal(name="bench", roles=["duty-officer"
 
 
 Sample = Callable[[int], Awaitable[float]]
+# Each workflow row's latest run, and the status that ends its timed part (None: its
+# completion), whose history shape goes in the result beside the times.
+LATEST_RUN: dict[str, tuple[str, str | None, str | None]] = {}
 
 
 @asynccontextmanager
@@ -70,10 +74,11 @@ async def bare(env: WorkflowEnvironment) -> AsyncIterator[dict[str, Sample]]:
     """The two bare baselines, on a worker built as ours is (no sandbox)."""
     queue = f"bench-{uuid.uuid4().hex[:8]}"
 
-    def run(workflow_name: str) -> Sample:
+    def run(workflow_name: str, row: str) -> Sample:
         async def sample(index: int) -> float:
             del index
             workflow_id = f"b-{uuid.uuid4().hex}"
+            LATEST_RUN[row] = (workflow_id, None, None)
             started = time.time()
             await env.client.execute_workflow(workflow_name, id=workflow_id, task_queue=queue)
             return await published_at(env.client, workflow_id) - started
@@ -88,8 +93,10 @@ async def bare(env: WorkflowEnvironment) -> AsyncIterator[dict[str, Sample]]:
         workflow_runner=UnsandboxedWorkflowRunner(),
     ):
         yield {
-            "bare_one_activity_workflow": run("BenchOneActivity"),
-            "bare_one_local_activity_workflow": run("BenchOneLocalActivity"),
+            "bare_one_activity_workflow": run("BenchOneActivity", "bare_one_activity_workflow"),
+            "bare_one_local_activity_workflow": run(
+                "BenchOneLocalActivity", "bare_one_local_activity_workflow"
+            ),
         }
 
 
@@ -131,6 +138,7 @@ async def containment(
     env: WorkflowEnvironment,
     settings: Settings,
     asset: str,
+    row: str,
     *,
     evidences: bool = True,
     lab: TrafficLab | None = None,
@@ -154,6 +162,9 @@ async def containment(
         response = await http.post("/v1/webhooks/generic", content=body, headers=headers)
         incident_id = response.json()["findings"][0]["incident_id"]
         status = await wait_for_status(env.client, incident_id)
+        # This run's id: the release below continues the incident as a new run.
+        run = (await env.client.get_workflow_handle(incident_id).describe()).run_id
+        LATEST_RUN[row] = (incident_id, "contained", run)
         view = await incidents.state(incident_id)
         if status == "failed" or not all(s.state.value == "verified" for s in view.steps):
             raise RuntimeError(f"{asset}: not every step verified: {view.escalations}")
@@ -191,7 +202,8 @@ async def with_network_lab(
             update={"lab_netns_prefix": prefix, "task_queue": f"{settings.task_queue}-nft"}
         )
         # A host quarantine: the workstation has no safe mode.
-        async with containment(env, nft_settings, "eng-ws-03", evidences=False) as sample:
+        row = "containment_nftables_quarantine"
+        async with containment(env, nft_settings, "eng-ws-03", row, evidences=False) as sample:
             yield sample
     finally:
         await network.stop()
@@ -226,7 +238,7 @@ async def main(n: int) -> None:
         )
         async with (
             bare(env) as baselines,
-            containment(env, settings, "tsc-0001", lab=lab) as modbus,
+            containment(env, settings, "tsc-0001", "containment_modbus", lab=lab) as modbus,
             with_network_lab(env, settings) as nft,
         ):
             rows: dict[str, Sample] = {
@@ -248,6 +260,12 @@ async def main(n: int) -> None:
         }
         if isinstance(nft, str):
             result["containment_nftables_quarantine"] = nft
+        # Round trips behind the times: the containment's history up to `contained` against
+        # the bare workflow's up to its completion (the latest sample of each).
+        result["history_to_the_timed_event"] = {
+            name: await history_shape(env.client, workflow_id, status, run)
+            for name, (workflow_id, status, run) in LATEST_RUN.items()
+        }
         result["containment_p50_vs_bare_one_activity"] = round(
             result["containment_modbus"]["p50_ms"] / result["bare_one_activity_workflow"]["p50_ms"],
             2,
