@@ -70,15 +70,24 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def temporal_server_pid(parent: int) -> int | None:
-    """The dev server a process started (`temporal server start-dev`), if any."""
+def temporal_server_pid(parent: int, metrics_port: int | None = None) -> int | None:
+    """The dev server a process started (`temporal server start-dev`); with several, the
+    one serving its counters on `metrics_port`."""
     for child in children(parent):
         try:
             command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"start-dev" in command and any(part.endswith(b"temporal") for part in command):
+        if b"start-dev" not in command or not any(p.endswith(b"temporal") for p in command):
+            continue
+        if metrics_port is None or _flag(command, b"--metrics-port") == str(metrics_port):
             return child
+    return None
+
+
+def _flag(command: list[bytes], name: bytes) -> str | None:
+    if name in command and command.index(name) + 1 < len(command):
+        return command[command.index(name) + 1].decode()
     return None
 
 

@@ -195,7 +195,7 @@ async def main(levels: list[int], contain_samples: int, approvals: int) -> None:
     # The labs run in this process: its CPU is the controllers' and the RTU's as well.
     processes = named(
         [
-            ("temporal_server", temporal_server_pid(os.getpid())),
+            ("temporal_server", temporal_server_pid(os.getpid(), metrics_port)),
             ("worker", worker.pid),
             ("bench_and_labs", os.getpid()),
         ]

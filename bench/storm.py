@@ -201,7 +201,7 @@ async def separate() -> AsyncIterator[Target]:
     try:
         await wait_ready(f"http://127.0.0.1:{api_port}")
         worker, api = (p.pid for p in processes)
-        server = named([("temporal_server", temporal_server_pid(os.getpid()))])
+        server = named([("temporal_server", temporal_server_pid(os.getpid(), metrics_port))])
         yield Target(
             env.client,
             api_port,

@@ -15,10 +15,11 @@ import uuid
 from pathlib import Path
 
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from common import dev_server, free_port
-from costs import Costs, cores_needed, cpu_seconds, named, temporal_server_pid
+from costs import Costs, children, cores_needed, cpu_seconds, named, temporal_server_pid
 
 SIGNALS = 40
 
@@ -53,12 +54,17 @@ def test_a_busy_process_shows_its_cpu_and_a_gone_one_shows_none() -> None:
         burner.wait()
 
 
-async def test_a_window_counts_its_own_signal_with_starts_once_each() -> None:
+async def test_a_window_counts_its_own_signal_with_starts_once_each(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    # The suite's dev server is this process's child too: the window must find its own.
+    assert temporal_env.client is not None
     metrics_port = free_port()
     env = await dev_server(metrics_port)
     try:
-        server = temporal_server_pid(os.getpid())
+        server = temporal_server_pid(os.getpid(), metrics_port)
         assert server is not None, "the dev server this test started is not a child of it"
+        assert len(dev_servers()) >= 2, "the suite's dev server should be running beside it"
         costs = Costs(
             named([("temporal_server", server), ("client", os.getpid())]),
             f"http://127.0.0.1:{metrics_port}/metrics",
@@ -85,6 +91,15 @@ async def test_a_window_counts_its_own_signal_with_starts_once_each() -> None:
     cpu = result["cpu_ms_per_unit"]
     assert cpu["temporal_server"] > 0 and cpu["client"] > 0
     assert abs(result["cpu_ms_per_unit_total"] - sum(cpu.values())) < 0.01
+
+
+def dev_servers() -> list[int]:
+    """Every dev server this process started."""
+    return [
+        child
+        for child in children(os.getpid())
+        if b"start-dev" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
 
 
 def test_cores_needed_is_cost_times_rate() -> None:
