@@ -89,22 +89,51 @@ async def wait_ready(api: str, timeout_s: float = 60.0) -> None:
     raise RuntimeError(f"{api} never became ready")
 
 
-async def wait_for_status(client: Any, incident_id: str, *, poll_s: float = 0.02) -> str:
+async def wait_for_status(
+    client: Any, incident_id: str, *, poll_s: float = 0.02
+) -> tuple[str, str]:
     """Wait until the incident's run publishes `contained` or `failed` in its search
-    attributes, and return which. Read with DescribeWorkflowExecution: the server answers
-    it from the run's own state, so polling it does not touch the worker. This only says
-    when to look: the time itself comes from the run's history (`published_at`), so the
-    poll can be slow enough not to load the server the run is racing on."""
+    attributes, and return which, with that run's id. Read with DescribeWorkflowExecution:
+    the server answers it from the run's own state, so polling it does not touch the
+    worker. This only says when to look: the time itself comes from the run's history
+    (`published_at`), so the poll can be slow enough not to load the server the run is
+    racing on."""
     import asyncio  # noqa: PLC0415 - the benches without Temporal stay light
 
     from workflows.visibility import STATUS  # noqa: PLC0415
 
     handle = client.get_workflow_handle(incident_id)
     while True:
-        status = (await handle.describe()).typed_search_attributes.get(STATUS)
+        description = await handle.describe()
+        status = description.typed_search_attributes.get(STATUS)
         if status in ("contained", "failed"):
-            return str(status)
+            return str(status), str(description.run_id)
         await asyncio.sleep(poll_s)
+
+
+async def _history_to_publishing(
+    client: Any, workflow_id: str, status: str | None, run_id: str | None
+) -> list[Any]:
+    """The run's history up to and including the event publishing `status` (its
+    search-attribute upsert) or, with no status, its completion."""
+    import json  # noqa: PLC0415
+
+    from temporalio.api.enums.v1 import EventType  # noqa: PLC0415
+
+    from workflows.visibility import STATUS  # noqa: PLC0415
+
+    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+    events = list(history.events)
+    for index, event in enumerate(events):
+        if status is None and event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+            return events[: index + 1]
+        if event.event_type != EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            continue
+        fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+        published = fields.indexed_fields.get(STATUS.name)
+        if published is not None and json.loads(published.data) == status:
+            return events[: index + 1]
+    raise RuntimeError(f"{workflow_id}: no event publishing {status or 'completion'}")
 
 
 async def published_at(
@@ -117,23 +146,8 @@ async def published_at(
     such an event. Measuring ours by polling for it from the client (2 ms DescribeWorkflow
     polls, sessions 7-8) put that load on the dev server while it ran the very workflow
     being timed; a bare baseline waits on its result and paid nothing of the kind."""
-    import json  # noqa: PLC0415
-
-    from temporalio.api.enums.v1 import EventType  # noqa: PLC0415
-
-    from workflows.visibility import STATUS  # noqa: PLC0415
-
-    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-    for event in history.events:
-        if status is None and event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
-            return float(event.event_time.ToMicroseconds()) / 1e6
-        if event.event_type != EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
-            continue
-        fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
-        published = fields.indexed_fields.get(STATUS.name)
-        if published is not None and json.loads(published.data) == status:
-            return float(event.event_time.ToMicroseconds()) / 1e6
-    raise RuntimeError(f"{workflow_id}: no event publishing {status or 'completion'}")
+    events = await _history_to_publishing(client, workflow_id, status, run_id)
+    return float(events[-1].event_time.ToMicroseconds()) / 1e6
 
 
 async def history_shape(
@@ -145,22 +159,17 @@ async def history_shape(
     a local activity runs inside a workflow task and is recorded as a marker."""
     from temporalio.api.enums.v1 import EventType  # noqa: PLC0415
 
-    published = await published_at(client, workflow_id, status, run_id)
     kinds = {
         EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: "workflow_tasks",
         EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "activities",
         EventType.EVENT_TYPE_TIMER_STARTED: "timers",
     }
     shape = {"workflow_tasks": 0, "activities": 0, "local_activities": 0, "timers": 0}
-    events = 0
-    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-    for event in history.events:
-        if float(event.event_time.ToMicroseconds()) / 1e6 > published:
-            break
-        events += 1
+    events = await _history_to_publishing(client, workflow_id, status, run_id)
+    for event in events:
         if event.event_type in kinds:
             shape[kinds[event.event_type]] += 1
         elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
             marker = event.marker_recorded_event_attributes.marker_name
             shape["local_activities"] += marker == "core_local_activity"
-    return {**shape, "events": events}
+    return {**shape, "events": len(events)}

@@ -71,9 +71,10 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def temporal_server_pid(parent: int, metrics_port: int | None = None) -> int | None:
-    """The dev server a process started (`temporal server start-dev`); with several, the
-    one serving its counters on `metrics_port`."""
+def temporal_server_pids(parent: int, metrics_port: int | None = None) -> list[int]:
+    """The dev servers a process started (`temporal server start-dev`); with
+    `metrics_port`, only the one serving its counters there."""
+    found = []
     for child in children(parent):
         try:
             command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
@@ -82,14 +83,19 @@ def temporal_server_pid(parent: int, metrics_port: int | None = None) -> int | N
         if b"start-dev" not in command or not any(p.endswith(b"temporal") for p in command):
             continue
         if metrics_port is None or _flag(command, b"--metrics-port") == str(metrics_port):
-            return child
-    return None
+            found.append(child)
+    return found
+
+
+def temporal_server_pid(parent: int, metrics_port: int | None = None) -> int | None:
+    """The first of `temporal_server_pids`, if any."""
+    return next(iter(temporal_server_pids(parent, metrics_port)), None)
 
 
 def _flag(command: list[bytes], name: bytes) -> str | None:
-    if name in command and command.index(name) + 1 < len(command):
-        return command[command.index(name) + 1].decode()
-    return None
+    """The value after `name` in a command line, if it is there."""
+    place = command.index(name) + 1 if name in command else len(command)
+    return command[place].decode() if place < len(command) else None
 
 
 def server_counts(metrics_url: str) -> dict[str, float]:
@@ -119,7 +125,6 @@ class Costs:
 
     processes: Mapping[str, int]  # name -> pid
     metrics_url: str | None = None
-    cpus: int = field(default_factory=lambda: os.cpu_count() or 1)
     _cpu: dict[str, float] = field(default_factory=dict)
     _counts: dict[str, float] = field(default_factory=dict)
     _started: float = 0.0

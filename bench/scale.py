@@ -207,13 +207,14 @@ async def main(levels: list[int], contain_samples: int, approvals: int) -> None:
         waiting: list[str] = []
         for level in levels:
             print(f"# opening incidents up to {level} awaiting approval", file=sys.stderr)
-            costs = Costs(processes, metrics_url)
-            await costs.start()
             opening = level - len(waiting)
+            costs = Costs(processes, metrics_url) if opening else None
+            if costs is not None:
+                await costs.start()
             started = time.perf_counter()
             waiting += await open_waiting(env.client, settings, len(waiting), level)
             opened_s = time.perf_counter() - started
-            open_costs = await costs.stop(opening) if opening else None
+            open_costs = await costs.stop(opening) if costs is not None else None
             print(f"# measuring time-to-contain with {level} waiting", file=sys.stderr)
             ttc = percentiles_ms(await time_to_contain(env.client, settings, contain_samples))
             rows.append(

@@ -293,7 +293,7 @@ async def storm(target: Target, name: str, n: int, entities: int, clients: int) 
     # Charged until every finding is in its workflow: the worker's share comes late.
     storm_cost = await storm_costs.stop(len(accepted))
     carried, signals = await signals_so_far(target.api_port)
-    bare_after = await bare_signal_with_start(target.client, min(n, 5000), entities, clients)
+    bare_after = await bare_signal_with_start(target.client, bare_n, entities, clients)
     bare_rate = (bare_before + bare_after) / 2
     rate = len(accepted) / elapsed
     return {

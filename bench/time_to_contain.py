@@ -161,14 +161,13 @@ async def containment(
         started = time.time()
         response = await http.post("/v1/webhooks/generic", content=body, headers=headers)
         incident_id = response.json()["findings"][0]["incident_id"]
-        status = await wait_for_status(env.client, incident_id)
         # This run's id: the release below continues the incident as a new run.
-        run = (await env.client.get_workflow_handle(incident_id).describe()).run_id
+        status, run = await wait_for_status(env.client, incident_id)
         LATEST_RUN[row] = (incident_id, "contained", run)
         view = await incidents.state(incident_id)
         if status == "failed" or not all(s.state.value == "verified" for s in view.steps):
             raise RuntimeError(f"{asset}: not every step verified: {view.escalations}")
-        took = await published_at(env.client, incident_id, "contained") - started
+        took = await published_at(env.client, incident_id, "contained", run) - started
         writes_before = lab.write_count(1) if lab is not None else 0
         # Released, not terminated: the city's blast-radius ledger must see it end,
         # and the rollback puts the target back for the next sample.

@@ -19,7 +19,14 @@ from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from common import dev_server, free_port
-from costs import Costs, children, cores_needed, cpu_seconds, named, temporal_server_pid
+from costs import (
+    Costs,
+    cores_needed,
+    cpu_seconds,
+    named,
+    temporal_server_pid,
+    temporal_server_pids,
+)
 
 SIGNALS = 40
 
@@ -64,7 +71,8 @@ async def test_a_window_counts_its_own_signal_with_starts_once_each(
     try:
         server = temporal_server_pid(os.getpid(), metrics_port)
         assert server is not None, "the dev server this test started is not a child of it"
-        assert len(dev_servers()) >= 2, "the suite's dev server should be running beside it"
+        beside = temporal_server_pids(os.getpid())
+        assert len(beside) >= 2, "the suite's dev server should be running beside it"
         costs = Costs(
             named([("temporal_server", server), ("client", os.getpid())]),
             f"http://127.0.0.1:{metrics_port}/metrics",
@@ -91,15 +99,6 @@ async def test_a_window_counts_its_own_signal_with_starts_once_each(
     cpu = result["cpu_ms_per_unit"]
     assert cpu["temporal_server"] > 0 and cpu["client"] > 0
     assert abs(result["cpu_ms_per_unit_total"] - sum(cpu.values())) < 0.01
-
-
-def dev_servers() -> list[int]:
-    """Every dev server this process started."""
-    return [
-        child
-        for child in children(os.getpid())
-        if b"start-dev" in Path(f"/proc/{child}/cmdline").read_bytes()
-    ]
 
 
 def test_cores_needed_is_cost_times_rate() -> None:
