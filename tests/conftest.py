@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator, Generator, Iterator
 
 import pytest
 from grant_signing import signing_client
+from hang_report import arm
 from pgserver import postgres_cluster
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -34,6 +36,15 @@ def pytest_runtest_makereport(
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true, where every real dependency must exist: {reason}"
     return report
+
+
+@pytest.fixture(autouse=True)
+async def report_a_hang(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Before pytest-timeout fails a hung async test, print where its awaits wait."""
+    handle = arm(request.node, asyncio.get_running_loop())
+    yield
+    if handle is not None:
+        handle.cancel()
 
 
 def free_port() -> int:
