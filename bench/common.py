@@ -62,12 +62,21 @@ async def dev_server(metrics_port: int | None = None) -> Any:
     from orchestrator.temporal.client import temporal_binary  # noqa: PLC0415
     from workflows.visibility import KEYS  # noqa: PLC0415
 
-    return await WorkflowEnvironment.start_local(
-        search_attributes=KEYS,
-        dev_server_existing_path=str(temporal_binary()),
-        data_converter=pydantic_data_converter,
-        dev_server_extra_args=["--metrics-port", str(metrics_port)] if metrics_port else [],
-    )
+    # The server inherits this process's stdout and prints its banner there; stdout is
+    # the bench's one JSON object, so the server gets stderr instead.
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        return await WorkflowEnvironment.start_local(
+            search_attributes=KEYS,
+            dev_server_existing_path=str(temporal_binary()),
+            data_converter=pydantic_data_converter,
+            dev_server_extra_args=["--metrics-port", str(metrics_port)] if metrics_port else [],
+        )
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 async def wait_ready(api: str, timeout_s: float = 60.0) -> None:

@@ -49,6 +49,7 @@ from orchestrator.lab.network import CityNetwork
 from orchestrator.lab.network import unavailable as network_unavailable
 from orchestrator.lab.traffic import TrafficLab
 from orchestrator.responders.grants import approval_key, granted
+from orchestrator.runtime import freeze_heap
 from orchestrator.temporal.city import TemporalCity
 from orchestrator.temporal.incidents import IncidentClient
 from orchestrator.wiring.inventory import Inventory
@@ -247,6 +248,9 @@ async def main(n: int) -> None:
             }
             if not isinstance(nft, str):
                 rows["containment_nftables_quarantine"] = nft
+            # As `bulkhead worker` and `bulkhead up` do once they are built (run_parts):
+            # a full collection then walks only what serving made, not every module.
+            freeze_heap()
             await interleaved(rows, max(3, n // 20))  # warm-up, not kept
             samples = await interleaved(rows, n)
         result: dict[str, Any] = {
