@@ -146,17 +146,51 @@ async def _history_to_publishing(
 
 
 async def published_at(
-    client: Any, workflow_id: str, status: str | None = None, run_id: str | None = None
-) -> float:
-    """When the server recorded the run publishing `status` (its search-attribute upsert),
-    or, with no status, completing; as a Unix time from the server's clock (this host's).
+    client: Any,
+    workflow_id: str,
+    status: str | None = None,
+    run_id: str | None = None,
+    *,
+    since: float,
+) -> tuple[float, list[tuple[str, float]]]:
+    """How long after `since` (a Unix time) the server recorded the run publishing
+    `status` (its search-attribute upsert) or, with no status, completing; with each
+    event up to it and its time after `since`, from the server's clock (this host's).
 
     Time-to-contain and the bare baselines are both measured from the client's send to
     such an event. Measuring ours by polling for it from the client (2 ms DescribeWorkflow
     polls, sessions 7-8) put that load on the dev server while it ran the very workflow
     being timed; a bare baseline waits on its result and paid nothing of the kind."""
     events = await _history_to_publishing(client, workflow_id, status, run_id)
-    return float(events[-1].event_time.ToMicroseconds()) / 1e6
+    timeline = [(event_label(e), e.event_time.ToMicroseconds() / 1e6 - since) for e in events]
+    return timeline[-1][1], timeline
+
+
+def event_label(event: Any) -> str:
+    """An event's type, with the marker or activity it names ("MARKER_RECORDED:…")."""
+    from temporalio.api.enums.v1 import EventType  # noqa: PLC0415
+
+    label = str(EventType.Name(event.event_type)).removeprefix("EVENT_TYPE_")
+    if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+        return f"{label}:{event.marker_recorded_event_attributes.marker_name}"
+    if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        return f"{label}:{event.activity_task_scheduled_event_attributes.activity_type.name}"
+    return label
+
+
+def median_timeline(timelines: list[list[tuple[str, float]]]) -> dict[str, Any]:
+    """The events of the runs that went the most common way, each at its median time
+    (ms after the send): where a row's time goes, round trip by round trip."""
+    if not timelines:
+        return {}
+    shapes = [tuple(label for label, _ in timeline) for timeline in timelines]
+    shape = max(set(shapes), key=shapes.count)
+    alike = [t for t, s in zip(timelines, shapes, strict=True) if s == shape]
+    events = [
+        [label, round(statistics.median(t[i][1] for t in alike) * 1000, 1)]
+        for i, label in enumerate(shape)
+    ]
+    return {"runs": len(alike), "of": len(timelines), "events_ms": events}
 
 
 async def history_shape(

@@ -33,6 +33,7 @@ from common import (
     free_port,
     history_shape,
     machine,
+    median_timeline,
     percentiles_ms,
     published_at,
     wait_for_status,
@@ -68,6 +69,8 @@ Sample = Callable[[int], Awaitable[float]]
 # Each workflow row's latest run, and the status that ends its timed part (None: its
 # completion), whose history shape goes in the result beside the times.
 LATEST_RUN: dict[str, tuple[str, str | None, str | None]] = {}
+# Each workflow row's timed samples: every event up to the timed one, seconds after the send.
+TIMELINES: dict[str, list[list[tuple[str, float]]]] = {}
 
 
 @asynccontextmanager
@@ -82,7 +85,9 @@ async def bare(env: WorkflowEnvironment) -> AsyncIterator[dict[str, Sample]]:
             LATEST_RUN[row] = (workflow_id, None, None)
             started = time.time()
             await env.client.execute_workflow(workflow_name, id=workflow_id, task_queue=queue)
-            return await published_at(env.client, workflow_id) - started
+            took, timeline = await published_at(env.client, workflow_id, since=started)
+            TIMELINES.setdefault(row, []).append(timeline)
+            return took
 
         return sample
 
@@ -168,7 +173,10 @@ async def containment(
         view = await incidents.state(incident_id)
         if status == "failed" or not all(s.state.value == "verified" for s in view.steps):
             raise RuntimeError(f"{asset}: not every step verified: {view.escalations}")
-        took = await published_at(env.client, incident_id, "contained", run) - started
+        took, timeline = await published_at(
+            env.client, incident_id, "contained", run, since=started
+        )
+        TIMELINES.setdefault(row, []).append(timeline)
         writes_before = lab.write_count(1) if lab is not None else 0
         # Released, not terminated: the city's blast-radius ledger must see it end,
         # and the rollback puts the target back for the next sample.
@@ -252,6 +260,7 @@ async def main(n: int) -> None:
             # a full collection then walks only what serving made, not every module.
             freeze_heap()
             await interleaved(rows, max(3, n // 20))  # warm-up, not kept
+            TIMELINES.clear()
             samples = await interleaved(rows, n)
         result: dict[str, Any] = {
             "bench": "time_to_contain",
@@ -269,6 +278,9 @@ async def main(n: int) -> None:
             name: await history_shape(env.client, workflow_id, status, run)
             for name, (workflow_id, status, run) in LATEST_RUN.items()
         }
+        # And when each of those events happened, median ms after the send: where the
+        # difference between the rows is spent (docs/PERFORMANCE.md, session 12).
+        result["timeline_ms"] = {name: median_timeline(t) for name, t in TIMELINES.items()}
         result["containment_p50_vs_bare_one_activity"] = round(
             result["containment_modbus"]["p50_ms"] / result["bare_one_activity_workflow"]["p50_ms"],
             2,
