@@ -18,7 +18,7 @@ SHARE_OF_TIMEOUT = 0.8  # early enough that the loop still runs when the report 
 MAX_DEPTH = 40
 
 
-def test_timeout_s(item: pytest.Item) -> float:
+def timeout_of(item: pytest.Item) -> float:
     marker = item.get_closest_marker("timeout")
     if marker is not None and marker.args:
         return float(marker.args[0])
@@ -50,7 +50,7 @@ def loop_tasks_report(loop: asyncio.AbstractEventLoop) -> str:
 
 
 def arm(item: pytest.Item, loop: asyncio.AbstractEventLoop) -> asyncio.TimerHandle | None:
-    timeout = test_timeout_s(item)
+    timeout = timeout_of(item)
     if timeout <= 0:
         return None
 
