@@ -8,6 +8,7 @@ import socket
 from collections.abc import AsyncIterator, Generator, Iterator
 
 import pytest
+import pytest_asyncio
 from grant_signing import signing_client
 from hang_report import arm
 from pgserver import postgres_cluster
@@ -38,7 +39,8 @@ def pytest_runtest_makereport(
     return report
 
 
-@pytest.fixture(autouse=True)
+# pytest_asyncio's own decorator: conftest is also loaded by pytester projects in strict mode.
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
 async def report_a_hang(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Before pytest-timeout fails a hung async test, print where its awaits wait."""
     handle = arm(request.node, asyncio.get_running_loop())
