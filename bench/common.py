@@ -9,6 +9,7 @@ import socket
 import statistics
 import subprocess
 import sys
+from collections import Counter
 from typing import Any
 
 
@@ -105,7 +106,7 @@ async def wait_for_status(
     attributes, and return which, with that run's id. Read with DescribeWorkflowExecution:
     the server answers it from the run's own state, so polling it does not touch the
     worker. This only says when to look: the time itself comes from the run's history
-    (`published_at`), so the poll can be slow enough not to load the server the run is
+    (`published_after`), so the poll can be slow enough not to load the server the run is
     racing on."""
     import asyncio  # noqa: PLC0415 - the benches without Temporal stay light
 
@@ -145,7 +146,7 @@ async def _history_to_publishing(
     raise RuntimeError(f"{workflow_id}: no event publishing {status or 'completion'}")
 
 
-async def published_at(
+async def published_after(
     client: Any,
     workflow_id: str,
     status: str | None = None,
@@ -184,7 +185,7 @@ def median_timeline(timelines: list[list[tuple[str, float]]]) -> dict[str, Any]:
     if not timelines:
         return {}
     shapes = [tuple(label for label, _ in timeline) for timeline in timelines]
-    shape = max(set(shapes), key=shapes.count)
+    shape = Counter(shapes).most_common(1)[0][0]  # ties: the shape seen first
     alike = [t for t, s in zip(timelines, shapes, strict=True) if s == shape]
     events = [
         [label, round(statistics.median(t[i][1] for t in alike) * 1000, 1)]

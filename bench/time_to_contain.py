@@ -35,7 +35,7 @@ from common import (
     machine,
     median_timeline,
     percentiles_ms,
-    published_at,
+    published_after,
     wait_for_status,
 )
 
@@ -85,7 +85,7 @@ async def bare(env: WorkflowEnvironment) -> AsyncIterator[dict[str, Sample]]:
             LATEST_RUN[row] = (workflow_id, None, None)
             started = time.time()
             await env.client.execute_workflow(workflow_name, id=workflow_id, task_queue=queue)
-            took, timeline = await published_at(env.client, workflow_id, since=started)
+            took, timeline = await published_after(env.client, workflow_id, since=started)
             TIMELINES.setdefault(row, []).append(timeline)
             return took
 
@@ -173,7 +173,7 @@ async def containment(
         view = await incidents.state(incident_id)
         if status == "failed" or not all(s.state.value == "verified" for s in view.steps):
             raise RuntimeError(f"{asset}: not every step verified: {view.escalations}")
-        took, timeline = await published_at(
+        took, timeline = await published_after(
             env.client, incident_id, "contained", run, since=started
         )
         TIMELINES.setdefault(row, []).append(timeline)
