@@ -130,19 +130,21 @@ def record(pid: int, seconds: float, frequency: int) -> str:
 
 def running_server() -> int:
     """The newest `temporal server start-dev` process on this machine."""
-    found = []
+    found: list[tuple[int, int]] = []  # (start time in clock ticks after boot, pid)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             command = (entry / "cmdline").read_bytes().split(b"\0")
+            stat = (entry / "stat").read_text()
         except OSError:
-            continue
+            continue  # gone meanwhile
         if b"start-dev" in command and command[0].endswith(b"temporal"):
-            found.append(int(entry.name))
+            # proc(5): starttime is field 22; the fields after the command's ")" start at 3.
+            found.append((int(stat.rpartition(")")[2].split()[19]), int(entry.name)))
     if not found:
         raise SystemExit("no `temporal server start-dev` is running: start a bench first")
-    return max(found)
+    return max(found)[1]
 
 
 def main(pid: int | None, seconds: float, frequency: int, top: int) -> None:

