@@ -182,7 +182,9 @@ ROUTE: dict[str, Any] = {
             },
         },
         400: problem_doc(
-            400, "Malformed body", "body is not valid JSON: Expecting value at line 1 column 1"
+            400,
+            "Malformed body, or a delivery id (webhook-id, idempotency-key) over 256 characters",
+            "body is not valid JSON: Expecting value at line 1 column 1",
         ),
         401: problem_doc(
             401,

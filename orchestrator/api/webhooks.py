@@ -246,6 +246,9 @@ async def _receive(source: str, request: Request, context: ApiContext) -> tuple[
     body = await read_limited(request, context.settings.max_body_bytes)
     ndjson = _media_type(request, connector)
     delivery_id = _authenticate(request, context, source, config, body)
+    if (overlong := sources.overlong_delivery_id(request.headers)) is not None:
+        _log_rejection(source, 400, overlong)
+        raise Problem(400, overlong, slug="invalid-header")
     limits = payload.Limits(
         max_depth=context.settings.webhook_max_depth,
         max_array_items=context.settings.webhook_max_array_items,

@@ -138,6 +138,20 @@ def authenticate(
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+def overlong_delivery_id(headers: Mapping[str, str]) -> str | None:
+    """Why a delivery-id header (`webhook-id`, `idempotency-key`) cannot be taken, or None.
+
+    Ids are remembered (the duplicate cache, the workflow's state), so the API caps them
+    as its OpenAPI document says. A longer one is refused, whatever the source's scheme
+    reads: taking the body's digest in its place would answer 202 to a request the sender
+    meant to be told about."""
+    for name in ("webhook-id", "idempotency-key"):
+        value = headers.get(name)
+        if value is not None and len(value) > webhooks.MAX_ID_CHARS:
+            return f"header {name} is {len(value)} characters; at most {webhooks.MAX_ID_CHARS}"
+    return None
+
+
 _CHALLENGE = 'Bearer realm="bulkhead-webhooks"'
 
 

@@ -73,6 +73,39 @@ async def test_url_token_source_reads_the_query_token(temporal_client: Client):
     await terminate(temporal_client, right.json()["findings"][0]["incident_id"])
 
 
+async def test_a_delivery_id_longer_than_documented_is_refused_not_replaced(
+    temporal_client: Client,
+):
+    """The OpenAPI document caps `webhook-id` and `idempotency-key` at 256 characters. A
+    longer one is a 400 naming the header, on a signed source (where the signature names
+    the delivery) as on a bearer one (where the body's digest would otherwise stand in):
+    a 202 would tell the sender its id was taken. At the cap, the request goes through."""
+    settings = mixed_auth_settings()
+    secret = settings.webhook_secret.get_secret_value()
+    body = sample_path("generic").read_bytes()
+    falco = sample_path("falco").read_bytes()
+    bearer = {"content-type": "application/json", "authorization": f"Bearer {TOKENS['falco']}"}
+    async with api_client(temporal_client, settings, None) as http:
+        signed_long = await http.post(
+            "/v1/webhooks/generic",
+            content=body,
+            headers={**signed(body, secret), "idempotency-key": "k" * 257},
+        )
+        bearer_long = await http.post(
+            "/v1/webhooks/falco", content=falco, headers={**bearer, "webhook-id": "w" * 257}
+        )
+        at_cap = await http.post(
+            "/v1/webhooks/falco", content=falco, headers={**bearer, "webhook-id": "w" * 256}
+        )
+    for refused, header in ((signed_long, "idempotency-key"), (bearer_long, "webhook-id")):
+        assert refused.status_code == 400, refused.text
+        assert refused.headers["content-type"] == PROBLEM
+        assert refused.json()["detail"] == f"header {header} is 257 characters; at most 256"
+    assert at_cap.status_code == 202, at_cap.text
+    for finding in at_cap.json()["findings"]:
+        await terminate(temporal_client, finding["incident_id"])
+
+
 @pytest.mark.parametrize(("networks", "status"), [(["10.0.0.0/8"], 403), (["127.0.0.0/8"], 422)])
 async def test_ip_allowlist_is_checked_before_anything_else(
     temporal_client: Client, networks, status
