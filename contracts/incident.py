@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contracts.adapter import Plan, Receipt
+from contracts.adapter import Plan, Receipt, StepCommand
 from contracts.decision import Decision, OnDrift
 from contracts.findings import Finding
 
@@ -272,6 +272,21 @@ class RenewLeaseRequest(_Model):
 
     receipt: Receipt
     expires_at: str  # ISO 8601, timezone-aware: the lease's new end
+
+
+class PlanRecording(_Model):
+    """What the PLAN_RECORDED activity plans, and the token its plan is recorded under:
+    one per execution of a step in a run (a re-apply after drift plans again)."""
+
+    command: StepCommand
+    token: str
+
+
+class RecordedPlan(_Model):
+    """A step's plan, signalled to its own workflow run before apply can change the target."""
+
+    token: str
+    plan: Plan
 
 
 class ReleaseRequest(_Model):

@@ -14,6 +14,9 @@ class Activity(StrEnum):
 
     DECIDE = "decide"
     PLAN = "plan_step"
+    # `plan_step` as a local activity that records its plan in history before it returns
+    # (a signal to its own workflow run): workflows/execution.py, `_plan`.
+    PLAN_RECORDED = "plan_step_recorded"
     APPLY = "apply_step"
     VERIFY = "verify_step"
     ROLLBACK = "rollback_step"
@@ -27,6 +30,7 @@ class IncidentSignal(StrEnum):
     FINDING = "finding"
     FINDINGS = "findings"  # a list of FindingEnvelope, for one incident, in arrival order
     RECHECK = "recheck"
+    PLAN_RECORDED = "plan_recorded"  # a RecordedPlan, from the PLAN_RECORDED activity
 
 
 class IncidentUpdate(StrEnum):

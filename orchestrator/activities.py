@@ -22,8 +22,15 @@ from adapters.base import Adapter, PermanentAdapterError, RenewsLease, Transient
 from contracts.adapter import Plan, Receipt, StepCommand, Verification
 from contracts.city import CityView
 from contracts.decision import DecideRequest, Decision
-from contracts.incident import AuditBatch, GuardReport, GuardRequest, RenewLeaseRequest
-from contracts.names import Activity, ErrorType
+from contracts.incident import (
+    AuditBatch,
+    GuardReport,
+    GuardRequest,
+    PlanRecording,
+    RecordedPlan,
+    RenewLeaseRequest,
+)
+from contracts.names import Activity, ErrorType, IncidentSignal
 from orchestrator.audit.metrics import WorkerMetrics
 from orchestrator.audit.sink import AuditSink
 from orchestrator.guard import ServiceGuard, Unguarded
@@ -123,6 +130,27 @@ class ContainmentActivities:
         with self._calling(command.adapter, command.incident_id, command.step_id, "plan"):
             return await self._adapter(command.adapter).plan(command)
 
+    @activity.defn(name=Activity.PLAN_RECORDED)
+    async def plan_step_recorded(self, request: PlanRecording) -> Plan:
+        """`plan_step`, run as a local activity, whose plan is in the workflow's history
+        before it returns: a signal to its own run, which Temporal persists on receipt.
+
+        A local activity's result is durable only when its workflow task completes. If the
+        worker dies after apply changed the target and before that, the task runs again;
+        the signal is then in the history it replays, and the workflow restores what the
+        target held before, not the changed state a new plan would read."""
+        info = activity.info()
+        if info.workflow_id is None:
+            raise ApplicationError(
+                "plan_step_recorded records a plan in its workflow: it runs only in one",
+                type=ErrorType.PERMANENT_ADAPTER,
+                non_retryable=True,
+            )
+        plan = await self.plan_step(request.command)
+        run = activity.client().get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
+        await run.signal(IncidentSignal.PLAN_RECORDED, RecordedPlan(token=request.token, plan=plan))
+        return plan
+
     @activity.defn(name=Activity.APPLY)
     async def apply_step(self, command: StepCommand) -> Receipt:
         with self._calling(command.adapter, command.incident_id, command.step_id, "apply"):
@@ -190,6 +218,7 @@ class ContainmentActivities:
         return [
             self.decide,
             self.plan_step,
+            self.plan_step_recorded,
             self.apply_step,
             self.verify_step,
             self.rollback_step,

@@ -24,15 +24,17 @@ with workflow.unsafe.imports_passed_through():
         AuditEntry,
         GuardReport,
         GuardRequest,
+        PlanRecording,
+        RecordedPlan,
         StepState,
         StepView,
     )
     from contracts.names import Activity, CitySignal, ErrorType
     from workflows.auditing import AuditTrail
 
-# Apply, verify and rollback on a fast target run as local activities: each regular
-# activity dispatch costs ~50 ms on the dev server. `plan` is the one regular activity
-# (see execute): the rollback intent it returns must be durable before apply.
+# Plan, apply, verify and rollback on a fast target run as local activities: a regular
+# activity costs a round trip through the server and another workflow task. `plan` was
+# the last regular one, and still is in runs from before PLAN_IN_TASK_PATCH (see _plan).
 STEP_CALL_TIMEOUT = timedelta(seconds=10)
 STEP_CALL_DEADLINE = timedelta(minutes=2)
 ADAPTER_RETRY = RetryPolicy(
@@ -46,6 +48,8 @@ ADAPTER_RETRY = RetryPolicy(
 GUARD_TIMEOUT = timedelta(seconds=15)
 # Histories recorded before the essential-service guard existed replay without its probes.
 GUARD_PATCH = "essential-service-guard"
+# Histories recorded before it plan each step in a regular activity (see _plan).
+PLAN_IN_TASK_PATCH = "plan-in-task"
 ResultT = TypeVar("ResultT")
 # How a failed activity surfaces in the workflow: a regular one as ActivityError, a local
 # one that failed for good as the ApplicationError itself, a timed-out one as a timeout.
@@ -81,6 +85,9 @@ class StepExecution(AuditTrail):
         # Whether this run probes essential services (set by the workflow's run, from its
         # patch: histories from before the guard replay without probes).
         self.guarded = False
+        self.plans_in_task = False  # set by the workflow's run, from PLAN_IN_TASK_PATCH
+        self.recorded_plans: dict[str, Plan] = {}  # token -> plan (see _plan)
+        self._plans = 0
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -90,18 +97,7 @@ class StepExecution(AuditTrail):
         command = self._command(step)
         guard_before = await self._probe_guard(step, "before")
         try:
-            # `plan` is a regular activity, not a local one: a local activity's result is
-            # durable only once the workflow task completes, so a crash between apply and
-            # that completion would replay `plan` against the already-changed target and
-            # record the wrong state to restore. A regular activity's result is in history
-            # before the workflow moves on to apply.
-            plan = await workflow.execute_activity(
-                Activity.PLAN,
-                command,
-                result_type=Plan,
-                start_to_close_timeout=STEP_CALL_TIMEOUT,
-                retry_policy=ADAPTER_RETRY,
-            )
+            plan = await self._plan(step, command)
             self._record_intent(step, plan, reapply=reapply)
             self.transition(step, StepState.APPLYING)
             receipt = await self._call(Activity.APPLY, command, Receipt)
@@ -125,6 +121,41 @@ class StepExecution(AuditTrail):
         self.transition(step, StepState.FAILED, error=step.error)
         self._escalate(f"step {step.id}: {step.error}")
         await self.roll_back(step, from_failure=True)
+
+    async def _plan(self, step: StepView, command: StepCommand) -> Plan:
+        """The step's plan, durable in history before apply can change the target: a crash
+        between apply and the end of the workflow task would otherwise run the task again,
+        plan against the changed target, and record the wrong state to restore.
+
+        Runs from before PLAN_IN_TASK_PATCH plan in a regular activity, whose result is in
+        history before the workflow goes on, at the cost of a round trip through the
+        server and a second workflow task. Runs with it plan in a local activity that
+        also signals the plan to this run (PLAN_RECORDED): containment then takes one
+        workflow task, and a task run again after a crash finds the plan in the signal it
+        replays (recorded_plans) instead of planning again (bench/time_to_contain.py)."""
+        if not self.plans_in_task:
+            planned: Plan = await workflow.execute_activity(
+                Activity.PLAN,
+                command,
+                result_type=Plan,
+                start_to_close_timeout=STEP_CALL_TIMEOUT,
+                retry_policy=ADAPTER_RETRY,
+            )
+            return planned
+        self._plans += 1
+        token = f"{step.id}#{self._plans}"
+        recorded = self.recorded_plans.get(token)
+        if recorded is not None:
+            return recorded
+        plan = await self._call(
+            Activity.PLAN_RECORDED, PlanRecording(command=command, token=token), Plan
+        )
+        # The signal of this plan arrives in a later task, and is then already known.
+        return self.recorded_plans.setdefault(token, plan)
+
+    def record_plan(self, recorded: RecordedPlan) -> None:
+        """The PLAN_RECORDED signal: the first plan under a token stands."""
+        self.recorded_plans.setdefault(recorded.token, recorded.plan)
 
     def _record_intent(self, step: StepView, plan: Plan, *, reapply: bool) -> None:
         """The rollback intent is durable before apply runs: an apply can land even when

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         IncidentParams,
         IncidentStatus,
         IncidentView,
+        RecordedPlan,
         ReleaseRequest,
         ReleaseStepRequest,
         StepState,
@@ -41,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.auditing import BATCH_PATCH
     from workflows.deciding import LIST_EARLY_PATCH, PREVIEW_PATCH
     from workflows.drift import DRIFT_PATCH, DriftChecks
-    from workflows.execution import GUARD_PATCH, StepExecution
+    from workflows.execution import GUARD_PATCH, PLAN_IN_TASK_PATCH, StepExecution
     from workflows.grants import GRANTS_PATCH, GrantGate
     from workflows.intake import BOUNDED_PATCH, Intake
     from workflows.listing import VISIBILITY_PATCH, Listing
@@ -66,8 +67,7 @@ class IncidentWorkflow:
         self._decisions: list[str] = list(carry.decisions) if carry else []
         self._steps: dict[str, StepView] = {s.id: s for s in carry.steps} if carry else {}
         self._escalations: list[str] = list(carry.escalations) if carry else []
-        # An escalation from a failure shows the incident failed; one from a missed
-        # approval deadline, escalated. Carries from before held failures only.
+        # Failed, not only escalated by a missed deadline (older carries held failures only).
         self._failing = bool(carry and carry.escalations and carry.failing is not False)
         self._release: ReleaseRequest | None = carry.release_requested if carry else None
         self._step_releases: dict[str, ReleaseStepRequest] = {}  # for the loop to undo
@@ -99,10 +99,9 @@ class IncidentWorkflow:
 
     @workflow.signal(name=IncidentSignal.FINDING)
     def finding(self, envelope: FindingEnvelope) -> None:
-        bounded = self._is_bounded()
         self._needs_decision = self._in.take(
             envelope,
-            bounded=bounded,
+            bounded=self._is_bounded(),
             # While this incident is being closed, the finding opens the next one (run).
             closing=self._release is not None,
             needs_decision=self._needs_decision,
@@ -110,23 +109,24 @@ class IncidentWorkflow:
 
     @workflow.signal(name=IncidentSignal.FINDINGS)
     def findings(self, envelopes: list[FindingEnvelope]) -> None:
-        """Several findings in one signal: the API coalesces those that arrive together
-        for one incident (orchestrator/ingest/coalescer.py), in the order they came."""
+        """Findings the API coalesced for one incident (ingest/coalescer.py), in order."""
         for envelope in envelopes:
             self.finding(envelope)
 
     @workflow.signal(name=IncidentSignal.RECHECK)
     def recheck(self, reason: str) -> None:
-        """Verify every held step's target now: a worker or the lab restarted, and a
-        restart is when a containment is most often undone unseen (wazuh#376)."""
+        """Verify every held step's target now: a restart undoes containment (wazuh#376)."""
         if not self._drift.enabled or self._released:
             return
         self._drift.recheck = True
         self._x.record("drift.recheck", reason=reason[:200])
 
+    @workflow.signal(name=IncidentSignal.PLAN_RECORDED)
+    def plan_recorded(self, recorded: RecordedPlan) -> None:
+        self._x.record_plan(recorded)  # sent by the step's own plan: StepExecution._plan
+
     def _is_bounded(self) -> bool:
-        """Whether this run keeps compact findings and digests of keys (a patch, decided
-        once per run: by its first finding, or by run() if no finding comes first)."""
+        """Whether this run keeps compact findings (a patch: first finding or run() decides)."""
         if self._bounded is None:
             self._bounded = versions.patched(BOUNDED_PATCH)
             if self._bounded:
@@ -149,7 +149,6 @@ class IncidentWorkflow:
 
     @workflow.query(name=STATE_QUERY)
     def state(self) -> IncidentView:
-        steps = list(self._steps.values())
         return IncidentView(
             incident_id=self._incident_id,
             status=self._status(),
@@ -162,7 +161,7 @@ class IncidentWorkflow:
             escalations=self._escalations,
             decision=self._decision,
             decisions=self._decisions,
-            steps=steps,
+            steps=list(self._steps.values()),
             audit=self._x.audit_tail,
             audit_total=self._x.audit_total,
             run=self._run,
@@ -318,6 +317,7 @@ class IncidentWorkflow:
         self._x.batched = versions.patched(BATCH_PATCH)
         self._listing.counts_wait = self._x.batched
         self._list_early = versions.patched(LIST_EARLY_PATCH)
+        self._x.plans_in_task = versions.patched(PLAN_IN_TASK_PATCH)
 
     async def _hand_over_released(self) -> None:
         """After a release: findings that came during it open the entity's next incident;

@@ -34,7 +34,7 @@ async def test_one_trace_spans_signal_workflow_and_activities(
     names = {span.name for span in spans}
     assert "SignalWithStartWorkflow:IncidentWorkflow" in names
     assert "RunWorkflow:IncidentWorkflow" in names
-    assert {"RunActivity:plan_step", "RunActivity:apply_step"} <= names, names
+    assert {"RunActivity:plan_step_recorded", "RunActivity:apply_step"} <= names, names
     start = next(s for s in spans if s.name == "SignalWithStartWorkflow:IncidentWorkflow")
     apply = next(s for s in spans if s.name == "RunActivity:apply_step")
     assert start.context is not None and apply.context is not None

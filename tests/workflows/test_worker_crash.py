@@ -1,9 +1,15 @@
 """Crash-proof: SIGKILL the worker process in the middle of a containment, start another,
-and count on the real controllers that every effect landed exactly once."""
+and count on the real controllers that every effect landed exactly once.
+
+The kill lands while apply writes, inside the containment's one workflow task, so the
+task's local activity results (the decision, the plans) are lost with the worker. The
+plans were signalled to the run before apply began (workflows/execution.py, `_plan`):
+the new worker must restore from them, not plan again against the changed controller."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -14,15 +20,18 @@ from pathlib import Path
 
 from conftest import free_port
 from harness import make_settings, wait_for
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from workflow_fakes import finding, send
 
 from contracts.incident import IncidentParams, StepState
+from contracts.names import Activity, IncidentSignal
 from orchestrator.lab.traffic import MODE_FLASH, TrafficLab
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 UNITS = {"tsc-0001": 1, "tsc-0002": 2}
+PLAN = IncidentSignal.PLAN_RECORDED
 
 
 def start_worker(env: WorkflowEnvironment, task_queue: str, lab: TrafficLab, state: Path):
@@ -75,6 +84,7 @@ async def test_sigkill_mid_apply_then_new_worker_applies_each_effect_once(
             timeout_s=60,
         )
         modes = {unit: await lab.read_mode(unit) for unit in UNITS.values()}
+        history = await temporal_client.get_workflow_handle(params.incident_id).fetch_history()
     finally:
         for process in (first, second):
             if process is not None and process.poll() is None:
@@ -85,3 +95,20 @@ async def test_sigkill_mid_apply_then_new_worker_applies_each_effect_once(
         assert lab.write_count(unit) == 1, f"unit {unit} written {lab.write_count(unit)} times"
         assert modes[unit] == MODE_FLASH
     assert {s.rollback_intent["mode"] for s in view.steps if s.rollback_intent} == {"normal"}
+    events = history.events
+    signalled = [
+        e for e in events if e.workflow_execution_signaled_event_attributes.signal_name == PLAN
+    ]
+    assert len(signalled) == len(UNITS), "one recorded plan per step, sent before apply"
+    assert not [e for e in events if local_activity(e) == Activity.PLAN_RECORDED], (
+        "the second worker planned again instead of restoring what the first recorded"
+    )
+
+
+def local_activity(event: HistoryEvent) -> str | None:
+    """The activity type of a local activity's marker (None for any other event)."""
+    marker = event.marker_recorded_event_attributes
+    if marker.marker_name != "core_local_activity":
+        return None
+    data = json.loads(marker.details["data"].payloads[0].data)
+    return str(data["activity_type"])
