@@ -30,11 +30,13 @@ with workflow.unsafe.imports_passed_through():
         StepView,
     )
     from contracts.names import Activity, CitySignal, ErrorType
+    from workflows import versions
     from workflows.auditing import AuditTrail
 
-# Plan, apply, verify and rollback on a fast target run as local activities: a regular
-# activity costs a round trip through the server and another workflow task. `plan` was
-# the last regular one, and still is in runs from before PLAN_IN_TASK_PATCH (see _plan).
+# Plan, apply, verify, rollback and the approvers' dry run run as local activities: a
+# regular activity costs a round trip through the server and another workflow task. Runs
+# from before PLAN_IN_TASK_PATCH and PREVIEW_IN_TASK_PATCH still plan and dry-run in
+# regular ones (see _plan and preview).
 STEP_CALL_TIMEOUT = timedelta(seconds=10)
 STEP_CALL_DEADLINE = timedelta(minutes=2)
 ADAPTER_RETRY = RetryPolicy(
@@ -50,6 +52,10 @@ GUARD_TIMEOUT = timedelta(seconds=15)
 GUARD_PATCH = "essential-service-guard"
 # Histories recorded before it plan each step in a regular activity (see _plan).
 PLAN_IN_TASK_PATCH = "plan-in-task"
+# Histories recorded before it dry-run a waiting step in a regular activity (see preview).
+PREVIEW_IN_TASK_PATCH = "preview-in-task"
+# A dry run is worth one retry; approvers can decide without it.
+PREVIEW_RETRY = RetryPolicy(maximum_attempts=2)
 ResultT = TypeVar("ResultT")
 # How a failed activity surfaces in the workflow: a regular one as ActivityError, a local
 # one that failed for good as the ApplicationError itself, a timed-out one as a timeout.
@@ -85,9 +91,16 @@ class StepExecution(AuditTrail):
         # Whether this run probes essential services (set by the workflow's run, from its
         # patch: histories from before the guard replay without probes).
         self.guarded = False
-        self.plans_in_task = False  # set by the workflow's run, from PLAN_IN_TASK_PATCH
+        # Set by decide_versions at the run's start, from their patches.
+        self.plans_in_task = False
+        self.previews_in_task = False
         self.recorded_plans: dict[str, Plan] = {}  # token -> plan (see _plan)
         self._plans = 0
+
+    def decide_versions(self) -> None:
+        """Once, at the run's start (see versions.patched): how this run plans and dry-runs."""
+        self.plans_in_task = versions.patched(PLAN_IN_TASK_PATCH)
+        self.previews_in_task = versions.patched(PREVIEW_IN_TASK_PATCH)
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -221,15 +234,30 @@ class StepExecution(AuditTrail):
             self._tell_city(CitySignal.CONTAINMENT_ENDED, step)
 
     async def preview(self, step: StepView) -> None:
-        """A dry-run plan for a step awaiting approval: no side effect on the target."""
+        """A dry-run plan for a step awaiting approval: no side effect on the target.
+
+        Runs with PREVIEW_IN_TASK_PATCH dry-run in a local activity, in the workflow task
+        that decided: a task attempt later discarded changed nothing by running it, and a
+        waiting incident is spared an activity and a workflow task on the server (about a
+        third of what opening one cost it: bench/scale.py, docs/PERFORMANCE.md)."""
+        command = self._command(step)
         try:
-            plan: Plan = await workflow.execute_activity(
-                Activity.PLAN,
-                self._command(step),
-                result_type=Plan,
-                start_to_close_timeout=STEP_CALL_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_attempts=2),
-            )
+            if self.previews_in_task:
+                plan: Plan = await workflow.execute_local_activity(
+                    Activity.PLAN,
+                    command,
+                    result_type=Plan,
+                    start_to_close_timeout=STEP_CALL_TIMEOUT,
+                    retry_policy=PREVIEW_RETRY,
+                )
+            else:
+                plan = await workflow.execute_activity(
+                    Activity.PLAN,
+                    command,
+                    result_type=Plan,
+                    start_to_close_timeout=STEP_CALL_TIMEOUT,
+                    retry_policy=PREVIEW_RETRY,
+                )
         except STEP_FAILURES as exc:
             self.record("step.preview_failed", step=step.id, error=error_text(exc))
             return

@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.auditing import BATCH_PATCH
     from workflows.deciding import LIST_EARLY_PATCH, PREVIEW_PATCH
     from workflows.drift import DRIFT_PATCH, DriftChecks
-    from workflows.execution import GUARD_PATCH, PLAN_IN_TASK_PATCH, StepExecution
+    from workflows.execution import GUARD_PATCH, StepExecution
     from workflows.grants import GRANTS_PATCH, GrantGate
     from workflows.intake import BOUNDED_PATCH, Intake
     from workflows.listing import VISIBILITY_PATCH, Listing
@@ -317,7 +317,7 @@ class IncidentWorkflow:
         self._x.batched = versions.patched(BATCH_PATCH)
         self._listing.counts_wait = self._x.batched
         self._list_early = versions.patched(LIST_EARLY_PATCH)
-        self._x.plans_in_task = versions.patched(PLAN_IN_TASK_PATCH)
+        self._x.decide_versions()
 
     async def _hand_over_released(self) -> None:
         """After a release: findings that came during it open the entity's next incident;

@@ -8,6 +8,7 @@ from temporalio.client import Client
 from workflow_fakes import ScriptedEngine, fallback_step, new_incident, scripted_activities, send
 
 from contracts.incident import StepState
+from contracts.names import Activity
 from orchestrator.lab.traffic import TrafficLab
 
 
@@ -30,3 +31,12 @@ async def test_waiting_step_shows_its_plan_without_touching_the_target(
     assert (step.preview.before["mode"], step.preview.after["mode"]) == ("normal", "flash")
     assert traffic_lab.write_count(3) == 0, "a preview never writes"
     assert "step.preview" in {e.kind for e in view.audit}
+    # The dry run is a local activity in the task that decided: no activity of its own on
+    # the server, nor the workflow task that would follow it (PREVIEW_IN_TASK_PATCH).
+    history = await temporal_client.get_workflow_handle(params.incident_id).fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert Activity.PLAN not in scheduled
