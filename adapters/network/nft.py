@@ -18,6 +18,7 @@ from typing import Any
 
 from adapters.base import PermanentAdapterError, TransientAdapterError
 from adapters.network import libnft
+from adapters.network.listings import SharedReads
 from adapters.network.ruleset import FAMILY, TABLE, batch
 from adapters.network.topology import EnforcementPoint
 
@@ -82,6 +83,7 @@ class Nft:
         self.timeout_s = timeout_s
         use_library = in_process and binary == "nft" and libnft.unavailable() is None
         self.library = libnft.LibNft() if use_library else None
+        self._listings: SharedReads[list[dict[str, Any]] | None] = SharedReads()
 
     def argv(self, point: EnforcementPoint, *args: str) -> list[str]:
         prefix = [self.ip_binary, "netns", "exec", point.netns] if point.netns else []
@@ -162,7 +164,15 @@ class Nft:
             self.library.close()
 
     async def list_table(self, point: EnforcementPoint) -> list[dict[str, Any]] | None:
-        """The `inet bulkhead` table's objects, or None when the table does not exist."""
+        """The `inet bulkhead` table's objects, or None when the table does not exist.
+
+        Read by a listing that starts after this call does (so it shows every change made
+        before the call), shared by the calls waiting for the same point (listings.py):
+        every step's verify reads the whole table, and a city-wide containment verifies
+        many at once. The list is shared: read it, never change it."""
+        return await self._listings.read(point.netns, lambda: self._list_now(point))
+
+    async def _list_now(self, point: EnforcementPoint) -> list[dict[str, Any]] | None:
         try:
             text = await self.run(point, "list", "table", FAMILY, TABLE)
         except NftGoneError:

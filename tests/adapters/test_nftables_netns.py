@@ -144,6 +144,32 @@ async def test_concurrent_incidents_and_rolling_back_one_leaves_the_others(city)
     assert after == {(CAD, TSC1): True, (CAD, SCADA): False, (TRAM, LDAP): False}
 
 
+async def test_steps_verified_together_share_listings_and_each_reads_its_own_back(
+    city, monkeypatch
+):
+    """Twenty incidents isolating at once: each verify still proves its own sets and rules
+    (a listing from before its apply would miss them), from a handful of table listings
+    at the gateway instead of one each (adapters/network/listings.py)."""
+    adapter = adapter_for(city)
+    listings = 0
+    list_now = adapter.nft._list_now
+
+    async def counted(point: EnforcementPoint) -> list[dict] | None:
+        nonlocal listings
+        listings += 1
+        return await list_now(point)
+
+    monkeypatch.setattr(adapter.nft, "_list_now", counted)
+    commands = [step(f"inc-{i}", "contain", {"zone": "traffic"}) for i in range(20)]
+    receipts = await asyncio.gather(*(apply(adapter, c) for c in commands))
+    assert listings <= 4, f"{listings} listings for 20 verifies"
+    # Each verify saw its own step: rolled back one at a time, the others still verify.
+    await roll_back(adapter, receipts[0])
+    verifications = await asyncio.gather(*(adapter.verify(r) for r in receipts[1:]))
+    assert all(v.ok for v in verifications)
+    assert not (await adapter.verify(receipts[0])).ok, "a rolled-back step no longer verifies"
+
+
 async def test_a_ruleset_someone_else_owns_is_left_untouched(city):
     # An operator's own table: a set, and a forward chain that explicitly accepts.
     nft_at(
