@@ -240,8 +240,8 @@ async def main(n: int) -> None:
             task_queue=f"bench-{uuid.uuid4().hex[:8]}",
             lab_modbus_port=lab.port,
             webhook_secret=new_webhook_secret(),
-            # The guard's second probe follows verification; no need to wait for it here.
-            guard_settle_s=0,
+            # The guard's settle time is left at its default (1 s), as production runs: the
+            # step is reported contained before the guard looks again (execution._watch).
             state_dir=Path(tempfile.mkdtemp(prefix="bulkhead-ttc-")),
         )
         async with (

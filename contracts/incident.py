@@ -165,6 +165,9 @@ class GuardRequest(_Model):
     step_id: str
     services: list[str]
     moment: str  # "before" or "after": the probe waits for a change to settle after
+    # The workflow already waited (a durable timer of the before-report's settle_s), so
+    # the probe need not: the step is reported contained while the change settles.
+    settled: bool = False
 
 
 class ServiceHealth(_Model):
@@ -175,6 +178,9 @@ class ServiceHealth(_Model):
 
 class GuardReport(_Model):
     services: dict[str, ServiceHealth] = Field(default_factory=dict)
+    # How long a change takes to show on these services (the guard's setting): how long
+    # the workflow waits after the step before probing them again.
+    settle_s: float = 0.0
 
     def harmed_since(self, before: GuardReport) -> list[str]:
         """Services that were healthy before and are not now: the step must be undone."""

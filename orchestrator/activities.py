@@ -192,7 +192,10 @@ class ContainmentActivities:
 
     @activity.defn(name=Activity.PROBE_GUARD)
     async def probe_guard(self, request: GuardRequest) -> GuardReport:
-        report = await self._guard.check(request.services, settle=request.moment == "after")
+        settle = request.moment == "after" and not request.settled
+        report = await self._guard.check(request.services, settle=settle)
+        if request.moment == "before":  # the workflow waits this long before "after"
+            report = report.model_copy(update={"settle_s": self._guard.settle_s})
         unhealthy = [name for name, h in report.services.items() if h.healthy is False]
         log.info(
             "guard.probed",

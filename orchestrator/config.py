@@ -97,7 +97,8 @@ class Settings(BaseSettings):
     lab_netns_prefix: str = Field(default="bh-", pattern=r"^[a-z][a-z0-9-]{0,11}$")
     nft_timeout_s: float = Field(default=5.0, gt=0)  # one `nft` call at an enforcement point
     # After a guarded step is verified, wait this long before probing its essential
-    # services again: harm can take a moment to show. Containment does not wait for it.
+    # services again: harm can take a moment to show. Containment does not wait for it:
+    # the step is reported contained, and the workflow probes again after a timer.
     guard_settle_s: float = Field(default=1.0, ge=0)
     # While a step holds, its target is verified again this often: a reboot or a hand
     # that undid the containment is caught, and the step re-applied or escalated.

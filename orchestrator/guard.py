@@ -20,6 +20,10 @@ NO_PROBE = "no health probe configured"
 
 
 class ServiceGuard(Protocol):
+    # How long a change takes to show on a dependent service: the workflow waits this
+    # long after a step before it probes again (GuardReport.settle_s).
+    settle_s: float
+
     async def check(self, services: list[str], *, settle: bool) -> GuardReport:
         """Probe each service; `settle`: give a change just made time to show first."""
         ...
@@ -28,6 +32,8 @@ class ServiceGuard(Protocol):
 class Unguarded:
     """No probes configured anywhere: every service is reported as unknown, so the
     workflow never rolls back on the guard's word and the audit shows nothing was probed."""
+
+    settle_s = 0.0
 
     async def check(self, services: list[str], *, settle: bool) -> GuardReport:
         del settle
@@ -42,7 +48,7 @@ class ProbeGuard:
 
     def __init__(self, probes: Mapping[str, Sequence[Probe]], *, settle_s: float) -> None:
         self._probes = {name: list(found) for name, found in probes.items() if found}
-        self._settle_s = settle_s
+        self.settle_s = settle_s
 
     @classmethod
     def from_inventory(cls, settings: Settings, inventory: Inventory) -> ProbeGuard:
@@ -63,9 +69,9 @@ class ProbeGuard:
         return cls(probes, settle_s=settings.guard_settle_s)
 
     async def check(self, services: list[str], *, settle: bool) -> GuardReport:
-        if settle and self._settle_s:
+        if settle and self.settle_s:
             # A change can take a moment to show on a dependent service.
-            await asyncio.sleep(self._settle_s)
+            await asyncio.sleep(self.settle_s)
         watched = {name: self._probes[name] for name in services if name in self._probes}
         health = await probe_all(watched)
         report = {

@@ -131,8 +131,13 @@ async def test_corridor_flash_substation_local_and_guard_rollback(temporal_clien
                 for who in (alice, dora)
             ]
             assert [a.status_code for a in answers] == [200, 200], answers[-1].text
+            # Reported contained at once; the guard looks again once the change settled.
             contained = await wait_for(
-                temporal_client, grid, lambda v: v.status is IncidentStatus.CONTAINED
+                temporal_client,
+                grid,
+                lambda v: (
+                    v.status is IncidentStatus.CONTAINED and v.steps[0].guard_report is not None
+                ),
             )
             assert await substation.read("North") == 1  # local_manual
             assert contained.steps[0].guard == ["power-distribution"]

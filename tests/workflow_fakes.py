@@ -100,9 +100,12 @@ class FakeModbusAdapter:
 class SharedDependency:
     """A dispatch service whose health an adapter can break, like a real shared link."""
 
-    def __init__(self, *, healthy: bool = True, breaks_on_apply: bool) -> None:
+    def __init__(
+        self, *, healthy: bool = True, breaks_on_apply: bool, settle_s: float = 0.0
+    ) -> None:
         self.healthy = healthy
         self.breaks_on_apply = breaks_on_apply
+        self.settle_s = settle_s  # the workflow waits this long before probing again
         self.checks: list[tuple[list[str], bool]] = []
 
     async def check(self, services: list[str], *, settle: bool) -> GuardReport:

@@ -15,11 +15,18 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from contracts.adapter import Plan
     from contracts.decision import DecideRequest, Decision, DecisionStep
     from contracts.findings import Finding
     from contracts.incident import StepState, StepView
     from contracts.names import Activity
-    from workflows.execution import StepExecution
+    from workflows.execution import (
+        PREVIEW_RETRY,
+        STEP_CALL_TIMEOUT,
+        STEP_FAILURES,
+        StepExecution,
+        error_text,
+    )
 
 DEFAULT_LEASE_S = 3600  # a reversible change never stays without a lease
 DECIDE_TIMEOUT = timedelta(seconds=10)
@@ -87,7 +94,46 @@ async def plan(
     # Approvers see what a step would change before they decide: a dry-run plan of
     # each step that waits for them (the plan that counts is made again at apply).
     if waiting and previews:
-        await asyncio.gather(*(x.preview(step) for step in waiting))
+        await asyncio.gather(*(preview(x, step) for step in waiting))
+
+
+async def preview(x: StepExecution, step: StepView) -> None:
+    """A dry-run plan for a step awaiting approval: no side effect on the target.
+
+    Runs with PREVIEW_IN_TASK_PATCH dry-run in a local activity, in the workflow task
+    that decided: a task attempt later discarded changed nothing by running it, and a
+    waiting incident is spared an activity and a workflow task on the server (about a
+    third of what opening one cost it: bench/scale.py, docs/PERFORMANCE.md)."""
+    command = x.command_of(step)
+    try:
+        if x.previews_in_task:
+            plan: Plan = await workflow.execute_local_activity(
+                Activity.PLAN,
+                command,
+                result_type=Plan,
+                start_to_close_timeout=STEP_CALL_TIMEOUT,
+                retry_policy=PREVIEW_RETRY,
+            )
+        else:
+            plan = await workflow.execute_activity(
+                Activity.PLAN,
+                command,
+                result_type=Plan,
+                start_to_close_timeout=STEP_CALL_TIMEOUT,
+                retry_policy=PREVIEW_RETRY,
+            )
+    except STEP_FAILURES as exc:
+        x.record("step.preview_failed", step=step.id, error=error_text(exc))
+        return
+    step.preview = plan
+    x.record(
+        "step.preview",
+        step=step.id,
+        summary=plan.summary,
+        changes=plan.changes,
+        before=plan.before,
+        after=plan.after,
+    )
 
 
 def _step_of(planned: DecisionStep, now: datetime, *, waits: bool) -> StepView:

@@ -75,6 +75,8 @@ class DriftChecks:
                 self._unreachable.add(step.id)
                 self._x.record("step.drift_unchecked", step=step.id, error=error_text(exc))
             return
+        if step.state not in gates.HOLDING:
+            return  # the guard's watch undid it while the target was read (execution.py)
         self._unreachable.discard(step.id)
         step.drift_checks += 1
         step.drift_checked_at = workflow.now().isoformat()

@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
 # Plan, apply, verify, rollback and the approvers' dry run run as local activities: a
 # regular activity costs a round trip through the server and another workflow task. Runs
 # from before PLAN_IN_TASK_PATCH and PREVIEW_IN_TASK_PATCH still plan and dry-run in
-# regular ones (see _plan and preview).
+# regular ones (see _plan here and deciding.preview).
 STEP_CALL_TIMEOUT = timedelta(seconds=10)
 STEP_CALL_DEADLINE = timedelta(minutes=2)
 ADAPTER_RETRY = RetryPolicy(
@@ -52,7 +52,10 @@ GUARD_TIMEOUT = timedelta(seconds=15)
 GUARD_PATCH = "essential-service-guard"
 # Histories recorded before it plan each step in a regular activity (see _plan).
 PLAN_IN_TASK_PATCH = "plan-in-task"
-# Histories recorded before it dry-run a waiting step in a regular activity (see preview).
+# Histories recorded before it probe a guarded step's services again in the task that
+# contained it, the settle wait inside the probe, and only then report it (see _watch).
+GUARD_WATCH_PATCH = "guard-watches-after"
+# Histories recorded before it dry-run a waiting step in a regular activity (deciding.py).
 PREVIEW_IN_TASK_PATCH = "preview-in-task"
 # A dry run is worth one retry; approvers can decide without it.
 PREVIEW_RETRY = RetryPolicy(maximum_attempts=2)
@@ -60,6 +63,11 @@ ResultT = TypeVar("ResultT")
 # How a failed activity surfaces in the workflow: a regular one as ActivityError, a local
 # one that failed for good as the ApplicationError itself, a timed-out one as a timeout.
 STEP_FAILURES = (ActivityError, ApplicationError, TemporalTimeoutError)
+
+
+def _holds(step: StepView, applied_seq: int | None) -> bool:
+    """Whether the step still holds the change made by its apply number `applied_seq`."""
+    return step.state is StepState.VERIFIED and step.applied_seq == applied_seq
 
 
 def error_text(exc: BaseException) -> str:
@@ -94,6 +102,10 @@ class StepExecution(AuditTrail):
         # Set by decide_versions at the run's start, from their patches.
         self.plans_in_task = False
         self.previews_in_task = False
+        self.watches_after = False
+        # Step id -> its guard's watch: the task, the step, and the apply it watches.
+        self._watches: dict[str, tuple[asyncio.Task[None], StepView, int | None]] = {}
+        self._settling: set[tuple[str, int | None]] = set()  # watches on their timer
         self.recorded_plans: dict[str, Plan] = {}  # token -> plan (see _plan)
         self._plans = 0
 
@@ -101,13 +113,14 @@ class StepExecution(AuditTrail):
         """Once, at the run's start (see versions.patched): how this run plans and dry-runs."""
         self.plans_in_task = versions.patched(PLAN_IN_TASK_PATCH)
         self.previews_in_task = versions.patched(PREVIEW_IN_TASK_PATCH)
+        self.watches_after = versions.patched(GUARD_WATCH_PATCH)
 
     # --- steps ----------------------------------------------------------------------------
 
     async def execute(self, step: StepView, *, reapply: bool = False) -> None:
         """Plan, apply and verify a step; `reapply` when a drift check found its target
         out of the contained state (workflows/drift.py): the step keeps its lease."""
-        command = self._command(step)
+        command = self.command_of(step)
         guard_before = await self._probe_guard(step, "before")
         try:
             plan = await self._plan(step, command)
@@ -214,8 +227,33 @@ class StepExecution(AuditTrail):
             self._tell_city(CitySignal.CONTAINMENT_STARTED, step)
         # Contained first, watched after: the guard never delays containment, and it
         # undoes the step if an essential service it watches went down meanwhile.
-        if guard_before is not None:
+        if guard_before is not None and self.watches_after:
+            watch = asyncio.ensure_future(self._watch(step, guard_before))
+            self._watches[step.id] = (watch, step, step.applied_seq)
+        elif guard_before is not None:
             await self._guard_after(step, guard_before)
+
+    async def _watch(self, step: StepView, before: GuardReport) -> None:
+        """The guard's second look, in runs with GUARD_WATCH_PATCH: after a durable timer
+        of the guard's settle time, so the task that contained the step ends and reports
+        it contained at once (before, the wait ran inside the probe, and the step was
+        reported a second later). Skipped if the step stopped holding meanwhile."""
+        held = step.applied_seq
+        if before.settle_s > 0:
+            self._settling.add((step.id, held))
+            await workflow.sleep(before.settle_s)
+            self._settling.discard((step.id, held))
+        if _holds(step, held):
+            await self._guard_after(step, before, held=held)
+
+    def watching(self) -> bool:
+        """Whether a guard watch must end before the run may: one probing or undoing its
+        step, or waiting on a step that still holds (one waiting on a step that stopped
+        holding would only wake to find that)."""
+        return any(
+            not task.done() and (_holds(step, held) or (step.id, held) not in self._settling)
+            for task, step, held in self._watches.values()
+        )
 
     async def observe(self, step: StepView) -> Verification:
         """Verify a held step's target again (a drift check); adapter errors propagate."""
@@ -233,45 +271,7 @@ class StepExecution(AuditTrail):
         if step.automatic:
             self._tell_city(CitySignal.CONTAINMENT_ENDED, step)
 
-    async def preview(self, step: StepView) -> None:
-        """A dry-run plan for a step awaiting approval: no side effect on the target.
-
-        Runs with PREVIEW_IN_TASK_PATCH dry-run in a local activity, in the workflow task
-        that decided: a task attempt later discarded changed nothing by running it, and a
-        waiting incident is spared an activity and a workflow task on the server (about a
-        third of what opening one cost it: bench/scale.py, docs/PERFORMANCE.md)."""
-        command = self._command(step)
-        try:
-            if self.previews_in_task:
-                plan: Plan = await workflow.execute_local_activity(
-                    Activity.PLAN,
-                    command,
-                    result_type=Plan,
-                    start_to_close_timeout=STEP_CALL_TIMEOUT,
-                    retry_policy=PREVIEW_RETRY,
-                )
-            else:
-                plan = await workflow.execute_activity(
-                    Activity.PLAN,
-                    command,
-                    result_type=Plan,
-                    start_to_close_timeout=STEP_CALL_TIMEOUT,
-                    retry_policy=PREVIEW_RETRY,
-                )
-        except STEP_FAILURES as exc:
-            self.record("step.preview_failed", step=step.id, error=error_text(exc))
-            return
-        step.preview = plan
-        self.record(
-            "step.preview",
-            step=step.id,
-            summary=plan.summary,
-            changes=plan.changes,
-            before=plan.before,
-            after=plan.after,
-        )
-
-    def _command(self, step: StepView) -> StepCommand:
+    def command_of(self, step: StepView) -> StepCommand:
         return StepCommand(
             incident_id=self.incident_id,
             step_id=step.id,
@@ -283,13 +283,19 @@ class StepExecution(AuditTrail):
 
     # --- essential-service guard -------------------------------------------------------------
 
-    async def _probe_guard(self, step: StepView, moment: str) -> GuardReport | None:
+    async def _probe_guard(
+        self, step: StepView, moment: str, *, settled: bool = False
+    ) -> GuardReport | None:
         """Probe the essential services the step names; None when there is nothing to watch
         or the probes themselves could not run (the audit says which)."""
         if not step.guard or not self.guarded:
             return None
         request = GuardRequest(
-            incident_id=self.incident_id, step_id=step.id, services=step.guard, moment=moment
+            incident_id=self.incident_id,
+            step_id=step.id,
+            services=step.guard,
+            moment=moment,
+            settled=settled,
         )
         try:
             report: GuardReport = await workflow.execute_local_activity(
@@ -309,10 +315,16 @@ class StepExecution(AuditTrail):
         )
         return report
 
-    async def _guard_after(self, step: StepView, before: GuardReport) -> None:
+    async def _guard_after(
+        self, step: StepView, before: GuardReport, *, held: int | None = None
+    ) -> None:
         """After a verified step: if an essential service it was watching went from healthy
-        to unhealthy, undo the step and escalate. Containment must not cause the outage."""
-        after = await self._probe_guard(step, "after")
+        to unhealthy, undo the step and escalate. Containment must not cause the outage.
+        `held`: a watch's (see _watch), which waited already and yields to whatever ended
+        the hold while it probed (a release, an expiry, a re-apply)."""
+        after = await self._probe_guard(step, "after", settled=held is not None)
+        if held is not None and not _holds(step, held):
+            return
         if after is None:
             self._escalate(f"step {step.id}: essential services could not be probed after it")
             return

@@ -295,7 +295,7 @@ class IncidentWorkflow:
                 # Unexported entries travel in the carry; the next run exports them. A
                 # step release waits for this loop: undo it first, then hand over.
                 await workflow.wait_condition(
-                    lambda: workflow.all_handlers_finished() or bool(self._step_releases)
+                    lambda: resting.quiet(self._x) or bool(self._step_releases)
                 )
                 if self._step_releases:
                     continue

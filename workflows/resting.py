@@ -73,9 +73,15 @@ async def undo_steps(
         del requests[step_id]
 
 
+def quiet(x: StepExecution) -> bool:
+    """Nothing a run may not end on: no update handler running, no guard watching."""
+    return workflow.all_handlers_finished() and not x.watching()
+
+
 async def settle(x: StepExecution) -> None:
-    """Before a run ends: every update handler done, every audit entry at the sink."""
-    await workflow.wait_condition(workflow.all_handlers_finished)
+    """Before a run ends: every update handler and guard watch done, every audit entry
+    at the sink."""
+    await workflow.wait_condition(lambda: quiet(x))
     await x.flush_audit()
 
 

@@ -216,8 +216,9 @@ class _Coupling(FakeModbusAdapter):
 
 
 async def guard_rollback(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:
-    """A verified step harms an essential service: the guard rolls it back, escalates."""
-    dependency = SharedDependency(breaks_on_apply=True)
+    """A verified step harms an essential service: the guard, after the settle timer,
+    rolls it back and escalates."""
+    dependency = SharedDependency(breaks_on_apply=True, settle_s=0.5)
     engine = ScriptedEngine(
         [fallback_step("tsc-0001", guard={"essential": ["emergency-dispatch"]})]
     )

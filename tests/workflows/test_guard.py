@@ -8,6 +8,8 @@ dispatch service are exercised in tests/test_e2e_fallback.py.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from harness import make_settings, running_worker, wait_for
 from temporalio.client import Client
 from workflow_fakes import (
@@ -80,8 +82,41 @@ async def test_step_that_breaks_an_essential_service_is_rolled_back_and_escalate
     assert kinds.index("guard.tripped") < kinds.index("step.rolled_back")
     tripped = next(e for e in view.audit if e.kind == "guard.tripped")
     assert tripped.detail["services"] == ["emergency-dispatch"]
-    # The after-probe waited for the change to settle; the before-probe did not.
-    assert [settle for _, settle in dependency.checks] == [False, True]
+    # Neither probe waited itself: the workflow waits (a timer) for the change to settle.
+    assert [settle for _, settle in dependency.checks] == [False, False]
+
+
+async def test_a_guarded_step_is_reported_contained_while_its_change_settles(
+    temporal_client: Client,
+):
+    """The guard's second look waits on a durable timer after the task that contained the
+    step: the step is reported contained at once, not after the settle time, and is still
+    undone once the probe sees the harm."""
+    settings = make_settings(1)
+    dependency = SharedDependency(breaks_on_apply=True, settle_s=1.0)
+    activities, adapter = guarded_activities(settings, dependency)
+    params = new_incident()
+    async with running_worker(temporal_client, settings, activities):
+        await send(temporal_client, settings, params)
+        contained = await wait_for(
+            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
+        )
+        assert "guard.after" not in {e.kind for e in contained.audit}
+        assert adapter.rollbacks == []
+        view = await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: v.steps and v.steps[0].state is StepState.ROLLED_BACK,
+        )
+    assert "emergency-dispatch" in (view.steps[0].error or "")
+    assert [settle for _, settle in dependency.checks] == [False, False]
+    history = await temporal_client.get_workflow_handle(params.incident_id).fetch_history()
+    timers = [
+        e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+        for e in history.events
+        if e.HasField("timer_started_event_attributes")
+    ]
+    assert timedelta(seconds=1) in timers, "the settle time is a timer in the workflow"
 
 
 async def test_step_that_keeps_essential_services_healthy_is_contained(temporal_client: Client):

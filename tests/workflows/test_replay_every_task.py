@@ -37,7 +37,7 @@ DORA = Principal(name="dora", roles=["duty-officer"])
 
 async def test_every_path_replays_deterministically(temporal_client: Client):
     settings = make_settings(1)
-    dependency = SharedDependency(breaks_on_apply=False)
+    dependency = SharedDependency(breaks_on_apply=False, settle_s=0.5)  # the watch's timer
     engine = ScriptedEngine(
         [
             fallback_step("tsc-0001", guard={"essential": ["emergency-dispatch"]}),
@@ -67,8 +67,12 @@ async def test_every_path_replays_deterministically(temporal_client: Client):
                 ApproveRequest(step_id="fallback:tsc-0002", principal=who, reason="ok"),
                 result_type=StepView,
             )
-        await wait_for(
-            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
+        await wait_for(  # contained, and the guard's second look (after its timer) done
+            temporal_client,
+            params.incident_id,
+            lambda v: (
+                v.status is IncidentStatus.CONTAINED and "guard.after" in {e.kind for e in v.audit}
+            ),
         )
         released = await handle.execute_update(
             "release", ReleaseRequest(principal=DORA, reason="done"), result_type=IncidentView
