@@ -154,8 +154,11 @@ async def test_edr_finding_quarantines_the_host_by_shipped_policy_and_api_releas
                 assert posted.status_code == 202, posted.text
                 assert posted.json()["findings"][0]["incident_id"] == EDR_INCIDENT
 
+                # Reported contained at once; the guard looks again once the cut settled.
                 contained = await incident_when(
-                    http, EDR_INCIDENT, lambda i: i["status"] == "contained"
+                    http,
+                    EDR_INCIDENT,
+                    lambda i: i["status"] == "contained" and bool(i["steps"][0]["guard_report"]),
                 )
                 cut_during = await is_cut(city, QUARANTINED)
                 open_during = await is_open(city, UNTOUCHED)

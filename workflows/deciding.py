@@ -104,24 +104,15 @@ async def preview(x: StepExecution, step: StepView) -> None:
     that decided: a task attempt later discarded changed nothing by running it, and a
     waiting incident is spared an activity and a workflow task on the server (about a
     third of what opening one cost it: bench/scale.py, docs/PERFORMANCE.md)."""
-    command = x.command_of(step)
+    run = workflow.execute_local_activity if x.previews_in_task else workflow.execute_activity
     try:
-        if x.previews_in_task:
-            plan: Plan = await workflow.execute_local_activity(
-                Activity.PLAN,
-                command,
-                result_type=Plan,
-                start_to_close_timeout=STEP_CALL_TIMEOUT,
-                retry_policy=PREVIEW_RETRY,
-            )
-        else:
-            plan = await workflow.execute_activity(
-                Activity.PLAN,
-                command,
-                result_type=Plan,
-                start_to_close_timeout=STEP_CALL_TIMEOUT,
-                retry_policy=PREVIEW_RETRY,
-            )
+        plan: Plan = await run(
+            Activity.PLAN,
+            x.command_of(step),
+            result_type=Plan,
+            start_to_close_timeout=STEP_CALL_TIMEOUT,
+            retry_policy=PREVIEW_RETRY,
+        )
     except STEP_FAILURES as exc:
         x.record("step.preview_failed", step=step.id, error=error_text(exc))
         return

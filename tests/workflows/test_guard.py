@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from harness import make_settings, running_worker, wait_for
+from harness import make_settings, release_and_end, running_worker, wait_for
 from temporalio.client import Client
 from workflow_fakes import (
     FakeModbusAdapter,
@@ -22,9 +22,11 @@ from workflow_fakes import (
 )
 
 from contracts.adapter import Receipt, StepCommand
-from contracts.incident import IncidentStatus, StepState
+from contracts.incident import IncidentStatus, Principal, ReleaseRequest, StepState
 from orchestrator.activities import ContainmentActivities
 from orchestrator.wiring.inventory import Inventory
+
+DORA = Principal(id="local:dora", name="dora", roles=["duty-officer"])
 
 
 class CouplingAdapter(FakeModbusAdapter):
@@ -151,3 +153,25 @@ async def test_service_already_down_before_the_step_does_not_trip_the_guard(
         )
     assert adapter.rollbacks == []
     assert "guard.tripped" not in {e.kind for e in view.audit}
+
+
+async def test_a_release_while_the_change_settles_ends_the_run_without_the_second_look(
+    temporal_client: Client,
+):
+    """A watch waiting on a step that stopped holding has nothing left to do: the release
+    undoes the step, and its run ends at once rather than after the settle time."""
+    settings = make_settings(1)
+    dependency = SharedDependency(breaks_on_apply=False, settle_s=600.0)
+    activities, adapter = guarded_activities(settings, dependency)
+    params = new_incident()
+    async with running_worker(temporal_client, settings, activities):
+        await send(temporal_client, settings, params)
+        await wait_for(
+            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
+        )
+        request = ReleaseRequest(principal=DORA, reason="done", incident_id=params.incident_id)
+        view = await release_and_end(temporal_client, params.incident_id, request, timeout_s=15)
+    assert view.status is IncidentStatus.RELEASED
+    assert len(adapter.rollbacks) == 1
+    assert "guard.after" not in {e.kind for e in view.audit}
+    assert [settle for _, settle in dependency.checks] == [False], "the before-probe only"
