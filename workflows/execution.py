@@ -120,6 +120,8 @@ class StepExecution(AuditTrail):
     async def execute(self, step: StepView, *, reapply: bool = False) -> None:
         """Plan, apply and verify a step; `reapply` when a drift check found its target
         out of the contained state (workflows/drift.py): the step keeps its lease."""
+        if reapply:  # this apply's guard watches from here; the last one's stops
+            self._unwatch(step)
         command = self.command_of(step)
         guard_before = await self._probe_guard(step, "before")
         try:
@@ -228,23 +230,33 @@ class StepExecution(AuditTrail):
         # Contained first, watched after: the guard never delays containment, and it
         # undoes the step if an essential service it watches went down meanwhile.
         if guard_before is not None and self.watches_after:
-            watch = asyncio.ensure_future(self._watch(step, guard_before))
-            self._watches[step.id] = (watch, step, step.applied_seq)
+            held = step.applied_seq
+            watch = asyncio.ensure_future(self._watch(step, guard_before, held))
+            self._watches[step.id] = (watch, step, held)
         elif guard_before is not None:
             await self._guard_after(step, guard_before)
 
-    async def _watch(self, step: StepView, before: GuardReport) -> None:
+    async def _watch(self, step: StepView, before: GuardReport, held: int | None) -> None:
         """The guard's second look, in runs with GUARD_WATCH_PATCH: after a durable timer
         of the guard's settle time, so the task that contained the step ends and reports
         it contained at once (before, the wait ran inside the probe, and the step was
         reported a second later). Skipped if the step stopped holding meanwhile."""
-        held = step.applied_seq
-        if before.settle_s > 0:
-            self._settling.add((step.id, held))
-            await workflow.sleep(before.settle_s)
-            self._settling.discard((step.id, held))
-        if _holds(step, held):
-            await self._guard_after(step, before, held=held)
+        try:
+            if before.settle_s > 0:
+                self._settling.add((step.id, held))
+                await workflow.sleep(before.settle_s)
+                self._settling.discard((step.id, held))
+            if _holds(step, held):
+                await self._guard_after(step, before, held=held)
+        except Exception as exc:  # noqa: BLE001 - nothing awaits a watch: it must not fail unseen
+            self._escalate(f"step {step.id}: the guard's second look failed: {exc!r}")
+
+    def _unwatch(self, step: StepView) -> None:
+        """Stop the watch of a step's earlier apply (on its timer, or probing: a re-apply
+        only starts from a step that holds, so never while the watch undoes it)."""
+        watch = self._watches.pop(step.id, None)
+        if watch is not None:
+            watch[0].cancel()
 
     def watching(self) -> bool:
         """Whether a guard watch must end before the run may: one probing or undoing its
@@ -348,6 +360,8 @@ class StepExecution(AuditTrail):
     async def roll_back(self, step: StepView, *, from_failure: bool = False) -> None:
         if step.receipt is None or not step.reversible:
             return
+        if not from_failure and step.state not in (StepState.APPLIED, StepState.VERIFIED):
+            return  # undone meanwhile: the guard's watch got there while a release went on
         restore = step.receipt.model_copy(update={"before": step.rollback_intent or {}})
         was_holding = not from_failure
         self.transition(step, StepState.ROLLING_BACK)

@@ -293,11 +293,9 @@ class IncidentWorkflow:
                 return self.state()
             if self._should_continue_as_new():
                 # Unexported entries travel in the carry; the next run exports them. A
-                # step release waits for this loop: undo it first, then hand over.
-                await workflow.wait_condition(
-                    lambda: resting.quiet(self._x) or bool(self._step_releases)
-                )
-                if self._step_releases:
+                # release (of one step or all) waits for this loop: do it, then hand over.
+                await workflow.wait_condition(lambda: resting.quiet(self._x) or self._releasing())
+                if self._releasing():
                     continue
                 if self._history and self._listing.enabled:  # the next run is the list's row
                     workflow.upsert_search_attributes([STATUS.value_set(CONTINUED)])
@@ -351,12 +349,14 @@ class IncidentWorkflow:
     def _should_continue_as_new(self) -> bool:
         return carrying.due(released=self._released, max_history=self._max_history)
 
+    def _releasing(self) -> bool:
+        return bool(self._step_releases) or (self._release is not None and not self._released)
+
     def _has_work(self) -> bool:
         return (
             self._needs_decision
             or self._drift.recheck
-            or (self._release is not None and not self._released)
-            or bool(self._step_releases)
+            or self._releasing()
             or any(s.state in (StepState.PLANNED, StepState.APPROVED) for s in self._steps.values())
             or self._should_continue_as_new()
             or self._x.export_due()

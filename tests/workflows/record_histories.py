@@ -235,6 +235,28 @@ async def guard_rollback(client: Client, settings: Settings, lab: TrafficLab) ->
         return [("guard-rollback", await released(client, params.incident_id, DORA))]
 
 
+async def guard_release_while_settling(
+    client: Client, settings: Settings, lab: TrafficLab
+) -> Recorded:
+    """A guarded step is released while its guard waits for the change to settle: the run
+    ends without the second look, its timer left behind."""
+    dependency = SharedDependency(breaks_on_apply=False, settle_s=600.0)
+    engine = ScriptedEngine(
+        [fallback_step("tsc-0001", guard={"essential": ["emergency-dispatch"]})]
+    )
+    activities = ContainmentActivities(
+        engine,
+        Inventory.load(settings.policy_dir),
+        {"modbus": FakeModbusAdapter()},
+        guard=dependency,
+    )
+    async with running_worker(client, settings, activities):
+        params = new_incident()
+        await send(client, settings, params)
+        await wait_for(client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED)
+        return [("guard-release-while-settling", await released(client, params.incident_id, DORA))]
+
+
 async def continue_as_new(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:
     """A long incident continues as new with its state carried; both runs are kept."""
     engine = ScriptedEngine([fallback_step("tsc-0002")])
@@ -317,6 +339,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     late_approval_and_step_release,
     lease_expiry,
     guard_rollback,
+    guard_release_while_settling,
     drift_reapply,
     continue_as_new,
     rest_and_next_incident,

@@ -95,7 +95,8 @@ async def test_a_guarded_step_is_reported_contained_while_its_change_settles(
     step: the step is reported contained at once, not after the settle time, and is still
     undone once the probe sees the harm."""
     settings = make_settings(1)
-    dependency = SharedDependency(breaks_on_apply=True, settle_s=1.0)
+    # Long enough that a loaded machine's polls still see the step contained before it.
+    dependency = SharedDependency(breaks_on_apply=True, settle_s=4.0)
     activities, adapter = guarded_activities(settings, dependency)
     params = new_incident()
     async with running_worker(temporal_client, settings, activities):
@@ -118,7 +119,7 @@ async def test_a_guarded_step_is_reported_contained_while_its_change_settles(
         for e in history.events
         if e.HasField("timer_started_event_attributes")
     ]
-    assert timedelta(seconds=1) in timers, "the settle time is a timer in the workflow"
+    assert timedelta(seconds=4) in timers, "the settle time is a timer in the workflow"
 
 
 async def test_step_that_keeps_essential_services_healthy_is_contained(temporal_client: Client):
