@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 from collections.abc import AsyncIterator, Generator, Iterator
 
@@ -55,20 +56,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Below Linux's ephemeral range (32768-60999 by default), which the kernel hands out to
+# every outgoing connection and to every free_port(): a port found free there can be taken
+# before the dev server binds it. One CI run lost the UI port that way.
+QUIET_PORTS = range(20000, 31700)
+
+
 def free_temporal_port() -> int:
     """A free port for a dev server whose UI takes the port 1000 above it, free as well
     (orchestrator/temporal/devserver.py): a busy UI port stops the server from starting."""
-    for _ in range(100):
-        port = free_port()
-        if port + 1000 > 65535:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1000))
-            except OSError:
-                continue
-        return port
+    for _ in range(200):
+        port = random.choice(QUIET_PORTS)  # noqa: S311 - spreads tests over ports, no secret
+        if all(_bindable(p) for p in (port, port + 1000)):
+            return port
     raise RuntimeError("no free port with a free port 1000 above it")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture(scope="session")

@@ -72,6 +72,10 @@ class Up:
             if line.startswith("Stop:"):
                 break
         else:
+            # Nothing will stop() an instance that never started: let go of its files here.
+            self.process.wait(timeout=30)
+            self.process.stdout.close()
+            self._stderr.close()
             said = self.stderr_log.read_text()[-3000:]
             raise AssertionError(f"bulkhead up ended before its banner: {said}")
         return "".join(banner)

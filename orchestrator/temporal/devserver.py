@@ -76,6 +76,12 @@ class DevServer:
                 f"port {self.port} is already in use; stop whatever listens there or pass "
                 "--temporal-port"
             )
+        if port_open(self.host, self.effective_ui_port):
+            # Checked here: the server would die on it with only its log to say why.
+            raise RuntimeError(
+                f"port {self.effective_ui_port} (the Temporal UI's, {self.port} + 1000) is "
+                "already in use; stop whatever listens there or pass another --temporal-port"
+            )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.state_dir / "temporal.log"
         with log_path.open("ab") as log_file:
