@@ -118,6 +118,36 @@ class SharedDependency:
         )
 
 
+class CouplingAdapter(FakeModbusAdapter):
+    """Applying breaks the shared dependency (when it is set to); rolling back heals it."""
+
+    def __init__(self, dependency: SharedDependency) -> None:
+        super().__init__()
+        self.dependency = dependency
+
+    async def apply(self, command: StepCommand, *, key: str) -> Receipt:
+        if self.dependency.breaks_on_apply:
+            self.dependency.healthy = False
+        return await super().apply(command, key=key)
+
+    async def rollback(self, receipt: Receipt) -> Receipt:
+        self.dependency.healthy = True
+        return await super().rollback(receipt)
+
+
+def guarded_activities(
+    settings: Settings, dependency: SharedDependency
+) -> tuple[ContainmentActivities, CouplingAdapter]:
+    """One step on tsc-0001 whose zone's essential service is `dependency`, its guard."""
+    adapter = CouplingAdapter(dependency)
+    engine = ScriptedEngine(
+        [fallback_step("tsc-0001", guard={"essential": ["emergency-dispatch"]})]
+    )
+    inventory = Inventory.load(settings.policy_dir)
+    activities = ContainmentActivities(engine, inventory, {"modbus": adapter}, guard=dependency)
+    return activities, adapter
+
+
 def fallback_step(asset: str, **changes: Any) -> dict[str, Any]:
     step: dict[str, Any] = {
         "id": f"fallback:{asset}",

@@ -24,11 +24,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from workflow_fakes import (
-    FakeModbusAdapter,
     ScriptedEngine,
     SharedDependency,
     fallback_step,
     finding,
+    guarded_activities,
     new_incident,
     scripted_activities,
     send,
@@ -36,7 +36,6 @@ from workflow_fakes import (
 )
 from workflow_histories import HISTORIES, source_hash
 
-from contracts.adapter import Receipt, StepCommand
 from contracts.city import AutomationChange
 from contracts.incident import (
     ApproveRequest,
@@ -50,12 +49,10 @@ from contracts.incident import (
     StepState,
 )
 from contracts.names import STATE_QUERY
-from orchestrator.activities import ContainmentActivities
 from orchestrator.config import Settings
 from orchestrator.lab.traffic import MODE_NORMAL, MODE_REGISTER, TrafficLab
 from orchestrator.temporal.city import TemporalCity
 from orchestrator.temporal.client import temporal_binary
-from orchestrator.wiring.inventory import Inventory
 from workflows.auditing import EXPORT_DELAY
 from workflows.visibility import KEYS as VISIBILITY_KEYS
 
@@ -199,35 +196,11 @@ async def drift_reapply(client: Client, settings: Settings, lab: TrafficLab) -> 
         return [("drift-reapply", await released(client, params.incident_id, ALICE))]
 
 
-class _Coupling(FakeModbusAdapter):
-    """Applying breaks the shared dependency; rolling back heals it (tests/workflows/test_guard)."""
-
-    def __init__(self, dependency: SharedDependency) -> None:
-        super().__init__()
-        self.dependency = dependency
-
-    async def apply(self, command: StepCommand, *, key: str) -> Receipt:
-        self.dependency.healthy = False
-        return await super().apply(command, key=key)
-
-    async def rollback(self, receipt: Receipt) -> Receipt:
-        self.dependency.healthy = True
-        return await super().rollback(receipt)
-
-
 async def guard_rollback(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:
     """A verified step harms an essential service: the guard, after the settle timer,
     rolls it back and escalates."""
     dependency = SharedDependency(breaks_on_apply=True, settle_s=0.5)
-    engine = ScriptedEngine(
-        [fallback_step("tsc-0001", guard={"essential": ["emergency-dispatch"]})]
-    )
-    activities = ContainmentActivities(
-        engine,
-        Inventory.load(settings.policy_dir),
-        {"modbus": _Coupling(dependency)},
-        guard=dependency,
-    )
+    activities, _ = guarded_activities(settings, dependency)
     async with running_worker(client, settings, activities):
         params = new_incident()
         await send(client, settings, params)
@@ -241,15 +214,7 @@ async def guard_release_while_settling(
     """A guarded step is released while its guard waits for the change to settle: the run
     ends without the second look, its timer left behind."""
     dependency = SharedDependency(breaks_on_apply=False, settle_s=600.0)
-    engine = ScriptedEngine(
-        [fallback_step("tsc-0001", guard={"essential": ["emergency-dispatch"]})]
-    )
-    activities = ContainmentActivities(
-        engine,
-        Inventory.load(settings.policy_dir),
-        {"modbus": FakeModbusAdapter()},
-        guard=dependency,
-    )
+    activities, _ = guarded_activities(settings, dependency)
     async with running_worker(client, settings, activities):
         params = new_incident()
         await send(client, settings, params)

@@ -12,50 +12,11 @@ from datetime import timedelta
 
 from harness import make_settings, release_and_end, running_worker, wait_for
 from temporalio.client import Client
-from workflow_fakes import (
-    FakeModbusAdapter,
-    ScriptedEngine,
-    SharedDependency,
-    fallback_step,
-    new_incident,
-    send,
-)
+from workflow_fakes import SharedDependency, guarded_activities, new_incident, send
 
-from contracts.adapter import Receipt, StepCommand
 from contracts.incident import IncidentStatus, Principal, ReleaseRequest, StepState
-from orchestrator.activities import ContainmentActivities
-from orchestrator.wiring.inventory import Inventory
 
 DORA = Principal(id="local:dora", name="dora", roles=["duty-officer"])
-
-
-class CouplingAdapter(FakeModbusAdapter):
-    def __init__(self, dependency: SharedDependency) -> None:
-        super().__init__()
-        self.dependency = dependency
-
-    async def apply(self, command: StepCommand, *, key: str) -> Receipt:
-        if self.dependency.breaks_on_apply:
-            self.dependency.healthy = False
-        return await super().apply(command, key=key)
-
-    async def rollback(self, receipt: Receipt) -> Receipt:
-        self.dependency.healthy = True
-        return await super().rollback(receipt)
-
-
-def guarded_activities(
-    settings, dependency: SharedDependency
-) -> tuple[ContainmentActivities, CouplingAdapter]:
-    adapter = CouplingAdapter(dependency)
-    engine = ScriptedEngine(
-        [fallback_step("tsc-0001", guard={"essential": ["emergency-dispatch"]})]
-    )
-    inventory = Inventory.load(settings.policy_dir)
-    return (
-        ContainmentActivities(engine, inventory, {"modbus": adapter}, guard=dependency),
-        adapter,
-    )
 
 
 async def test_step_that_breaks_an_essential_service_is_rolled_back_and_escalated(
