@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contracts.adapter import Plan, Receipt, StepCommand
+from contracts.adapter import Plan, Receipt, StepCommand, Verification
 from contracts.decision import Decision, OnDrift
 from contracts.findings import Finding
 
@@ -293,6 +293,26 @@ class RecordedPlan(_Model):
 
     token: str
     plan: Plan
+
+
+class ContainRequest(_Model):
+    """What the CONTAIN activity plans (unless `plan` was already recorded under `token`),
+    applies and verifies."""
+
+    command: StepCommand
+    token: str
+    plan: Plan | None = None
+
+
+class Contained(_Model):
+    """The CONTAIN activity's plan, receipt and verification. A verify that raised after
+    apply landed leaves `verification` empty and says why in `verify_error`: the receipt
+    still reaches the workflow, which records it and verifies again on its own."""
+
+    plan: Plan
+    receipt: Receipt
+    verification: Verification | None = None
+    verify_error: str | None = None
 
 
 class ReleaseRequest(_Model):

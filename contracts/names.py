@@ -19,6 +19,9 @@ class Activity(StrEnum):
     PLAN_RECORDED = "plan_step_recorded"
     APPLY = "apply_step"
     VERIFY = "verify_step"
+    # Plan (recorded as PLAN_RECORDED does), apply and verify in one local activity:
+    # workflows/execution.py, `_contain`.
+    CONTAIN = "contain_step"
     ROLLBACK = "rollback_step"
     RENEW_LEASE = "renew_lease"
     PROBE_GUARD = "probe_guard"

@@ -20,13 +20,8 @@ with workflow.unsafe.imports_passed_through():
     from contracts.findings import Finding
     from contracts.incident import StepState, StepView
     from contracts.names import Activity
-    from workflows.execution import (
-        PREVIEW_RETRY,
-        STEP_CALL_TIMEOUT,
-        STEP_FAILURES,
-        StepExecution,
-        error_text,
-    )
+    from workflows.changing import STEP_CALL_TIMEOUT, STEP_FAILURES, error_text
+    from workflows.execution import PREVIEW_RETRY, StepExecution
 
 DEFAULT_LEASE_S = 3600  # a reversible change never stays without a lease
 DECIDE_TIMEOUT = timedelta(seconds=10)

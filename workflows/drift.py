@@ -20,7 +20,8 @@ with workflow.unsafe.imports_passed_through():
     from contracts.decision import OnDrift
     from contracts.incident import StepView
     from workflows import gates
-    from workflows.execution import STEP_FAILURES, StepExecution, error_text
+    from workflows.changing import STEP_FAILURES, error_text
+    from workflows.execution import StepExecution
 
 # Histories from before drift checks replay without their timers and verify calls.
 DRIFT_PATCH = "drift-checks"

@@ -1,5 +1,5 @@
-"""Carrying out steps inside IncidentWorkflow: plan → intent → apply → verify → lease,
-rollback, the city ledger, and the audit trail. Workflow code: deterministic, and every
+"""Carrying out steps inside IncidentWorkflow: the change (changing.py), then the lease,
+the guard's watch, rollback and the city ledger. Workflow code: deterministic, and every
 side effect is a local activity called by name.
 """
 
@@ -8,50 +8,30 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
-    from contracts.adapter import Plan, Receipt, StepCommand, Verification, WriteRecord
+    from contracts.adapter import Receipt, StepCommand, Verification
     from contracts.city import ContainmentEvent, city_workflow_id
-    from contracts.incident import (
-        AuditEntry,
-        GuardReport,
-        GuardRequest,
-        PlanRecording,
-        RecordedPlan,
-        StepState,
-        StepView,
-    )
-    from contracts.names import Activity, CitySignal, ErrorType
+    from contracts.incident import AuditEntry, GuardReport, GuardRequest, StepState, StepView
+    from contracts.names import Activity, CitySignal
     from workflows import versions
-    from workflows.auditing import AuditTrail
+    from workflows.changing import (
+        CONTAIN_PATCH,
+        PLAN_IN_TASK_PATCH,
+        STEP_FAILURES,
+        StepChanges,
+        error_text,
+        writes_of,
+    )
 
-# Plan, apply, verify, rollback and the approvers' dry run run as local activities: a
-# regular activity costs a round trip through the server and another workflow task. Runs
-# from before PLAN_IN_TASK_PATCH and PREVIEW_IN_TASK_PATCH still plan and dry-run in
-# regular ones (see _plan here and deciding.preview).
-STEP_CALL_TIMEOUT = timedelta(seconds=10)
-STEP_CALL_DEADLINE = timedelta(minutes=2)
-ADAPTER_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=5),
-    maximum_attempts=6,
-    non_retryable_error_types=[ErrorType.PERMANENT_ADAPTER],
-)
 # Probes have their own short timeouts; this bounds a whole round (several services).
 GUARD_TIMEOUT = timedelta(seconds=15)
 # Histories recorded before the essential-service guard existed replay without its probes.
 GUARD_PATCH = "essential-service-guard"
-# Histories recorded before it plan each step in a regular activity (see _plan).
-PLAN_IN_TASK_PATCH = "plan-in-task"
 # Histories recorded before it probe a guarded step's services again in the task that
 # contained it, the settle wait inside the probe, and only then report it (see _watch).
 GUARD_WATCH_PATCH = "guard-watches-after"
@@ -59,10 +39,6 @@ GUARD_WATCH_PATCH = "guard-watches-after"
 PREVIEW_IN_TASK_PATCH = "preview-in-task"
 # A dry run is worth one retry; approvers can decide without it.
 PREVIEW_RETRY = RetryPolicy(maximum_attempts=2)
-ResultT = TypeVar("ResultT")
-# How a failed activity surfaces in the workflow: a regular one as ActivityError, a local
-# one that failed for good as the ApplicationError itself, a timed-out one as a timeout.
-STEP_FAILURES = (ActivityError, ApplicationError, TemporalTimeoutError)
 
 
 def _holds(step: StepView, applied_seq: int | None) -> bool:
@@ -70,14 +46,7 @@ def _holds(step: StepView, applied_seq: int | None) -> bool:
     return step.state is StepState.VERIFIED and step.applied_seq == applied_seq
 
 
-def error_text(exc: BaseException) -> str:
-    cause = exc.cause if isinstance(exc, ActivityError) and exc.cause is not None else exc
-    if isinstance(cause, ApplicationError) and cause.type:
-        return f"{cause.type}: {cause.message}"
-    return str(cause)
-
-
-class StepExecution(AuditTrail):
+class StepExecution(StepChanges):
     def __init__(
         self,
         *,
@@ -94,24 +63,21 @@ class StepExecution(AuditTrail):
             exported_seq=exported_seq,
         )
         self._escalate = escalate
-        self._applied = 0
         self._ledger_tasks: set[asyncio.Task[None]] = set()
         # Whether this run probes essential services (set by the workflow's run, from its
         # patch: histories from before the guard replay without probes).
         self.guarded = False
         # Set by decide_versions at the run's start, from their patches.
-        self.plans_in_task = False
         self.previews_in_task = False
         self.watches_after = False
         # Step id -> its guard's watch: the task, the step, and the apply it watches.
         self._watches: dict[str, tuple[asyncio.Task[None], StepView, int | None]] = {}
         self._settling: set[tuple[str, int | None]] = set()  # watches on their timer
-        self.recorded_plans: dict[str, Plan] = {}  # token -> plan (see _plan)
-        self._plans = 0
 
     def decide_versions(self) -> None:
         """Once, at the run's start (see versions.patched): how this run plans and dry-runs."""
         self.plans_in_task = versions.patched(PLAN_IN_TASK_PATCH)
+        self.contains_at_once = versions.patched(CONTAIN_PATCH)
         self.previews_in_task = versions.patched(PREVIEW_IN_TASK_PATCH)
         self.watches_after = versions.patched(GUARD_WATCH_PATCH)
 
@@ -125,17 +91,7 @@ class StepExecution(AuditTrail):
         command = self.command_of(step)
         guard_before = await self._probe_guard(step, "before")
         try:
-            plan = await self._plan(step, command)
-            self._record_intent(step, plan, reapply=reapply)
-            self.transition(step, StepState.APPLYING)
-            receipt = await self._call(Activity.APPLY, command, Receipt)
-            step.receipt = receipt
-            self._applied += 1
-            step.applied_seq = self._applied
-            self.transition(
-                step, StepState.APPLIED, detail=receipt.detail, **_writes(receipt.writes)
-            )
-            verification = await self._call(Activity.VERIFY, receipt, Verification)
+            verification = await self.change(step, command, reapply=reapply)
             step.verification = verification.model_dump()
         except STEP_FAILURES as exc:
             step.error = error_text(exc)
@@ -149,62 +105,6 @@ class StepExecution(AuditTrail):
         self.transition(step, StepState.FAILED, error=step.error)
         self._escalate(f"step {step.id}: {step.error}")
         await self.roll_back(step, from_failure=True)
-
-    async def _plan(self, step: StepView, command: StepCommand) -> Plan:
-        """The step's plan, durable in history before apply can change the target: a crash
-        between apply and the end of the workflow task would otherwise run the task again,
-        plan against the changed target, and record the wrong state to restore.
-
-        Runs from before PLAN_IN_TASK_PATCH plan in a regular activity, whose result is in
-        history before the workflow goes on, at the cost of a round trip through the
-        server and a second workflow task. Runs with it plan in a local activity that
-        also signals the plan to this run (PLAN_RECORDED): containment then takes one
-        workflow task, and a task run again after a crash finds the plan in the signal it
-        replays (recorded_plans) instead of planning again (bench/time_to_contain.py)."""
-        if not self.plans_in_task:
-            planned: Plan = await workflow.execute_activity(
-                Activity.PLAN,
-                command,
-                result_type=Plan,
-                start_to_close_timeout=STEP_CALL_TIMEOUT,
-                retry_policy=ADAPTER_RETRY,
-            )
-            return planned
-        self._plans += 1
-        token = f"{step.id}#{self._plans}"
-        recorded = self.recorded_plans.get(token)
-        if recorded is not None:
-            return recorded
-        plan = await self._call(
-            Activity.PLAN_RECORDED, PlanRecording(command=command, token=token), Plan
-        )
-        # The signal of this plan arrives in a later task, and is then already known.
-        return self.recorded_plans.setdefault(token, plan)
-
-    def record_plan(self, recorded: RecordedPlan) -> None:
-        """The PLAN_RECORDED signal: the first plan under a token stands."""
-        self.recorded_plans.setdefault(recorded.token, recorded.plan)
-
-    def _record_intent(self, step: StepView, plan: Plan, *, reapply: bool) -> None:
-        """The rollback intent is durable before apply runs: an apply can land even when
-        its activity times out, and a retried apply only sees the changed target.
-
-        A re-apply after drift keeps the first intent: the target now holds what a reboot
-        or a hand put there, not what it held before the incident, and a release must
-        restore the latter. What the re-plan found is recorded beside it.
-        """
-        if reapply and step.rollback_intent is not None:
-            self.record(
-                "step.intent",
-                step=step.id,
-                before=step.rollback_intent,
-                after=plan.after,
-                found=plan.before,
-                reapply=True,
-            )
-            return
-        step.rollback_intent = plan.before
-        self.record("step.intent", step=step.id, before=plan.before, after=plan.after)
 
     async def _hold(
         self,
@@ -385,21 +285,10 @@ class StepExecution(AuditTrail):
             step,
             StepState.ROLLED_BACK,
             observed=check.observed,
-            **_writes(undone.writes[len(restore.writes) :]),
+            **writes_of(undone.writes[len(restore.writes) :]),
         )
         if step.automatic and was_holding:
             self._tell_city(CitySignal.CONTAINMENT_ENDED, step)
-
-    async def _call(self, name: str, arg: BaseModel, result_type: type[ResultT]) -> ResultT:
-        result: ResultT = await workflow.execute_local_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=STEP_CALL_TIMEOUT,
-            schedule_to_close_timeout=STEP_CALL_DEADLINE,
-            retry_policy=ADAPTER_RETRY,
-        )
-        return result
 
     def _tell_city(self, signal: str, step: StepView) -> None:
         """Update the city-wide ledger without holding up this incident."""
@@ -419,15 +308,3 @@ class StepExecution(AuditTrail):
         task = asyncio.ensure_future(send())
         self._ledger_tasks.add(task)
         task.add_done_callback(self._ledger_tasks.discard)
-
-    # --- audit ----------------------------------------------------------------------------
-
-    def transition(self, step: StepView, state: StepState, **detail: object) -> None:
-        step.state = state
-        self.record(f"step.{state.value}", step=step.id, **detail)
-
-
-def _writes(writes: list[WriteRecord]) -> dict[str, Any]:
-    """Every write an adapter made to the target (late and refused ones too), for the
-    audit: a write that landed after its timeout must be visible, not only its effect."""
-    return {"writes": [w.model_dump(mode="json") for w in writes]} if writes else {}

@@ -27,7 +27,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.names import Activity, ErrorType
     from workflows import gates
-    from workflows.execution import ADAPTER_RETRY, STEP_CALL_TIMEOUT, STEP_FAILURES, StepExecution
+    from workflows.changing import ADAPTER_RETRY, STEP_CALL_TIMEOUT, STEP_FAILURES
+    from workflows.execution import StepExecution
 
 RENEW_PATCH = "renew-lease-on-target"  # older extends moved only the workflow's lease
 

@@ -11,7 +11,7 @@ from temporalio.client import Client
 from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new_incident, send
 
 from adapters.base import PermanentAdapterError, TransientAdapterError
-from contracts.adapter import Receipt, StepCommand
+from contracts.adapter import Plan, Receipt, StepCommand, Verification
 from contracts.incident import IncidentStatus, StepState
 from orchestrator.activities import ContainmentActivities
 from orchestrator.wiring.inventory import Inventory
@@ -64,3 +64,80 @@ async def test_permanent_error_fails_the_step_without_retrying(temporal_client: 
     assert view.steps[0].error is not None
     assert "PermanentAdapterError" in view.steps[0].error
     assert "disco" in view.steps[0].error
+
+
+class LandsThenTimesOut(FakeModbusAdapter):
+    """A controller whose first write lands but whose answer is lost (a timeout): the
+    retry finds the target already changed. Plans read what the controller holds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.value = 0
+        self.plans = 0
+        self.applies = 0
+
+    async def plan(self, command: StepCommand) -> Plan:
+        self.plans += 1
+        return Plan(adapter=self.name, summary="set", before={"value": self.value}, after={})
+
+    async def apply(self, command: StepCommand, *, key: str) -> Receipt:
+        self.applies += 1
+        self.value = 1
+        if self.applies == 1:
+            raise TransientAdapterError("no answer from the controller")
+        return await super().apply(command, key=key)
+
+
+async def test_a_retried_apply_restores_what_the_target_held_before_the_first_attempt(
+    temporal_client: Client,
+):
+    """Plan, apply and verify run in one local activity (workflows/changing.py): its
+    retry must apply against the plan its first attempt recorded, not plan again against
+    the target the first attempt changed."""
+    settings = make_settings(1)
+    adapter = LandsThenTimesOut()
+    params = new_incident()
+    async with running_worker(temporal_client, settings, activities_with(adapter, settings)):
+        await send(temporal_client, settings, params)
+        view = await wait_for(
+            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
+        )
+    assert adapter.applies == 2
+    assert adapter.plans == 1, "the retry planned again against the changed target"
+    assert view.steps[0].rollback_intent == {"value": 0}
+
+
+class VerifyRaisesOnce(FakeModbusAdapter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.applies = 0
+        self.verifies = 0
+
+    async def apply(self, command: StepCommand, *, key: str) -> Receipt:
+        self.applies += 1
+        return await super().apply(command, key=key)
+
+    async def verify(self, receipt: Receipt) -> Verification:
+        self.verifies += 1
+        if self.verifies == 1:
+            raise TransientAdapterError("read timed out")
+        return await super().verify(receipt)
+
+
+async def test_a_verify_that_raises_after_apply_keeps_the_receipt_and_verifies_again(
+    temporal_client: Client,
+):
+    """The change landed: the workflow records its receipt and verifies on its own,
+    without applying a second time."""
+    settings = make_settings(1)
+    adapter = VerifyRaisesOnce()
+    params = new_incident()
+    async with running_worker(temporal_client, settings, activities_with(adapter, settings)):
+        await send(temporal_client, settings, params)
+        view = await wait_for(
+            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
+        )
+    assert (adapter.applies, adapter.verifies) == (1, 2)
+    step = view.steps[0]
+    assert step.state is StepState.VERIFIED
+    assert step.receipt is not None and step.receipt.applied

@@ -3,7 +3,7 @@ and count on the real controllers that every effect landed exactly once.
 
 The kill lands while apply writes, inside the containment's one workflow task, so the
 task's local activity results (the decision, the plans) are lost with the worker. The
-plans were signalled to the run before apply began (workflows/execution.py, `_plan`):
+plans were signalled to the run before apply began (workflows/changing.py, `_contain`):
 the new worker must restore from them, not plan again against the changed controller."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from conftest import free_port
 from harness import make_settings, wait_for
@@ -99,10 +100,20 @@ async def test_sigkill_mid_apply_then_new_worker_applies_each_effect_once(
     signalled = [
         e for e in events if e.workflow_execution_signaled_event_attributes.signal_name == PLAN
     ]
+    # A second worker that planned again would have signalled a second plan per step.
     assert len(signalled) == len(UNITS), "one recorded plan per step, sent before apply"
-    assert not [e for e in events if local_activity(e) == Activity.PLAN_RECORDED], (
-        "the second worker planned again instead of restoring what the first recorded"
-    )
+    contained = [e for e in events if local_activity(e) == Activity.CONTAIN]
+    assert len(contained) == len(UNITS), "each step planned, applied and verified in one call"
+    for event in contained:
+        result = local_activity_result(event)
+        assert result["plan"]["before"]["mode"] == "normal", result["plan"]
+
+
+def local_activity_result(event: HistoryEvent) -> dict[str, Any]:
+    """The result a local activity's marker records."""
+    marker = event.marker_recorded_event_attributes
+    result: dict[str, Any] = json.loads(marker.details["result"].payloads[0].data)
+    return result
 
 
 def local_activity(event: HistoryEvent) -> str | None:

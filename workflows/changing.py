@@ -1,0 +1,195 @@
+"""How IncidentWorkflow changes a target: the plan made durable before apply, the
+rollback intent, apply and verify, each recorded in the audit trail as it lands.
+StepExecution (execution.py) builds the step's lifecycle on it. Workflow code:
+deterministic, and every side effect is a local activity called by name.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from contracts.adapter import Plan, Receipt, StepCommand, Verification, WriteRecord
+    from contracts.incident import (
+        Contained,
+        ContainRequest,
+        PlanRecording,
+        RecordedPlan,
+        StepState,
+        StepView,
+    )
+    from contracts.names import Activity, ErrorType
+    from workflows.auditing import AuditTrail
+
+# Plan, apply, verify, rollback and the approvers' dry run run as local activities: a
+# regular activity costs a round trip through the server and another workflow task. Runs
+# from before PLAN_IN_TASK_PATCH and PREVIEW_IN_TASK_PATCH still plan and dry-run in
+# regular ones (see _plan here and deciding.preview).
+STEP_CALL_TIMEOUT = timedelta(seconds=10)
+STEP_CALL_DEADLINE = timedelta(minutes=2)
+ADAPTER_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=6,
+    non_retryable_error_types=[ErrorType.PERMANENT_ADAPTER],
+)
+# Histories recorded before it plan each step in a regular activity (see _plan).
+PLAN_IN_TASK_PATCH = "plan-in-task"
+# Histories recorded before it plan, apply and verify in three local activities; runs
+# with it make one call of all three (see _contain).
+CONTAIN_PATCH = "contain-in-one-call"
+ResultT = TypeVar("ResultT")
+# How a failed activity surfaces in the workflow: a regular one as ActivityError, a local
+# one that failed for good as the ApplicationError itself, a timed-out one as a timeout.
+STEP_FAILURES = (ActivityError, ApplicationError, TemporalTimeoutError)
+
+
+def error_text(exc: BaseException) -> str:
+    cause = exc.cause if isinstance(exc, ActivityError) and exc.cause is not None else exc
+    if isinstance(cause, ApplicationError) and cause.type:
+        return f"{cause.type}: {cause.message}"
+    return str(cause)
+
+
+class StepChanges(AuditTrail):
+    """The plan, apply and verify of a step's change, and the bookkeeping they share."""
+
+    def __init__(self, **audit: Any) -> None:
+        super().__init__(**audit)
+        self._applied = 0
+        # Set at the run's start, from their patches (StepExecution.decide_versions).
+        self.plans_in_task = False
+        self.contains_at_once = False
+        self.recorded_plans: dict[str, Plan] = {}  # token -> plan (see _plan)
+        self._plans = 0
+
+    async def change(self, step: StepView, command: StepCommand, *, reapply: bool) -> Verification:
+        """Plan, record the intent, apply and verify; STEP_FAILURES propagate."""
+        done = await self._contain(step, command) if self.contains_at_once else None
+        plan = done.plan if done is not None else await self._plan(step, command)
+        self._record_intent(step, plan, reapply=reapply)
+        self.transition(step, StepState.APPLYING)
+        receipt = (
+            done.receipt if done is not None else await self._call(Activity.APPLY, command, Receipt)
+        )
+        step.receipt = receipt
+        self._applied += 1
+        step.applied_seq = self._applied
+        self.transition(step, StepState.APPLIED, detail=receipt.detail, **writes_of(receipt.writes))
+        if done is not None and done.verification is not None:
+            return done.verification
+        # Runs before CONTAIN_PATCH, or a verify that raised inside the one call: the
+        # change landed and its receipt is recorded; verify now, with retries of its own.
+        verification: Verification = await self._call(Activity.VERIFY, receipt, Verification)
+        return verification
+
+    def _next_token(self, step: StepView) -> str:
+        self._plans += 1
+        return f"{step.id}#{self._plans}"
+
+    async def _contain(self, step: StepView, command: StepCommand) -> Contained:
+        """Plan, apply and verify in one local activity (runs with CONTAIN_PATCH): each
+        local activity costs the task a hand-off to the worker and back. The plan is
+        signalled to this run before apply, as in _plan, and a task run again after a
+        crash passes the recorded one in instead of planning again. The activity's result
+        is recorded with the task (one marker), in the order the audit tells it."""
+        token = self._next_token(step)
+        recorded = self.recorded_plans.get(token)
+        request = ContainRequest(command=command, token=token, plan=recorded)
+        done: Contained = await self._call(
+            Activity.CONTAIN, request, Contained, limit=3 * STEP_CALL_TIMEOUT
+        )
+        plan = self.recorded_plans.setdefault(token, done.plan)
+        return done.model_copy(update={"plan": plan})
+
+    async def _plan(self, step: StepView, command: StepCommand) -> Plan:
+        """The step's plan, durable in history before apply can change the target: a crash
+        between apply and the end of the workflow task would otherwise run the task again,
+        plan against the changed target, and record the wrong state to restore.
+
+        Runs from before PLAN_IN_TASK_PATCH plan in a regular activity, whose result is in
+        history before the workflow goes on, at the cost of a round trip through the
+        server and a second workflow task. Runs with it plan in a local activity that
+        also signals the plan to this run (PLAN_RECORDED): containment then takes one
+        workflow task, and a task run again after a crash finds the plan in the signal it
+        replays (recorded_plans) instead of planning again (bench/time_to_contain.py)."""
+        if not self.plans_in_task:
+            planned: Plan = await workflow.execute_activity(
+                Activity.PLAN,
+                command,
+                result_type=Plan,
+                start_to_close_timeout=STEP_CALL_TIMEOUT,
+                retry_policy=ADAPTER_RETRY,
+            )
+            return planned
+        token = self._next_token(step)
+        recorded = self.recorded_plans.get(token)
+        if recorded is not None:
+            return recorded
+        plan = await self._call(
+            Activity.PLAN_RECORDED, PlanRecording(command=command, token=token), Plan
+        )
+        # The signal of this plan arrives in a later task, and is then already known.
+        return self.recorded_plans.setdefault(token, plan)
+
+    def record_plan(self, recorded: RecordedPlan) -> None:
+        """The PLAN_RECORDED signal: the first plan under a token stands."""
+        self.recorded_plans.setdefault(recorded.token, recorded.plan)
+
+    def _record_intent(self, step: StepView, plan: Plan, *, reapply: bool) -> None:
+        """The rollback intent is durable before apply runs: an apply can land even when
+        its activity times out, and a retried apply only sees the changed target.
+
+        A re-apply after drift keeps the first intent: the target now holds what a reboot
+        or a hand put there, not what it held before the incident, and a release must
+        restore the latter. What the re-plan found is recorded beside it.
+        """
+        if reapply and step.rollback_intent is not None:
+            self.record(
+                "step.intent",
+                step=step.id,
+                before=step.rollback_intent,
+                after=plan.after,
+                found=plan.before,
+                reapply=True,
+            )
+            return
+        step.rollback_intent = plan.before
+        self.record("step.intent", step=step.id, before=plan.before, after=plan.after)
+
+    async def _call(
+        self,
+        name: str,
+        arg: BaseModel,
+        result_type: type[ResultT],
+        *,
+        limit: timedelta = STEP_CALL_TIMEOUT,
+    ) -> ResultT:
+        result: ResultT = await workflow.execute_local_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=limit,
+            schedule_to_close_timeout=STEP_CALL_DEADLINE,
+            retry_policy=ADAPTER_RETRY,
+        )
+        return result
+
+    def transition(self, step: StepView, state: StepState, **detail: object) -> None:
+        step.state = state
+        self.record(f"step.{state.value}", step=step.id, **detail)
+
+
+def writes_of(writes: list[WriteRecord]) -> dict[str, Any]:
+    """Every write an adapter made to the target (late and refused ones too), for the
+    audit: a write that landed after its timeout must be visible, not only its effect."""
+    return {"writes": [w.model_dump(mode="json") for w in writes]} if writes else {}
