@@ -296,23 +296,28 @@ class RecordedPlan(_Model):
 
 
 class ContainRequest(_Model):
-    """What the CONTAIN activity plans (unless `plan` was already recorded under `token`),
-    applies and verifies."""
+    """What the CONTAIN activity probes first (`guard`, if the step watches essential
+    services), plans (unless `plan` was already recorded under `token`), applies and
+    verifies."""
 
     command: StepCommand
     token: str
     plan: Plan | None = None
+    guard: GuardRequest | None = None
 
 
 class Contained(_Model):
-    """The CONTAIN activity's plan, receipt and verification. A verify that raised after
-    apply landed leaves `verification` empty and says why in `verify_error`: the receipt
-    still reaches the workflow, which records it and verifies again on its own."""
+    """The CONTAIN activity's findings. A probe that could not run leaves `guard` empty
+    and says why in `guard_error`. A verify that raised after apply landed leaves
+    `verification` empty and says why in `verify_error`: the receipt still reaches the
+    workflow, which records it and verifies again on its own."""
 
     plan: Plan
     receipt: Receipt
     verification: Verification | None = None
     verify_error: str | None = None
+    guard: GuardReport | None = None
+    guard_error: str | None = None
 
 
 class ReleaseRequest(_Model):

@@ -15,18 +15,23 @@ class Activity(StrEnum):
     DECIDE = "decide"
     PLAN = "plan_step"
     # `plan_step` as a local activity that records its plan in history before it returns
-    # (a signal to its own workflow run): workflows/execution.py, `_plan`.
+    # (a signal to its own workflow run): workflows/changing.py, `_plan`.
     PLAN_RECORDED = "plan_step_recorded"
     APPLY = "apply_step"
     VERIFY = "verify_step"
-    # Plan (recorded as PLAN_RECORDED does), apply and verify in one local activity:
-    # workflows/execution.py, `_contain`.
+    # Probe the guard, plan (recorded as PLAN_RECORDED does), apply and verify in one
+    # local activity: workflows/changing.py, `_contain`.
     CONTAIN = "contain_step"
     ROLLBACK = "rollback_step"
     RENEW_LEASE = "renew_lease"
     PROBE_GUARD = "probe_guard"
     EXPORT_AUDIT = "export_audit"
     VERIFY_GRANT = "verify_grant"
+
+
+# In the details of a CONTAIN activity's error when it failed in or after apply, once its
+# plan was recorded: the change may have landed (workflows/changing.py, _contain).
+APPLY_FAILED = "apply-failed"
 
 
 class IncidentSignal(StrEnum):

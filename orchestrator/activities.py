@@ -11,7 +11,8 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -33,7 +34,7 @@ from contracts.incident import (
     RecordedPlan,
     RenewLeaseRequest,
 )
-from contracts.names import Activity, ErrorType, IncidentSignal
+from contracts.names import APPLY_FAILED, Activity, ErrorType, IncidentSignal
 from orchestrator.audit.metrics import WorkerMetrics
 from orchestrator.audit.sink import AuditSink
 from orchestrator.guard import ServiceGuard, Unguarded
@@ -44,9 +45,12 @@ from orchestrator.wiring.inventory import Inventory
 
 log = structlog.get_logger(__name__)
 
-# Plans kept for a retry of the CONTAIN activity (see contain_step): more than the steps
-# one worker contains at once, so a retry never finds its plan pushed out.
-KEPT_PLANS = 4096
+# First attempts' plans and probes kept for a retry of the CONTAIN activity (see
+# contain_step): more than the steps one worker contains at once, so a retry never
+# finds its own pushed out.
+KEPT_FIRST_LOOKS = 4096
+# A CONTAIN call's verify, as long as a verify in a call of its own may take.
+VERIFY_TIMEOUT = timedelta(seconds=10)
 
 
 class ContainmentActivities:
@@ -68,8 +72,8 @@ class ContainmentActivities:
         self._audit_sink = audit_sink
         self._guard = guard or Unguarded()
         self.metrics = metrics or WorkerMetrics()
-        # (run id, plan token) -> the plan a CONTAIN call recorded before it applied.
-        self._planned: OrderedDict[tuple[str, str], Plan] = OrderedDict()
+        # (run id, plan token) -> what a CONTAIN call's first attempt saw before it applied.
+        self._first_looks: OrderedDict[tuple[str, str], _FirstLook] = OrderedDict()
 
     @property
     def engine(self) -> PolicyEngine:
@@ -162,34 +166,63 @@ class ContainmentActivities:
 
     @activity.defn(name=Activity.CONTAIN)
     async def contain_step(self, request: ContainRequest) -> Contained:
-        """Plan (recorded in the run's history, as `plan_step_recorded` does), apply and
-        verify in one local activity: each local activity costs the workflow task a hand-off
-        to the worker and back, about 3 ms on two cores (bench/time_to_contain.py).
+        """Probe the guard, plan (recorded in the run's history, as `plan_step_recorded`
+        does), apply and verify in one local activity: each local activity costs the
+        workflow task a hand-off to the worker and back, about 3 ms on two cores
+        (bench/time_to_contain.py).
 
         A retry (apply failed or timed out, perhaps after changing the target) applies
-        against the plan its first attempt recorded, never one read from the changed
-        target: retries of a local activity run in this worker, which keeps the plan until
-        the call returns. A worker that dies instead leaves the plan in the run's history,
-        and the workflow passes it in (`request.plan`). A verify that raises after apply
-        landed is returned, not retried: the workflow must record the receipt of a change
-        that landed, and verifies again on its own."""
+        against what its first attempt saw: the plan it recorded and the services' health
+        before any apply, never a plan or a probe read after the change. Retries of a local
+        activity run in this worker, which keeps those until the call returns. A worker
+        that dies instead leaves the plan in the run's history, and the workflow passes it
+        in (`request.plan`). A verify that raises after apply landed is returned, not
+        retried: the workflow must record the receipt of a change that landed, and
+        verifies again on its own."""
         info = activity.info()
         kept = (info.workflow_run_id or "", request.token)
-        plan = request.plan or self._planned.get(kept)
-        if plan is None:
-            recording = PlanRecording(command=request.command, token=request.token)
-            plan = await self.plan_step_recorded(recording)
-            self._planned[kept] = plan
-            while len(self._planned) > KEPT_PLANS:
-                self._planned.popitem(last=False)
-        receipt = await self.apply_step(request.command)
+        first = self._first_looks.get(kept)
+        if first is None:
+            guard, guard_error = await self._look_before(request.guard)
+            plan = request.plan or await self.plan_step_recorded(
+                PlanRecording(command=request.command, token=request.token)
+            )
+            first = self._first_looks[kept] = _FirstLook(plan, guard, guard_error)
+            while len(self._first_looks) > KEPT_FIRST_LOOKS:
+                self._first_looks.popitem(last=False)
         try:
-            verification = await self.verify_step(receipt)
+            receipt = await self.apply_step(request.command)
+        except ApplicationError as exc:  # the change may have landed: the workflow audits it
+            raise ApplicationError(
+                exc.message, APPLY_FAILED, type=exc.type, non_retryable=exc.non_retryable
+            ) from exc
+        except Exception as exc:
+            raise ApplicationError(str(exc), APPLY_FAILED, type=type(exc).__name__) from exc
+        seen = {"plan": first.plan, "guard": first.guard, "guard_error": first.guard_error}
+        try:
+            # Bounded here: a verify cut off by the call's own limit would lose the receipt.
+            verification = await asyncio.wait_for(
+                self.verify_step(receipt), VERIFY_TIMEOUT.total_seconds()
+            )
         except Exception as exc:  # noqa: BLE001 - reported to the workflow, which verifies again
-            self._planned.pop(kept, None)
-            return Contained(plan=plan, receipt=receipt, verify_error=str(exc))
-        self._planned.pop(kept, None)
-        return Contained(plan=plan, receipt=receipt, verification=verification)
+            error = str(exc) or type(exc).__name__
+            log.warning("step.verify_raised", key=receipt.key, error=error)
+            done = Contained(**seen, receipt=receipt, verify_error=error)
+        else:
+            done = Contained(**seen, receipt=receipt, verification=verification)
+        self._first_looks.pop(kept, None)
+        return done
+
+    async def _look_before(
+        self, request: GuardRequest | None
+    ) -> tuple[GuardReport | None, str | None]:
+        """The guard's probe before a change, or why it could not probe."""
+        if request is None:
+            return None, None
+        try:
+            return await self.probe_guard(request), None
+        except Exception as exc:  # noqa: BLE001 - the workflow audits it: guard.unavailable
+            return None, str(exc)
 
     @activity.defn(name=Activity.APPLY)
     async def apply_step(self, command: StepCommand) -> Receipt:
@@ -270,6 +303,15 @@ class ContainmentActivities:
             self.probe_guard,
             self.export_audit,
         ]
+
+
+@dataclass(frozen=True)
+class _FirstLook:
+    """What a CONTAIN call's first attempt saw before it applied (see contain_step)."""
+
+    plan: Plan
+    guard: GuardReport | None
+    guard_error: str | None
 
 
 class _adapter_errors:  # noqa: N801 - used as a lowercase context manager, like contextlib's

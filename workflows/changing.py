@@ -21,12 +21,14 @@ with workflow.unsafe.imports_passed_through():
     from contracts.incident import (
         Contained,
         ContainRequest,
+        GuardReport,
+        GuardRequest,
         PlanRecording,
         RecordedPlan,
         StepState,
         StepView,
     )
-    from contracts.names import Activity, ErrorType
+    from contracts.names import APPLY_FAILED, Activity, ErrorType
     from workflows.auditing import AuditTrail
 
 # Plan, apply, verify, rollback and the approvers' dry run run as local activities: a
@@ -35,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
 # regular ones (see _plan here and deciding.preview).
 STEP_CALL_TIMEOUT = timedelta(seconds=10)
 STEP_CALL_DEADLINE = timedelta(minutes=2)
+# Probes have their own short timeouts; this bounds a whole round (several services).
+GUARD_TIMEOUT = timedelta(seconds=15)
 ADAPTER_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
@@ -44,10 +48,22 @@ ADAPTER_RETRY = RetryPolicy(
 )
 # Histories recorded before it plan each step in a regular activity (see _plan).
 PLAN_IN_TASK_PATCH = "plan-in-task"
-# Histories recorded before it plan, apply and verify in three local activities; runs
-# with it make one call of all three (see _contain).
+# Histories recorded before it probe the guard, plan, apply and verify in four local
+# activities; runs with it make one call of all four (see _contain).
 CONTAIN_PATCH = "contain-in-one-call"
 ResultT = TypeVar("ResultT")
+# The one call of CONTAIN_PATCH: each part within its own call's limit (the activity
+# bounds its verify by STEP_CALL_TIMEOUT), and the attempts of a plan and an apply.
+CONTAIN_TIMEOUT = 3 * STEP_CALL_TIMEOUT + GUARD_TIMEOUT
+CONTAIN_RETRY = RetryPolicy(
+    initial_interval=ADAPTER_RETRY.initial_interval,
+    backoff_coefficient=ADAPTER_RETRY.backoff_coefficient,
+    maximum_interval=ADAPTER_RETRY.maximum_interval,
+    maximum_attempts=2 * ADAPTER_RETRY.maximum_attempts,
+    non_retryable_error_types=ADAPTER_RETRY.non_retryable_error_types,
+)
+# How long a failed call waits for the plan it signalled (one task's round trip).
+PLAN_WAIT = timedelta(seconds=10)
 # How a failed activity surfaces in the workflow: a regular one as ActivityError, a local
 # one that failed for good as the ApplicationError itself, a timed-out one as a timeout.
 STEP_FAILURES = (ActivityError, ApplicationError, TemporalTimeoutError)
@@ -66,15 +82,28 @@ class StepChanges(AuditTrail):
     def __init__(self, **audit: Any) -> None:
         super().__init__(**audit)
         self._applied = 0
+        # Whether this run probes essential services (set by the workflow's run, from its
+        # patch: histories from before the guard replay without probes).
+        self.guarded = False
         # Set at the run's start, from their patches (StepExecution.decide_versions).
         self.plans_in_task = False
         self.contains_at_once = False
         self.recorded_plans: dict[str, Plan] = {}  # token -> plan (see _plan)
         self._plans = 0
 
-    async def change(self, step: StepView, command: StepCommand, *, reapply: bool) -> Verification:
-        """Plan, record the intent, apply and verify; STEP_FAILURES propagate."""
-        done = await self._contain(step, command) if self.contains_at_once else None
+    async def change(
+        self, step: StepView, *, reapply: bool
+    ) -> tuple[GuardReport | None, Verification]:
+        """Probe the guard, plan, record the intent, apply and verify; the guard's report
+        from before (None: nothing to watch, or it could not probe) and the verification.
+        STEP_FAILURES propagate."""
+        command = self.command_of(step)
+        if self.contains_at_once:
+            done = await self._contain(step, command, reapply=reapply)
+            probed = done.guard is not None or done.guard_error is not None
+            before = self._seen(step, "before", done.guard, done.guard_error) if probed else None
+        else:
+            done, before = None, await self._probe_guard(step, "before")
         plan = done.plan if done is not None else await self._plan(step, command)
         self._record_intent(step, plan, reapply=reapply)
         self.transition(step, StepState.APPLYING)
@@ -86,30 +115,53 @@ class StepChanges(AuditTrail):
         step.applied_seq = self._applied
         self.transition(step, StepState.APPLIED, detail=receipt.detail, **writes_of(receipt.writes))
         if done is not None and done.verification is not None:
-            return done.verification
+            return before, done.verification
         # Runs before CONTAIN_PATCH, or a verify that raised inside the one call: the
         # change landed and its receipt is recorded; verify now, with retries of its own.
         verification: Verification = await self._call(Activity.VERIFY, receipt, Verification)
-        return verification
+        return before, verification
 
     def _next_token(self, step: StepView) -> str:
         self._plans += 1
         return f"{step.id}#{self._plans}"
 
-    async def _contain(self, step: StepView, command: StepCommand) -> Contained:
-        """Plan, apply and verify in one local activity (runs with CONTAIN_PATCH): each
-        local activity costs the task a hand-off to the worker and back. The plan is
+    async def _contain(self, step: StepView, command: StepCommand, *, reapply: bool) -> Contained:
+        """Probe, plan, apply and verify in one local activity (runs with CONTAIN_PATCH):
+        each local activity costs the task a hand-off to the worker and back. The plan is
         signalled to this run before apply, as in _plan, and a task run again after a
         crash passes the recorded one in instead of planning again. The activity's result
         is recorded with the task (one marker), in the order the audit tells it."""
         token = self._next_token(step)
         recorded = self.recorded_plans.get(token)
-        request = ContainRequest(command=command, token=token, plan=recorded)
-        done: Contained = await self._call(
-            Activity.CONTAIN, request, Contained, limit=3 * STEP_CALL_TIMEOUT
-        )
+        guard = self._guard_request(step, "before")
+        request = ContainRequest(command=command, token=token, plan=recorded, guard=guard)
+        try:
+            done: Contained = await workflow.execute_local_activity(
+                Activity.CONTAIN,
+                request,
+                result_type=Contained,
+                start_to_close_timeout=CONTAIN_TIMEOUT,
+                schedule_to_close_timeout=2 * STEP_CALL_DEADLINE,
+                retry_policy=CONTAIN_RETRY,
+            )
+        except STEP_FAILURES as exc:
+            if _may_have_applied(exc):
+                await self._applying_failed(step, token, reapply=reapply)
+            raise
         plan = self.recorded_plans.setdefault(token, done.plan)
         return done.model_copy(update={"plan": plan})
+
+    async def _applying_failed(self, step: StepView, token: str, *, reapply: bool) -> None:
+        """The one call failed for good in or after apply (perhaps an apply that landed
+        and timed out): the audit and the step say what apply was meant to change and what
+        a person would restore, as when apply failed in a call of its own. The plan's
+        signal is already on the server; it reaches this run with its next task."""
+        try:
+            await workflow.wait_condition(lambda: token in self.recorded_plans, timeout=PLAN_WAIT)
+        except TimeoutError:
+            return  # it failed before it planned: nothing was applied
+        self._record_intent(step, self.recorded_plans[token], reapply=reapply)
+        self.transition(step, StepState.APPLYING)
 
     async def _plan(self, step: StepView, command: StepCommand) -> Plan:
         """The step's plan, durable in history before apply can change the target: a crash
@@ -166,19 +218,79 @@ class StepChanges(AuditTrail):
         step.rollback_intent = plan.before
         self.record("step.intent", step=step.id, before=plan.before, after=plan.after)
 
+    def command_of(self, step: StepView) -> StepCommand:
+        return StepCommand(
+            incident_id=self.incident_id,
+            step_id=step.id,
+            adapter=step.adapter,
+            action=step.action,
+            target=step.target,
+            args=step.args,
+        )
+
+    # --- the essential-service guard ----------------------------------------------------
+
+    def _guard_request(
+        self, step: StepView, moment: str, *, settled: bool = False
+    ) -> GuardRequest | None:
+        """What to probe for the step now; None when there is nothing to watch."""
+        if not step.guard or not self.guarded:
+            return None
+        return GuardRequest(
+            incident_id=self.incident_id,
+            step_id=step.id,
+            services=step.guard,
+            moment=moment,
+            settled=settled,
+        )
+
+    async def _probe_guard(
+        self, step: StepView, moment: str, *, settled: bool = False
+    ) -> GuardReport | None:
+        """Probe the essential services the step names; None when there is nothing to watch
+        or the probes themselves could not run (the audit says which)."""
+        request = self._guard_request(step, moment, settled=settled)
+        if request is None:
+            return None
+        try:
+            report: GuardReport = await workflow.execute_local_activity(
+                Activity.PROBE_GUARD,
+                request,
+                result_type=GuardReport,
+                start_to_close_timeout=GUARD_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=2),
+            )
+        except STEP_FAILURES as exc:
+            return self._seen(step, moment, None, error_text(exc))
+        return self._seen(step, moment, report, None)
+
+    def _seen(
+        self, step: StepView, moment: str, report: GuardReport | None, error: str | None
+    ) -> GuardReport | None:
+        """Audit what a probe found, or why it could not probe."""
+        if report is None:
+            self.record("guard.unavailable", step=step.id, moment=moment, error=error or "")
+            return None
+        self.record(
+            f"guard.{moment}",
+            step=step.id,
+            services={name: h.model_dump() for name, h in report.services.items()},
+        )
+        return report
+
+    # --- calls ------------------------------------------------------------------------------
+
     async def _call(
         self,
         name: str,
         arg: BaseModel,
         result_type: type[ResultT],
-        *,
-        limit: timedelta = STEP_CALL_TIMEOUT,
     ) -> ResultT:
         result: ResultT = await workflow.execute_local_activity(
             name,
             arg,
             result_type=result_type,
-            start_to_close_timeout=limit,
+            start_to_close_timeout=STEP_CALL_TIMEOUT,
             schedule_to_close_timeout=STEP_CALL_DEADLINE,
             retry_policy=ADAPTER_RETRY,
         )
@@ -187,6 +299,15 @@ class StepChanges(AuditTrail):
     def transition(self, step: StepView, state: StepState, **detail: object) -> None:
         step.state = state
         self.record(f"step.{state.value}", step=step.id, **detail)
+
+
+def _may_have_applied(exc: BaseException) -> bool:
+    """Whether a failed CONTAIN call got as far as apply: it says so in its error's
+    details (orchestrator/activities.py, contain_step); a call that timed out may have."""
+    cause = exc.cause if isinstance(exc, ActivityError) and exc.cause is not None else exc
+    if isinstance(cause, ApplicationError):
+        return APPLY_FAILED in cause.details
+    return True
 
 
 def writes_of(writes: list[WriteRecord]) -> dict[str, Any]:

@@ -14,9 +14,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.adapter import Receipt, StepCommand, Verification
+    from contracts.adapter import Receipt, Verification
     from contracts.city import ContainmentEvent, city_workflow_id
-    from contracts.incident import AuditEntry, GuardReport, GuardRequest, StepState, StepView
+    from contracts.incident import AuditEntry, GuardReport, StepState, StepView
     from contracts.names import Activity, CitySignal
     from workflows import versions
     from workflows.changing import (
@@ -28,8 +28,6 @@ with workflow.unsafe.imports_passed_through():
         writes_of,
     )
 
-# Probes have their own short timeouts; this bounds a whole round (several services).
-GUARD_TIMEOUT = timedelta(seconds=15)
 # Histories recorded before the essential-service guard existed replay without its probes.
 GUARD_PATCH = "essential-service-guard"
 # Histories recorded before it probe a guarded step's services again in the task that
@@ -64,9 +62,6 @@ class StepExecution(StepChanges):
         )
         self._escalate = escalate
         self._ledger_tasks: set[asyncio.Task[None]] = set()
-        # Whether this run probes essential services (set by the workflow's run, from its
-        # patch: histories from before the guard replay without probes).
-        self.guarded = False
         # Set by decide_versions at the run's start, from their patches.
         self.previews_in_task = False
         self.watches_after = False
@@ -88,10 +83,8 @@ class StepExecution(StepChanges):
         out of the contained state (workflows/drift.py): the step keeps its lease."""
         if reapply:  # this apply's guard watches from here; the last one's stops
             self._unwatch(step)
-        command = self.command_of(step)
-        guard_before = await self._probe_guard(step, "before")
         try:
-            verification = await self.change(step, command, reapply=reapply)
+            guard_before, verification = await self.change(step, reapply=reapply)
             step.verification = verification.model_dump()
         except STEP_FAILURES as exc:
             step.error = error_text(exc)
@@ -183,49 +176,7 @@ class StepExecution(StepChanges):
         if step.automatic:
             self._tell_city(CitySignal.CONTAINMENT_ENDED, step)
 
-    def command_of(self, step: StepView) -> StepCommand:
-        return StepCommand(
-            incident_id=self.incident_id,
-            step_id=step.id,
-            adapter=step.adapter,
-            action=step.action,
-            target=step.target,
-            args=step.args,
-        )
-
     # --- essential-service guard -------------------------------------------------------------
-
-    async def _probe_guard(
-        self, step: StepView, moment: str, *, settled: bool = False
-    ) -> GuardReport | None:
-        """Probe the essential services the step names; None when there is nothing to watch
-        or the probes themselves could not run (the audit says which)."""
-        if not step.guard or not self.guarded:
-            return None
-        request = GuardRequest(
-            incident_id=self.incident_id,
-            step_id=step.id,
-            services=step.guard,
-            moment=moment,
-            settled=settled,
-        )
-        try:
-            report: GuardReport = await workflow.execute_local_activity(
-                Activity.PROBE_GUARD,
-                request,
-                result_type=GuardReport,
-                start_to_close_timeout=GUARD_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_attempts=2),
-            )
-        except STEP_FAILURES as exc:
-            self.record("guard.unavailable", step=step.id, moment=moment, error=error_text(exc))
-            return None
-        self.record(
-            f"guard.{moment}",
-            step=step.id,
-            services={name: h.model_dump() for name, h in report.services.items()},
-        )
-        return report
 
     async def _guard_after(
         self, step: StepView, before: GuardReport, *, held: int | None = None

@@ -123,7 +123,7 @@ class IncidentWorkflow:
 
     @workflow.signal(name=IncidentSignal.PLAN_RECORDED)
     def plan_recorded(self, recorded: RecordedPlan) -> None:
-        self._x.record_plan(recorded)  # sent by the step's own plan: StepExecution._plan
+        self._x.record_plan(recorded)  # sent by the step's own plan: changing.py, _contain
 
     def _is_bounded(self) -> bool:
         """Whether this run keeps compact findings (a patch: first finding or run() decides)."""

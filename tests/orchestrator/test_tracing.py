@@ -37,9 +37,9 @@ async def test_one_trace_spans_signal_workflow_and_activities(
     # Plan, apply and verify run in one local activity (workflows/changing.py, _contain).
     assert "RunActivity:contain_step" in names, names
     start = next(s for s in spans if s.name == "SignalWithStartWorkflow:IncidentWorkflow")
-    apply = next(s for s in spans if s.name == "RunActivity:contain_step")
-    assert start.context is not None and apply.context is not None
-    assert apply.context.trace_id == start.context.trace_id, "one trace, API to target"
+    contain = next(s for s in spans if s.name == "RunActivity:contain_step")
+    assert start.context is not None and contain.context is not None
+    assert contain.context.trace_id == start.context.trace_id, "one trace, API to target"
 
 
 def test_tracing_is_off_by_default():

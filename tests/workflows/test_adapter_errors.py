@@ -6,6 +6,10 @@ retry behaviour under test is Temporal's, on the real dev server.
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
+import pytest
 from harness import make_settings, running_worker, wait_for
 from temporalio.client import Client
 from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new_incident, send
@@ -13,6 +17,7 @@ from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new
 from adapters.base import PermanentAdapterError, TransientAdapterError
 from contracts.adapter import Plan, Receipt, StepCommand, Verification
 from contracts.incident import IncidentStatus, StepState
+from orchestrator import activities as activities_module
 from orchestrator.activities import ContainmentActivities
 from orchestrator.wiring.inventory import Inventory
 
@@ -64,6 +69,35 @@ async def test_permanent_error_fails_the_step_without_retrying(temporal_client: 
     assert view.steps[0].error is not None
     assert "PermanentAdapterError" in view.steps[0].error
     assert "disco" in view.steps[0].error
+    # The apply may have landed: the step and the audit keep what it would restore.
+    assert view.steps[0].rollback_intent == {"value": 0}
+    kinds = [e.kind for e in view.audit]
+    assert kinds.index("step.intent") < kinds.index("step.applying") < kinds.index("step.failed")
+
+
+class PlanRefused(FakeModbusAdapter):
+    async def plan(self, command: StepCommand) -> Plan:
+        raise PermanentAdapterError("no such unit")
+
+
+async def test_a_plan_refused_fails_the_step_at_once_with_nothing_applied(
+    temporal_client: Client,
+):
+    settings = make_settings(1)
+    adapter = PlanRefused()
+    params = new_incident()
+    async with running_worker(temporal_client, settings, activities_with(adapter, settings)):
+        await send(temporal_client, settings, params)
+        view = await wait_for(
+            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.FAILED
+        )
+        history = await temporal_client.get_workflow_handle(params.incident_id).fetch_history()
+    step = view.steps[0]
+    assert "no such unit" in (step.error or "")
+    assert step.rollback_intent is None and step.receipt is None
+    assert "step.intent" not in {e.kind for e in view.audit}
+    # Nothing to wait for: no plan was signalled (workflows/changing.py, _applying_failed).
+    assert not [e for e in history.events if e.HasField("timer_started_event_attributes")]
 
 
 class LandsThenTimesOut(FakeModbusAdapter):
@@ -108,8 +142,9 @@ async def test_a_retried_apply_restores_what_the_target_held_before_the_first_at
 
 
 class VerifyRaisesOnce(FakeModbusAdapter):
-    def __init__(self) -> None:
+    def __init__(self, *, hangs: bool = False) -> None:
         super().__init__()
+        self.hangs = hangs  # the first verify never answers, instead of raising
         self.applies = 0
         self.verifies = 0
 
@@ -119,6 +154,8 @@ class VerifyRaisesOnce(FakeModbusAdapter):
 
     async def verify(self, receipt: Receipt) -> Verification:
         self.verifies += 1
+        if self.verifies == 1 and self.hangs:
+            await asyncio.sleep(60)
         if self.verifies == 1:
             raise TransientAdapterError("read timed out")
         return await super().verify(receipt)
@@ -141,3 +178,21 @@ async def test_a_verify_that_raises_after_apply_keeps_the_receipt_and_verifies_a
     step = view.steps[0]
     assert step.state is StepState.VERIFIED
     assert step.receipt is not None and step.receipt.applied
+
+
+async def test_a_verify_that_hangs_after_apply_keeps_the_receipt_and_verifies_again(
+    temporal_client: Client, monkeypatch: pytest.MonkeyPatch
+):
+    """The one call bounds its verify, so a verify that never answers cannot take the
+    call's whole time and, with it, the receipt of a change that landed."""
+    monkeypatch.setattr(activities_module, "VERIFY_TIMEOUT", timedelta(seconds=0.5))
+    settings = make_settings(1)
+    adapter = VerifyRaisesOnce(hangs=True)
+    params = new_incident()
+    async with running_worker(temporal_client, settings, activities_with(adapter, settings)):
+        await send(temporal_client, settings, params)
+        view = await wait_for(
+            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
+        )
+    assert (adapter.applies, adapter.verifies) == (1, 2)
+    assert view.steps[0].receipt is not None

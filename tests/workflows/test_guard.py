@@ -14,6 +14,8 @@ from harness import make_settings, release_and_end, running_worker, wait_for
 from temporalio.client import Client
 from workflow_fakes import SharedDependency, guarded_activities, new_incident, send
 
+from adapters.base import TransientAdapterError
+from contracts.adapter import Receipt, StepCommand
 from contracts.incident import IncidentStatus, Principal, ReleaseRequest, StepState
 
 DORA = Principal(id="local:dora", name="dora", roles=["duty-officer"])
@@ -137,3 +139,39 @@ async def test_a_release_while_the_change_settles_ends_the_run_without_the_secon
     assert len(adapter.rollbacks) == 1
     assert "guard.after" not in {e.kind for e in view.audit}
     assert [settle for _, settle in dependency.checks] == [False], "the before-probe only"
+
+
+async def test_an_apply_retried_after_it_broke_the_service_still_compares_with_before(
+    temporal_client: Client,
+):
+    """The guard probes, plans, applies and verifies in one local activity
+    (workflows/changing.py). Its first apply breaks the service and then times out: the
+    retry must compare with the probe its first attempt made, from before any apply, not
+    probe again and take the broken service for how things were."""
+    settings = make_settings(1)
+    dependency = SharedDependency(breaks_on_apply=True)
+    activities, adapter = guarded_activities(settings, dependency)
+    applies: list[str] = []
+    apply = adapter.apply
+
+    async def lands_then_times_out(command: StepCommand, *, key: str) -> Receipt:
+        applies.append(key)
+        receipt = await apply(command, key=key)
+        if len(applies) == 1:
+            raise TransientAdapterError("no answer from the controller")
+        return receipt
+
+    adapter.apply = lands_then_times_out  # type: ignore[method-assign]
+    params = new_incident()
+    async with running_worker(temporal_client, settings, activities):
+        await send(temporal_client, settings, params)
+        view = await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: v.steps and v.steps[0].state is StepState.ROLLED_BACK,
+        )
+    assert len(applies) == 2
+    assert dependency.healthy, "the rollback restored the service"
+    before = next(e for e in view.audit if e.kind == "guard.before")
+    assert before.detail["services"]["emergency-dispatch"]["healthy"] is True
+    assert [settle for _, settle in dependency.checks] == [False, False], "probed twice"
