@@ -16,7 +16,7 @@ from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new
 
 from adapters.base import PermanentAdapterError, TransientAdapterError
 from contracts.adapter import Plan, Receipt, StepCommand, Verification
-from contracts.incident import IncidentStatus, StepState
+from contracts.incident import IncidentStatus, IncidentView, StepState
 from orchestrator import activities as activities_module
 from orchestrator.activities import ContainmentActivities
 from orchestrator.wiring.inventory import Inventory
@@ -37,33 +37,32 @@ class FailingAdapter(FakeModbusAdapter):
         return await super().apply(command, key=key)
 
 
-def activities_with(adapter: FailingAdapter, settings) -> ContainmentActivities:
+def activities_with(adapter: FakeModbusAdapter, settings) -> ContainmentActivities:
     engine = ScriptedEngine([fallback_step("tsc-0001")])
     return ContainmentActivities(engine, Inventory.load(settings.policy_dir), {"modbus": adapter})
 
 
-async def test_transient_errors_are_retried_until_the_step_lands(temporal_client: Client):
+async def run_until(
+    client: Client, adapter: FakeModbusAdapter, status: IncidentStatus
+) -> IncidentView:
+    """One incident whose one step goes through `adapter`, until it reaches `status`."""
     settings = make_settings(1)
-    adapter = FailingAdapter([TransientAdapterError("timeout"), TransientAdapterError("reset")])
     params = new_incident()
-    async with running_worker(temporal_client, settings, activities_with(adapter, settings)):
-        await send(temporal_client, settings, params)
-        view = await wait_for(
-            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
-        )
+    async with running_worker(client, settings, activities_with(adapter, settings)):
+        await send(client, settings, params)
+        return await wait_for(client, params.incident_id, lambda v: v.status is status)
+
+
+async def test_transient_errors_are_retried_until_the_step_lands(temporal_client: Client):
+    adapter = FailingAdapter([TransientAdapterError("timeout"), TransientAdapterError("reset")])
+    view = await run_until(temporal_client, adapter, IncidentStatus.CONTAINED)
     assert adapter.applies == 3
     assert view.steps[0].state is StepState.VERIFIED
 
 
 async def test_permanent_error_fails_the_step_without_retrying(temporal_client: Client):
-    settings = make_settings(1)
     adapter = FailingAdapter([PermanentAdapterError("mode 'disco' is not allowed")])
-    params = new_incident()
-    async with running_worker(temporal_client, settings, activities_with(adapter, settings)):
-        await send(temporal_client, settings, params)
-        view = await wait_for(
-            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.FAILED
-        )
+    view = await run_until(temporal_client, adapter, IncidentStatus.FAILED)
     assert adapter.applies == 1
     assert view.escalated
     assert view.steps[0].error is not None
@@ -83,15 +82,8 @@ class PlanRefused(FakeModbusAdapter):
 async def test_a_plan_refused_fails_the_step_at_once_with_nothing_applied(
     temporal_client: Client,
 ):
-    settings = make_settings(1)
-    adapter = PlanRefused()
-    params = new_incident()
-    async with running_worker(temporal_client, settings, activities_with(adapter, settings)):
-        await send(temporal_client, settings, params)
-        view = await wait_for(
-            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.FAILED
-        )
-        history = await temporal_client.get_workflow_handle(params.incident_id).fetch_history()
+    view = await run_until(temporal_client, PlanRefused(), IncidentStatus.FAILED)
+    history = await temporal_client.get_workflow_handle(view.incident_id).fetch_history()
     step = view.steps[0]
     assert "no such unit" in (step.error or "")
     assert step.rollback_intent is None and step.receipt is None
@@ -128,14 +120,8 @@ async def test_a_retried_apply_restores_what_the_target_held_before_the_first_at
     """Plan, apply and verify run in one local activity (workflows/changing.py): its
     retry must apply against the plan its first attempt recorded, not plan again against
     the target the first attempt changed."""
-    settings = make_settings(1)
     adapter = LandsThenTimesOut()
-    params = new_incident()
-    async with running_worker(temporal_client, settings, activities_with(adapter, settings)):
-        await send(temporal_client, settings, params)
-        view = await wait_for(
-            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
-        )
+    view = await run_until(temporal_client, adapter, IncidentStatus.CONTAINED)
     assert adapter.applies == 2
     assert adapter.plans == 1, "the retry planned again against the changed target"
     assert view.steps[0].rollback_intent == {"value": 0}
@@ -166,14 +152,8 @@ async def test_a_verify_that_raises_after_apply_keeps_the_receipt_and_verifies_a
 ):
     """The change landed: the workflow records its receipt and verifies on its own,
     without applying a second time."""
-    settings = make_settings(1)
     adapter = VerifyRaisesOnce()
-    params = new_incident()
-    async with running_worker(temporal_client, settings, activities_with(adapter, settings)):
-        await send(temporal_client, settings, params)
-        view = await wait_for(
-            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
-        )
+    view = await run_until(temporal_client, adapter, IncidentStatus.CONTAINED)
     assert (adapter.applies, adapter.verifies) == (1, 2)
     step = view.steps[0]
     assert step.state is StepState.VERIFIED
@@ -186,13 +166,7 @@ async def test_a_verify_that_hangs_after_apply_keeps_the_receipt_and_verifies_ag
     """The one call bounds its verify, so a verify that never answers cannot take the
     call's whole time and, with it, the receipt of a change that landed."""
     monkeypatch.setattr(activities_module, "VERIFY_TIMEOUT", timedelta(seconds=0.5))
-    settings = make_settings(1)
     adapter = VerifyRaisesOnce(hangs=True)
-    params = new_incident()
-    async with running_worker(temporal_client, settings, activities_with(adapter, settings)):
-        await send(temporal_client, settings, params)
-        view = await wait_for(
-            temporal_client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED
-        )
+    view = await run_until(temporal_client, adapter, IncidentStatus.CONTAINED)
     assert (adapter.applies, adapter.verifies) == (1, 2)
     assert view.steps[0].receipt is not None
