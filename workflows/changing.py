@@ -6,6 +6,7 @@ deterministic, and every side effect is a local activity called by name.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -55,12 +56,8 @@ ResultT = TypeVar("ResultT")
 # The one call of CONTAIN_PATCH: each part within its own call's limit (the activity
 # bounds its verify by STEP_CALL_TIMEOUT), and the attempts of a plan and an apply.
 CONTAIN_TIMEOUT = 3 * STEP_CALL_TIMEOUT + GUARD_TIMEOUT
-CONTAIN_RETRY = RetryPolicy(
-    initial_interval=ADAPTER_RETRY.initial_interval,
-    backoff_coefficient=ADAPTER_RETRY.backoff_coefficient,
-    maximum_interval=ADAPTER_RETRY.maximum_interval,
-    maximum_attempts=2 * ADAPTER_RETRY.maximum_attempts,
-    non_retryable_error_types=ADAPTER_RETRY.non_retryable_error_types,
+CONTAIN_RETRY = dataclasses.replace(
+    ADAPTER_RETRY, maximum_attempts=2 * ADAPTER_RETRY.maximum_attempts
 )
 # How long a failed call waits for the plan it signalled (one task's round trip).
 PLAN_WAIT = timedelta(seconds=10)
@@ -136,13 +133,13 @@ class StepChanges(AuditTrail):
         guard = self._guard_request(step, "before")
         request = ContainRequest(command=command, token=token, plan=recorded, guard=guard)
         try:
-            done: Contained = await workflow.execute_local_activity(
+            done = await self._call(
                 Activity.CONTAIN,
                 request,
-                result_type=Contained,
-                start_to_close_timeout=CONTAIN_TIMEOUT,
-                schedule_to_close_timeout=2 * STEP_CALL_DEADLINE,
-                retry_policy=CONTAIN_RETRY,
+                Contained,
+                limit=CONTAIN_TIMEOUT,
+                deadline=2 * STEP_CALL_DEADLINE,
+                retry=CONTAIN_RETRY,
             )
         except STEP_FAILURES as exc:
             if _may_have_applied(exc):
@@ -285,14 +282,18 @@ class StepChanges(AuditTrail):
         name: str,
         arg: BaseModel,
         result_type: type[ResultT],
+        *,
+        limit: timedelta = STEP_CALL_TIMEOUT,
+        deadline: timedelta = STEP_CALL_DEADLINE,
+        retry: RetryPolicy = ADAPTER_RETRY,
     ) -> ResultT:
         result: ResultT = await workflow.execute_local_activity(
             name,
             arg,
             result_type=result_type,
-            start_to_close_timeout=STEP_CALL_TIMEOUT,
-            schedule_to_close_timeout=STEP_CALL_DEADLINE,
-            retry_policy=ADAPTER_RETRY,
+            start_to_close_timeout=limit,
+            schedule_to_close_timeout=deadline,
+            retry_policy=retry,
         )
         return result
 

@@ -200,12 +200,7 @@ async def guard_rollback(client: Client, settings: Settings, lab: TrafficLab) ->
     """A verified step harms an essential service: the guard, after the settle timer,
     rolls it back and escalates."""
     dependency = SharedDependency(breaks_on_apply=True, settle_s=0.5)
-    activities, _ = guarded_activities(settings, dependency)
-    async with running_worker(client, settings, activities):
-        params = new_incident()
-        await send(client, settings, params)
-        await wait_for(client, params.incident_id, lambda v: v.status is IncidentStatus.FAILED)
-        return [("guard-rollback", await released(client, params.incident_id, DORA))]
+    return await guarded(client, settings, dependency, IncidentStatus.FAILED, "guard-rollback")
 
 
 async def guard_release_while_settling(
@@ -214,12 +209,25 @@ async def guard_release_while_settling(
     """A guarded step is released while its guard waits for the change to settle: the run
     ends without the second look, its timer left behind."""
     dependency = SharedDependency(breaks_on_apply=False, settle_s=600.0)
+    name = "guard-release-while-settling"
+    return await guarded(client, settings, dependency, IncidentStatus.CONTAINED, name)
+
+
+async def guarded(
+    client: Client,
+    settings: Settings,
+    dependency: SharedDependency,
+    status: IncidentStatus,
+    name: str,
+) -> Recorded:
+    """One guarded step watching `dependency`, recorded once its incident reaches `status`
+    and a duty officer released it."""
     activities, _ = guarded_activities(settings, dependency)
     async with running_worker(client, settings, activities):
         params = new_incident()
         await send(client, settings, params)
-        await wait_for(client, params.incident_id, lambda v: v.status is IncidentStatus.CONTAINED)
-        return [("guard-release-while-settling", await released(client, params.incident_id, DORA))]
+        await wait_for(client, params.incident_id, lambda v: v.status is status)
+        return [(name, await released(client, params.incident_id, DORA))]
 
 
 async def continue_as_new(client: Client, settings: Settings, lab: TrafficLab) -> Recorded:

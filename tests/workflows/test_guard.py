@@ -16,9 +16,31 @@ from workflow_fakes import SharedDependency, guarded_activities, new_incident, s
 
 from adapters.base import TransientAdapterError
 from contracts.adapter import Receipt, StepCommand
-from contracts.incident import IncidentStatus, Principal, ReleaseRequest, StepState
+from contracts.incident import (
+    IncidentStatus,
+    IncidentView,
+    Principal,
+    ReleaseRequest,
+    StepState,
+)
+from orchestrator.activities import ContainmentActivities
+from orchestrator.config import Settings
 
 DORA = Principal(id="local:dora", name="dora", roles=["duty-officer"])
+
+
+async def rolled_back(
+    client: Client, settings: Settings, activities: ContainmentActivities
+) -> IncidentView:
+    """A new incident run until its one (guarded) step is rolled back."""
+    params = new_incident()
+    async with running_worker(client, settings, activities):
+        await send(client, settings, params)
+        return await wait_for(
+            client,
+            params.incident_id,
+            lambda v: v.steps and v.steps[0].state is StepState.ROLLED_BACK,
+        )
 
 
 async def test_step_that_breaks_an_essential_service_is_rolled_back_and_escalated(
@@ -27,14 +49,7 @@ async def test_step_that_breaks_an_essential_service_is_rolled_back_and_escalate
     settings = make_settings(1)
     dependency = SharedDependency(breaks_on_apply=True)
     activities, adapter = guarded_activities(settings, dependency)
-    params = new_incident()
-    async with running_worker(temporal_client, settings, activities):
-        await send(temporal_client, settings, params)
-        view = await wait_for(
-            temporal_client,
-            params.incident_id,
-            lambda v: v.steps and v.steps[0].state is StepState.ROLLED_BACK,
-        )
+    view = await rolled_back(temporal_client, settings, activities)
     step = view.steps[0]
     assert len(adapter.rollbacks) == 1
     assert dependency.healthy, "the rollback restored the service"
@@ -162,14 +177,7 @@ async def test_an_apply_retried_after_it_broke_the_service_still_compares_with_b
         return receipt
 
     adapter.apply = lands_then_times_out  # type: ignore[method-assign]
-    params = new_incident()
-    async with running_worker(temporal_client, settings, activities):
-        await send(temporal_client, settings, params)
-        view = await wait_for(
-            temporal_client,
-            params.incident_id,
-            lambda v: v.steps and v.steps[0].state is StepState.ROLLED_BACK,
-        )
+    view = await rolled_back(temporal_client, settings, activities)
     assert len(applies) == 2
     assert dependency.healthy, "the rollback restored the service"
     before = next(e for e in view.audit if e.kind == "guard.before")
