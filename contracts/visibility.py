@@ -64,11 +64,29 @@ class Visible:
         return {MEMO_KEY: summary}
 
 
+@dataclass(frozen=True)
+class FindingsShown:
+    """What the list shows of an incident's kept findings: the zones their resources name,
+    the highest severity, and how many there are."""
+
+    zones: frozenset[str]
+    severity: int
+    count: int
+
+
+def findings_shown(findings: Sequence[Finding]) -> FindingsShown:
+    return FindingsShown(
+        zones=frozenset(r.zone for f in findings for r in f.resources if r.zone),
+        severity=max((int(f.severity_id) for f in findings), default=0),
+        count=len(findings),
+    )
+
+
 def visible(
     *,
     status: IncidentStatus,
     entity: str,
-    findings: Sequence[Finding],
+    findings: FindingsShown,
     received: int,
     decision: Decision | None,
     steps: Sequence[StepView],
@@ -78,17 +96,17 @@ def visible(
     every activation, so no IncidentView is built for it). Zones come from the findings
     and from the inventory's resolution of its assets (`decision.zones`): a SIEM rarely
     names the zone of what it saw."""
-    zones = {r.zone for f in findings for r in f.resources if r.zone}
+    zones = set(findings.zones)
     zones.update(decision.zones if decision else ())
     if incident_id:  # and the zones its steps act on (a network step names its zone)
         zones.update(str(s.target["zone"]) for s in steps if s.target.get("zone"))
     return Visible(
         status=status.value,
         zones=tuple(sorted(zones)),
-        severity=max((int(f.severity_id) for f in findings), default=0),
+        severity=findings.severity,
         awaiting_approval=any(s.state is StepState.AWAITING_APPROVAL for s in steps),
         entity=entity,
-        findings=received or len(findings),
+        findings=received or findings.count,
         verdict=decision.verdict.value if decision else None,
         steps=tuple((s.id, s.state.value) for s in steps),
         incident_id=incident_id,
@@ -102,7 +120,7 @@ def visible_view(view: IncidentView) -> Visible:
     return visible(
         status=view.status,
         entity=view.entity,
-        findings=view.findings,
+        findings=findings_shown(view.findings),
         received=view.findings_received,
         decision=view.decision,
         steps=view.steps,

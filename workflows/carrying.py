@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         ReleaseRequest,
         StepView,
     )
-    from contracts.visibility import visible
+    from contracts.visibility import findings_shown, visible
     from workflows.execution import StepExecution
     from workflows.grants import GrantGate
     from workflows.intake import Intake
@@ -110,7 +110,7 @@ def continue_as_new(
     shown = visible(
         status=IncidentStatus.OPEN,  # replaced by `status` below
         entity=entity,
-        findings=carry.findings,
+        findings=findings_shown(carry.findings),
         received=carry.findings_received,
         decision=carry.decision,
         steps=carry.steps,

@@ -388,7 +388,7 @@ class IncidentWorkflow:
         return visible(
             status=self._status(),
             entity=self._entity,
-            findings=self._in.kept.items,
+            findings=self._listing.shown(self._in.kept.items),
             received=self._in.received,
             decision=self._decision,
             steps=list(self._steps.values()),
