@@ -279,7 +279,7 @@ async def main(n: int) -> None:
             for name, (workflow_id, status, run) in LATEST_RUN.items()
         }
         # And when each of those events happened, median ms after the send: where the
-        # difference between the rows is spent (docs/PERFORMANCE.md, session 12).
+        # difference between the rows is spent (docs/PERFORMANCE-HISTORY.md, session 12).
         result["timeline_ms"] = {name: median_timeline(t) for name, t in TIMELINES.items()}
         result["containment_p50_vs_bare_one_activity"] = round(
             result["containment_modbus"]["p50_ms"] / result["bare_one_activity_workflow"]["p50_ms"],
