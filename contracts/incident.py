@@ -280,30 +280,46 @@ class RenewLeaseRequest(_Model):
     expires_at: str  # ISO 8601, timezone-aware: the lease's new end
 
 
+class GuardLook(_Model):
+    """What the guard's probe before a change found (`report`), or why it could not probe
+    (`error`)."""
+
+    report: GuardReport | None = None
+    error: str | None = None
+
+
 class PlanRecording(_Model):
     """What the PLAN_RECORDED activity plans, and the token its plan is recorded under:
-    one per execution of a step in a run (a re-apply after drift plans again)."""
+    one per execution of a step in a run (a re-apply after drift plans again); `before`,
+    the guard's look before the change, travels with the plan (a guarded step's)."""
 
     command: StepCommand
     token: str
+    before: GuardLook | None = None
 
 
 class RecordedPlan(_Model):
-    """A step's plan, signalled to its own workflow run before apply can change the target."""
+    """A step's plan, signalled to its own workflow run before apply can change the target,
+    with the guard's look before the change for a guarded step (`before`; absent from
+    signals sent before it was recorded, session 16)."""
 
     token: str
     plan: Plan
+    before: GuardLook | None = None
 
 
 class ContainRequest(_Model):
     """What the CONTAIN activity probes first (`guard`, if the step watches essential
     services), plans (unless `plan` was already recorded under `token`), applies and
-    verifies."""
+    verifies. A task run again after a crash passes in what the first attempt recorded:
+    the plan, and the guard's look before the change (`before`), so neither is read again
+    from a target the first attempt may have changed."""
 
     command: StepCommand
     token: str
     plan: Plan | None = None
     guard: GuardRequest | None = None
+    before: GuardLook | None = None
 
 
 class Contained(_Model):

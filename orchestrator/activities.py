@@ -28,6 +28,7 @@ from contracts.incident import (
     AuditBatch,
     Contained,
     ContainRequest,
+    GuardLook,
     GuardReport,
     GuardRequest,
     PlanRecording,
@@ -161,7 +162,8 @@ class ContainmentActivities:
             )
         plan = await self.plan_step(request.command)
         run = activity.client().get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
-        await run.signal(IncidentSignal.PLAN_RECORDED, RecordedPlan(token=request.token, plan=plan))
+        recorded = RecordedPlan(token=request.token, plan=plan, before=request.before)
+        await run.signal(IncidentSignal.PLAN_RECORDED, recorded)
         return plan
 
     @activity.defn(name=Activity.CONTAIN)
@@ -175,17 +177,22 @@ class ContainmentActivities:
         against what its first attempt saw: the plan it recorded and the services' health
         before any apply, never a plan or a probe read after the change. Retries of a local
         activity run in this worker, which keeps those until the call returns. A worker
-        that dies instead leaves the plan in the run's history, and the workflow passes it
-        in (`request.plan`). A verify that raises after apply landed is returned, not
-        retried: the workflow must record the receipt of a change that landed, and
-        verifies again on its own."""
+        that dies instead leaves both in the run's history (the plan's signal carries the
+        look), and the workflow passes them in (`request.plan`, `request.before`). A
+        verify that raises after apply landed is returned, not retried: the workflow must
+        record the receipt of a change that landed, and verifies again on its own."""
         info = activity.info()
         kept = (info.workflow_run_id or "", request.token)
         first = self._first_looks.get(kept)
         if first is None:
-            guard, guard_error = await self._look_before(request.guard)
+            if request.plan is not None and request.before is not None:
+                # A task run again after a crash: the first attempt's look, from history.
+                guard, guard_error = request.before.report, request.before.error
+            else:
+                guard, guard_error = await self._look_before(request.guard)
+            look = GuardLook(report=guard, error=guard_error) if request.guard else None
             plan = request.plan or await self.plan_step_recorded(
-                PlanRecording(command=request.command, token=request.token)
+                PlanRecording(command=request.command, token=request.token, before=look)
             )
             first = self._first_looks[kept] = _FirstLook(plan, guard, guard_error)
             while len(self._first_looks) > KEPT_FIRST_LOOKS:

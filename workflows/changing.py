@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.incident import (
         Contained,
         ContainRequest,
+        GuardLook,
         GuardReport,
         GuardRequest,
         PlanRecording,
@@ -86,6 +87,7 @@ class StepChanges(AuditTrail):
         self.plans_in_task = False
         self.contains_at_once = False
         self.recorded_plans: dict[str, Plan] = {}  # token -> plan (see _plan)
+        self.recorded_looks: dict[str, GuardLook] = {}  # token -> the guard's, before it
         self._plans = 0
 
     async def change(
@@ -131,7 +133,12 @@ class StepChanges(AuditTrail):
         token = self._next_token(step)
         recorded = self.recorded_plans.get(token)
         guard = self._guard_request(step, "before")
-        request = ContainRequest(command=command, token=token, plan=recorded, guard=guard)
+        # After a crash the target may already be changed, and the services harmed by it:
+        # the guard compares with the look recorded before apply, never a fresh one.
+        before = self.recorded_looks.get(token) if recorded is not None else None
+        request = ContainRequest(
+            command=command, token=token, plan=recorded, guard=guard, before=before
+        )
         try:
             done = await self._call(
                 Activity.CONTAIN,
@@ -191,8 +198,11 @@ class StepChanges(AuditTrail):
         return self.recorded_plans.setdefault(token, plan)
 
     def record_plan(self, recorded: RecordedPlan) -> None:
-        """The PLAN_RECORDED signal: the first plan under a token stands."""
+        """The PLAN_RECORDED signal: the first plan under a token stands, and the guard's
+        look before the change that came with it."""
         self.recorded_plans.setdefault(recorded.token, recorded.plan)
+        if recorded.before is not None:
+            self.recorded_looks.setdefault(recorded.token, recorded.before)
 
     def _record_intent(self, step: StepView, plan: Plan, *, reapply: bool) -> None:
         """The rollback intent is durable before apply runs: an apply can land even when

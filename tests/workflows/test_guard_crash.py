@@ -1,0 +1,82 @@
+"""The guard survives a crash: a worker SIGKILLed after apply harmed an essential
+service, before its workflow task completed, must not leave the harm unseen.
+
+The next worker runs the task again: it finds the plan in the signal sent before apply
+and applies against it. If it also probed the guard again, it would probe a service the
+first apply already broke, compare "unhealthy" after with "unhealthy" before, see no
+harm, and leave dispatch down. The guard's look before the change travels with the plan's
+signal (workflows/changing.py, `_contain`), so the step is rolled back and escalated."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from harness import make_settings, wait_for
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from workflow_fakes import new_incident, send
+
+from contracts.incident import StepState
+from contracts.names import IncidentSignal
+
+WORKER = Path(__file__).with_name("guard_crash_worker.py")
+ROOT = WORKER.parents[2]
+
+
+def start_worker(
+    env: WorkflowEnvironment, queue: str, broken: Path, *, die_after_apply: bool
+) -> subprocess.Popen[bytes]:
+    address = env.client.service_client.config.target_host
+    command = [sys.executable, str(WORKER), address, queue, str(broken)]
+    return subprocess.Popen(
+        [*command, "--die-after-apply"] if die_after_apply else command,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def test_a_worker_killed_after_a_harmful_apply_still_rolls_it_back(
+    temporal_env: WorkflowEnvironment, temporal_client: Client, tmp_path: Path
+):
+    settings = make_settings(1, state_dir=tmp_path)
+    broken = tmp_path / "dispatch-broken"
+    params = new_incident()
+    first = start_worker(temporal_env, settings.task_queue, broken, die_after_apply=True)
+    second = None
+    try:
+        await send(temporal_client, settings, params)
+        assert first.wait(timeout=60) == -signal.SIGKILL, "the first worker never applied"
+        assert broken.exists(), "the first apply broke dispatch before the worker died"
+        second = start_worker(temporal_env, settings.task_queue, broken, die_after_apply=False)
+        view = await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: bool(v.steps) and v.steps[0].state is StepState.ROLLED_BACK,
+            timeout_s=60,
+        )
+        history = await temporal_client.get_workflow_handle(params.incident_id).fetch_history()
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=15)
+    assert not broken.exists(), "rolling back healed dispatch"
+    kinds = [e.kind for e in view.audit]
+    assert "guard.tripped" in kinds and "step.rolled_back" in kinds, kinds
+    step = view.steps[0]
+    assert step.guard_report is not None
+    assert step.guard_report["before"]["services"]["emergency-dispatch"]["healthy"] is True
+    assert step.guard_report["after"]["services"]["emergency-dispatch"]["healthy"] is False
+    signalled = [
+        e
+        for e in history.events
+        if e.workflow_execution_signaled_event_attributes.signal_name
+        == IncidentSignal.PLAN_RECORDED
+    ]
+    # The second worker planned nothing: it found the first attempt's plan and look.
+    assert len(signalled) == 1
