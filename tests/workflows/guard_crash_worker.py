@@ -75,7 +75,8 @@ class BreakingAdapter(FakeModbusAdapter):
 
 
 async def main(address: str, queue: str, broken: Path, *, die_after_apply: bool) -> None:
-    settings = make_settings(1).model_copy(update={"task_queue": queue})
+    state = broken.parent / f"worker-state-{os.getpid()}"  # the test's tmp_path, not /tmp
+    settings = make_settings(1, state_dir=state).model_copy(update={"task_queue": queue})
     engine = ScriptedEngine([fallback_step("tsc-0001", guard={"essential": [SERVICE]})])
     adapter = BreakingAdapter(broken, die_after_apply=die_after_apply)
     activities = ContainmentActivities(

@@ -9,6 +9,7 @@ signal (workflows/changing.py, `_contain`), so the step is rolled back and escal
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -28,16 +29,20 @@ ROOT = WORKER.parents[2]
 
 
 def start_worker(
-    env: WorkflowEnvironment, queue: str, broken: Path, *, die_after_apply: bool
+    env: WorkflowEnvironment, queue: str, broken: Path, log: Path, *, die_after_apply: bool
 ) -> subprocess.Popen[bytes]:
+    """The worker script, its output in `log` (what a failed start said, for the test's
+    message); its state dir beside `broken`."""
     address = env.client.service_client.config.target_host
     command = [sys.executable, str(WORKER), address, queue, str(broken)]
-    return subprocess.Popen(
-        [*command, "--die-after-apply"] if die_after_apply else command,
-        env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    paths = [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [*command, "--die-after-apply"] if die_after_apply else command,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
 
 
 async def test_a_worker_killed_after_a_harmful_apply_still_rolls_it_back(
@@ -46,13 +51,19 @@ async def test_a_worker_killed_after_a_harmful_apply_still_rolls_it_back(
     settings = make_settings(1, state_dir=tmp_path)
     broken = tmp_path / "dispatch-broken"
     params = new_incident()
-    first = start_worker(temporal_env, settings.task_queue, broken, die_after_apply=True)
+    log = tmp_path / "workers.log"
+    first = start_worker(temporal_env, settings.task_queue, broken, log, die_after_apply=True)
     second = None
     try:
         await send(temporal_client, settings, params)
-        assert first.wait(timeout=60) == -signal.SIGKILL, "the first worker never applied"
+        # Waited for on a thread: the test's event loop keeps serving (and a hang report).
+        try:
+            died: int | None = await asyncio.to_thread(first.wait, 60)
+        except subprocess.TimeoutExpired:
+            died = None
+        assert died == -signal.SIGKILL, f"the first worker never applied:\n{log.read_text()}"
         assert broken.exists(), "the first apply broke dispatch before the worker died"
-        second = start_worker(temporal_env, settings.task_queue, broken, die_after_apply=False)
+        second = start_worker(temporal_env, settings.task_queue, broken, log, die_after_apply=False)
         view = await wait_for(
             temporal_client,
             params.incident_id,
