@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import signal
+import subprocess
 import tempfile
 import time
 import uuid
@@ -182,3 +184,11 @@ async def release_and_end(
         await asyncio.sleep(0.1)
     view: IncidentView = await handle.query(STATE_QUERY, result_type=IncidentView)
     return view
+
+
+def stop_workers(*processes: subprocess.Popen[bytes] | None) -> None:
+    """A crash test's worker processes, ended (SIGTERM) where they still run."""
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=15)

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import make_settings, wait_for
+from harness import make_settings, stop_workers, wait_for
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from workflow_fakes import new_incident, send
@@ -72,10 +72,7 @@ async def test_a_worker_killed_after_a_harmful_apply_still_rolls_it_back(
         )
         history = await temporal_client.get_workflow_handle(params.incident_id).fetch_history()
     finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=15)
+        stop_workers(first, second)
     assert not broken.exists(), "rolling back healed dispatch"
     kinds = [e.kind for e in view.audit]
     assert "guard.tripped" in kinds and "step.rolled_back" in kinds, kinds

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import free_port
-from harness import make_settings, wait_for
+from harness import make_settings, stop_workers, wait_for
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -87,10 +87,7 @@ async def test_sigkill_mid_apply_then_new_worker_applies_each_effect_once(
         modes = {unit: await lab.read_mode(unit) for unit in UNITS.values()}
         history = await temporal_client.get_workflow_handle(params.incident_id).fetch_history()
     finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=15)
+        stop_workers(first, second)
         await lab.stop()
     for unit in UNITS.values():
         assert lab.write_count(unit) == 1, f"unit {unit} written {lab.write_count(unit)} times"
