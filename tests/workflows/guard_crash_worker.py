@@ -22,69 +22,47 @@ from pathlib import Path
 from harness import make_settings
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step
+from workflow_fakes import SharedDependency, guarded_activities
 
 from contracts.adapter import Receipt, StepCommand
-from contracts.incident import GuardReport, ServiceHealth
-from orchestrator.activities import ContainmentActivities
-from orchestrator.wiring.inventory import Inventory
 from orchestrator.wiring.worker import build_worker
 
-SERVICE = "emergency-dispatch"
 SETTLE_S = 0.5  # the workflow waits this long after the step before it probes again
 
 
-class FileDependency:
-    """Emergency dispatch, unhealthy while `broken` exists."""
-
-    settle_s = SETTLE_S
+class FileDependency(SharedDependency):
+    """The fakes' emergency dispatch (broken by the step's apply, healed by its rollback),
+    its health in a file: unhealthy while `broken` exists, for every worker process."""
 
     def __init__(self, broken: Path) -> None:
         self.broken = broken
+        super().__init__(healthy=self.healthy, breaks_on_apply=True, settle_s=SETTLE_S)
 
-    async def check(self, services: list[str], *, settle: bool) -> GuardReport:
-        del settle  # the workflow's own timer waits (SETTLE_S)
-        healthy = not self.broken.exists()
-        return GuardReport(
-            services={
-                name: ServiceHealth(healthy=healthy, detail="ok" if healthy else "503")
-                for name in services
-            }
-        )
+    @property  # type: ignore[override]
+    def healthy(self) -> bool:
+        return not self.broken.exists()
 
-
-class BreakingAdapter(FakeModbusAdapter):
-    """Applying breaks dispatch (and, when told to, kills this worker right after);
-    rolling back heals it."""
-
-    def __init__(self, broken: Path, *, die_after_apply: bool) -> None:
-        super().__init__()
-        self.broken = broken
-        self.die_after_apply = die_after_apply
-
-    async def apply(self, command: StepCommand, *, key: str) -> Receipt:
-        self.broken.touch()
-        receipt = await super().apply(command, key=key)
-        if self.die_after_apply:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return receipt
-
-    async def rollback(self, receipt: Receipt) -> Receipt:
-        self.broken.unlink(missing_ok=True)
-        return await super().rollback(receipt)
+    @healthy.setter
+    def healthy(self, value: bool) -> None:
+        if value:
+            self.broken.unlink(missing_ok=True)
+        else:
+            self.broken.touch()
 
 
 async def main(address: str, queue: str, broken: Path, *, die_after_apply: bool) -> None:
     state = broken.parent / f"worker-state-{os.getpid()}"  # the test's tmp_path, not /tmp
     settings = make_settings(1, state_dir=state).model_copy(update={"task_queue": queue})
-    engine = ScriptedEngine([fallback_step("tsc-0001", guard={"essential": [SERVICE]})])
-    adapter = BreakingAdapter(broken, die_after_apply=die_after_apply)
-    activities = ContainmentActivities(
-        engine,
-        Inventory.load(settings.policy_dir),
-        {"modbus": adapter},
-        guard=FileDependency(broken),
-    )
+    activities, adapter = guarded_activities(settings, FileDependency(broken))
+    if die_after_apply:
+        apply = adapter.apply
+
+        async def apply_then_die(command: StepCommand, *, key: str) -> Receipt:
+            receipt = await apply(command, key=key)
+            os.kill(os.getpid(), signal.SIGKILL)  # before the workflow task can complete
+            return receipt
+
+        adapter.apply = apply_then_die  # type: ignore[method-assign]
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     await build_worker(client, settings, activities).run()
 
