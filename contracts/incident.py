@@ -280,6 +280,15 @@ class RenewLeaseRequest(_Model):
     expires_at: str  # ISO 8601, timezone-aware: the lease's new end
 
 
+class ActingOn(_Model):
+    """The RECORD_READS activity's argument: the step a run is about to act on, and why
+    (workflows/changing.py, `record_reads`)."""
+
+    incident_id: str
+    step_id: str
+    reason: str  # what the task read that the run acts on: "guard.tripped", "step.drift"
+
+
 class GuardLook(_Model):
     """What the guard's probe before a change found (`report`), or why it could not probe
     (`error`)."""

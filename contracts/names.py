@@ -26,6 +26,10 @@ class Activity(StrEnum):
     RENEW_LEASE = "renew_lease"
     PROBE_GUARD = "probe_guard"
     EXPORT_AUDIT = "export_audit"
+    # A regular activity that does nothing but end the workflow task that awaits it, so
+    # what its local activities read is in history before the run acts on it:
+    # workflows/changing.py, `record_reads`.
+    RECORD_READS = "record_reads"
     VERIFY_GRANT = "verify_grant"
 
 

@@ -25,6 +25,7 @@ from contracts.adapter import Plan, Receipt, StepCommand, Verification
 from contracts.city import CityView
 from contracts.decision import DecideRequest, Decision
 from contracts.incident import (
+    ActingOn,
     AuditBatch,
     Contained,
     ContainRequest,
@@ -292,6 +293,17 @@ class ContainmentActivities:
             # File I/O with fsync: keep it off the event loop that runs workflows.
             await asyncio.to_thread(self._audit_sink.write, batch.entries)
 
+    @activity.defn(name=Activity.RECORD_READS)
+    async def record_reads(self, request: ActingOn) -> None:
+        """Nothing to do: awaiting a regular activity is what ends the workflow's task
+        (see workflows/changing.py, `record_reads`). Logged, so the pause has a trace."""
+        log.info(
+            "workflow.reads_recorded",
+            incident_id=request.incident_id,
+            step=request.step_id,
+            reason=request.reason,
+        )
+
     def _calling(
         self, adapter: str, incident_id: str, step_id: str, operation: str
     ) -> _adapter_errors:
@@ -309,6 +321,7 @@ class ContainmentActivities:
             self.renew_lease,
             self.probe_guard,
             self.export_audit,
+            self.record_reads,
         ]
 
 

@@ -19,6 +19,7 @@ import httpx
 from conftest import free_port
 from fastapi import FastAPI
 from grant_signing import TEST_APPROVAL_KEY
+from pymodbus.client import AsyncModbusTcpClient
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
@@ -29,6 +30,7 @@ from orchestrator.api.app import create_app
 from orchestrator.api.context import build_context
 from orchestrator.config import Settings, new_webhook_secret
 from orchestrator.ingest.signatures import sign
+from orchestrator.lab.traffic import MODE_NORMAL, MODE_REGISTER, TrafficLab
 from orchestrator.policy.base import PolicyEngine
 from orchestrator.responders.principals import PrincipalStore
 from orchestrator.runtime import api_server
@@ -192,3 +194,15 @@ def stop_workers(*processes: subprocess.Popen[bytes] | None) -> None:
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=15)
+
+
+async def revert_by_hand(lab: TrafficLab, device_id: int = 1) -> None:
+    """Put a lab controller back to normal mode as any Modbus client can, unseen by
+    Bulkhead: a field technician's tool, or a reboot into the normal program (drift)."""
+    client = AsyncModbusTcpClient(lab.host, port=lab.port, timeout=2, retries=0)
+    assert await client.connect(), "the lab controller does not answer"
+    try:
+        response = await client.write_register(MODE_REGISTER, MODE_NORMAL, device_id=device_id)
+        assert not response.isError(), response
+    finally:
+        client.close()

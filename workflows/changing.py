@@ -6,6 +6,7 @@ deterministic, and every side effect is a local activity called by name.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -20,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
 
     from contracts.adapter import Plan, Receipt, StepCommand, Verification, WriteRecord
     from contracts.incident import (
+        ActingOn,
         Contained,
         ContainRequest,
         GuardLook,
@@ -60,6 +62,13 @@ CONTAIN_TIMEOUT = 3 * STEP_CALL_TIMEOUT + GUARD_TIMEOUT
 CONTAIN_RETRY = dataclasses.replace(
     ADAPTER_RETRY, maximum_attempts=2 * ADAPTER_RETRY.maximum_attempts
 )
+# Histories recorded before it act in the task whose local activities found the reason
+# to (a guard's look after a change, a drift check); runs with it record the reads first.
+READS_PATCH = "reads-recorded-before-acting"
+# RECORD_READS is a no-op on any worker; one that never runs only costs its durability.
+READS_TIMEOUT = timedelta(seconds=10)
+READS_DEADLINE = timedelta(minutes=1)
+READS_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=2))
 # How long a failed call waits for the plan it signalled (one task's round trip).
 PLAN_WAIT = timedelta(seconds=10)
 # How a failed activity surfaces in the workflow: a regular one as ActivityError, a local
@@ -86,6 +95,7 @@ class StepChanges(AuditTrail):
         # Set at the run's start, from their patches (StepExecution.decide_versions).
         self.plans_in_task = False
         self.contains_at_once = False
+        self.records_reads = False
         self.recorded_plans: dict[str, Plan] = {}  # token -> plan (see _plan)
         self.recorded_looks: dict[str, GuardLook] = {}  # token -> the guard's, before it
         self._plans = 0
@@ -119,6 +129,31 @@ class StepChanges(AuditTrail):
         # change landed and its receipt is recorded; verify now, with retries of its own.
         verification: Verification = await self._call(Activity.VERIFY, receipt, Verification)
         return before, verification
+
+    async def record_reads(self, step: StepView, reason: str) -> None:
+        """End this workflow task before acting on what its local activities read.
+
+        Temporal records a local activity's result only when its task completes. A worker
+        lost while acting on a read (rolling back after the guard's look, re-applying after
+        a drift check) loses the read with it, and the next worker reads again: from a
+        target the lost attempt already changed, which now says there is nothing to do
+        (dispatch healed by the rollback, the target contained again by the re-apply).
+        A regular activity's result comes back in a new task, so awaiting one completes
+        this task with every marker before it; the read then replays instead. It costs a
+        round trip through the server (not the dev server's 1 s timer tick), and only on
+        these rare paths. Runs from before READS_PATCH act in the same task."""
+        if not self.records_reads:
+            return
+        request = ActingOn(incident_id=self.incident_id, step_id=step.id, reason=reason)
+        # If it fails, act anyway: the read is lost with a worker then, as before the patch.
+        with contextlib.suppress(ActivityError):
+            await workflow.execute_activity(
+                Activity.RECORD_READS,
+                request,
+                start_to_close_timeout=READS_TIMEOUT,
+                schedule_to_close_timeout=READS_DEADLINE,
+                retry_policy=READS_RETRY,
+            )
 
     def _next_token(self, step: StepView) -> str:
         self._plans += 1

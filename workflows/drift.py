@@ -95,4 +95,8 @@ class DriftChecks:
         if step.drift is OnDrift.ESCALATE:
             self._x.abandon(step, f"drift: {verification.detail}; left as found (policy: escalate)")
             return
-        await self._x.execute(step, reapply=True)
+        # Re-applying contains the target again: a crash mid-re-apply must replay this
+        # check, not verify again and find the target contained by an apply never recorded.
+        await self._x.record_reads(step, "step.drift")
+        if step.state in gates.HOLDING:  # not released meanwhile
+            await self._x.execute(step, reapply=True)

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.changing import (
         CONTAIN_PATCH,
         PLAN_IN_TASK_PATCH,
+        READS_PATCH,
         STEP_FAILURES,
         StepChanges,
         error_text,
@@ -75,6 +76,7 @@ class StepExecution(StepChanges):
         self.contains_at_once = versions.patched(CONTAIN_PATCH)
         self.previews_in_task = versions.patched(PREVIEW_IN_TASK_PATCH)
         self.watches_after = versions.patched(GUARD_WATCH_PATCH)
+        self.records_reads = versions.patched(READS_PATCH)
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -195,6 +197,11 @@ class StepExecution(StepChanges):
         harmed = after.harmed_since(before)
         if not harmed:
             return
+        # Rolling back heals the harm: a crash mid-rollback must replay this look, not
+        # probe again and find nothing wrong while the step stays "verified".
+        await self.record_reads(step, "guard.tripped")
+        if held is not None and not _holds(step, held):
+            return  # a release, an expiry or a re-apply ended the hold meanwhile
         undo = "rolled back" if step.reversible else "cannot be undone: act by hand"
         step.error = (
             f"guard: {', '.join(harmed)} healthy before the step and unhealthy after it; {undo}"

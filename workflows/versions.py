@@ -21,20 +21,37 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-CURRENT = "bulkhead-2026-12f"  # implies every patch id that exists when it was set
+CURRENT = "bulkhead-2026-12g"  # implies every patch id that exists when it was set
 # Earlier CURRENT markers, each with the patches it did NOT imply (those made after it):
 # a run recorded with one replays every patch it implied, and none of the later ones.
 PREVIOUS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("bulkhead-2026-12e", frozenset({"contain-in-one-call"})),
-    ("bulkhead-2026-12d", frozenset({"guard-watches-after", "contain-in-one-call"})),
+    ("bulkhead-2026-12f", frozenset({"reads-recorded-before-acting"})),
+    ("bulkhead-2026-12e", frozenset({"contain-in-one-call", "reads-recorded-before-acting"})),
+    (
+        "bulkhead-2026-12d",
+        frozenset({"guard-watches-after", "contain-in-one-call", "reads-recorded-before-acting"}),
+    ),
     (
         "bulkhead-2026-12c",
-        frozenset({"preview-in-task", "guard-watches-after", "contain-in-one-call"}),
+        frozenset(
+            {
+                "preview-in-task",
+                "guard-watches-after",
+                "contain-in-one-call",
+                "reads-recorded-before-acting",
+            }
+        ),
     ),
     (
         "bulkhead-2026-12b",
         frozenset(
-            {"plan-in-task", "preview-in-task", "guard-watches-after", "contain-in-one-call"}
+            {
+                "plan-in-task",
+                "preview-in-task",
+                "guard-watches-after",
+                "contain-in-one-call",
+                "reads-recorded-before-acting",
+            }
         ),
     ),
     (
@@ -46,6 +63,7 @@ PREVIOUS: tuple[tuple[str, frozenset[str]], ...] = (
                 "preview-in-task",
                 "guard-watches-after",
                 "contain-in-one-call",
+                "reads-recorded-before-acting",
             }
         ),
     ),

@@ -3,12 +3,14 @@ test can lose it the way a machine loses one: SIGKILL, in the middle of a contai
 
 Its one step (a fallback on tsc-0001) is guarded: applying it breaks emergency dispatch,
 whose health lives in a file (`broken`) so that this worker and the next one probe the
-same service. With `--die-after-apply` the worker kills itself once apply has changed
+same service. With `--die-after apply` the worker kills itself once apply has changed
 the target, before its workflow task can complete: the task's local activity results
-are lost, the plan's signal (sent before apply) is not.
+are lost, the plan's signal (sent before apply) is not. With `--die-after rollback` it
+does so once the guard's look after the change found dispatch down and the rollback
+healed it.
 
     PYTHONPATH=.:tests python tests/workflows/guard_crash_worker.py \
-        ADDRESS QUEUE BROKEN [--die-after-apply]
+        ADDRESS QUEUE BROKEN [--die-after apply|rollback]
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ import argparse
 import asyncio
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from harness import make_settings
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from workflow_fakes import SharedDependency, guarded_activities
 
-from contracts.adapter import Receipt, StepCommand
+from contracts.adapter import Receipt
 from orchestrator.wiring.worker import build_worker
 
 SETTLE_S = 0.5  # the workflow waits this long after the step before it probes again
@@ -50,19 +54,24 @@ class FileDependency(SharedDependency):
             self.broken.touch()
 
 
-async def main(address: str, queue: str, broken: Path, *, die_after_apply: bool) -> None:
+def then_die(call: Callable[..., Awaitable[Receipt]]) -> Callable[..., Awaitable[Receipt]]:
+    """`call`, and the process SIGKILLed once it returned: before the workflow task that
+    ran it can complete."""
+
+    async def call_then_die(*args: Any, **kwargs: Any) -> Receipt:
+        receipt = await call(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)
+        return receipt
+
+    return call_then_die
+
+
+async def main(address: str, queue: str, broken: Path, *, die_after: str | None) -> None:
     state = broken.parent / f"worker-state-{os.getpid()}"  # the test's tmp_path, not /tmp
     settings = make_settings(1, state_dir=state).model_copy(update={"task_queue": queue})
     activities, adapter = guarded_activities(settings, FileDependency(broken))
-    if die_after_apply:
-        apply = adapter.apply
-
-        async def apply_then_die(command: StepCommand, *, key: str) -> Receipt:
-            receipt = await apply(command, key=key)
-            os.kill(os.getpid(), signal.SIGKILL)  # before the workflow task can complete
-            return receipt
-
-        adapter.apply = apply_then_die  # type: ignore[method-assign]
+    if die_after is not None:  # the adapter's `apply` or `rollback`
+        setattr(adapter, die_after, then_die(getattr(adapter, die_after)))
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     await build_worker(client, settings, activities).run()
 
@@ -72,13 +81,13 @@ if __name__ == "__main__":
     parser.add_argument("address")
     parser.add_argument("queue")
     parser.add_argument("broken", type=Path)
-    parser.add_argument("--die-after-apply", action="store_true")
+    parser.add_argument("--die-after", choices=["apply", "rollback"])
     arguments = parser.parse_args()
     asyncio.run(
         main(
             arguments.address,
             arguments.queue,
             arguments.broken,
-            die_after_apply=arguments.die_after_apply,
+            die_after=arguments.die_after,
         )
     )

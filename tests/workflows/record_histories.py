@@ -19,8 +19,7 @@ from pathlib import Path
 
 from conftest import free_port
 from grant_signing import signing_client
-from harness import make_settings, release_and_end, running_worker, wait_for
-from pymodbus.client import AsyncModbusTcpClient
+from harness import make_settings, release_and_end, revert_by_hand, running_worker, wait_for
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -51,7 +50,7 @@ from contracts.incident import (
 )
 from contracts.names import STATE_QUERY
 from orchestrator.config import Settings
-from orchestrator.lab.traffic import MODE_NORMAL, MODE_REGISTER, TrafficLab
+from orchestrator.lab.traffic import TrafficLab
 from orchestrator.temporal.city import TemporalCity
 from orchestrator.temporal.client import temporal_binary
 from workflows.auditing import EXPORT_DELAY
@@ -179,12 +178,7 @@ async def drift_reapply(client: Client, settings: Settings, lab: TrafficLab) -> 
         params = new_incident(drift_check_s=2)
         await send(client, settings, params)
         await wait_for(client, params.incident_id, lambda v: first_step_is(v, StepState.VERIFIED))
-        modbus = AsyncModbusTcpClient(lab.host, port=lab.port, timeout=2, retries=0)
-        await modbus.connect()
-        try:
-            await modbus.write_register(MODE_REGISTER, MODE_NORMAL, device_id=4)
-        finally:
-            modbus.close()
+        await revert_by_hand(lab, device_id=4)
         await wait_for(
             client,
             params.incident_id,

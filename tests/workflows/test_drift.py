@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from harness import make_settings, release_and_end, running_worker, wait_for
-from pymodbus.client import AsyncModbusTcpClient
+from harness import make_settings, release_and_end, revert_by_hand, running_worker, wait_for
 from temporalio.client import Client
 from workflow_fakes import ScriptedEngine, fallback_step, new_incident, scripted_activities, send
 
 from contracts.incident import IncidentView, Principal, ReleaseRequest, StepState
 from orchestrator.audit.metrics import WorkerMetrics
-from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, MODE_REGISTER, TrafficLab
+from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
 from orchestrator.temporal.recheck import recheck_held
 
 # Generous: the first check is 2 s after verify, and the dev server fires timers on a
@@ -42,17 +41,6 @@ async def verified_again(client: Client, incident_id: str) -> IncidentView:
         lambda v: verified(v) and kinds(v).count("step.verified") == 2,
         timeout_s=DEADLINE_S,
     )
-
-
-async def revert_by_hand(lab: TrafficLab, device_id: int = 1) -> None:
-    """Put the controller back to normal mode as any Modbus client can, unseen."""
-    client = AsyncModbusTcpClient(lab.host, port=lab.port, timeout=2, retries=0)
-    assert await client.connect(), "the lab controller does not answer"
-    try:
-        response = await client.write_register(MODE_REGISTER, MODE_NORMAL, device_id=device_id)
-        assert not response.isError(), response
-    finally:
-        client.close()
 
 
 def drift_counted(view: IncidentView, outcome: str) -> float:

@@ -1,11 +1,18 @@
-"""The guard survives a crash: a worker SIGKILLed after apply harmed an essential
-service, before its workflow task completed, must not leave the harm unseen.
+"""The guard survives a crash: a worker SIGKILLed in the middle of a guarded step, before
+its workflow task completed, must not leave harm to an essential service unseen.
 
-The next worker runs the task again: it finds the plan in the signal sent before apply
-and applies against it. If it also probed the guard again, it would probe a service the
-first apply already broke, compare "unhealthy" after with "unhealthy" before, see no
-harm, and leave dispatch down. The guard's look before the change travels with the plan's
-signal (workflows/changing.py, `_contain`), so the step is rolled back and escalated."""
+The next worker runs the lost task again. Whatever that task read from the target or the
+services must be what the first attempt read, not a fresh read of what the first attempt
+already changed:
+- killed after apply harmed dispatch: the next worker finds the plan in the signal sent
+  before apply. If it also probed the guard again, it would compare "unhealthy" after
+  with "unhealthy" before, see no harm, and leave dispatch down. The guard's look before
+  the change travels with the plan's signal (workflows/changing.py, `_contain`);
+- killed after the guard's look found dispatch down and the rollback healed it: if the
+  next worker probed again it would find dispatch healthy, see no harm, and leave the
+  step "verified" while its target is restored (a drift check would then apply the
+  harmful change again). The run records its reads before it rolls back (`record_reads`), so the
+  look is in history and the next worker rolls back again instead."""
 
 from __future__ import annotations
 
@@ -17,19 +24,20 @@ import sys
 from pathlib import Path
 
 from harness import make_settings, stop_workers, wait_for
+from temporalio.api.history.v1 import History
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from workflow_fakes import new_incident, send
 
-from contracts.incident import StepState
-from contracts.names import IncidentSignal
+from contracts.incident import IncidentView, StepState
+from contracts.names import Activity, IncidentSignal
 
 WORKER = Path(__file__).with_name("guard_crash_worker.py")
 ROOT = WORKER.parents[2]
 
 
 def start_worker(
-    env: WorkflowEnvironment, queue: str, broken: Path, log: Path, *, die_after_apply: bool
+    env: WorkflowEnvironment, queue: str, broken: Path, log: Path, *, die_after: str | None
 ) -> subprocess.Popen[bytes]:
     """The worker script, its output in `log` (what a failed start said, for the test's
     message); its state dir beside `broken`."""
@@ -38,48 +46,83 @@ def start_worker(
     paths = [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
     with log.open("ab") as output:
         return subprocess.Popen(
-            [*command, "--die-after-apply"] if die_after_apply else command,
+            [*command, "--die-after", die_after] if die_after else command,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)},
             stdout=output,
             stderr=subprocess.STDOUT,
         )
 
 
-async def test_a_worker_killed_after_a_harmful_apply_still_rolls_it_back(
-    temporal_env: WorkflowEnvironment, temporal_client: Client, tmp_path: Path
-):
+def dispatch_health(view: IncidentView, moment: str) -> bool | None:
+    report = view.steps[0].guard_report if view.steps else None
+    if report is None or moment not in report:
+        return None
+    healthy: bool | None = report[moment]["services"]["emergency-dispatch"]["healthy"]
+    return healthy
+
+
+def settled(view: IncidentView) -> bool:
+    """Rolled back, failed, or held with the guard's look after it seeing no harm: the
+    last is what a worker that probed again after the crash would settle on."""
+    if not view.steps:
+        return False
+    state = view.steps[0].state
+    held_unharmed = state is StepState.VERIFIED and dispatch_health(view, "after") is True
+    return state in (StepState.ROLLED_BACK, StepState.FAILED) or held_unharmed
+
+
+async def crash_and_recover(
+    env: WorkflowEnvironment, client: Client, tmp_path: Path, *, die_after: str
+) -> tuple[IncidentView, History, Path]:
+    """A guarded step whose apply breaks dispatch, its first worker SIGKILLed right after
+    the adapter's `die_after` call, a second worker started once it died. The incident's
+    view once the step settled, its history, and dispatch's health file."""
     settings = make_settings(1, state_dir=tmp_path)
     broken = tmp_path / "dispatch-broken"
     params = new_incident()
     log = tmp_path / "workers.log"
-    first = start_worker(temporal_env, settings.task_queue, broken, log, die_after_apply=True)
+    first = start_worker(env, settings.task_queue, broken, log, die_after=die_after)
     second = None
     try:
-        await send(temporal_client, settings, params)
+        await send(client, settings, params)
         # Waited for on a thread: the test's event loop keeps serving (and a hang report).
         try:
             died: int | None = await asyncio.to_thread(first.wait, 60)
         except subprocess.TimeoutExpired:
             died = None
-        assert died == -signal.SIGKILL, f"the first worker never applied:\n{log.read_text()}"
-        assert broken.exists(), "the first apply broke dispatch before the worker died"
-        second = start_worker(temporal_env, settings.task_queue, broken, log, die_after_apply=False)
-        view = await wait_for(
-            temporal_client,
-            params.incident_id,
-            lambda v: bool(v.steps) and v.steps[0].state is StepState.ROLLED_BACK,
-            timeout_s=60,
-        )
-        history = await temporal_client.get_workflow_handle(params.incident_id).fetch_history()
+        assert died == -signal.SIGKILL, f"the first worker never got there:\n{log.read_text()}"
+        second = start_worker(env, settings.task_queue, broken, log, die_after=None)
+        view = await wait_for(client, params.incident_id, settled, timeout_s=60)
+        history = await client.get_workflow_handle(params.incident_id).fetch_history()
     finally:
         stop_workers(first, second)
+    return view, history, broken
+
+
+def assert_rolled_back_for_harm(view: IncidentView, broken: Path) -> None:
+    step = view.steps[0]
+    assert step.state is StepState.ROLLED_BACK, (step.state, step.guard_report)
     assert not broken.exists(), "rolling back healed dispatch"
     kinds = [e.kind for e in view.audit]
     assert "guard.tripped" in kinds and "step.rolled_back" in kinds, kinds
-    step = view.steps[0]
-    assert step.guard_report is not None
-    assert step.guard_report["before"]["services"]["emergency-dispatch"]["healthy"] is True
-    assert step.guard_report["after"]["services"]["emergency-dispatch"]["healthy"] is False
+    assert dispatch_health(view, "before") is True
+    assert dispatch_health(view, "after") is False
+
+
+def activities_scheduled(history: History, name: str) -> int:
+    return sum(
+        e.activity_task_scheduled_event_attributes.activity_type.name == name
+        for e in history.events
+    )
+
+
+async def test_a_worker_killed_after_a_harmful_apply_still_rolls_it_back(
+    temporal_env: WorkflowEnvironment, temporal_client: Client, tmp_path: Path
+):
+    view, history, broken = await crash_and_recover(
+        temporal_env, temporal_client, tmp_path, die_after="apply"
+    )
+    assert_rolled_back_for_harm(view, broken)
     signalled = [
         e
         for e in history.events
@@ -88,3 +131,16 @@ async def test_a_worker_killed_after_a_harmful_apply_still_rolls_it_back(
     ]
     # The second worker planned nothing: it found the first attempt's plan and look.
     assert len(signalled) == 1
+
+
+async def test_a_worker_killed_while_the_guard_rolls_back_leaves_the_step_rolled_back(
+    temporal_env: WorkflowEnvironment, temporal_client: Client, tmp_path: Path
+):
+    view, history, broken = await crash_and_recover(
+        temporal_env, temporal_client, tmp_path, die_after="rollback"
+    )
+    assert_rolled_back_for_harm(view, broken)
+    # The look that found the harm was made durable once, before the first rollback.
+    assert activities_scheduled(history, Activity.RECORD_READS) == 1
+    tripped = [e for e in view.audit if e.kind == "guard.tripped"]
+    assert len(tripped) == 1, [e.kind for e in view.audit]

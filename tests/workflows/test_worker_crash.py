@@ -4,7 +4,11 @@ and count on the real controllers that every effect landed exactly once.
 The kill lands while apply writes, inside the containment's one workflow task, so the
 task's local activity results (the decision, the plans) are lost with the worker. The
 plans were signalled to the run before apply began (workflows/changing.py, `_contain`):
-the new worker must restore from them, not plan again against the changed controller."""
+the new worker must restore from them, not plan again against the changed controller.
+
+The same holds for a re-apply after drift: the drift check's read is in history before
+the re-apply starts (`record_reads`), so the new worker re-applies against the recorded
+plan instead of reading the controller the lost attempt already put back in flash."""
 
 from __future__ import annotations
 
@@ -16,17 +20,18 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from conftest import free_port
-from harness import make_settings, stop_workers, wait_for
+from harness import make_settings, revert_by_hand, stop_workers, wait_for
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from workflow_fakes import finding, send
 
-from contracts.incident import IncidentParams, StepState
+from contracts.incident import IncidentParams, IncidentView, StepState
 from contracts.names import Activity, IncidentSignal
 from orchestrator.lab.traffic import MODE_FLASH, TrafficLab
 
@@ -104,6 +109,57 @@ async def test_sigkill_mid_apply_then_new_worker_applies_each_effect_once(
     for event in contained:
         result = local_activity_result(event)
         assert result["plan"]["before"]["mode"] == "normal", result["plan"]
+
+
+async def test_sigkill_mid_reapply_after_drift_then_new_worker_records_the_reapply(
+    temporal_env: WorkflowEnvironment, temporal_client: Client, tmp_path: Path
+):
+    lab = TrafficLab(port=free_port(), write_delay_s=1.0)
+    await lab.start()
+    settings = make_settings(lab.port, state_dir=tmp_path)
+    entity = f"drift-{uuid.uuid4().hex[:6]}"
+    params = IncidentParams(incident_id=f"inc-{entity}", entity=entity, drift_check_s=2)
+    first = start_worker(temporal_env, settings.task_queue, lab, tmp_path)
+    second = None
+    try:
+        await send(temporal_client, settings, params, finding(resources=[{"uid": "tsc-0001"}]))
+        await wait_for(temporal_client, params.incident_id, verified_times(1), timeout_s=30)
+        await revert_by_hand(lab)  # the second write; the re-apply's is the third
+        deadline = time.monotonic() + 30
+        while lab.write_count(1) < 3:
+            assert time.monotonic() < deadline, "the drift check never re-applied"
+            await asyncio.sleep(0.02)
+        first.send_signal(signal.SIGKILL)  # mid-write of the re-apply
+        first.wait(timeout=10)
+        second = start_worker(temporal_env, settings.task_queue, lab, tmp_path)
+        view = await wait_for(temporal_client, params.incident_id, verified_times(2), timeout_s=30)
+        mode = await lab.read_mode(1)
+        history = await temporal_client.get_workflow_handle(params.incident_id).fetch_history()
+    finally:
+        stop_workers(first, second)
+        await lab.stop()
+    assert mode == MODE_FLASH
+    assert lab.write_count(1) == 3, "the apply, the hand, and one re-apply"
+    kinds = [e.kind for e in view.audit]
+    assert kinds.count("step.drift") == 1, kinds
+    reapplied = [e for e in view.audit if e.kind == "step.verified"][-1]
+    assert reapplied.detail.get("reapplied") is True
+    signalled = [
+        e
+        for e in history.events
+        if e.workflow_execution_signaled_event_attributes.signal_name == PLAN
+    ]
+    # The re-apply's plan, signalled by the lost attempt, was used: no third one.
+    assert len(signalled) == 2
+    assert view.steps[0].rollback_intent == {"mode": "normal", "value": 0}
+
+
+def verified_times(count: int) -> Callable[[IncidentView], bool]:
+    def verified(view: IncidentView) -> bool:
+        seen = [e.kind for e in view.audit].count("step.verified")
+        return bool(view.steps) and view.steps[0].state is StepState.VERIFIED and seen == count
+
+    return verified
 
 
 def local_activity_result(event: HistoryEvent) -> dict[str, Any]:
