@@ -310,11 +310,14 @@ class PlanRecording(_Model):
 class RecordedPlan(_Model):
     """A step's plan, signalled to its own workflow run before apply can change the target,
     with the guard's look before the change for a guarded step (`before`; absent from
-    signals sent before it was recorded, session 16)."""
+    signals sent before it was recorded, session 16) and the change itself (`command`;
+    since session 17), so a run that does not make that change again can say what a lost
+    attempt may have left on the target."""
 
     token: str
     plan: Plan
     before: GuardLook | None = None
+    command: StepCommand | None = None
 
 
 class ContainRequest(_Model):

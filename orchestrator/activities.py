@@ -163,7 +163,9 @@ class ContainmentActivities:
             )
         plan = await self.plan_step(request.command)
         run = activity.client().get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
-        recorded = RecordedPlan(token=request.token, plan=plan, before=request.before)
+        recorded = RecordedPlan(
+            token=request.token, plan=plan, before=request.before, command=request.command
+        )
         await run.signal(IncidentSignal.PLAN_RECORDED, recorded)
         return plan
 

@@ -6,7 +6,7 @@ deterministic, and every side effect is a local activity called by name.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import dataclasses
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import CancelledError as TemporalCancelledError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
@@ -69,6 +70,9 @@ READS_PATCH = "reads-recorded-before-acting"
 READS_TIMEOUT = timedelta(seconds=10)
 READS_DEADLINE = timedelta(minutes=1)
 READS_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=2))
+# Histories recorded before it number plans across the run's steps, so a decision that
+# differed after a crash shifted them, and never report a plan no change of theirs claims.
+PLANS_BY_STEP_PATCH = "plans-by-step"
 # How long a failed call waits for the plan it signalled (one task's round trip).
 PLAN_WAIT = timedelta(seconds=10)
 # How a failed activity surfaces in the workflow: a regular one as ActivityError, a local
@@ -96,9 +100,13 @@ class StepChanges(AuditTrail):
         self.plans_in_task = False
         self.contains_at_once = False
         self.records_reads = False
+        self.plans_by_step = False
         self.recorded_plans: dict[str, Plan] = {}  # token -> plan (see _plan)
         self.recorded_looks: dict[str, GuardLook] = {}  # token -> the guard's, before it
+        self.recorded_commands: dict[str, StepCommand] = {}  # token -> the change planned
         self._plans = 0
+        self._step_plans: dict[str, int] = {}  # step id -> plans asked for it in this run
+        self._issued: set[str] = set()  # every token this run asked for
 
     async def change(
         self, step: StepView, *, reapply: bool
@@ -145,8 +153,7 @@ class StepChanges(AuditTrail):
         if not self.records_reads:
             return
         request = ActingOn(incident_id=self.incident_id, step_id=step.id, reason=reason)
-        # If it fails, act anyway: the read is lost with a worker then, as before the patch.
-        with contextlib.suppress(ActivityError):
+        try:
             await workflow.execute_activity(
                 Activity.RECORD_READS,
                 request,
@@ -154,10 +161,34 @@ class StepChanges(AuditTrail):
                 schedule_to_close_timeout=READS_DEADLINE,
                 retry_policy=READS_RETRY,
             )
+        except ActivityError as exc:
+            # Cancelled (the task awaiting it was): Temporal reports the cancel as the
+            # activity's failure, which must stop the caller, not let it act.
+            if isinstance(exc.cause, TemporalCancelledError):
+                raise asyncio.CancelledError from exc
+            # Failed: act anyway; the read is lost with a worker then, as before the patch.
 
     def _next_token(self, step: StepView) -> str:
-        self._plans += 1
-        return f"{step.id}#{self._plans}"
+        """The token a step's next plan is recorded under: the step's own count of plans in
+        this run (PLANS_BY_STEP_PATCH), so a task run again after a crash finds each
+        step's recorded plan whatever else its decision now runs; before it, a count
+        across all steps."""
+        if self.plans_by_step:
+            count = self._step_plans[step.id] = self._step_plans.get(step.id, 0) + 1
+        else:
+            self._plans += 1
+            count = self._plans
+        token = f"{step.id}#{count}"
+        self._issued.add(token)
+        return token
+
+    def unclaimed_plans(self) -> list[tuple[str, Plan]]:
+        """Plans signalled to this run under a token it never asked for: an attempt of
+        one of its tasks, lost with its worker, planned (and perhaps applied) a change
+        that this run, deciding again, has not made (PLANS_BY_STEP_PATCH)."""
+        if not self.plans_by_step:
+            return []
+        return [(t, plan) for t, plan in self.recorded_plans.items() if t not in self._issued]
 
     async def _contain(self, step: StepView, command: StepCommand, *, reapply: bool) -> Contained:
         """Probe, plan, apply and verify in one local activity (runs with CONTAIN_PATCH):
@@ -238,6 +269,8 @@ class StepChanges(AuditTrail):
         self.recorded_plans.setdefault(recorded.token, recorded.plan)
         if recorded.before is not None:
             self.recorded_looks.setdefault(recorded.token, recorded.before)
+        if recorded.command is not None:
+            self.recorded_commands.setdefault(recorded.token, recorded.command)
 
     def _record_intent(self, step: StepView, plan: Plan, *, reapply: bool) -> None:
         """The rollback intent is durable before apply runs: an apply can land even when

@@ -11,7 +11,7 @@ activity as after apply.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -44,6 +44,8 @@ class DriftChecks:
         self.enabled = False
         # A worker or the lab restarted: every held step is checked now, not at its time.
         self.recheck = False
+        # Whether a release of the step was asked for (set by the workflow).
+        self.releasing: Callable[[StepView], bool] = lambda step: False
 
     def _due_at(self, step: StepView) -> datetime:
         if step.drift_checked_at is None or self.recheck:  # held since before drift checks,
@@ -84,6 +86,8 @@ class DriftChecks:
         if verification.ok:
             step.verification = verification.model_dump()
             return
+        if self._x.tripping(step):
+            return  # the guard found the change harmful and is undoing it: no re-apply
         self._x.record(
             "step.drift",
             step=step.id,
@@ -98,5 +102,14 @@ class DriftChecks:
         # Re-applying contains the target again: a crash mid-re-apply must replay this
         # check, not verify again and find the target contained by an apply never recorded.
         await self._x.record_reads(step, "step.drift")
-        if step.state in gates.HOLDING:  # not released meanwhile
+        if not self._x.records_reads or self._still_held(step):  # (runs before its patch)
             await self._x.execute(step, reapply=True)
+
+    def _still_held(self, step: StepView) -> bool:
+        """After the wait for record_reads: nothing meanwhile ended the hold or is about
+        to (the guard's rollback, a release asked for, the lease's end); those undo the
+        step on the loop's next pass, and a re-apply now would only fight them."""
+        if step.state not in gates.HOLDING or self._x.tripping(step) or self.releasing(step):
+            return False
+        ends = step.lease_expires_at
+        return ends is None or datetime.fromisoformat(ends) > workflow.now()

@@ -6,7 +6,7 @@ side effect is a local activity called by name.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.changing import (
         CONTAIN_PATCH,
         PLAN_IN_TASK_PATCH,
+        PLANS_BY_STEP_PATCH,
         READS_PATCH,
         STEP_FAILURES,
         StepChanges,
@@ -69,6 +70,8 @@ class StepExecution(StepChanges):
         # Step id -> its guard's watch: the task, the step, and the apply it watches.
         self._watches: dict[str, tuple[asyncio.Task[None], StepView, int | None]] = {}
         self._settling: set[tuple[str, int | None]] = set()  # watches on their timer
+        self._unclaimed_told: set[str] = set()  # tokens of report_unclaimed, said once
+        self._tripping: set[str] = set()  # steps the guard is about to undo (see _guard_after)
 
     def decide_versions(self) -> None:
         """Once, at the run's start (see versions.patched): how this run plans and dry-runs."""
@@ -77,8 +80,45 @@ class StepExecution(StepChanges):
         self.previews_in_task = versions.patched(PREVIEW_IN_TASK_PATCH)
         self.watches_after = versions.patched(GUARD_WATCH_PATCH)
         self.records_reads = versions.patched(READS_PATCH)
+        self.plans_by_step = versions.patched(PLANS_BY_STEP_PATCH)
 
     # --- steps ----------------------------------------------------------------------------
+
+    async def execute_ready(self, steps: Iterable[StepView]) -> None:
+        """Carry out every step that may run now (planned, or approved) together; then
+        say what a lost attempt changed that this run did not (report_unclaimed)."""
+        ready = [s for s in steps if s.state in (StepState.PLANNED, StepState.APPROVED)]
+        if ready:
+            await asyncio.gather(*(self.execute(s) for s in ready))
+        self.report_unclaimed()
+
+    def report_unclaimed(self) -> None:
+        """A change a lost attempt planned and perhaps applied, that this run has not made:
+        its task ran again after the crash and decided otherwise (the kill switch was
+        engaged meanwhile, a policy or the city changed). Nothing in this run holds or
+        will undo it, so a person is told what it was and what the target held before.
+        Once the step does run (approved later, say), it finds the plan and keeps its
+        record of the target from before the lost change."""
+        for token, plan in self.unclaimed_plans():
+            if token in self._unclaimed_told:
+                continue
+            self._unclaimed_told.add(token)
+            step_id = token.rpartition("#")[0]
+            command = self.recorded_commands.get(token)
+            change = command.model_dump(include={"adapter", "action", "target"}) if command else {}
+            self.record(
+                "step.unclaimed",
+                step=step_id,
+                token=token,
+                before=plan.before,
+                after=plan.after,
+                **change,
+            )
+            what = f"{command.action} on {command.target}" if command else "its change"
+            self._escalate(
+                f"step {step_id}: a worker was lost while it made {what}, and this run has "
+                f"not made it again: the target may still hold it (before: {plan.before})"
+            )
 
     async def execute(self, step: StepView, *, reapply: bool = False) -> None:
         """Plan, apply and verify a step; `reapply` when a drift check found its target
@@ -99,6 +139,8 @@ class StepExecution(StepChanges):
         step.error = f"verification failed: {verification.detail}"
         self.transition(step, StepState.FAILED, error=step.error)
         self._escalate(f"step {step.id}: {step.error}")
+        # A crash mid-rollback must replay this verification, not apply and verify again.
+        await self.record_reads(step, "step.verify_failed")
         await self.roll_back(step, from_failure=True)
 
     async def _hold(
@@ -197,11 +239,6 @@ class StepExecution(StepChanges):
         harmed = after.harmed_since(before)
         if not harmed:
             return
-        # Rolling back heals the harm: a crash mid-rollback must replay this look, not
-        # probe again and find nothing wrong while the step stays "verified".
-        await self.record_reads(step, "guard.tripped")
-        if held is not None and not _holds(step, held):
-            return  # a release, an expiry or a re-apply ended the hold meanwhile
         undo = "rolled back" if step.reversible else "cannot be undone: act by hand"
         step.error = (
             f"guard: {', '.join(harmed)} healthy before the step and unhealthy after it; {undo}"
@@ -213,7 +250,20 @@ class StepExecution(StepChanges):
             detail={name: after.services[name].detail for name in harmed},
         )
         self._escalate(f"step {step.id}: {step.error}")
-        await self.roll_back(step)
+        # Rolling back heals the harm: a crash mid-rollback must replay this look, not
+        # probe again and find nothing wrong while the step stays "verified". Meanwhile a
+        # drift check leaves the step to this rollback (tripping), never re-applies it.
+        self._tripping.add(step.id)
+        try:
+            await self.record_reads(step, "guard.tripped")
+        finally:
+            self._tripping.discard(step.id)
+        if held is None or _holds(step, held):  # not ended meanwhile (a release, an expiry)
+            await self.roll_back(step)
+
+    def tripping(self, step: StepView) -> bool:
+        """Whether the guard found the step's change harmful and is about to undo it."""
+        return step.id in self._tripping
 
     async def roll_back(self, step: StepView, *, from_failure: bool = False) -> None:
         if step.receipt is None or not step.reversible:

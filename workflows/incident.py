@@ -12,7 +12,6 @@ extend), resting (release, rest, next incident), carrying, execution, drift, gra
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 from typing import NoReturn
@@ -93,6 +92,7 @@ class IncidentWorkflow:
         )
         self._in = Intake(carry, self._x.record)
         self._drift = DriftChecks(self._x, params.drift_check_s)
+        self._drift.releasing = lambda s: self._release is not None or s.id in self._step_releases
         self._grants = GrantGate(list(carry.used_grants) if carry else [], self._x.record)
 
     # --- inputs ---------------------------------------------------------------------------
@@ -276,13 +276,7 @@ class IncidentWorkflow:
                 await self._do_release(self._release)
             elif self._release is None:
                 await self._drift.check_due(list(self._steps.values()))
-            ready = [
-                s
-                for s in self._steps.values()
-                if s.state in (StepState.PLANNED, StepState.APPROVED)
-            ]
-            if ready:
-                await asyncio.gather(*(self._x.execute(s) for s in ready))
+            await self._x.execute_ready(self._steps.values())
             exporting = self._x.export_due()
             if exporting:
                 self._x.start_export()

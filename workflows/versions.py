@@ -25,11 +25,21 @@ CURRENT = "bulkhead-2026-12g"  # implies every patch id that exists when it was 
 # Earlier CURRENT markers, each with the patches it did NOT imply (those made after it):
 # a run recorded with one replays every patch it implied, and none of the later ones.
 PREVIOUS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("bulkhead-2026-12f", frozenset({"reads-recorded-before-acting"})),
-    ("bulkhead-2026-12e", frozenset({"contain-in-one-call", "reads-recorded-before-acting"})),
+    ("bulkhead-2026-12f", frozenset({"reads-recorded-before-acting", "plans-by-step"})),
+    (
+        "bulkhead-2026-12e",
+        frozenset({"contain-in-one-call", "reads-recorded-before-acting", "plans-by-step"}),
+    ),
     (
         "bulkhead-2026-12d",
-        frozenset({"guard-watches-after", "contain-in-one-call", "reads-recorded-before-acting"}),
+        frozenset(
+            {
+                "guard-watches-after",
+                "contain-in-one-call",
+                "reads-recorded-before-acting",
+                "plans-by-step",
+            }
+        ),
     ),
     (
         "bulkhead-2026-12c",
@@ -39,6 +49,7 @@ PREVIOUS: tuple[tuple[str, frozenset[str]], ...] = (
                 "guard-watches-after",
                 "contain-in-one-call",
                 "reads-recorded-before-acting",
+                "plans-by-step",
             }
         ),
     ),
@@ -51,6 +62,7 @@ PREVIOUS: tuple[tuple[str, frozenset[str]], ...] = (
                 "guard-watches-after",
                 "contain-in-one-call",
                 "reads-recorded-before-acting",
+                "plans-by-step",
             }
         ),
     ),
@@ -64,6 +76,7 @@ PREVIOUS: tuple[tuple[str, frozenset[str]], ...] = (
                 "guard-watches-after",
                 "contain-in-one-call",
                 "reads-recorded-before-acting",
+                "plans-by-step",
             }
         ),
     ),

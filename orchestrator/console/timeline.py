@@ -53,6 +53,7 @@ STEP_MARKS = {
     "lease.expired": "lease expired",
     "guard.tripped": "guard tripped",
     "step.release_requested": "released on its own by {principal}",
+    "step.unclaimed": "changed by a lost worker, not made again: see the escalation",
 }
 # Step states that end a step's running phase (drawn as a mark, not a bar).
 ENDS = frozenset({"step.denied", "step.failed", "step.expired", "step.rolled_back"})

@@ -7,10 +7,11 @@ same service. With `--die-after apply` the worker kills itself once apply has ch
 the target, before its workflow task can complete: the task's local activity results
 are lost, the plan's signal (sent before apply) is not. With `--die-after rollback` it
 does so once the guard's look after the change found dispatch down and the rollback
-healed it.
+healed it. With `--verify-fails` the target never shows the change (verify fails), so
+the step is rolled back as failed.
 
     PYTHONPATH=.:tests python tests/workflows/guard_crash_worker.py \
-        ADDRESS QUEUE BROKEN [--die-after apply|rollback]
+        ADDRESS QUEUE BROKEN [--die-after apply|rollback] [--verify-fails]
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from workflow_fakes import SharedDependency, guarded_activities
 
-from contracts.adapter import Receipt
+from contracts.adapter import Receipt, Verification
 from orchestrator.wiring.worker import build_worker
 
 SETTLE_S = 0.5  # the workflow waits this long after the step before it probes again
@@ -66,12 +67,22 @@ def then_die(call: Callable[..., Awaitable[Receipt]]) -> Callable[..., Awaitable
     return call_then_die
 
 
-async def main(address: str, queue: str, broken: Path, *, die_after: str | None) -> None:
+async def never_shows_the_change(receipt: Receipt) -> Verification:
+    if receipt.applied:
+        return Verification(ok=False, observed={"value": 0}, detail="the change did not show")
+    return Verification(ok=True, observed={"value": 0})
+
+
+async def main(
+    address: str, queue: str, broken: Path, *, die_after: str | None, verify_fails: bool
+) -> None:
     state = broken.parent / f"worker-state-{os.getpid()}"  # the test's tmp_path, not /tmp
     settings = make_settings(1, state_dir=state).model_copy(update={"task_queue": queue})
     activities, adapter = guarded_activities(settings, FileDependency(broken))
     if die_after is not None:  # the adapter's `apply` or `rollback`
         setattr(adapter, die_after, then_die(getattr(adapter, die_after)))
+    if verify_fails:
+        adapter.verify = never_shows_the_change  # type: ignore[method-assign]
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     await build_worker(client, settings, activities).run()
 
@@ -82,6 +93,7 @@ if __name__ == "__main__":
     parser.add_argument("queue")
     parser.add_argument("broken", type=Path)
     parser.add_argument("--die-after", choices=["apply", "rollback"])
+    parser.add_argument("--verify-fails", action="store_true")
     arguments = parser.parse_args()
     asyncio.run(
         main(
@@ -89,5 +101,6 @@ if __name__ == "__main__":
             arguments.queue,
             arguments.broken,
             die_after=arguments.die_after,
+            verify_fails=arguments.verify_fails,
         )
     )

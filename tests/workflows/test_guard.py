@@ -8,21 +8,25 @@ dispatch service are exercised in tests/test_e2e_fallback.py.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from harness import make_settings, release_and_end, running_worker, wait_for
+from temporalio import activity
 from temporalio.client import Client
 from workflow_fakes import SharedDependency, guarded_activities, new_incident, send
 
 from adapters.base import TransientAdapterError
-from contracts.adapter import Receipt, StepCommand
+from contracts.adapter import Receipt, StepCommand, Verification
 from contracts.incident import (
+    ActingOn,
     IncidentStatus,
     IncidentView,
     Principal,
     ReleaseRequest,
     StepState,
 )
+from contracts.names import Activity
 from orchestrator.activities import ContainmentActivities
 from orchestrator.config import Settings
 
@@ -183,3 +187,48 @@ async def test_an_apply_retried_after_it_broke_the_service_still_compares_with_b
     before = next(e for e in view.audit if e.kind == "guard.before")
     assert before.detail["services"]["emergency-dispatch"]["healthy"] is True
     assert [settle for _, settle in dependency.checks] == [False, False], "probed twice"
+
+
+async def test_a_drift_check_while_the_guard_trips_leaves_the_step_to_the_rollback(
+    temporal_client: Client,
+):
+    """The guard found the step harmful and waits for its look to be recorded before it
+    rolls back (record_reads, made slow here); meanwhile a drift check finds the target
+    out of its contained state and its own wait ends first. Re-applying would cancel the
+    watch about to undo the harm, and put the harmful change back: the check leaves the
+    step to the rollback instead."""
+    settings = make_settings(1)
+    dependency = SharedDependency(breaks_on_apply=True, settle_s=0.5)
+    activities, adapter = guarded_activities(settings, dependency)
+    verifies = 0
+
+    async def drifts_after_the_first(receipt: Receipt) -> Verification:
+        nonlocal verifies
+        verifies += 1  # apply's own verify sees the change; every drift check, none
+        return Verification(ok=verifies == 1 or not receipt.applied, observed={})
+
+    @activity.defn(name=Activity.RECORD_READS)
+    async def slow_for_the_guard(request: ActingOn) -> None:
+        if request.reason == "guard.tripped":
+            await asyncio.sleep(5)  # a drift check or two comes meanwhile
+
+    adapter.verify = drifts_after_the_first  # type: ignore[method-assign]
+    activities.record_reads = slow_for_the_guard  # type: ignore[method-assign]
+    # Checked 2 s after the step, always a later timer tick than the guard's look after
+    # 0.5 s: the dev server fires timers on a 1 s tick.
+    params = new_incident(drift_check_s=2)
+    async with running_worker(temporal_client, settings, activities):
+        await send(temporal_client, settings, params)
+        view = await wait_for(temporal_client, params.incident_id, undone_or_drifted, timeout_s=40)
+    kinds = [e.kind for e in view.audit]
+    assert view.steps[0].state is StepState.ROLLED_BACK, kinds
+    assert dependency.healthy, "the rollback restored the service"
+    assert verifies >= 2, "a drift check ran while the guard waited"
+    assert kinds.count("step.applying") == 1, "never re-applied"
+    assert "step.drift" not in kinds
+
+
+def undone_or_drifted(view: IncidentView) -> bool:
+    ended = (StepState.ROLLED_BACK, StepState.FAILED)
+    drifted = any(e.kind == "step.drift" for e in view.audit)
+    return bool(view.steps) and (view.steps[0].state in ended or drifted)

@@ -21,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from harness import make_settings, stop_workers, wait_for
@@ -37,16 +38,16 @@ ROOT = WORKER.parents[2]
 
 
 def start_worker(
-    env: WorkflowEnvironment, queue: str, broken: Path, log: Path, *, die_after: str | None
+    env: WorkflowEnvironment, queue: str, broken: Path, log: Path, *options: str
 ) -> subprocess.Popen[bytes]:
-    """The worker script, its output in `log` (what a failed start said, for the test's
-    message); its state dir beside `broken`."""
+    """The worker script with `options`, its output in `log` (what a failed start said,
+    for the test's message); its state dir beside `broken`."""
     address = env.client.service_client.config.target_host
-    command = [sys.executable, str(WORKER), address, queue, str(broken)]
+    command = [sys.executable, str(WORKER), address, queue, str(broken), *options]
     paths = [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
     with log.open("ab") as output:
         return subprocess.Popen(
-            [*command, "--die-after", die_after] if die_after else command,
+            command,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)},
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -72,16 +73,21 @@ def settled(view: IncidentView) -> bool:
 
 
 async def crash_and_recover(
-    env: WorkflowEnvironment, client: Client, tmp_path: Path, *, die_after: str
+    env: WorkflowEnvironment,
+    client: Client,
+    tmp_path: Path,
+    *first_options: str,
+    until: Callable[[IncidentView], bool] = settled,
 ) -> tuple[IncidentView, History, Path]:
-    """A guarded step whose apply breaks dispatch, its first worker SIGKILLed right after
-    the adapter's `die_after` call, a second worker started once it died. The incident's
-    view once the step settled, its history, and dispatch's health file."""
+    """A guarded step whose apply breaks dispatch, its first worker started with
+    `first_options` (`--die-after CALL`: SIGKILLed right after the adapter's CALL), a
+    second worker started once it died. The incident's view once `until` holds, its
+    history, and dispatch's health file."""
     settings = make_settings(1, state_dir=tmp_path)
     broken = tmp_path / "dispatch-broken"
     params = new_incident()
     log = tmp_path / "workers.log"
-    first = start_worker(env, settings.task_queue, broken, log, die_after=die_after)
+    first = start_worker(env, settings.task_queue, broken, log, *first_options)
     second = None
     try:
         await send(client, settings, params)
@@ -91,8 +97,8 @@ async def crash_and_recover(
         except subprocess.TimeoutExpired:
             died = None
         assert died == -signal.SIGKILL, f"the first worker never got there:\n{log.read_text()}"
-        second = start_worker(env, settings.task_queue, broken, log, die_after=None)
-        view = await wait_for(client, params.incident_id, settled, timeout_s=60)
+        second = start_worker(env, settings.task_queue, broken, log)
+        view = await wait_for(client, params.incident_id, until, timeout_s=60)
         history = await client.get_workflow_handle(params.incident_id).fetch_history()
     finally:
         stop_workers(first, second)
@@ -105,6 +111,7 @@ def assert_rolled_back_for_harm(view: IncidentView, broken: Path) -> None:
     assert not broken.exists(), "rolling back healed dispatch"
     kinds = [e.kind for e in view.audit]
     assert "guard.tripped" in kinds and "step.rolled_back" in kinds, kinds
+    assert view.escalated
     assert dispatch_health(view, "before") is True
     assert dispatch_health(view, "after") is False
 
@@ -120,7 +127,7 @@ async def test_a_worker_killed_after_a_harmful_apply_still_rolls_it_back(
     temporal_env: WorkflowEnvironment, temporal_client: Client, tmp_path: Path
 ):
     view, history, broken = await crash_and_recover(
-        temporal_env, temporal_client, tmp_path, die_after="apply"
+        temporal_env, temporal_client, tmp_path, "--die-after", "apply"
     )
     assert_rolled_back_for_harm(view, broken)
     signalled = [
@@ -137,10 +144,40 @@ async def test_a_worker_killed_while_the_guard_rolls_back_leaves_the_step_rolled
     temporal_env: WorkflowEnvironment, temporal_client: Client, tmp_path: Path
 ):
     view, history, broken = await crash_and_recover(
-        temporal_env, temporal_client, tmp_path, die_after="rollback"
+        temporal_env, temporal_client, tmp_path, "--die-after", "rollback"
     )
     assert_rolled_back_for_harm(view, broken)
     # The look that found the harm was made durable once, before the first rollback.
     assert activities_scheduled(history, Activity.RECORD_READS) == 1
     tripped = [e for e in view.audit if e.kind == "guard.tripped"]
     assert len(tripped) == 1, [e.kind for e in view.audit]
+
+
+async def test_a_worker_killed_while_it_undoes_a_failed_step_leaves_it_failed_and_undone(
+    temporal_env: WorkflowEnvironment, temporal_client: Client, tmp_path: Path
+):
+    """Verify found the change missing on the target, so the step failed and is rolled
+    back; the worker dies mid-rollback. The next one must replay that verification (the
+    run records its reads before the rollback) rather than apply and verify again, which
+    on a target that now takes the change would leave the step held, its failure gone."""
+
+    def undone_or_held(view: IncidentView) -> bool:
+        state = view.steps[0].state if view.steps else None
+        return state in (StepState.ROLLED_BACK, StepState.VERIFIED)
+
+    view, history, broken = await crash_and_recover(
+        temporal_env,
+        temporal_client,
+        tmp_path,
+        "--die-after",
+        "rollback",
+        "--verify-fails",
+        until=undone_or_held,
+    )
+    step = view.steps[0]
+    assert step.state is StepState.ROLLED_BACK, [e.kind for e in view.audit]
+    assert "verification failed" in (step.error or "")
+    assert not broken.exists(), "rolling back healed dispatch"
+    assert activities_scheduled(history, Activity.RECORD_READS) == 1
+    kinds = [e.kind for e in view.audit]
+    assert kinds.count("step.applying") == 1 and "guard.tripped" not in kinds, kinds

@@ -132,7 +132,7 @@ async def test_sigkill_mid_reapply_after_drift_then_new_worker_records_the_reapp
         first.send_signal(signal.SIGKILL)  # mid-write of the re-apply
         first.wait(timeout=10)
         second = start_worker(temporal_env, settings.task_queue, lab, tmp_path)
-        view = await wait_for(temporal_client, params.incident_id, verified_times(2), timeout_s=30)
+        view = await wait_for(temporal_client, params.incident_id, verified_times(2), timeout_s=60)
         mode = await lab.read_mode(1)
         history = await temporal_client.get_workflow_handle(params.incident_id).fetch_history()
     finally:
@@ -151,6 +151,12 @@ async def test_sigkill_mid_reapply_after_drift_then_new_worker_records_the_reapp
     ]
     # The re-apply's plan, signalled by the lost attempt, was used: no third one.
     assert len(signalled) == 2
+    recorded_reads = [
+        e
+        for e in history.events
+        if e.activity_task_scheduled_event_attributes.activity_type.name == Activity.RECORD_READS
+    ]
+    assert len(recorded_reads) == 1, "the drift check's read, in history before the re-apply"
     assert view.steps[0].rollback_intent == {"mode": "normal", "value": 0}
 
 

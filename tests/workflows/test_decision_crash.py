@@ -1,0 +1,127 @@
+"""A decision made again after a crash may differ from the one the lost worker acted on.
+
+The worker is SIGKILLed while it contains two controllers at once, in the incident's
+first workflow task: the decision and both changes are lost with the task; the plans,
+signalled before apply, are not, and both writes land. Before the next worker starts, the
+policy changes (here, a scripted policy that now names only the second controller; the
+kill switch, making steps wait for a person, is the everyday way to get there). The next
+worker decides again and:
+- finds the second controller's recorded plan, because plans are numbered per step, not
+  across the decision's steps, and keeps the pre-incident state as what to restore (a new
+  plan would read the controller in flash and record that);
+- tells a person about the first controller's change, which this run never made and
+  nothing holds or undoes: what it was and what the controller held before.
+
+Real Temporal dev server, real lab Modbus controllers, a real worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from conftest import free_port
+from harness import make_settings, release_and_end, stop_workers, wait_for
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from workflow_fakes import fallback_step, send
+
+from contracts.incident import IncidentParams, IncidentView, Principal, ReleaseRequest, StepState
+from contracts.names import IncidentSignal
+from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
+
+WORKER = Path(__file__).with_name("scripted_worker.py")
+ROOT = WORKER.parents[2]
+FIRST, SECOND = "fallback:tsc-0001", "fallback:tsc-0002"  # units 1 and 2 in the lab
+
+
+def start_worker(
+    env: WorkflowEnvironment, queue: str, lab: TrafficLab, steps: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    address = env.client.service_client.config.target_host
+    command = [sys.executable, str(WORKER), address, queue, str(lab.port), str(steps)]
+    paths = [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            command,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def write_steps(path: Path, *assets: str) -> None:
+    path.write_text(json.dumps([fallback_step(asset) for asset in assets]))
+
+
+def settled(view: IncidentView) -> bool:
+    """The second controller held again, and the run has said what it did not make."""
+    second = next((s for s in view.steps if s.id == SECOND), None)
+    said = any(e.kind == "step.unclaimed" for e in view.audit)
+    return second is not None and second.state is StepState.VERIFIED and said
+
+
+async def test_a_decision_that_differs_after_a_crash_keeps_recorded_plans_and_says_the_rest(
+    temporal_env: WorkflowEnvironment, temporal_client: Client, tmp_path: Path
+):
+    lab = TrafficLab(port=free_port(), write_delay_s=1.0)
+    await lab.start()
+    settings = make_settings(lab.port, state_dir=tmp_path)
+    steps, log = tmp_path / "steps.json", tmp_path / "workers.log"
+    write_steps(steps, "tsc-0001", "tsc-0002")
+    entity = f"redecide-{uuid.uuid4().hex[:6]}"
+    params = IncidentParams(incident_id=f"inc-{entity}", entity=entity)
+    first = start_worker(temporal_env, settings.task_queue, lab, steps, log)
+    second = None
+    try:
+        await send(temporal_client, settings, params)
+        deadline = time.monotonic() + 30
+        while not (lab.write_count(1) and lab.write_count(2)):
+            assert time.monotonic() < deadline, f"the first worker never wrote:\n{log.read_text()}"
+            await asyncio.sleep(0.02)
+        first.send_signal(signal.SIGKILL)  # mid-write: both controllers are still busy
+        await asyncio.to_thread(first.wait, 10)
+        write_steps(steps, "tsc-0002")  # the policy now names the second controller only
+        second = start_worker(temporal_env, settings.task_queue, lab, steps, log)
+        view = await wait_for(temporal_client, params.incident_id, settled, timeout_s=60)
+        history = await temporal_client.get_workflow_handle(params.incident_id).fetch_history()
+        modes = [await lab.read_mode(unit) for unit in (1, 2)]
+        writes = [lab.write_count(unit) for unit in (1, 2)]
+        released = await release_and_end(
+            temporal_client,
+            params.incident_id,
+            ReleaseRequest(principal=Principal(name="dora"), reason="done"),
+        )
+        after_release = [await lab.read_mode(unit) for unit in (1, 2)]
+    finally:
+        stop_workers(first, second)
+        await lab.stop()
+    assert modes == [MODE_FLASH, MODE_FLASH], "both lost writes landed"
+    assert writes == [1, 1], "nothing written twice"
+    normal = {"mode": "normal", "value": MODE_NORMAL}
+    [held] = view.steps
+    assert held.id == SECOND
+    assert held.rollback_intent == normal, "restores what the lost attempt planned against"
+    signalled = [
+        e
+        for e in history.events
+        if e.workflow_execution_signaled_event_attributes.signal_name
+        == IncidentSignal.PLAN_RECORDED
+    ]
+    assert len(signalled) == 2, "the second worker planned nothing again"
+    [unclaimed] = [e for e in view.audit if e.kind == "step.unclaimed"]
+    detail: dict[str, Any] = unclaimed.detail
+    assert detail["step"] == FIRST
+    assert detail["before"] == normal and detail["target"] == {"asset": "tsc-0001"}
+    assert view.escalated and any(FIRST in reason for reason in view.escalations)
+    # A release undoes what the incident holds; the unclaimed change is left to the person
+    # it was reported to.
+    assert released.steps[0].state is StepState.ROLLED_BACK
+    assert after_release == [MODE_FLASH, MODE_NORMAL]
