@@ -46,8 +46,18 @@ def stop_event_on_signals() -> asyncio.Event:
     return stop
 
 
-async def run_until_stopped(stop: asyncio.Event, parts: dict[str, Awaitable[object]]) -> str:
-    """Run the parts until a signal or until one part ends; return what ended it."""
+# How long the parts get to stop once told to. Temporal's core can wait for ever in a
+# worker's shutdown after it evicted a run whose local activity it still tracked (the
+# lost cancel of sdk-python#1837; seen in this project's CI): unbounded, a SIGTERM would
+# leave a process that never exits until something kills it.
+STOP_GRACE_S = 30.0
+
+
+async def run_until_stopped(
+    stop: asyncio.Event, parts: dict[str, Awaitable[object]], *, grace_s: float = STOP_GRACE_S
+) -> str:
+    """Run the parts until a signal or until one part ends; return what ended it, and
+    which parts did not stop within `grace_s` (those are cancelled once more and left)."""
     tasks = {asyncio.ensure_future(aw): name for name, aw in parts.items()}
     stopper = asyncio.ensure_future(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -61,5 +71,10 @@ async def run_until_stopped(stop: asyncio.Event, parts: dict[str, Awaitable[obje
     stopper.cancel()
     for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks, stopper, return_exceptions=True)
+    _, hung = await asyncio.wait([*tasks, stopper], timeout=grace_s)
+    for task in hung:
+        task.cancel()  # a part that began its own shutdown on the first cancel ends that wait
+    names = sorted(tasks[task] for task in hung if task in tasks)
+    if names:
+        reason += f"; {', '.join(names)} did not stop within {grace_s:g} s"
     return reason

@@ -7,6 +7,7 @@ import json
 import secrets
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -86,8 +87,33 @@ async def running_worker(
         activities or build_activities(settings),
         max_cached_workflows=0 if replay_every_task else 1000,
     )
-    async with worker:
+    await worker.__aenter__()
+    try:
         yield worker
+    finally:
+        await stop_within(worker, WORKER_STOP_S)
+
+
+# Temporal's core can wait for ever in a worker's finalize_shutdown after it evicted a run
+# whose local activity it still tracked (the lost cancel of sdk-python#1837): the CI runs
+# of sessions 15 and 17 hung there, in test_replay_every_task and the 1,000-finding storm,
+# after each test had its answer. Production bounds its stop the same way (runtime.py).
+WORKER_STOP_S = 45.0
+
+
+async def stop_within(worker: Worker, seconds: float) -> None:
+    """Shut the worker down as `async with` would (a fatal worker error still raises),
+    but give up waiting after `seconds`: its polls have stopped by then, so the hung
+    worker takes no more tasks, and the test's verdict stands. Says so on stderr."""
+    try:
+        await asyncio.wait_for(worker.__aexit__(None, None, None), seconds)
+    except TimeoutError:
+        print(
+            f"warning: a test worker did not finish shutting down in {seconds:g} s "
+            "(Temporal core, sdk-python#1837); left behind",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 _READERS: dict[Path, str] = {}
@@ -193,7 +219,11 @@ def stop_workers(*processes: subprocess.Popen[bytes] | None) -> None:
     for process in processes:
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
-            process.wait(timeout=15)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:  # a shutdown that hung (see WORKER_STOP_S)
+                process.kill()
+                process.wait()
 
 
 async def revert_by_hand(lab: TrafficLab, device_id: int = 1) -> None:
