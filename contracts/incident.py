@@ -396,6 +396,8 @@ class IncidentCarry(_Model):
     fresh: bool = False
     # MACs of the grants already used: a grant authorizes one action, once.
     used_grants: list[str] = Field(default_factory=list)
+    # Changes a lost worker made that no run has made again (workflows/unclaimed.py).
+    unclaimed: list[RecordedPlan] = Field(default_factory=list)
 
 
 class IncidentParams(_Model):

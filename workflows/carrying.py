@@ -82,6 +82,7 @@ def carry(
         earlier=earlier,
         idle=idle,
         used_grants=list(grants.used),
+        unclaimed=x.unclaimed.to_carry(),
     )
 
 

@@ -190,6 +190,10 @@ class StepChanges(AuditTrail):
             return []
         return [(t, plan) for t, plan in self.recorded_plans.items() if t not in self._issued]
 
+    def issued(self, token: str) -> bool:
+        """Whether this run asked for a plan under `token`."""
+        return token in self._issued
+
     async def _contain(self, step: StepView, command: StepCommand, *, reapply: bool) -> Contained:
         """Probe, plan, apply and verify in one local activity (runs with CONTAIN_PATCH):
         each local activity costs the task a hand-off to the worker and back. The plan is

@@ -6,7 +6,7 @@ side effect is a local activity called by name.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 
 from temporalio import workflow
@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from contracts.adapter import Receipt, Verification
     from contracts.city import ContainmentEvent, city_workflow_id
-    from contracts.incident import AuditEntry, GuardReport, StepState, StepView
+    from contracts.incident import AuditEntry, GuardReport, RecordedPlan, StepState, StepView
     from contracts.names import Activity, CitySignal
     from workflows import versions
     from workflows.changing import (
@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         error_text,
         writes_of,
     )
+    from workflows.unclaimed import UnclaimedPlans
 
 # Histories recorded before the essential-service guard existed replay without its probes.
 GUARD_PATCH = "essential-service-guard"
@@ -55,6 +56,7 @@ class StepExecution(StepChanges):
         audit_total: int,
         exported_seq: int,
         escalate: Callable[[str], None],
+        unclaimed: Sequence[RecordedPlan] = (),
     ) -> None:
         super().__init__(
             incident_id=incident_id,
@@ -70,7 +72,7 @@ class StepExecution(StepChanges):
         # Step id -> its guard's watch: the task, the step, and the apply it watches.
         self._watches: dict[str, tuple[asyncio.Task[None], StepView, int | None]] = {}
         self._settling: set[tuple[str, int | None]] = set()  # watches on their timer
-        self._unclaimed_told: set[str] = set()  # tokens of report_unclaimed, said once
+        self.unclaimed = UnclaimedPlans(self, unclaimed, escalate)
         self._tripping: set[str] = set()  # steps the guard is about to undo (see _guard_after)
 
     def decide_versions(self) -> None:
@@ -81,44 +83,18 @@ class StepExecution(StepChanges):
         self.watches_after = versions.patched(GUARD_WATCH_PATCH)
         self.records_reads = versions.patched(READS_PATCH)
         self.plans_by_step = versions.patched(PLANS_BY_STEP_PATCH)
+        self.unclaimed.start()
 
     # --- steps ----------------------------------------------------------------------------
 
     async def execute_ready(self, steps: Iterable[StepView]) -> None:
         """Carry out every step that may run now (planned, or approved) together; then
-        say what a lost attempt changed that this run did not (report_unclaimed)."""
+        say what a lost attempt changed that this run did not (unclaimed.py)."""
+        steps = list(steps)
         ready = [s for s in steps if s.state in (StepState.PLANNED, StepState.APPROVED)]
         if ready:
             await asyncio.gather(*(self.execute(s) for s in ready))
-        self.report_unclaimed()
-
-    def report_unclaimed(self) -> None:
-        """A change a lost attempt planned and perhaps applied, that this run has not made:
-        its task ran again after the crash and decided otherwise (the kill switch was
-        engaged meanwhile, a policy or the city changed). Nothing in this run holds or
-        will undo it, so a person is told what it was and what the target held before.
-        Once the step does run (approved later, say), it finds the plan and keeps its
-        record of the target from before the lost change."""
-        for token, plan in self.unclaimed_plans():
-            if token in self._unclaimed_told:
-                continue
-            self._unclaimed_told.add(token)
-            step_id = token.rpartition("#")[0]
-            command = self.recorded_commands.get(token)
-            change = command.model_dump(include={"adapter", "action", "target"}) if command else {}
-            self.record(
-                "step.unclaimed",
-                step=step_id,
-                token=token,
-                before=plan.before,
-                after=plan.after,
-                **change,
-            )
-            what = f"{command.action} on {command.target}" if command else "its change"
-            self._escalate(
-                f"step {step_id}: a worker was lost while it made {what}, and this run has "
-                f"not made it again: the target may still hold it (before: {plan.before})"
-            )
+        self.unclaimed.report(steps)
 
     async def execute(self, step: StepView, *, reapply: bool = False) -> None:
         """Plan, apply and verify a step; `reapply` when a drift check found its target

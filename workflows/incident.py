@@ -89,6 +89,7 @@ class IncidentWorkflow:
             audit_total=carry.audit_total if carry else 0,
             exported_seq=carry.exported_seq if carry else 0,
             escalate=self._escalate,
+            unclaimed=carry.unclaimed if carry else [],
         )
         self._in = Intake(carry, self._x.record)
         self._drift = DriftChecks(self._x, params.drift_check_s)

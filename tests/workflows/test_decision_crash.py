@@ -28,18 +28,28 @@ from pathlib import Path
 from typing import Any
 
 from conftest import free_port
-from harness import make_settings, release_and_end, stop_workers, wait_for
+from harness import make_settings, release_and_end, revert_by_hand, stop_workers, wait_for
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from workflow_fakes import fallback_step, send
+from workflow_fakes import fallback_step, finding, send
 
-from contracts.incident import IncidentParams, IncidentView, Principal, ReleaseRequest, StepState
-from contracts.names import IncidentSignal
+from contracts.incident import (
+    ApproveRequest,
+    IncidentParams,
+    IncidentView,
+    Principal,
+    ReleaseRequest,
+    StepState,
+    StepView,
+)
+from contracts.names import IncidentSignal, IncidentUpdate
+from orchestrator.config import Settings
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
 
 WORKER = Path(__file__).with_name("scripted_worker.py")
 ROOT = WORKER.parents[2]
 FIRST, SECOND = "fallback:tsc-0001", "fallback:tsc-0002"  # units 1 and 2 in the lab
+ALICE = Principal(name="alice", roles=["responder"])
 
 
 def start_worker(
@@ -57,8 +67,30 @@ def start_worker(
         )
 
 
-def write_steps(path: Path, *assets: str) -> None:
-    path.write_text(json.dumps([fallback_step(asset) for asset in assets]))
+def write_steps(path: Path, *steps: dict[str, Any]) -> None:
+    path.write_text(json.dumps(list(steps)))
+
+
+async def kill_mid_write(
+    env: WorkflowEnvironment, client: Client, lab: TrafficLab, params: IncidentParams, tmp: Path
+) -> tuple[subprocess.Popen[bytes], Path, Path, Settings]:
+    """A worker contains both controllers (the scripted policy names both) and is SIGKILLed
+    while both writes are in flight. The steps file, the log and the settings, for the
+    next worker."""
+    settings = make_settings(lab.port, state_dir=tmp)
+    steps, log = tmp / "steps.json", tmp / "workers.log"
+    write_steps(steps, fallback_step("tsc-0001"), fallback_step("tsc-0002"))
+    first = start_worker(env, settings.task_queue, lab, steps, log)
+    try:
+        await send(client, settings, params)
+        deadline = time.monotonic() + 30
+        while not (lab.write_count(1) and lab.write_count(2)):
+            assert time.monotonic() < deadline, f"the first worker never wrote:\n{log.read_text()}"
+            await asyncio.sleep(0.02)
+    finally:
+        first.send_signal(signal.SIGKILL)  # mid-write: both controllers are still busy
+        await asyncio.to_thread(first.wait, 10)
+    return first, steps, log, settings
 
 
 def settled(view: IncidentView) -> bool:
@@ -73,22 +105,14 @@ async def test_a_decision_that_differs_after_a_crash_keeps_recorded_plans_and_sa
 ):
     lab = TrafficLab(port=free_port(), write_delay_s=1.0)
     await lab.start()
-    settings = make_settings(lab.port, state_dir=tmp_path)
-    steps, log = tmp_path / "steps.json", tmp_path / "workers.log"
-    write_steps(steps, "tsc-0001", "tsc-0002")
     entity = f"redecide-{uuid.uuid4().hex[:6]}"
     params = IncidentParams(incident_id=f"inc-{entity}", entity=entity)
-    first = start_worker(temporal_env, settings.task_queue, lab, steps, log)
-    second = None
+    first = second = None
     try:
-        await send(temporal_client, settings, params)
-        deadline = time.monotonic() + 30
-        while not (lab.write_count(1) and lab.write_count(2)):
-            assert time.monotonic() < deadline, f"the first worker never wrote:\n{log.read_text()}"
-            await asyncio.sleep(0.02)
-        first.send_signal(signal.SIGKILL)  # mid-write: both controllers are still busy
-        await asyncio.to_thread(first.wait, 10)
-        write_steps(steps, "tsc-0002")  # the policy now names the second controller only
+        first, steps, log, settings = await kill_mid_write(
+            temporal_env, temporal_client, lab, params, tmp_path
+        )
+        write_steps(steps, fallback_step("tsc-0002"))  # the policy now names only unit 2
         second = start_worker(temporal_env, settings.task_queue, lab, steps, log)
         view = await wait_for(temporal_client, params.incident_id, settled, timeout_s=60)
         history = await temporal_client.get_workflow_handle(params.incident_id).fetch_history()
@@ -120,8 +144,102 @@ async def test_a_decision_that_differs_after_a_crash_keeps_recorded_plans_and_sa
     detail: dict[str, Any] = unclaimed.detail
     assert detail["step"] == FIRST
     assert detail["before"] == normal and detail["target"] == {"asset": "tsc-0001"}
+    assert detail["covered"] is False
     assert view.escalated and any(FIRST in reason for reason in view.escalations)
     # A release undoes what the incident holds; the unclaimed change is left to the person
     # it was reported to.
     assert released.steps[0].state is StepState.ROLLED_BACK
     assert after_release == [MODE_FLASH, MODE_NORMAL]
+
+
+async def test_a_step_that_waits_after_the_crash_keeps_its_plan_across_continue_as_new(
+    temporal_env: WorkflowEnvironment, temporal_client: Client, tmp_path: Path
+):
+    """The decision after the crash makes the first controller's step wait for a person
+    (the everyday case: the kill switch). Its lost change is reported, the run continues
+    as new while it waits, and the step approved in the next run still restores what the
+    controller held before the incident: the plan travels with the carry."""
+    lab = TrafficLab(port=free_port(), write_delay_s=1.0)
+    await lab.start()
+    entity = f"rewait-{uuid.uuid4().hex[:6]}"
+    params = IncidentParams(incident_id=f"inc-{entity}", entity=entity, max_history_events=100)
+    first = second = None
+    try:
+        first, steps, log, settings = await kill_mid_write(
+            temporal_env, temporal_client, lab, params, tmp_path
+        )
+        waits = fallback_step("tsc-0001", approval={"required": 1, "roles": ["responder"]})
+        write_steps(steps, waits, fallback_step("tsc-0002"))
+        second = start_worker(temporal_env, settings.task_queue, lab, steps, log)
+        await wait_for(temporal_client, params.incident_id, settled, timeout_s=60)
+        for _ in range(30):  # findings grow the history past 100 events: continue-as-new
+            await send(temporal_client, settings, params, finding())
+        await wait_for(temporal_client, params.incident_id, lambda v: v.run >= 2, timeout_s=60)
+        handle = temporal_client.get_workflow_handle(params.incident_id)
+        request = ApproveRequest(step_id=FIRST, principal=ALICE, reason="contain it")
+        await handle.execute_update(IncidentUpdate.APPROVE, request, result_type=StepView)
+        view = await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: all(s.state is StepState.VERIFIED for s in v.steps) and len(v.steps) == 2,
+            timeout_s=60,
+        )
+        writes = lab.write_count(1)
+    finally:
+        stop_workers(first, second)
+        await lab.stop()
+    approved = next(s for s in view.steps if s.id == FIRST)
+    assert approved.rollback_intent == {"mode": "normal", "value": MODE_NORMAL}
+    assert writes == 1, "the approved apply found the controller in flash already"
+    unclaimed = [e for e in view.audit if e.kind == "step.unclaimed"]
+    assert [e.detail["step"] for e in unclaimed] == [FIRST], "said once, not again after it"
+
+
+async def test_a_lost_reapply_that_the_run_undoes_anyway_is_audited_not_escalated(
+    temporal_env: WorkflowEnvironment, temporal_client: Client, tmp_path: Path
+):
+    """A drift check re-applies a step and the worker dies mid-write; by the time the next
+    worker runs the task again (a workflow task timeout later) the step's lease has run
+    out, so the run rolls it back instead of re-applying. The lost re-apply's plan is
+    unclaimed, but the rollback restores the state from before the incident, which the
+    re-apply never changed: audited as covered, no one paged."""
+    lab = TrafficLab(port=free_port(), write_delay_s=1.0)
+    await lab.start()
+    settings = make_settings(lab.port, state_dir=tmp_path)
+    steps, log = tmp_path / "steps.json", tmp_path / "workers.log"
+    write_steps(steps, fallback_step("tsc-0001", lease_s=9))
+    entity = f"relapse-{uuid.uuid4().hex[:6]}"
+    params = IncidentParams(incident_id=f"inc-{entity}", entity=entity, drift_check_s=2)
+    first = start_worker(temporal_env, settings.task_queue, lab, steps, log)
+    second = None
+    try:
+        await send(temporal_client, settings, params)
+        await wait_for(temporal_client, params.incident_id, lambda v: first_state(v) == "verified")
+        await revert_by_hand(lab)  # the second write; the re-apply's is the third
+        deadline = time.monotonic() + 30
+        while lab.write_count(1) < 3:
+            assert time.monotonic() < deadline, "the drift check never re-applied"
+            await asyncio.sleep(0.02)
+        first.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(first.wait, 10)
+        second = start_worker(temporal_env, settings.task_queue, lab, steps, log)
+        view = await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: first_state(v) == "rolled_back",
+            timeout_s=60,
+        )
+        mode = await lab.read_mode(1)
+    finally:
+        stop_workers(first, second)
+        await lab.stop()
+    kinds = [e.kind for e in view.audit]
+    assert "lease.expired" in kinds, kinds
+    [unclaimed] = [e for e in view.audit if e.kind == "step.unclaimed"]
+    assert unclaimed.detail["covered"] is True and unclaimed.detail["token"].endswith("#2")
+    assert not view.escalated, view.escalations
+    assert mode == MODE_NORMAL
+
+
+def first_state(view: IncidentView) -> str | None:
+    return view.steps[0].state.value if view.steps else None

@@ -1,0 +1,103 @@
+"""Changes a lost worker made that this run has not made again (PLANS_BY_STEP_PATCH).
+
+A worker that dies in the middle of a workflow task loses the task's local activity
+results, and the next worker runs the task again: it decides again, and may decide
+otherwise (the kill switch was engaged meanwhile, a policy or the city changed). The
+plans the lost attempt signalled before each apply are still in the run's history. One
+under a token this run never asks for is a change that may have landed on its target and
+that nothing in this run holds or will undo, unless the run already restores the step's
+pre-incident state on its own. A person is told what it was and what the target held
+before (`step.unclaimed`, and the incident escalated); if the step runs later (approved,
+say), it finds the plan and keeps the target's state from before the lost change, also
+in the next run after continue-as-new (the carry). Workflow code: deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from contracts.incident import RecordedPlan, StepState, StepView
+    from workflows.changing import StepChanges
+
+# States in which the run itself restores the step's pre-incident state (it holds the
+# change, or undoes or undid it): a lost re-apply of such a step is covered by that.
+RESTORED_BY_THE_RUN = (
+    StepState.APPLIED,
+    StepState.VERIFIED,
+    StepState.ROLLING_BACK,
+    StepState.ROLLED_BACK,
+)
+
+
+def step_of(token: str) -> str:
+    return token.rpartition("#")[0]
+
+
+class UnclaimedPlans:
+    def __init__(
+        self,
+        changes: StepChanges,
+        carried: Sequence[RecordedPlan],
+        escalate: Callable[[str], None],
+    ) -> None:
+        self._x = changes
+        self._carried = list(carried)
+        self._escalate = escalate
+        self._told: set[str] = set()  # tokens already considered
+        self._open: dict[str, RecordedPlan] = {}  # reported ones, for the next run too
+
+    def start(self) -> None:
+        """At the run's start, once its versions are decided: plans the last run reported
+        come with the carry, under the token this run's first plan of their step gets."""
+        if not self._x.plans_by_step:
+            return
+        for recorded in self._carried:
+            self._x.record_plan(recorded)
+            self._told.add(recorded.token)
+            self._open[recorded.token] = recorded
+
+    def report(self, steps: Iterable[StepView]) -> None:
+        """Tell a person of each plan no change of this run claims. Only once the run has
+        caught up with the lost attempt: no handler (an approval checking its grant) is
+        still running, and no step waits to run, since either may yet claim a token."""
+        if not self._x.plans_by_step or not workflow.all_handlers_finished():
+            return
+        by_id = {step.id: step for step in steps}
+        if any(s.state in (StepState.PLANNED, StepState.APPROVED) for s in by_id.values()):
+            return
+        for token, plan in self._x.unclaimed_plans():
+            if token in self._told:
+                continue
+            self._told.add(token)
+            command = self._x.recorded_commands.get(token)
+            change = command.model_dump(include={"adapter", "action", "target"}) if command else {}
+            known = by_id.get(step_of(token))
+            covered = (
+                known is not None
+                and known.reversible
+                and known.receipt is not None
+                and known.state in RESTORED_BY_THE_RUN
+            )
+            detail = {"before": plan.before, "after": plan.after, "covered": covered, **change}
+            self._x.record("step.unclaimed", step=step_of(token), token=token, **detail)
+            if covered:
+                continue  # a lost re-apply of a step this run holds, undoes or undid
+            look = self._x.recorded_looks.get(token)
+            self._open[token] = RecordedPlan(token=token, plan=plan, before=look, command=command)
+            what = f"{command.action} on {command.target}" if command else "its change"
+            self._escalate(
+                f"step {step_of(token)}: a worker was lost while it made {what}, and this run "
+                f"has not made it again: the target may still hold it (before: {plan.before})"
+            )
+
+    def to_carry(self) -> list[RecordedPlan]:
+        """Reported plans that no change of this run claimed, under the token the next
+        run's first plan of their step gets."""
+        return [
+            recorded.model_copy(update={"token": f"{step_of(token)}#1"})
+            for token, recorded in self._open.items()
+            if not self._x.issued(token)
+        ]
