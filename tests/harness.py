@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import signal
 import subprocess
@@ -212,6 +213,38 @@ async def release_and_end(
         await asyncio.sleep(0.1)
     view: IncidentView = await handle.query(STATE_QUERY, result_type=IncidentView)
     return view
+
+
+def start_script_worker(
+    address: str, script: Path, log: Path, *args: str
+) -> subprocess.Popen[bytes]:
+    """A test's worker script in a process of its own (a crash test kills it), given the
+    dev server's address and `args`; the repository and tests/ on its PYTHONPATH, its
+    output in `log` (what a failed start said, for the test's message)."""
+    root = Path(__file__).resolve().parent.parent
+    paths = [str(root), str(root / "tests"), os.environ.get("PYTHONPATH", "")]
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, str(script), address, *args],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def kill_when(
+    process: subprocess.Popen[bytes], ready: Callable[[], bool], what: str, timeout_s: float = 30
+) -> None:
+    """SIGKILL `process` the moment `ready()` holds (polled every 20 ms), and reap it;
+    fail saying `what` never happened if it does not within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not ready():
+            assert time.monotonic() < deadline, f"{what} never happened"
+            await asyncio.sleep(0.02)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(process.wait, 10)
 
 
 def stop_workers(*processes: subprocess.Popen[bytes] | None) -> None:

@@ -16,19 +16,22 @@ Real Temporal dev server, real lab Modbus controllers, a real worker process."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from conftest import free_port
-from harness import make_settings, release_and_end, revert_by_hand, stop_workers, wait_for
+from harness import (
+    kill_when,
+    make_settings,
+    release_and_end,
+    revert_by_hand,
+    start_script_worker,
+    stop_workers,
+    wait_for,
+)
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from workflow_fakes import fallback_step, finding, send
@@ -47,7 +50,6 @@ from orchestrator.config import Settings
 from orchestrator.lab.traffic import MODE_FLASH, MODE_NORMAL, TrafficLab
 
 WORKER = Path(__file__).with_name("scripted_worker.py")
-ROOT = WORKER.parents[2]
 FIRST, SECOND = "fallback:tsc-0001", "fallback:tsc-0002"  # units 1 and 2 in the lab
 ALICE = Principal(name="alice", roles=["responder"])
 
@@ -56,15 +58,7 @@ def start_worker(
     env: WorkflowEnvironment, queue: str, lab: TrafficLab, steps: Path, log: Path
 ) -> subprocess.Popen[bytes]:
     address = env.client.service_client.config.target_host
-    command = [sys.executable, str(WORKER), address, queue, str(lab.port), str(steps)]
-    paths = [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
-    with log.open("ab") as output:
-        return subprocess.Popen(
-            command,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    return start_script_worker(address, WORKER, log, queue, str(lab.port), str(steps))
 
 
 def write_steps(path: Path, *steps: dict[str, Any]) -> None:
@@ -81,15 +75,9 @@ async def kill_mid_write(
     steps, log = tmp / "steps.json", tmp / "workers.log"
     write_steps(steps, fallback_step("tsc-0001"), fallback_step("tsc-0002"))
     first = start_worker(env, settings.task_queue, lab, steps, log)
-    try:
-        await send(client, settings, params)
-        deadline = time.monotonic() + 30
-        while not (lab.write_count(1) and lab.write_count(2)):
-            assert time.monotonic() < deadline, f"the first worker never wrote:\n{log.read_text()}"
-            await asyncio.sleep(0.02)
-    finally:
-        first.send_signal(signal.SIGKILL)  # mid-write: both controllers are still busy
-        await asyncio.to_thread(first.wait, 10)
+    await send(client, settings, params)
+    # Mid-write: both controllers are still busy.
+    await kill_when(first, lambda: bool(lab.write_count(1) and lab.write_count(2)), "a write")
     return first, steps, log, settings
 
 
@@ -216,12 +204,7 @@ async def test_a_lost_reapply_that_the_run_undoes_anyway_is_audited_not_escalate
         await send(temporal_client, settings, params)
         await wait_for(temporal_client, params.incident_id, lambda v: first_state(v) == "verified")
         await revert_by_hand(lab)  # the second write; the re-apply's is the third
-        deadline = time.monotonic() + 30
-        while lab.write_count(1) < 3:
-            assert time.monotonic() < deadline, "the drift check never re-applied"
-            await asyncio.sleep(0.02)
-        first.send_signal(signal.SIGKILL)
-        await asyncio.to_thread(first.wait, 10)
+        await kill_when(first, lambda: lab.write_count(1) >= 3, "the re-apply's write")
         second = start_worker(temporal_env, settings.task_queue, lab, steps, log)
         view = await wait_for(
             temporal_client,

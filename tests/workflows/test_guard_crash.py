@@ -17,14 +17,12 @@ already changed:
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import make_settings, stop_workers, wait_for
+from harness import make_settings, start_script_worker, stop_workers, wait_for
 from temporalio.api.history.v1 import History
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -34,24 +32,14 @@ from contracts.incident import IncidentView, StepState
 from contracts.names import Activity, IncidentSignal
 
 WORKER = Path(__file__).with_name("guard_crash_worker.py")
-ROOT = WORKER.parents[2]
 
 
 def start_worker(
     env: WorkflowEnvironment, queue: str, broken: Path, log: Path, *options: str
 ) -> subprocess.Popen[bytes]:
-    """The worker script with `options`, its output in `log` (what a failed start said,
-    for the test's message); its state dir beside `broken`."""
+    """The worker script with `options`; its state dir beside `broken`."""
     address = env.client.service_client.config.target_host
-    command = [sys.executable, str(WORKER), address, queue, str(broken), *options]
-    paths = [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
-    with log.open("ab") as output:
-        return subprocess.Popen(
-            command,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    return start_script_worker(address, WORKER, log, queue, str(broken), *options)
 
 
 def dispatch_health(view: IncidentView, moment: str) -> bool | None:

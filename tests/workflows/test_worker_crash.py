@@ -12,20 +12,17 @@ plan instead of reading the controller the lost attempt already put back in flas
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from conftest import free_port
-from harness import make_settings, revert_by_hand, stop_workers, wait_for
+from harness import kill_when, make_settings, revert_by_hand, stop_workers, wait_for
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -74,12 +71,8 @@ async def test_sigkill_mid_apply_then_new_worker_applies_each_effect_once(
             params,
             finding(resources=[{"uid": asset} for asset in UNITS]),
         )
-        deadline = time.monotonic() + 30
-        while not any(lab.write_count(unit) for unit in UNITS.values()):
-            assert time.monotonic() < deadline, "the first worker never started writing"
-            await asyncio.sleep(0.02)
-        first.send_signal(signal.SIGKILL)  # mid-write: the controller is still busy
-        first.wait(timeout=10)
+        # Mid-write: the controller is still busy.
+        await kill_when(first, lambda: any(map(lab.write_count, UNITS.values())), "a write")
         second = start_worker(temporal_env, settings.task_queue, lab, tmp_path)
         view = await wait_for(
             temporal_client,
@@ -125,12 +118,7 @@ async def test_sigkill_mid_reapply_after_drift_then_new_worker_records_the_reapp
         await send(temporal_client, settings, params, finding(resources=[{"uid": "tsc-0001"}]))
         await wait_for(temporal_client, params.incident_id, verified_times(1), timeout_s=30)
         await revert_by_hand(lab)  # the second write; the re-apply's is the third
-        deadline = time.monotonic() + 30
-        while lab.write_count(1) < 3:
-            assert time.monotonic() < deadline, "the drift check never re-applied"
-            await asyncio.sleep(0.02)
-        first.send_signal(signal.SIGKILL)  # mid-write of the re-apply
-        first.wait(timeout=10)
+        await kill_when(first, lambda: lab.write_count(1) >= 3, "the re-apply's write")
         second = start_worker(temporal_env, settings.task_queue, lab, tmp_path)
         view = await wait_for(temporal_client, params.incident_id, verified_times(2), timeout_s=60)
         mode = await lab.read_mode(1)
