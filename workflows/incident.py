@@ -315,6 +315,7 @@ class IncidentWorkflow:
     async def _hand_over_released(self) -> None:
         """After a release: findings that came during it open the entity's next incident;
         otherwise it rests, readable and listed (runs from before HISTORY_PATCH end)."""
+        self._x.unclaimed.report(self._steps.values(), final=True)  # before the audit's flush
         await resting.settle(self._x)
         self._open_next_incident()
         if self._history:
@@ -357,6 +358,7 @@ class IncidentWorkflow:
             or self._x.export_due()
             or self._x.rearm
             or self._listing.stale(self._visibility)
+            or self._x.unclaimed.pending(self._steps.values())
         )
 
     async def _decide(self) -> None:
@@ -391,6 +393,7 @@ class IncidentWorkflow:
         )
 
     def _carry(self, *, idle: bool = False) -> IncidentCarry:
+        self._x.unclaimed.report(self._steps.values(), final=True)  # none claims one after
         return carrying.carry(
             self._in,
             self._x,

@@ -59,15 +59,28 @@ class UnclaimedPlans:
             self._told.add(recorded.token)
             self._open[recorded.token] = recorded
 
-    def report(self, steps: Iterable[StepView]) -> None:
-        """Tell a person of each plan no change of this run claims. Only once the run has
-        caught up with the lost attempt: no handler (an approval checking its grant) is
-        still running, and no step waits to run, since either may yet claim a token."""
+    def pending(self, steps: Iterable[StepView]) -> bool:
+        """Whether a report is due now (the loop wakes for it: a handler that ends, say a
+        step's release, changes nothing else the loop would wake for)."""
+        return self._caught_up(steps) and any(
+            token not in self._told for token, _ in self._x.unclaimed_plans()
+        )
+
+    def _caught_up(self, steps: Iterable[StepView]) -> bool:
+        """The run has caught up with the lost attempt: no handler (an approval checking
+        its grant) is still running and no step waits to run; either may yet claim one."""
         if not self._x.plans_by_step or not workflow.all_handlers_finished():
+            return False
+        return not any(s.state in (StepState.PLANNED, StepState.APPROVED) for s in steps)
+
+    def report(self, steps: Iterable[StepView], *, final: bool = False) -> None:
+        """Tell a person of each plan no change of this run claims, once the run has
+        caught up; `final` when it hands over (released, or continuing as new), since
+        nothing in it will claim one after that."""
+        steps = list(steps)
+        if not self._x.plans_by_step or not (final or self._caught_up(steps)):
             return
         by_id = {step.id: step for step in steps}
-        if any(s.state in (StepState.PLANNED, StepState.APPROVED) for s in by_id.values()):
-            return
         for token, plan in self._x.unclaimed_plans():
             if token in self._told:
                 continue
@@ -95,9 +108,10 @@ class UnclaimedPlans:
 
     def to_carry(self) -> list[RecordedPlan]:
         """Reported plans that no change of this run claimed, under the token the next
-        run's first plan of their step gets."""
+        run's first plan of their step gets; without the guard's look, which could be
+        days old by the time the step runs (it probes again then)."""
         return [
-            recorded.model_copy(update={"token": f"{step_of(token)}#1"})
+            recorded.model_copy(update={"token": f"{step_of(token)}#1", "before": None})
             for token, recorded in self._open.items()
             if not self._x.issued(token)
         ]

@@ -160,9 +160,7 @@ async def test_a_step_that_waits_after_the_crash_keeps_its_plan_across_continue_
         write_steps(steps, waits, fallback_step("tsc-0002"))
         second = start_worker(temporal_env, settings.task_queue, lab, steps, log)
         await wait_for(temporal_client, params.incident_id, settled, timeout_s=60)
-        for _ in range(30):  # findings grow the history past 100 events: continue-as-new
-            await send(temporal_client, settings, params, finding())
-        await wait_for(temporal_client, params.incident_id, lambda v: v.run >= 2, timeout_s=60)
+        await grow_until_continued(temporal_client, settings, params)
         handle = temporal_client.get_workflow_handle(params.incident_id)
         request = ApproveRequest(step_id=FIRST, principal=ALICE, reason="contain it")
         await handle.execute_update(IncidentUpdate.APPROVE, request, result_type=StepView)
@@ -195,7 +193,8 @@ async def test_a_lost_reapply_that_the_run_undoes_anyway_is_audited_not_escalate
     await lab.start()
     settings = make_settings(lab.port, state_dir=tmp_path)
     steps, log = tmp_path / "steps.json", tmp_path / "workers.log"
-    write_steps(steps, fallback_step("tsc-0001", lease_s=9))
+    # The re-apply comes 3-4 s after the step holds, the next worker 10 s after that.
+    write_steps(steps, fallback_step("tsc-0001", lease_s=10))
     entity = f"relapse-{uuid.uuid4().hex[:6]}"
     params = IncidentParams(incident_id=f"inc-{entity}", entity=entity, drift_check_s=2)
     first = start_worker(temporal_env, settings.task_queue, lab, steps, log)
@@ -226,3 +225,14 @@ async def test_a_lost_reapply_that_the_run_undoes_anyway_is_audited_not_escalate
 
 def first_state(view: IncidentView) -> str | None:
     return view.steps[0].state.value if view.steps else None
+
+
+async def grow_until_continued(client: Client, settings: Settings, params: IncidentParams) -> None:
+    """Findings until the history passes `max_history_events` and the run continues as
+    new (each finding adds a few events; how many depends on how the worker batches)."""
+    for _ in range(200):
+        await send(client, settings, params, finding())
+        view = await wait_for(client, params.incident_id, lambda v: True)
+        if view.run >= 2:
+            return
+    raise AssertionError("200 findings and the run never continued as new")
