@@ -396,8 +396,10 @@ class IncidentCarry(_Model):
     fresh: bool = False
     # MACs of the grants already used: a grant authorizes one action, once.
     used_grants: list[str] = Field(default_factory=list)
-    # Changes a lost worker made that no run has made again (workflows/unclaimed.py).
+    # Changes a lost worker made that no run has made again (workflows/unclaimed.py), and
+    # the tokens of those a person was told of already.
     unclaimed: list[RecordedPlan] = Field(default_factory=list)
+    unclaimed_told: list[str] = Field(default_factory=list)
 
 
 class IncidentParams(_Model):

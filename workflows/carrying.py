@@ -62,6 +62,7 @@ def carry(
     idle: bool,
 ) -> IncidentCarry:
     """This incident, exactly where the run stopped (unexported audit entries included)."""
+    unclaimed, told = x.unclaimed.to_carry()
     return IncidentCarry(
         findings=intake.kept.items,
         findings_received=intake.received,
@@ -82,7 +83,8 @@ def carry(
         earlier=earlier,
         idle=idle,
         used_grants=list(grants.used),
-        unclaimed=x.unclaimed.to_carry(),
+        unclaimed=unclaimed,
+        unclaimed_told=told,
     )
 
 

@@ -57,6 +57,7 @@ class StepExecution(StepChanges):
         exported_seq: int,
         escalate: Callable[[str], None],
         unclaimed: Sequence[RecordedPlan] = (),
+        unclaimed_told: Sequence[str] = (),
     ) -> None:
         super().__init__(
             incident_id=incident_id,
@@ -72,7 +73,7 @@ class StepExecution(StepChanges):
         # Step id -> its guard's watch: the task, the step, and the apply it watches.
         self._watches: dict[str, tuple[asyncio.Task[None], StepView, int | None]] = {}
         self._settling: set[tuple[str, int | None]] = set()  # watches on their timer
-        self.unclaimed = UnclaimedPlans(self, unclaimed, escalate)
+        self.unclaimed = UnclaimedPlans(self, unclaimed, unclaimed_told, escalate)
         self._tripping: set[str] = set()  # steps the guard is about to undo (see _guard_after)
 
     def decide_versions(self) -> None:

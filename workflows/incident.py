@@ -90,6 +90,7 @@ class IncidentWorkflow:
             exported_seq=carry.exported_seq if carry else 0,
             escalate=self._escalate,
             unclaimed=carry.unclaimed if carry else [],
+            unclaimed_told=carry.unclaimed_told if carry else [],
         )
         self._in = Intake(carry, self._x.record)
         self._drift = DriftChecks(self._x, params.drift_check_s)

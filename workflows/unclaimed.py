@@ -41,10 +41,12 @@ class UnclaimedPlans:
         self,
         changes: StepChanges,
         carried: Sequence[RecordedPlan],
+        carried_told: Sequence[str],
         escalate: Callable[[str], None],
     ) -> None:
         self._x = changes
         self._carried = list(carried)
+        self._carried_told = list(carried_told)  # tokens of `carried` told already
         self._escalate = escalate
         self._told: set[str] = set()  # tokens already considered
         self._open: dict[str, RecordedPlan] = {}  # reported ones, for the next run too
@@ -56,8 +58,8 @@ class UnclaimedPlans:
             return
         for recorded in self._carried:
             self._x.record_plan(recorded)
-            self._told.add(recorded.token)
             self._open[recorded.token] = recorded
+        self._told.update(self._carried_told)
 
     def pending(self, steps: Iterable[StepView]) -> bool:
         """Whether a report is due now (the loop wakes for it: a handler that ends, say a
@@ -76,7 +78,8 @@ class UnclaimedPlans:
     def report(self, steps: Iterable[StepView], *, final: bool = False) -> None:
         """Tell a person of each plan no change of this run claims, once the run has
         caught up; `final` when it hands over (released, or continuing as new), since
-        nothing in it will claim one after that."""
+        nothing in it will claim one after that, except a step about to run, which the
+        next run runs first (its plan is carried, untold)."""
         steps = list(steps)
         if not self._x.plans_by_step or not (final or self._caught_up(steps)):
             return
@@ -84,10 +87,15 @@ class UnclaimedPlans:
         for token, plan in self._x.unclaimed_plans():
             if token in self._told:
                 continue
-            self._told.add(token)
             command = self._x.recorded_commands.get(token)
-            change = command.model_dump(include={"adapter", "action", "target"}) if command else {}
+            look = self._x.recorded_looks.get(token)
+            recorded = RecordedPlan(token=token, plan=plan, before=look, command=command)
             known = by_id.get(step_of(token))
+            if known is not None and known.state in (StepState.PLANNED, StepState.APPROVED):
+                self._open[token] = recorded  # (final) the next run runs it first: untold
+                continue
+            self._told.add(token)
+            change = command.model_dump(include={"adapter", "action", "target"}) if command else {}
             covered = (
                 known is not None
                 and known.reversible
@@ -98,20 +106,20 @@ class UnclaimedPlans:
             self._x.record("step.unclaimed", step=step_of(token), token=token, **detail)
             if covered:
                 continue  # a lost re-apply of a step this run holds, undoes or undid
-            look = self._x.recorded_looks.get(token)
-            self._open[token] = RecordedPlan(token=token, plan=plan, before=look, command=command)
+            self._open[token] = recorded
             what = f"{command.action} on {command.target}" if command else "its change"
             self._escalate(
                 f"step {step_of(token)}: a worker was lost while it made {what}, and this run "
                 f"has not made it again: the target may still hold it (before: {plan.before})"
             )
 
-    def to_carry(self) -> list[RecordedPlan]:
-        """Reported plans that no change of this run claimed, under the token the next
-        run's first plan of their step gets; without the guard's look, which could be
-        days old by the time the step runs (it probes again then)."""
-        return [
-            recorded.model_copy(update={"token": f"{step_of(token)}#1", "before": None})
+    def to_carry(self) -> tuple[list[RecordedPlan], list[str]]:
+        """Plans that no change of this run claimed, under the token the next run's first
+        plan of their step gets, and which of those tokens were told already."""
+        carried = [
+            recorded.model_copy(update={"token": f"{step_of(token)}#1"})
             for token, recorded in self._open.items()
             if not self._x.issued(token)
         ]
+        told = [step_of(t) + "#1" for t in self._open if t in self._told and not self._x.issued(t)]
+        return carried, told

@@ -8,19 +8,29 @@ crash itself: test_decision_crash.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from harness import make_settings, running_worker, wait_for
 from temporalio.client import Client
-from workflow_fakes import FakeModbusAdapter, ScriptedEngine, fallback_step, new_incident, send
+from workflow_fakes import (
+    FakeModbusAdapter,
+    ScriptedEngine,
+    fallback_step,
+    finding,
+    new_incident,
+    send,
+)
 
 from contracts.adapter import Plan, StepCommand
 from contracts.incident import (
+    ApproveRequest,
     IncidentView,
     Principal,
     RecordedPlan,
     ReleaseRequest,
     StepState,
+    StepView,
 )
 from contracts.names import IncidentSignal, IncidentUpdate
 from orchestrator.activities import ContainmentActivities
@@ -28,6 +38,7 @@ from orchestrator.config import Settings
 from orchestrator.wiring.inventory import Inventory
 
 DORA = Principal(name="dora", roles=["duty-officer"])
+ALICE = Principal(name="alice", roles=["responder"])
 WAITS = fallback_step("tsc-0001", approval={"required": 1, "roles": ["responder"]})
 
 
@@ -99,26 +110,73 @@ async def test_a_lost_reapply_of_a_held_step_is_audited_not_escalated(temporal_c
     assert not view.escalated, view.escalations
 
 
-async def test_a_release_right_after_the_signal_still_tells_it(temporal_client: Client):
-    """Released at once: the run hands over (it rests) without losing the report."""
+async def test_a_release_that_comes_with_the_signal_still_tells_it(temporal_client: Client):
+    """The signal and a release reach a worker in the same task (queued while none was
+    polling): the release's handler is still running when the loop could report, and
+    the run hands over right after. It reports before it does."""
     settings = make_settings(1)
     params = new_incident()
     handle = temporal_client.get_workflow_handle(params.incident_id)
-    async with running_worker(temporal_client, settings, activities_for(settings, WAITS)):
+    activities = activities_for(settings, WAITS)
+    async with running_worker(temporal_client, settings, activities):
         await send(temporal_client, settings, params)
         await wait_for(
             temporal_client,
             params.incident_id,
             lambda v: bool(v.steps) and v.steps[0].state is StepState.AWAITING_APPROVAL,
         )
-        await handle.signal(IncidentSignal.PLAN_RECORDED, lost_plan(params.incident_id, "tsc-0003"))
-        await handle.execute_update(
+    await handle.signal(IncidentSignal.PLAN_RECORDED, lost_plan(params.incident_id, "tsc-0003"))
+    release = asyncio.create_task(
+        handle.execute_update(
             IncidentUpdate.RELEASE,
             ReleaseRequest(principal=DORA, reason="done"),
             result_type=IncidentView,
         )
-        rest = await wait_for(
-            temporal_client, params.incident_id, lambda v: v.run >= 2 and bool(unclaimed(v))
-        )
+    )
+    await asyncio.sleep(1)  # the release is queued on the server, behind the signal
+    async with running_worker(temporal_client, settings, activities):
+        await release
+        rest = await wait_for(temporal_client, params.incident_id, lambda v: v.run >= 2)
     assert [d["step"] for d in unclaimed(rest)] == ["fallback:tsc-0003"]
     assert rest.escalated
+
+
+async def test_a_step_approved_as_the_run_continues_as_new_claims_it_untold(
+    temporal_client: Client,
+):
+    """The lost attempt's plan is the waiting step's own, and an approval of that step
+    comes with it (both queued while no worker was polling, behind enough findings to
+    fill the history). The run continues as new once the approval is in, before the step
+    runs: the next run runs it first, with the carried plan, so nobody is told of a
+    change that the step itself then makes."""
+    settings = make_settings(1)
+    base = new_incident()
+    params = base.model_copy(update={"max_history_events": 100})
+    handle = temporal_client.get_workflow_handle(params.incident_id)
+    activities = activities_for(settings, WAITS)
+    same = finding("the-one")
+    async with running_worker(temporal_client, settings, activities):
+        await send(temporal_client, settings, params, same)
+        await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: bool(v.steps) and v.steps[0].state is StepState.AWAITING_APPROVAL,
+        )
+    for _ in range(120):  # duplicates: past 100 events once a worker takes them
+        await send(temporal_client, settings, params, same)
+    await handle.signal(IncidentSignal.PLAN_RECORDED, lost_plan(params.incident_id, "tsc-0001"))
+    approve = ApproveRequest(step_id=WAITS["id"], principal=ALICE, reason="contain it")
+    approval = asyncio.create_task(
+        handle.execute_update(IncidentUpdate.APPROVE, approve, result_type=StepView)
+    )
+    await asyncio.sleep(1)
+    async with running_worker(temporal_client, settings, activities):
+        await approval
+        view = await wait_for(
+            temporal_client,
+            params.incident_id,
+            lambda v: v.run >= 2 and v.steps[0].state is StepState.VERIFIED,
+        )
+    assert unclaimed(view) == [], unclaimed(view)
+    assert not view.escalated, view.escalations
+    assert view.steps[0].rollback_intent == {"value": 0}, "the carried plan's"
