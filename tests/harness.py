@@ -25,7 +25,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
-from contracts.incident import IncidentView
+from contracts.incident import IncidentView, StepState
 from contracts.names import STATE_QUERY, IncidentUpdate
 from orchestrator.activities import ContainmentActivities
 from orchestrator.api.app import create_app
@@ -115,6 +115,10 @@ async def stop_within(worker: Worker, seconds: float) -> None:
             file=sys.stderr,
             flush=True,
         )
+
+
+def first_step_is(view: IncidentView, state: StepState) -> bool:
+    return bool(view.steps) and view.steps[0].state is state
 
 
 _READERS: dict[Path, str] = {}

@@ -19,7 +19,14 @@ from pathlib import Path
 
 from conftest import free_port
 from grant_signing import signing_client
-from harness import make_settings, release_and_end, revert_by_hand, running_worker, wait_for
+from harness import (
+    first_step_is,
+    make_settings,
+    release_and_end,
+    revert_by_hand,
+    running_worker,
+    wait_for,
+)
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -68,10 +75,6 @@ IDP_DORA = Principal(id="oidc:https://idp.example#u-17", name="Dora", roles=["du
 
 Recorded = list[tuple[str, WorkflowHandle]]
 Scenario = Callable[[Client, Settings, TrafficLab], Awaitable[Recorded]]
-
-
-def first_step_is(view: IncidentView, state: StepState) -> bool:
-    return bool(view.steps) and view.steps[0].state is state
 
 
 def handle_of(client: Client, incident_id: str, run_id: str | None = None) -> WorkflowHandle:

@@ -24,6 +24,7 @@ from typing import Any
 
 from conftest import free_port
 from harness import (
+    first_step_is,
     kill_when,
     make_settings,
     release_and_end,
@@ -201,14 +202,16 @@ async def test_a_lost_reapply_that_the_run_undoes_anyway_is_audited_not_escalate
     second = None
     try:
         await send(temporal_client, settings, params)
-        await wait_for(temporal_client, params.incident_id, lambda v: first_state(v) == "verified")
+        await wait_for(
+            temporal_client, params.incident_id, lambda v: first_step_is(v, StepState.VERIFIED)
+        )
         await revert_by_hand(lab)  # the second write; the re-apply's is the third
         await kill_when(first, lambda: lab.write_count(1) >= 3, "the re-apply's write")
         second = start_worker(temporal_env, settings.task_queue, lab, steps, log)
         view = await wait_for(
             temporal_client,
             params.incident_id,
-            lambda v: first_state(v) == "rolled_back",
+            lambda v: first_step_is(v, StepState.ROLLED_BACK),
             timeout_s=60,
         )
         mode = await lab.read_mode(1)
@@ -221,10 +224,6 @@ async def test_a_lost_reapply_that_the_run_undoes_anyway_is_audited_not_escalate
     assert unclaimed.detail["covered"] is True and unclaimed.detail["token"].endswith("#2")
     assert not view.escalated, view.escalations
     assert mode == MODE_NORMAL
-
-
-def first_state(view: IncidentView) -> str | None:
-    return view.steps[0].state.value if view.steps else None
 
 
 async def grow_until_continued(client: Client, settings: Settings, params: IncidentParams) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from harness import make_settings, running_worker, wait_for
+from harness import first_step_is, make_settings, running_worker, wait_for
 from temporalio.client import Client
 from workflow_fakes import (
     FakeModbusAdapter,
@@ -23,8 +23,10 @@ from workflow_fakes import (
 )
 
 from contracts.adapter import Plan, StepCommand
+from contracts.findings import Finding
 from contracts.incident import (
     ApproveRequest,
+    IncidentParams,
     IncidentView,
     Principal,
     RecordedPlan,
@@ -63,6 +65,18 @@ def activities_for(settings: Settings, *steps: dict[str, Any]) -> ContainmentAct
     return ContainmentActivities(engine, inventory, {"modbus": FakeModbusAdapter()})
 
 
+async def opened(
+    client: Client,
+    settings: Settings,
+    params: IncidentParams,
+    state: StepState,
+    found: Finding | None = None,
+) -> None:
+    """The incident opened by a finding, once its step reached `state`."""
+    await send(client, settings, params, found)
+    await wait_for(client, params.incident_id, lambda v: first_step_is(v, state))
+
+
 def unclaimed(view: IncidentView) -> list[dict[str, object]]:
     return [e.detail for e in view.audit if e.kind == "step.unclaimed"]
 
@@ -73,12 +87,7 @@ async def test_an_unclaimed_plan_is_told_as_soon_as_the_run_is_quiet(temporal_cl
     params = new_incident()
     handle = temporal_client.get_workflow_handle(params.incident_id)
     async with running_worker(temporal_client, settings, activities_for(settings, WAITS)):
-        await send(temporal_client, settings, params)
-        await wait_for(
-            temporal_client,
-            params.incident_id,
-            lambda v: bool(v.steps) and v.steps[0].state is StepState.AWAITING_APPROVAL,
-        )
+        await opened(temporal_client, settings, params, StepState.AWAITING_APPROVAL)
         await handle.signal(IncidentSignal.PLAN_RECORDED, lost_plan(params.incident_id, "tsc-0003"))
         view = await wait_for(temporal_client, params.incident_id, lambda v: bool(unclaimed(v)))
     [said] = unclaimed(view)
@@ -96,12 +105,7 @@ async def test_a_lost_reapply_of_a_held_step_is_audited_not_escalated(temporal_c
     async with running_worker(
         temporal_client, settings, activities_for(settings, fallback_step("tsc-0001"))
     ):
-        await send(temporal_client, settings, params)
-        await wait_for(
-            temporal_client,
-            params.incident_id,
-            lambda v: bool(v.steps) and v.steps[0].state is StepState.VERIFIED,
-        )
+        await opened(temporal_client, settings, params, StepState.VERIFIED)
         reapply = lost_plan(params.incident_id, "tsc-0001", token_number=2)
         await handle.signal(IncidentSignal.PLAN_RECORDED, reapply)
         view = await wait_for(temporal_client, params.incident_id, lambda v: bool(unclaimed(v)))
@@ -119,12 +123,7 @@ async def test_a_release_that_comes_with_the_signal_still_tells_it(temporal_clie
     handle = temporal_client.get_workflow_handle(params.incident_id)
     activities = activities_for(settings, WAITS)
     async with running_worker(temporal_client, settings, activities):
-        await send(temporal_client, settings, params)
-        await wait_for(
-            temporal_client,
-            params.incident_id,
-            lambda v: bool(v.steps) and v.steps[0].state is StepState.AWAITING_APPROVAL,
-        )
+        await opened(temporal_client, settings, params, StepState.AWAITING_APPROVAL)
     await handle.signal(IncidentSignal.PLAN_RECORDED, lost_plan(params.incident_id, "tsc-0003"))
     release = asyncio.create_task(
         handle.execute_update(
@@ -156,12 +155,7 @@ async def test_a_step_approved_as_the_run_continues_as_new_claims_it_untold(
     activities = activities_for(settings, WAITS)
     same = finding("the-one")
     async with running_worker(temporal_client, settings, activities):
-        await send(temporal_client, settings, params, same)
-        await wait_for(
-            temporal_client,
-            params.incident_id,
-            lambda v: bool(v.steps) and v.steps[0].state is StepState.AWAITING_APPROVAL,
-        )
+        await opened(temporal_client, settings, params, StepState.AWAITING_APPROVAL, same)
     for _ in range(120):  # duplicates: past 100 events once a worker takes them
         await send(temporal_client, settings, params, same)
     await handle.signal(IncidentSignal.PLAN_RECORDED, lost_plan(params.incident_id, "tsc-0001"))
