@@ -199,9 +199,15 @@ async def test_a_contained_controller_shows_in_its_zone_until_released(
             headers=duty_officer(settings),
         )
         assert released.status_code == 200, released.text
+        # The zone and budget come from the city record at once; the recent list from
+        # visibility, a moment behind: wait for both.
         after = await city_when(
             http,
-            lambda p: zone(p, "traffic")["state"] == "normal" and p["budget"]["used"] == 0,
+            lambda p: (
+                zone(p, "traffic")["state"] == "normal"
+                and p["budget"]["used"] == 0
+                and incident in [r["incident_id"] for r in p["recent"]]
+            ),
         )
         root_after = await map_of(http)
     traffic = zone(held, "traffic")
