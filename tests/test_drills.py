@@ -1,7 +1,8 @@
 """Fault drills in CI (a shorter run of `make drill`): a worker SIGKILLed mid-write, and
 one of two workers and one of two APIs SIGKILLed mid-storm. Every acknowledged finding
-must be in an incident, every step applied exactly once on the controllers, and a lease
-set before the crash must still expire after it."""
+must be in an incident, every step applied exactly once on the controllers, a lease set
+before the crash must still expire after it, and the audit trail the workers shared must
+verify intact."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ async def test_worker_sigkill_mid_write_applies_once_and_keeps_the_lease():
     assert result["duplicates"] == 0
     assert result["leases_honoured"] is True
     assert result["resume_max_s"] <= 30
+    assert result["audit_intact"] is True, "each new worker continued the killed one's chains"
 
 
 async def test_losing_one_worker_and_one_api_mid_storm_loses_nothing():
@@ -30,3 +32,6 @@ async def test_losing_one_worker_and_one_api_mid_storm_loses_nothing():
     assert result["lost"] == 0
     assert result["duplicates"] == 0
     assert result["steps_exactly_once"] == "4/4"
+    # The two workers wrote one trail in one state dir; the survivor continued the chains
+    # the other began (orchestrator/audit/shared.py).
+    assert result["audit_intact"] is True

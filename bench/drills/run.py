@@ -9,7 +9,8 @@
 3. API SIGKILL mid-request during a storm.
 4. two workers and two APIs on one task queue; one of each SIGKILLed mid-storm.
 After each: every 202-acknowledged finding is in an incident, every step was applied
-exactly once (counted by the lab controllers). Prints a table, then one JSON object.
+exactly once (counted by the lab controllers), and `bulkhead audit verify` finds the trail
+the workers shared intact. Prints a table, then one JSON object.
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ async def drill_worker_sigkill(kills: int) -> dict[str, Any]:
                 )
                 lease_honoured = await stack.lab.read_mode(unit) == MODE_NORMAL
             log(f"kill {run + 1}/{kills}: resumed in {resumes[-1]:.1f} s, writes {writes}")
+        log("verifying the audit trail the workers wrote")
+        audit_intact, report = stack.verify_audit()
+        if not audit_intact:
+            log(report)
     finally:
         await stack.stop()
     return {
@@ -104,6 +109,7 @@ async def drill_worker_sigkill(kills: int) -> dict[str, Any]:
         "duplicates": duplicates,
         "resume_max_s": round(max(resumes), 1),
         "leases_honoured": lease_honoured,
+        "audit_intact": audit_intact,
     }
 
 
@@ -161,10 +167,15 @@ async def storm_drill(
         duplicates = sum(
             max(0, stack.lab.write_count(unit) - writes_before[unit] - 1) for unit in UNITS.values()
         )
+        log("verifying the audit trail the workers wrote")
+        audit_intact, report = stack.verify_audit()
+        if not audit_intact:
+            log(report)
     finally:
         await stack.stop()
     return {
         "drill": name,
+        "audit_intact": audit_intact,
         "runs": 1,
         "findings": len(items),
         "acknowledged": len(result.acknowledged),
@@ -210,6 +221,7 @@ def table(results: list[dict[str, Any]]) -> str:
         "duplicates",
         "resume_max_s",
         "leases_honoured",
+        "audit_intact",
     ]
     lines = [" | ".join(columns), " | ".join("---" for _ in columns)]
     lines += [" | ".join(str(r.get(c, "")) for c in columns) for r in results]

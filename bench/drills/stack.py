@@ -100,16 +100,36 @@ class Stack:
         return await Client.connect(self.server.address, data_converter=pydantic_data_converter)
 
     async def stop(self) -> None:
-        for process in [*self.workers, *self.apis.values()]:
+        self.stop_processes([*self.workers, *self.apis.values()])
+        await self.lab.stop()
+        await self.server.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    @staticmethod
+    def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+        for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 try:
                     process.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     process.kill()
-        await self.lab.stop()
-        await self.server.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+
+    def verify_audit(self) -> tuple[bool, str]:
+        """`bulkhead audit verify` on the trail every worker wrote to (the shared state
+        dir), once the workers stopped: whether it is intact, and its report."""
+        self.stop_processes(self.workers)
+        state = self.root / "state"
+        # Our own console script with arguments we built: no untrusted input.
+        done = subprocess.run(  # noqa: S603
+            [BULKHEAD, "audit", "verify", str(state / "audit.jsonl"), "--state-dir", str(state)],
+            env=self.environ(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        return done.returncode == 0, done.stdout + done.stderr
 
     def environ(self, api_port: int | None = None) -> dict[str, str]:
         values = {

@@ -93,10 +93,6 @@ def append_private(path: Path, text: str) -> None:
         os.fsync(fd)
 
 
-def append_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
-    append_private(path, checkpoint.model_dump_json() + "\n")
-
-
 def read_checkpoints(path: Path) -> Iterator[Checkpoint | str]:
     """Each checkpoint of the file; a line that is not one yields its error text."""
     with path.open(encoding="utf-8") as handle:

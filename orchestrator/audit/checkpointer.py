@@ -29,12 +29,12 @@ from orchestrator.audit.checkpoint import (
     Checkpoint,
     Head,
     Reason,
-    append_checkpoint,
+    append_private,
     checkpoint_is_genuine,
     checkpoint_path,
-    read_checkpoints,
     sign_checkpoint,
 )
+from orchestrator.audit.shared import Tail, trail_lock
 from orchestrator.audit.sink import AuditForwarder
 
 log = structlog.get_logger(__name__)
@@ -69,10 +69,12 @@ class Checkpointer:
         self._anchors = list(anchors)
         self._interval_s = interval_s
         self._clock = clock
-        # Numbering and linking are serial: one checkpoint at a time.
+        # Numbering and linking are serial: one checkpoint at a time in this process, and
+        # the trail's lock orders them with other workers' (orchestrator/audit/shared.py).
         self._lock = threading.Lock()
+        self._trail_lock = trail_lock(trail.path)
+        self._tail = Tail(self.path)
         self._last: Checkpoint | None = None
-        self._last_loaded = False
         # The newest checkpoint some anchor has not accepted yet (sent again on the next tick).
         self._unanchored: Checkpoint | None = None
         self._timer: threading.Timer | None = None
@@ -91,16 +93,20 @@ class Checkpointer:
         """Write a checkpoint of every head now and anchor it; a periodic one only when
         something changed since the last (or an anchor still lacks the last)."""
         with self._lock:
-            last = self._latest()
-            heads = self._trail.heads()
-            if reason == "periodic" and last is not None and last.heads == heads:
-                if self._unanchored is None:
-                    return None
-                checkpoint = self._unanchored
-            else:
-                checkpoint = self._signed(reason, released, heads, last)
-                append_checkpoint(self.path, checkpoint)
-                self._last = checkpoint
+            with self._trail_lock:
+                last = self._latest()
+                heads = self._trail.heads()
+                if reason == "periodic" and last is not None and last.heads == heads:
+                    if self._unanchored is None:
+                        return None
+                    checkpoint = self._unanchored
+                else:
+                    checkpoint = self._signed(reason, released, heads, last)
+                    text = "\n" * self._tail.torn + checkpoint.model_dump_json() + "\n"
+                    append_private(self.path, text)
+                    self._tail.skip(len(text.encode()))
+                    self._last = checkpoint
+            # Anchors are reached over the network: other workers' writes need not wait.
             self._anchor(checkpoint)
             return checkpoint
 
@@ -126,16 +132,17 @@ class Checkpointer:
         return sign_checkpoint(unsigned, self._key)
 
     def _latest(self) -> Checkpoint | None:
-        """The last genuine checkpoint: remembered, or read back from the file once."""
-        if not self._last_loaded:
-            self._last_loaded = True
-            if self.path.is_file():
-                genuine = [
-                    c
-                    for c in read_checkpoints(self.path)
-                    if isinstance(c, Checkpoint) and checkpoint_is_genuine(c, self._key)
-                ]
-                self._last = genuine[-1] if genuine else None
+        """The last genuine checkpoint in the file, whichever worker wrote it (under the
+        trail's lock): the one remembered, or a later one read since."""
+        if self._tail.replaced():
+            self._last = None
+        for line in self._tail.lines():
+            try:
+                checkpoint = Checkpoint.model_validate_json(line)
+            except ValueError:
+                continue  # `bulkhead audit verify` names the line
+            if checkpoint_is_genuine(checkpoint, self._key):
+                self._last = checkpoint
         return self._last
 
     def _anchor(self, checkpoint: Checkpoint) -> None:

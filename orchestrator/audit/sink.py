@@ -9,7 +9,6 @@ anchors that the signed checkpoints go to (orchestrator/audit/checkpointer.py).
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Protocol
 from contracts.incident import AuditEntry
 from orchestrator.audit.chain import genesis, seal
 from orchestrator.audit.checkpoint import Checkpoint, Head, append_private
+from orchestrator.audit.shared import Tail, trail_lock
 
 # Sealed entries remembered for forwarders whose delivery is retried: an export activity
 # that failed on a forwarder is retried with the same entries, which the file already has.
@@ -67,27 +67,40 @@ class JsonlAuditSink:
         # Told of each entry once, when it is first sealed (metrics count from it).
         self._on_sealed = on_sealed
         self._key = key
-        self._lock = threading.Lock()
-        self._heads: dict[str, Head] | None = None
+        # Other worker processes may append to the same file: see orchestrator/audit/shared.py.
+        self._lock = trail_lock(path)
+        self._tail = Tail(path)
+        self._heads: dict[str, Head] = {}
         self._recent: OrderedDict[tuple[str, int], AuditEntry] = OrderedDict()
 
     @property
     def keyed(self) -> bool:
         return self._key is not None
 
-    def _load_heads(self) -> dict[str, Head]:
-        heads: dict[str, Head] = {}
-        if self.path.is_file():
-            for _, entry in read_entries(self.path):
-                if isinstance(entry, AuditEntry) and entry.hash is not None:
-                    heads[entry.incident_id] = _advanced(heads.get(entry.incident_id), entry)
-        return heads
+    def _catch_up(self) -> None:
+        """Advance the heads over what was appended since the last look, by this process
+        or another (under the lock). Entries read on a first look are not remembered for
+        retries (`_sealed_copy` finds those in the file); later ones, another worker's
+        recent writes, are."""
+        first = self._tail.offset == 0
+        restarted = self._tail.replaced()
+        if restarted:
+            self._heads = {}
+        for line in self._tail.lines():
+            try:
+                entry = AuditEntry.model_validate_json(line)
+            except ValueError:
+                continue  # `bulkhead audit verify` names the line; sealing goes on
+            if entry.hash is None:
+                continue
+            self._heads[entry.incident_id] = _advanced(self._heads.get(entry.incident_id), entry)
+            if not (first or restarted):
+                self._remember(entry)
 
     def heads(self) -> list[Head]:
         """Every incident's head as the file holds it now, ordered by incident id."""
         with self._lock:
-            if self._heads is None:
-                self._heads = self._load_heads()
+            self._catch_up()
             return [self._heads[incident] for incident in sorted(self._heads)]
 
     def write(self, entries: list[AuditEntry]) -> None:
@@ -96,8 +109,7 @@ class JsonlAuditSink:
     def seal(self, entries: list[AuditEntry]) -> list[AuditEntry]:
         """Append what is new; return the sealed form of every entry of the batch."""
         with self._lock:
-            if self._heads is None:
-                self._heads = self._load_heads()
+            self._catch_up()
             result: list[AuditEntry] = []
             fresh: list[AuditEntry] = []
             for entry in entries:
@@ -115,7 +127,10 @@ class JsonlAuditSink:
                 result.append(sealed)
                 fresh.append(sealed)
             if fresh:
-                append_private(self.path, "".join(e.model_dump_json() + "\n" for e in fresh))
+                # After a torn line (a writer died mid-line) the batch starts a line of its own.
+                text = "\n" * self._tail.torn + "".join(e.model_dump_json() + "\n" for e in fresh)
+                append_private(self.path, text)
+                self._tail.skip(len(text.encode()))
                 if self._on_sealed is not None:
                     self._on_sealed(fresh)
             return result

@@ -11,7 +11,8 @@ chains. Here the trail is compared with:
 - PostgreSQL's copy of the entries: every entry it holds must be in the file, with the
   same seal.
 
-This assumes the file and the anchors hold one trail (one worker's file; see README).
+This assumes the file and the anchors hold one trail: one host's, which its workers
+share (orchestrator/audit/shared.py; docs/DEPLOYMENT.md).
 """
 
 from __future__ import annotations
