@@ -76,7 +76,7 @@ class Outbox:
             if event_id in self._queues[sink]:
                 continue
             path = self._folder(sink) / f"{event_id}.json"
-            _write_durably(path, body)
+            write_durably(path, body)
             self._queues[sink][event_id] = self._queued(path, event)
             added += 1
         return added
@@ -104,7 +104,7 @@ class Outbox:
 
     def save_cursor(self, cursor: Cursor) -> None:
         body = json.dumps({"offset": cursor.offset, "inode": cursor.inode}).encode()
-        _write_durably(self.root / CURSOR_FILE, body)
+        write_durably(self.root / CURSOR_FILE, body)
 
     def _queued(self, path: Path, event: dict[str, Any]) -> Queued:
         event_id, order = self._keys(event)
@@ -122,7 +122,7 @@ def ocsf_keys(event: dict[str, Any]) -> tuple[str, tuple[int, str, int]]:
     return str(event["metadata"]["uid"]), order
 
 
-def _write_durably(path: Path, body: bytes) -> None:
+def write_durably(path: Path, body: bytes) -> None:
     """Written beside, fsynced, renamed into place, the directory fsynced: the file is
     there whole or not at all, also after a power cut. Private to the owner (0600)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

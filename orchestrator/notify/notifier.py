@@ -16,7 +16,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from orchestrator.notify.channels import Channel
 from orchestrator.notify.lookup import FactLookup
 from orchestrator.notify.messages import digest_message, message_of
 from orchestrator.notify.notices import Kind, Notice, Reader
-from orchestrator.notify.reminders import Reminders, reminder_for, still_true
+from orchestrator.notify.reminders import Reminder, Reminders, reminder_for, still_true
 from orchestrator.notify.window import Digest, Window
 from orchestrator.policy.base import PolicyEngine
 
@@ -42,6 +42,7 @@ OUTCOMES = ("delivered", "failed")
 POLL_S = 0.2
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 60.0
+REMIND_RETRY = timedelta(seconds=30)  # a reminder whose incident could not be asked
 REMINDER_WORDS = {Kind.APPROVAL_DEADLINE_NEAR: "approve by ", Kind.LEASE_EXPIRING: "lease ends "}
 
 
@@ -73,7 +74,7 @@ class Notifier:
         self._lookup = lookup
         self._public_url = public_url
         self._reader = Reader()
-        self.reminders = Reminders()
+        self.reminders = Reminders(state_dir / "reminders")
         self.automation = AutomationWatch(city) if city is not None else None
         self.windows = windows or {c.name: Window() for c in self.channels}
         self._wake = {c.name: asyncio.Event() for c in self.channels}
@@ -92,6 +93,8 @@ class Notifier:
     def prepare(self) -> None:
         """A first start begins at the trail's end: no pages for last month's incidents."""
         self.outbox.load()
+        if kept := self.reminders.load():
+            log.info("notify.reminders_loaded", reminders=kept)
         self._cursor = start_cursor(self.outbox, self.audit_path)
 
     async def run(self) -> None:
@@ -141,14 +144,26 @@ class Notifier:
         """The reminders due, each sent only if the incident still calls for it (an
         extended lease set a reminder of its own when its extension was read)."""
         for reminder in self.reminders.due(now):
-            earlier = reminder.notice
-            facts = await self._lookup.facts(earlier.incident_id, earlier.step)
-            if not still_true(reminder, facts):
+            try:
+                await self._remind(reminder, now)
+            except Exception:  # the others still go; this one is tried again
+                log.warning("notify.remind_failed", incident=reminder.notice.incident_id,
+                            kind=reminder.kind.value, exc_info=True)  # fmt: skip
+                self.reminders.later(reminder, now + REMIND_RETRY)
                 continue
-            notice = Notice(reminder.kind, earlier.incident_id, earlier.seq, now.isoformat(),
-                            earlier.step, REMINDER_WORDS[reminder.kind] + reminder.moment,
-                            facts)  # fmt: skip
-            await self.tell(notice, facts)
+            self.reminders.done(reminder)
+
+    async def _remind(self, reminder: Reminder, now: datetime) -> None:
+        if reminder.passed(now):
+            return  # its deadline or lease end came while no worker ran: too late to warn
+        earlier = reminder.notice
+        facts = await self._lookup.facts(earlier.incident_id, earlier.step)
+        if not still_true(reminder, facts):
+            return
+        notice = Notice(reminder.kind, earlier.incident_id, earlier.seq, now.isoformat(),
+                        earlier.step, REMINDER_WORDS[reminder.kind] + reminder.moment,
+                        facts)  # fmt: skip
+        await self.tell(notice, facts)
 
     async def tell(self, notice: Notice, facts: dict[str, Any]) -> None:
         """Route one notice by the policy and offer it to each channel's window."""

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from orchestrator.notify.channels import channels_of
 from orchestrator.notify.notices import Kind, Notice
 from orchestrator.notify.notifier import Notifier
-from orchestrator.notify.reminders import reminder_for, still_true
+from orchestrator.notify.reminders import Reminders, reminder_for, still_true
 from orchestrator.policy.embedded import EmbeddedEngine
 
 POLICIES = Path(__file__).resolve().parents[3] / "policies"
@@ -120,3 +120,101 @@ async def test_an_approval_still_waiting_near_its_deadline_pages_again(tmp_path)
     ]
     assert f"Approve by: {deadline}" in duty.bodies[1]["message"]
     assert "/console/incidents/inc-1" in duty.bodies[1]["message"]
+
+
+def pager_at(state: Path, port: int, lookup: Any) -> Notifier:
+    """A worker's notifier on `state` (a second one on the same state dir is that worker
+    after a restart)."""
+    pager = Notifier(
+        audit_path=state / "audit.jsonl",
+        state_dir=state,
+        channels=channels_of([f"duty=json://127.0.0.1:{port}/page"]),
+        engine=EmbeddedEngine(POLICIES),
+        lookup=lookup,
+        public_url="https://bulkhead.city.example",
+        registry=CollectorRegistry(),
+    )
+    pager.prepare()
+    return pager
+
+
+async def test_a_reminder_set_before_a_worker_restart_is_sent_after_it(tmp_path) -> None:
+    facts = Facts()
+    soon = datetime.now(UTC)
+    deadline = (soon + timedelta(minutes=20)).isoformat()
+    facts.now = {"state": "awaiting_approval", "deadline": deadline}
+    with json_receiver() as duty:
+        before = pager_at(tmp_path, duty.port, facts)
+        needed = Notice(Kind.APPROVAL_NEEDED, "inc-1", 1, soon.isoformat(), "s1")
+        await before.route(needed)
+        await before.route(needed)  # the entry read again (a cursor saved before a crash)
+        assert len(before.reminders) == 1
+        del before  # the worker stops; its reminder is on disk
+
+        after = pager_at(tmp_path, duty.port, facts)
+        assert len(after.reminders) == 1
+        await after.remind(soon + timedelta(minutes=16))
+        await after.drain(after.channels[0])
+        assert list((tmp_path / "reminders").glob("*.json")) == [], "sent, then forgotten"
+        again = pager_at(tmp_path, duty.port, facts)
+        assert len(again.reminders) == 0
+    assert [b["title"] for b in duty.bodies] == [
+        "[Bulkhead] Approval needed: incident inc-1",
+        "[Bulkhead] Approval deadline near: incident inc-1",
+    ]
+
+
+class Flaky(Facts):
+    """The incident cannot be asked `failures` more times (Temporal unreachable)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 0
+
+    async def facts(self, incident_id: str, step_id: str | None) -> dict[str, Any]:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("Temporal unreachable")
+        return await super().facts(incident_id, step_id)
+
+
+async def test_a_reminder_whose_incident_cannot_be_asked_is_tried_again(tmp_path) -> None:
+    facts = Flaky()
+    soon = datetime.now(UTC)
+    lease_end = (soon + timedelta(minutes=30)).isoformat()
+    facts.now = {"state": "verified", "lease_expires_at": lease_end}
+    with json_receiver() as duty:
+        pager = pager_at(tmp_path, duty.port, facts)
+        await pager.route(Notice(Kind.STEP_HOLDS, "inc-2", 1, soon.isoformat(), "s1"))
+        facts.failures = 1
+        await pager.remind(soon + timedelta(minutes=21))  # the lookup fails
+        assert len(pager.reminders) == 1, "kept, to be tried again"
+        assert len(list((tmp_path / "reminders").glob("*.json"))) == 1
+        await pager.remind(soon + timedelta(minutes=21, seconds=10))  # not yet
+        await pager.remind(soon + timedelta(minutes=22))
+        await pager.drain(pager.channels[0])
+    assert [b["title"] for b in duty.bodies] == ["[Bulkhead] Lease ending soon: incident inc-2"]
+
+
+async def test_a_warning_whose_moment_passed_while_no_worker_ran_is_not_sent(tmp_path) -> None:
+    facts = Facts()
+    soon = datetime.now(UTC)
+    lease_end = soon + timedelta(minutes=30)
+    facts.now = {"state": "verified", "lease_expires_at": lease_end.isoformat()}
+    with json_receiver() as duty:
+        before = pager_at(tmp_path, duty.port, facts)
+        await before.route(Notice(Kind.STEP_HOLDS, "inc-3", 1, soon.isoformat(), "s1"))
+        after = pager_at(tmp_path, duty.port, facts)  # back an hour later
+        await after.remind(soon + timedelta(hours=1))
+        await after.drain(after.channels[0])
+        assert len(after.reminders) == 0
+        assert list((tmp_path / "reminders").glob("*.json")) == []
+    assert duty.bodies == []
+
+
+def test_an_unreadable_reminder_file_is_set_aside(tmp_path) -> None:
+    folder = tmp_path / "reminders"
+    folder.mkdir()
+    (folder / ("0" * 32 + ".json")).write_text("{not json")
+    assert Reminders(folder).load() == 0
+    assert [p.suffix for p in folder.iterdir()] == [".unreadable"]
