@@ -117,7 +117,7 @@ class Tail:
             return gone
         self._size = stat.st_size
         if self._inode is not None and (stat.st_ino != self._inode or stat.st_size < self._offset):
-            self._offset, self._torn = 0, 0
+            self._offset, self._torn, self._inode = 0, 0, stat.st_ino
             return True
         self._inode = stat.st_ino
         return False
@@ -135,11 +135,12 @@ class Tail:
             handle.seek(self._offset)
             carried = b""
             while block := handle.read(self.BLOCK):
-                block = carried + block
-                whole = block[: block.rfind(b"\n") + 1]
-                carried = block[len(whole) :]
-                self._offset += len(whole)
-                yield from whole.decode("utf-8", errors="replace").splitlines()
+                *lines, carried = (carried + block).split(b"\n")
+                for line in lines:
+                    # Split on newlines only: JSON leaves U+2028 and U+0085 raw inside
+                    # strings, and str.splitlines would cut an entry there.
+                    self._offset += len(line) + 1
+                    yield line.decode("utf-8", errors="replace")
             self._torn = len(carried)
 
     def skip(self, appended: int) -> None:

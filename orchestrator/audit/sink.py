@@ -86,6 +86,7 @@ class JsonlAuditSink:
         restarted = self._tail.replaced()
         if restarted:
             self._heads = {}
+            self._recent.clear()
         for line in self._tail.lines():
             try:
                 entry = AuditEntry.model_validate_json(line)
@@ -129,11 +130,22 @@ class JsonlAuditSink:
             if fresh:
                 # After a torn line (a writer died mid-line) the batch starts a line of its own.
                 text = "\n" * self._tail.torn + "".join(e.model_dump_json() + "\n" for e in fresh)
-                append_private(self.path, text)
+                try:
+                    append_private(self.path, text)
+                except BaseException:
+                    # Some, all or none of it may be in the file: forget what was sealed
+                    # here and read the file again on the next batch.
+                    self._forget()
+                    raise
                 self._tail.skip(len(text.encode()))
                 if self._on_sealed is not None:
                     self._on_sealed(fresh)
             return result
+
+    def _forget(self) -> None:
+        self._tail = Tail(self.path)
+        self._heads = {}
+        self._recent.clear()
 
     def _remember(self, sealed: AuditEntry) -> None:
         self._recent[(sealed.incident_id, sealed.seq)] = sealed

@@ -8,7 +8,9 @@ the last runs real processes that write at once.
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
+import os
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from contracts.incident import AuditEntry
 from orchestrator.audit.chain import chain_errors
 from orchestrator.audit.checkpoint import Checkpoint, read_checkpoints
 from orchestrator.audit.keys import audit_key
+from orchestrator.audit.shared import trail_lock
 from orchestrator.audit.sink import read_entries
 from orchestrator.cli.main import main
 from orchestrator.wiring.worker import AUDIT_FILE
@@ -106,9 +109,14 @@ def test_two_worker_processes_writing_at_once_leave_one_intact_trail(tmp_path: P
     ]
     for process in workers:
         process.start()
-    for process in workers:
-        process.join(timeout=120)
-        assert process.exitcode == 0
+    try:
+        for process in workers:
+            process.join(timeout=120)
+            assert process.exitcode == 0
+    finally:
+        for process in workers:
+            if process.is_alive():
+                process.terminate()
     entries = sealed(tmp_path)
     assert len(entries) == 4 * 30
     assert verify(tmp_path) == 0, capsys.readouterr().out
@@ -132,3 +140,60 @@ def test_a_line_torn_by_a_dead_writer_neither_swallows_nor_breaks_what_follows(
     out = capsys.readouterr().out
     assert "line 3: not an audit entry" in out
     assert "unlinked" not in out
+
+
+def _try_lock(lock_file: str) -> bool:
+    """Whether another process could take the trail's lock now."""
+    fd = os.open(lock_file, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def test_while_one_worker_seals_no_other_process_can(tmp_path: Path):
+    trail = tmp_path / AUDIT_FILE
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as other, trail_lock(trail) as held:
+        assert other.apply(_try_lock, (str(held.path),)) is False
+        with trail_lock(trail):  # re-entrant: the checkpointer reads heads inside a write
+            pass
+        assert other.apply(_try_lock, (str(held.path),)) is False
+    with context.Pool(1) as other:
+        assert other.apply(_try_lock, (str(trail_lock(trail).path),)) is True
+
+
+def test_an_entry_holding_a_unicode_line_separator_is_read_back_whole(tmp_path: Path, capsys):
+    told = story("inc-a")
+    odd = [e.model_copy(update={"detail": {**e.detail, "title": "a\u2028b\x85c"}}) for e in told]
+    first, _ = worker_sink(trail_settings(tmp_path))
+    first.write(odd[:3])
+    second, _ = worker_sink(trail_settings(tmp_path))  # reads them back from the file
+    second.write(odd[:3])  # a retried export: already there
+    second.write(odd[3:])
+    assert [e.seq for e in sealed(tmp_path)] == list(range(1, len(told) + 1))
+    assert verify(tmp_path) == 0, capsys.readouterr().out
+
+
+def test_an_append_that_fails_midway_leaves_the_next_batch_consistent(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+):
+    sink, checkpoints = worker_sink(trail_settings(tmp_path))
+    told = story("inc-a")
+    sink.write(told[:2])
+
+    def no_sync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr("orchestrator.audit.checkpoint.os.fsync", no_sync)
+    with pytest.raises(OSError):
+        sink.write(told[2:4])  # written, but not known to be on disk: the export fails
+    monkeypatch.undo()
+    sink.write(told[2:4])  # Temporal retries the batch
+    sink.write(told[4:])
+    checkpoints.close()
+    assert [e.seq for e in sealed(tmp_path)] == list(range(1, len(told) + 1))
+    assert verify(tmp_path) == 0, capsys.readouterr().out
