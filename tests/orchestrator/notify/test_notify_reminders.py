@@ -57,19 +57,26 @@ class Facts:
         return dict(self.now)
 
 
+def pager_at(state: Path, port: int, lookup: Any) -> Notifier:
+    """A worker's notifier on `state` (a second one on the same state dir is that worker
+    after a restart)."""
+    pager = Notifier(
+        audit_path=state / "audit.jsonl",
+        state_dir=state,
+        channels=channels_of([f"duty=json://127.0.0.1:{port}/page"]),
+        engine=EmbeddedEngine(POLICIES),
+        lookup=lookup,
+        public_url="https://bulkhead.city.example",
+        registry=CollectorRegistry(),
+    )
+    pager.prepare()
+    return pager
+
+
 async def test_reminders_reach_the_receiver_only_while_they_still_hold(tmp_path) -> None:
     facts = Facts()
     with json_receiver() as duty:
-        pager = Notifier(
-            audit_path=tmp_path / "audit.jsonl",
-            state_dir=tmp_path,
-            channels=channels_of([f"duty=json://127.0.0.1:{duty.port}/page"]),
-            engine=EmbeddedEngine(POLICIES),
-            lookup=facts,
-            public_url="https://bulkhead.city.example",
-            registry=CollectorRegistry(),
-        )
-        pager.prepare()
+        pager = pager_at(tmp_path, duty.port, facts)
         soon = datetime.now(UTC)
         facts.now = {
             "state": "awaiting_approval",
@@ -98,16 +105,7 @@ async def test_reminders_reach_the_receiver_only_while_they_still_hold(tmp_path)
 async def test_an_approval_still_waiting_near_its_deadline_pages_again(tmp_path) -> None:
     facts = Facts()
     with json_receiver() as duty:
-        pager = Notifier(
-            audit_path=tmp_path / "audit.jsonl",
-            state_dir=tmp_path,
-            channels=channels_of([f"duty=json://127.0.0.1:{duty.port}/page"]),
-            engine=EmbeddedEngine(POLICIES),
-            lookup=facts,
-            public_url="https://bulkhead.city.example",
-            registry=CollectorRegistry(),
-        )
-        pager.prepare()
+        pager = pager_at(tmp_path, duty.port, facts)
         soon = datetime.now(UTC)
         deadline = (soon + timedelta(minutes=20)).isoformat()
         facts.now = {"state": "awaiting_approval", "deadline": deadline, "required_approvals": 2}
@@ -120,22 +118,6 @@ async def test_an_approval_still_waiting_near_its_deadline_pages_again(tmp_path)
     ]
     assert f"Approve by: {deadline}" in duty.bodies[1]["message"]
     assert "/console/incidents/inc-1" in duty.bodies[1]["message"]
-
-
-def pager_at(state: Path, port: int, lookup: Any) -> Notifier:
-    """A worker's notifier on `state` (a second one on the same state dir is that worker
-    after a restart)."""
-    pager = Notifier(
-        audit_path=state / "audit.jsonl",
-        state_dir=state,
-        channels=channels_of([f"duty=json://127.0.0.1:{port}/page"]),
-        engine=EmbeddedEngine(POLICIES),
-        lookup=lookup,
-        public_url="https://bulkhead.city.example",
-        registry=CollectorRegistry(),
-    )
-    pager.prepare()
-    return pager
 
 
 async def test_a_reminder_set_before_a_worker_restart_is_sent_after_it(tmp_path) -> None:
