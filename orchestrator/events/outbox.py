@@ -53,7 +53,9 @@ class Outbox:
         self._queues: dict[str, dict[str, Queued]] = {sink: {} for sink in self.sinks}
 
     def load(self) -> None:
-        """Index what the queues hold (after a restart, what was not delivered)."""
+        """Index what the queues hold (after a restart, or when this worker takes over
+        from another: what was not delivered)."""
+        self._queues = {sink: {} for sink in self.sinks}
         for sink in self.sinks:
             folder = self._folder(sink)
             for path in folder.glob("*.json"):

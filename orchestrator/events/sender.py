@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from contracts.incident import AuditEntry
 from orchestrator.events.follow import advance, entry_of, keep_reading, start_cursor
+from orchestrator.events.leader import LEADER_LOCK, leading
 from orchestrator.events.lookup import LookupUnavailableError, StepFacts, StepLookup
 from orchestrator.events.ocsf import remediation_event
 from orchestrator.events.outbox import Cursor, Outbox, Queued
@@ -44,6 +45,8 @@ class Pacing:
     # what the trail knows (no adapter, action or target): a SIEM told late and partly
     # beats one never told, and one incident whose query keeps failing holds no other up.
     lookup_patience_s: float = 600.0
+    # How often a worker whose neighbour on the same state dir sends tries to take over.
+    standby_s: float = 1.0
 
 
 class EventMetrics:
@@ -100,10 +103,15 @@ class EventSender:
             self.metrics.queued.labels(sink=sink.name).set(self.outbox.depth(sink.name))
 
     async def run(self) -> None:
-        """Until cancelled (the worker stopping); what is queued waits on disk."""
-        if self._cursor is None:
+        """Until cancelled (the worker stopping); what is queued waits on disk. Only one
+        worker of a state dir sends at a time (leader.py): this one once it leads, from
+        the queues and the cursor as the last one left them."""
+        async with leading(self.outbox.root / LEADER_LOCK, "events", self._pacing.standby_s):
             self.prepare()
-        await asyncio.to_thread(self._recall)
+            await asyncio.to_thread(self._recall)
+            await self._send()
+
+    async def _send(self) -> None:
         tasks = [asyncio.ensure_future(self._follow())]
         tasks += [asyncio.ensure_future(self._deliver(sink)) for sink in self.sinks]
         try:

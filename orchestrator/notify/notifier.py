@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from contracts.incident import AuditEntry
 from orchestrator.events.follow import advance, keep_reading, start_cursor
+from orchestrator.events.leader import LEADER_LOCK, leading
 from orchestrator.events.outbox import Cursor, Outbox
 from orchestrator.notify.automation import POLL_S as CITY_POLL_S
 from orchestrator.notify.automation import AutomationWatch, CityReader
@@ -98,8 +99,13 @@ class Notifier:
         self._cursor = start_cursor(self.outbox, self.audit_path)
 
     async def run(self) -> None:
-        if self._cursor is None:
+        """Only one worker of a state dir notifies at a time (events/leader.py): this one
+        once it leads, from the queues, cursor and reminders as the last one left them."""
+        async with leading(self.outbox.root / LEADER_LOCK, "notify"):
             self.prepare()
+            await self._notify()
+
+    async def _notify(self) -> None:
         tasks = [asyncio.ensure_future(self._follow()), asyncio.ensure_future(self._digests())]
         if self.automation is not None:
             tasks.append(asyncio.ensure_future(self._watch_automation(self.automation)))

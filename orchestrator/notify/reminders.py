@@ -125,7 +125,9 @@ class Reminders:
         self._held: set[str] = set()  # set and not yet done (in the heap or being handled)
 
     def load(self) -> int:
-        """The reminders a previous run set and did not handle; how many."""
+        """The reminders a previous run (or the worker this one takes over from) set and
+        did not handle; how many."""
+        self._heap, self._held = [], set()
         if self._folder is None or not self._folder.is_dir():
             return 0
         for path in sorted(self._folder.glob("*.json")):

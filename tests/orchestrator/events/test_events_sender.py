@@ -29,7 +29,7 @@ from orchestrator.events.trail import event_id
 
 INCIDENT = "198.18.40.33"
 FACTS = StepFacts("nftables", "contain", {"device": "eng-ws-03"})
-FAST = Pacing(poll_s=0.02, retry_min_s=0.05, retry_max_s=0.2)
+FAST = Pacing(poll_s=0.02, retry_min_s=0.05, retry_max_s=0.2, standby_s=0.05)
 
 
 class Trail:
@@ -254,3 +254,22 @@ async def test_a_first_start_reports_from_now_on_with_what_came_before(setup):
     assert event["policy"]["version"] == "sha256:v0"
     assert event["unmapped"]["bulkhead"]["finding_uids"] == ["det-old"]
     assert event["class_uid"] == 7001, "no facts for step s: not called a network step"
+
+
+async def test_two_workers_on_one_state_dir_send_each_event_once(setup):
+    """Workers sharing a state dir share the trail and the queues: one sends, the other
+    stands by and takes over, from where the first left off, once the first stops."""
+    setup.webhook.start()
+    first, second = setup.sender(with_syslog=False), setup.sender(with_syslog=False)
+    async with running(second):
+        async with running(first):
+            setup.trail.contain_and_release()
+            await until(lambda: len(setup.webhook.events) == 2, "both events")
+            await asyncio.sleep(0.3)  # time for a second copy, were one coming
+            assert setup.webhook.deliveries == 2
+        # The first worker is gone; the second takes over.
+        setup.trail.write(("step.verified", {"step": "quarantine:eng-ws-03", "reapplied": True}))
+        await until(lambda: len(setup.webhook.events) == 3, "the new event")
+        await asyncio.sleep(0.3)
+    assert setup.webhook.deliveries == 3
+    assert list((setup.root / "events" / "webhook").glob("*.json")) == []

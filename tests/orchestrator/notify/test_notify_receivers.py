@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from apprise.plugins.slack import NotifySlack
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
 from orchestrator.notify.channels import channels_of
 from orchestrator.notify.lookup import NoFacts
@@ -225,3 +226,45 @@ async def test_the_running_notifier_outlasts_a_channel_that_is_down(tmp_path):
                 await task
     assert len(hook.bodies) == 1 and "Step failed" in hook.bodies[0]["title"]
     assert pager.counted.labels(channel=name, outcome="failed")._value.get() >= 2
+
+
+async def test_two_workers_on_one_state_dir_page_once_and_the_second_takes_over(tmp_path):
+    """Workers sharing a state dir share the trail, the queues and the reminders: one
+    notifies, the other stands by (events/leader.py) until the first stops."""
+
+    async def until_bodies(hook: Any, count: int) -> None:
+        for _ in range(200):
+            if len(hook.bodies) >= count:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # time for a second copy, were one coming
+
+    with json_receiver() as hook, capture_logs() as logged:
+        urls = [f"duty=json://127.0.0.1:{hook.port}/page"]
+        first, second = notifier(tmp_path, urls, Facts()), notifier(tmp_path, urls, Facts())
+        tasks = [asyncio.ensure_future(first.run()), asyncio.ensure_future(second.run())]
+        try:
+            trail(tmp_path / "audit.jsonl", [("inc-1", "step.failed", {"step": "s1"})])
+            await until_bodies(hook, 1)
+            assert len(hook.bodies) == 1
+            tasks[0].cancel()  # the first worker stops
+            with contextlib.suppress(asyncio.CancelledError):
+                await tasks[0]
+            trail(tmp_path / "audit.jsonl", [("inc-2", "step.failed", {"step": "s1"})])
+            await until_bodies(hook, 2)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    assert [b["title"] for b in hook.bodies] == [
+        "[Bulkhead] Step failed: incident inc-1",
+        "[Bulkhead] Step failed: incident inc-2",
+    ]
+    # Nothing is left waiting in either (a worker that queued a message the other then
+    # delivered would retry a file that is gone, for ever).
+    name = first.channels[0].name
+    assert first.outbox.depth(name) == second.outbox.depth(name) == 0
+    # Nor did they trip over each other's files (the same message written and delivered
+    # by both: a rename that lost its file, a queued file already gone).
+    assert [e["event"] for e in logged if e["log_level"] in ("error", "warning")] == []
+    assert "notify.standing_by" in [e["event"] for e in logged]
