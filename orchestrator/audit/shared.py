@@ -98,11 +98,6 @@ class Tail:
         self._size = -1  # the file's size when `replaced` last looked
 
     @property
-    def offset(self) -> int:
-        """How many bytes of the file have been read (or skipped as this process's own)."""
-        return self._offset
-
-    @property
     def torn(self) -> bool:
         return self._torn > 0
 

@@ -79,10 +79,9 @@ class JsonlAuditSink:
 
     def _catch_up(self) -> None:
         """Advance the heads over what was appended since the last look, by this process
-        or another (under the lock). Entries read on a first look are not remembered for
-        retries (`_sealed_copy` finds those in the file); later ones, another worker's
-        recent writes, are."""
-        first = self._tail.offset == 0
+        or another (under the lock), remembering the newest for retried exports: after a
+        restart those are the ones retried, and `_sealed_copy` would otherwise read the
+        whole file for each while every worker of the host waits."""
         restarted = self._tail.replaced()
         if restarted:
             self._heads = {}
@@ -95,8 +94,7 @@ class JsonlAuditSink:
             if entry.hash is None:
                 continue
             self._heads[entry.incident_id] = _advanced(self._heads.get(entry.incident_id), entry)
-            if not (first or restarted):
-                self._remember(entry)
+            self._remember(entry)
 
     def heads(self) -> list[Head]:
         """Every incident's head as the file holds it now, ordered by incident id."""

@@ -197,3 +197,21 @@ def test_an_append_that_fails_midway_leaves_the_next_batch_consistent(
     checkpoints.close()
     assert [e.seq for e in sealed(tmp_path)] == list(range(1, len(told) + 1))
     assert verify(tmp_path) == 0, capsys.readouterr().out
+
+
+def test_a_restarted_worker_answers_a_retried_export_without_reading_the_whole_trail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    before, _ = worker_sink(trail_settings(tmp_path))
+    told = story("inc-a")
+    written = before.primary.seal(told)
+    after, _ = worker_sink(trail_settings(tmp_path))  # the worker restarted
+
+    def whole_trail(path: Path) -> None:
+        raise AssertionError("read the whole trail, holding every worker's lock")
+
+    # Forwarders need the sealed copies of a retried batch: the file's newest entries are
+    # remembered from the first look, not searched for entry by entry.
+    after.primary.heads()
+    monkeypatch.setattr("orchestrator.audit.sink.read_entries", whole_trail)
+    assert after.primary.seal(told[:3]) == written[:3]
