@@ -61,6 +61,8 @@ class Outbox:
             for path in folder.glob("*.json"):
                 try:
                     queued = self._queued(path, json.loads(path.read_bytes()))
+                except FileNotFoundError:
+                    continue  # delivered meanwhile (the worker that led until now)
                 except (OSError, ValueError, KeyError, TypeError):
                     # Half-written files never get here (written beside, then renamed);
                     # anything else unreadable is set aside, not retried forever.

@@ -49,7 +49,9 @@ def event_sender(
         return None
     key = audit_key(settings, create=True)
     assert key is not None  # noqa: S101 - create=True always yields one
-    sender = EventSender(
+    # Not prepared here: run() reads the queues and the cursor once this worker leads
+    # (events/leader.py); a standby reading them now would race the leader's deletes.
+    return EventSender(
         audit_path=audit_path,
         outbox=Outbox(settings.state_dir / EVENTS_DIR, [s.name for s in sinks]),
         sinks=sinks,
@@ -58,5 +60,3 @@ def event_sender(
         registry=registry,
         pacing=pacing,
     )
-    sender.prepare()
-    return sender

@@ -164,6 +164,10 @@ class Notifier:
             return  # its deadline or lease end came while no worker ran: too late to warn
         earlier = reminder.notice
         facts = await self._lookup.facts(earlier.incident_id, earlier.step)
+        if "state" not in facts:
+            # The lookup answers {} when the incident could not be asked (logged there):
+            # not "no longer true". Tried again until the moment passes.
+            raise LookupError(f"{earlier.incident_id}: the step's state could not be read")
         if not still_true(reminder, facts):
             return
         notice = Notice(reminder.kind, earlier.incident_id, earlier.seq, now.isoformat(),

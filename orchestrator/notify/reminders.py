@@ -7,7 +7,8 @@ waits for approval, or still holds with that same lease end (an extended lease s
 new reminder instead). Each reminder is kept on disk from when it is set (before the
 trail's cursor moves past the entry that set it) until it has been handled, so a worker
 restart sends the ones set before it: `<state_dir>/reminders/<id>.json`. A crash between
-sending and forgetting one sends it again, as the outbox repeats a message: never lost.
+queueing and forgetting one sends it again, as the outbox repeats a message; one the storm
+window folded into a digest not yet sent is lost with that digest (NOTIFICATIONS.md).
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class Reminder:
         page for what happened then says it; a warning ahead of it would not."""
         try:
             return datetime.fromisoformat(self.moment) <= now
-        except ValueError:
+        except (ValueError, TypeError):  # not a time, or one without its zone
             return True
 
 
@@ -133,6 +134,8 @@ class Reminders:
         for path in sorted(self._folder.glob("*.json")):
             try:
                 reminder = Reminder.from_document(json.loads(path.read_bytes()))
+            except FileNotFoundError:
+                continue  # handled meanwhile (the worker that led until now)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 # Set aside, not retried for ever (half-written files never get here).
                 log.warning("notify.reminder_unreadable", path=str(path), error=str(exc))

@@ -27,7 +27,8 @@ def notifier(
     should not start as if it would."""
     if not settings.notify_urls:
         return None
-    built = Notifier(
+    # Prepared by run() once this worker leads (events/leader.py), not here.
+    return Notifier(
         audit_path=audit_path,
         state_dir=settings.state_dir,
         channels=channels_of(settings.notify_urls),
@@ -37,5 +38,3 @@ def notifier(
         registry=registry,
         city=TemporalCity(client, settings),
     )
-    built.prepare()
-    return built

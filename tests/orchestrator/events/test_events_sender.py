@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from event_receivers import Rsyslog, WebhookReceiver, needs_rsyslog, schema_problems
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
 from contracts.incident import AuditEntry
 from orchestrator.audit.sink import JsonlAuditSink
@@ -261,15 +262,26 @@ async def test_two_workers_on_one_state_dir_send_each_event_once(setup):
     stands by and takes over, from where the first left off, once the first stops."""
     setup.webhook.start()
     first, second = setup.sender(with_syslog=False), setup.sender(with_syslog=False)
-    async with running(second):
-        async with running(first):
+    with capture_logs() as logged:
+        leading = asyncio.ensure_future(first.run())
+        standing_by = asyncio.ensure_future(second.run())
+        try:
             setup.trail.contain_and_release()
             await until(lambda: len(setup.webhook.events) == 2, "both events")
+            await until(lambda: "events.standing_by" in [e["event"] for e in logged], "a standby")
             await asyncio.sleep(0.3)  # time for a second copy, were one coming
             assert setup.webhook.deliveries == 2
-        # The first worker is gone; the second takes over.
-        setup.trail.write(("step.verified", {"step": "quarantine:eng-ws-03", "reapplied": True}))
-        await until(lambda: len(setup.webhook.events) == 3, "the new event")
-        await asyncio.sleep(0.3)
+            leading.cancel()  # the first worker stops
+            with contextlib.suppress(asyncio.CancelledError):
+                await leading
+            again = {"step": "quarantine:eng-ws-03", "reapplied": True}
+            setup.trail.write(("step.verified", again))
+            await until(lambda: len(setup.webhook.events) == 3, "the new event")
+            await asyncio.sleep(0.3)
+        finally:
+            for task in (leading, standing_by):
+                task.cancel()
+            await asyncio.gather(leading, standing_by, return_exceptions=True)
+    assert "events.taking_over" in [e["event"] for e in logged]
     assert setup.webhook.deliveries == 3
     assert list((setup.root / "events" / "webhook").glob("*.json")) == []
