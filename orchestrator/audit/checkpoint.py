@@ -25,6 +25,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.audit.chain import mac
+from orchestrator.audit.shared import numbered_lines
 
 CHECKPOINT_DOMAIN = b"bulkhead-audit-checkpoint\n"
 CHECKPOINT_GENESIS = "bulkhead-audit-checkpoints"
@@ -93,13 +94,11 @@ def append_private(path: Path, text: str) -> None:
         os.fsync(fd)
 
 
-def read_checkpoints(path: Path) -> Iterator[Checkpoint | str]:
-    """Each checkpoint of the file; a line that is not one yields its error text."""
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield Checkpoint.model_validate_json(line)
-            except ValueError as exc:
-                yield f"{path.name} line {number}: not a checkpoint ({exc.__class__.__name__})"
+def read_checkpoints(path: Path, limit: int | None = None) -> Iterator[Checkpoint | str]:
+    """Each checkpoint of the file's first `limit` bytes; a line that is not one yields
+    its error text."""
+    for number, line in numbered_lines(path, limit):
+        try:
+            yield Checkpoint.model_validate_json(line)
+        except ValueError as exc:
+            yield f"{path.name} line {number}: not a checkpoint ({exc.__class__.__name__})"

@@ -34,7 +34,7 @@ class TrailLock:
     """
 
     def __init__(self, trail: Path) -> None:
-        self.path = trail.with_name(trail.name + ".lock")
+        self.path = lock_path(trail)
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._fd: int | None = None
@@ -68,6 +68,10 @@ class TrailLock:
             os.close(self._fd)
             self._fd = None
         self._thread_lock.release()
+
+
+def lock_path(trail: Path) -> Path:
+    return trail.with_name(trail.name + ".lock")
 
 
 def trail_lock(trail: Path) -> TrailLock:
@@ -143,3 +147,40 @@ class Tail:
         lock, so nobody else did): no need to read them back."""
         self._offset += self._torn + appended
         self._torn = 0
+
+
+def settled_sizes(trail: Path, *beside: Path) -> tuple[int, ...]:
+    """The sizes of `trail` and of files written under its lock (its checkpoints), taken
+    at one moment when no writer is mid-append: a reader that stops there reads whole
+    lines only, and checkpoints that name nothing past the entries it reads.
+
+    A shared `flock`, on a lock file that is never created here: a reader changes
+    nothing, and a trail no worker ever locked has no writer to wait for. Without the
+    right to open it (an auditor who may read the state dir, not write it): the sizes now.
+    """
+
+    def sizes() -> tuple[int, ...]:
+        return tuple(path.stat().st_size if path.is_file() else 0 for path in (trail, *beside))
+
+    try:
+        fd = os.open(lock_path(trail), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:  # no lock file, or not ours to open
+        return sizes()
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return sizes()
+    finally:
+        os.close(fd)
+
+
+def numbered_lines(path: Path, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of the file's first `limit` bytes (all without one), blank
+    lines left out; split on newlines only."""
+    read = 0
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            read += len(line)
+            if limit is not None and read > limit:
+                return
+            if line.strip():
+                yield number, line

@@ -17,7 +17,7 @@ from typing import Protocol
 from contracts.incident import AuditEntry
 from orchestrator.audit.chain import genesis, seal
 from orchestrator.audit.checkpoint import Checkpoint, Head, append_private
-from orchestrator.audit.shared import Tail, trail_lock
+from orchestrator.audit.shared import Tail, numbered_lines, trail_lock
 
 # Sealed entries remembered for forwarders whose delivery is retried: an export activity
 # that failed on a forwarder is retried with the same entries, which the file already has.
@@ -198,13 +198,11 @@ def _advanced(head: Head | None, sealed: AuditEntry) -> Head:
     return Head(incident_id=sealed.incident_id, seq=sealed.seq, hash=sealed.hash, count=count)
 
 
-def read_entries(path: Path) -> Iterator[tuple[int, AuditEntry | str]]:
-    """(line number, entry) per line; a line that is not an entry yields its error text."""
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield number, AuditEntry.model_validate_json(line)
-            except ValueError as exc:
-                yield number, f"line {number}: not an audit entry ({exc.__class__.__name__})"
+def read_entries(path: Path, limit: int | None = None) -> Iterator[tuple[int, AuditEntry | str]]:
+    """(line number, entry) per line of the first `limit` bytes (settled_sizes); a line
+    that is not an entry yields its error text."""
+    for number, line in numbered_lines(path, limit):
+        try:
+            yield number, AuditEntry.model_validate_json(line)
+        except ValueError as exc:
+            yield number, f"line {number}: not an audit entry ({exc.__class__.__name__})"

@@ -17,6 +17,7 @@ from typing import Any
 from contracts.incident import AuditEntry
 from orchestrator.audit.chain import FindingKind, is_keyed
 from orchestrator.audit.checkpoint import Checkpoint, checkpoint_path, read_checkpoints
+from orchestrator.audit.shared import settled_sizes
 from orchestrator.audit.sink import read_entries
 from orchestrator.audit.verify import CheckpointStore, Trail, Verdict, verify_trail
 
@@ -68,17 +69,19 @@ def _load(request: VerifyRequest) -> tuple[Trail, list[CheckpointStore], Trail |
         return anchor, stores, None  # the PostgreSQL copy is the trail
     beside = checkpoint_path(request.file)
     try:
-        trail = _read_file(request.file)
-        local = list(read_checkpoints(beside)) if beside.is_file() else []
+        # Workers may be appending: read both files as they were at one settled moment.
+        trail_size, beside_size = settled_sizes(request.file, beside)
+        trail = _read_file(request.file, trail_size)
+        local = list(read_checkpoints(beside, beside_size)) if beside.is_file() else []
     except OSError as exc:  # e.g. a 0600 trail owned by the worker's user
         raise CannotVerifyError(f"cannot read the audit trail: {exc}") from exc
     stores.insert(0, CheckpointStore(f"checkpoint file {beside}", local))
     return trail, stores, anchor
 
 
-def _read_file(path: Path) -> Trail:
+def _read_file(path: Path, limit: int) -> Trail:
     trail = Trail(source=str(path), entries=[])
-    for _, entry in read_entries(path):
+    for _, entry in read_entries(path, limit):
         if isinstance(entry, AuditEntry):
             trail.entries.append(entry)
         else:

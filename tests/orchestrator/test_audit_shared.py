@@ -215,3 +215,40 @@ def test_a_restarted_worker_answers_a_retried_export_without_reading_the_whole_t
     after.primary.heads()
     monkeypatch.setattr("orchestrator.audit.sink.read_entries", whole_trail)
     assert after.primary.seal(told[:3]) == written[:3]
+
+
+def _seal_slowly(state: str) -> None:
+    """A worker whose append takes a while: half a line, a pause, the rest."""
+    import orchestrator.audit.sink as sink_module  # noqa: PLC0415 - patched in this process
+
+    def append_in_halves(path: Path, text: str) -> None:
+        with path.open("a") as trail:
+            trail.write(text[: len(text) // 2])
+            trail.flush()
+            time.sleep(1.5)
+            trail.write(text[len(text) // 2 :])
+
+    sink_module.append_private = append_in_halves  # type: ignore[assignment]
+    sink, _ = worker_sink(trail_settings(Path(state)))
+    sink.write(story("inc-a")[3:4])
+
+
+def test_verify_on_a_live_trail_reads_no_half_written_entry(tmp_path: Path, capsys):
+    first, checkpoints = worker_sink(trail_settings(tmp_path))
+    first.write(story("inc-a")[:3])
+    checkpoints.close()
+    size = (tmp_path / AUDIT_FILE).stat().st_size
+    writer = multiprocessing.get_context("spawn").Process(
+        target=_seal_slowly, args=(str(tmp_path),)
+    )
+    writer.start()
+    try:
+        while (tmp_path / AUDIT_FILE).stat().st_size == size:  # half of it is written
+            assert writer.is_alive(), "the writer died"
+            time.sleep(0.01)
+        assert verify(tmp_path) == 0, capsys.readouterr().out  # waits for the append
+    finally:
+        writer.join(timeout=30)
+        if writer.is_alive():
+            writer.terminate()
+    assert "OK  4 entries" in capsys.readouterr().out
