@@ -43,8 +43,7 @@ class TrailLock:
         self._thread_lock.acquire()
         try:
             if self._depth == 0:
-                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fd = _open_lock_file(self.path)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
                 except BaseException:
@@ -68,6 +67,17 @@ class TrailLock:
             os.close(self._fd)
             self._fd = None
         self._thread_lock.release()
+
+
+def _open_lock_file(path: Path) -> int:
+    """The lock file, made 0600 on first use (its folder too, on a new state dir): a
+    `mkdir` only then, not on every batch."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return os.open(path, flags, 0o600)
 
 
 def lock_path(trail: Path) -> Path:
